@@ -1,0 +1,302 @@
+/**
+ * The samsa error hierarchy.
+ *
+ * Every error samsa throws is a {@link SamsaError} with a stable SCREAMING_SNAKE `code` and a
+ * `retriable` flag; retry decisions key on `retriable` only. Conditions that a caller handles
+ * differently get their own subclass with typed context fields. Errors cross actor boundaries as
+ * plain data ({@link SamsaErrorJSON}) and are rebuilt at the API surface by {@link errorFromJSON}.
+ */
+
+/** One row of Kafka's protocol error table. */
+export interface KafkaErrorInfo {
+  /** Kafka's numeric error code as it appears on the wire. */
+  readonly code: number;
+  /** Whether Kafka clients retry on this error. */
+  readonly retriable: boolean;
+  /** Kafka's short description. */
+  readonly message: string;
+}
+
+/**
+ * Kafka's protocol error codes (the subset samsa can produce), keyed by Kafka's own name.
+ * Names, numbers and retriability are Kafka's (`org.apache.kafka.common.protocol.Errors`).
+ */
+export const KAFKA_ERRORS = {
+  UNKNOWN_SERVER_ERROR: { code: -1, retriable: false, message: 'the server experienced an unexpected error' },
+  OFFSET_OUT_OF_RANGE: { code: 1, retriable: false, message: 'the requested offset is not within the range of offsets held by the server' },
+  CORRUPT_MESSAGE: { code: 2, retriable: true, message: 'the message contents do not match the message CRC or the message is otherwise corrupt' },
+  UNKNOWN_TOPIC_OR_PARTITION: { code: 3, retriable: true, message: 'this server does not host this topic-partition' },
+  INVALID_FETCH_SIZE: { code: 4, retriable: false, message: 'the requested fetch size is invalid' },
+  LEADER_NOT_AVAILABLE: { code: 5, retriable: true, message: 'there is no leader for this topic-partition as we are in the middle of a leadership election' },
+  NOT_LEADER_OR_FOLLOWER: { code: 6, retriable: true, message: 'this server is not the leader or a follower for that topic-partition' },
+  REQUEST_TIMED_OUT: { code: 7, retriable: true, message: 'the request timed out' },
+  BROKER_NOT_AVAILABLE: { code: 8, retriable: false, message: 'the broker is not available' },
+  REPLICA_NOT_AVAILABLE: { code: 9, retriable: true, message: 'the replica is not available for the requested topic-partition' },
+  MESSAGE_TOO_LARGE: { code: 10, retriable: false, message: 'the request included a message larger than the max message size the server will accept' },
+  OFFSET_METADATA_TOO_LARGE: { code: 12, retriable: false, message: 'the metadata field of the offset request was too large' },
+  NETWORK_EXCEPTION: { code: 13, retriable: true, message: 'the server disconnected before a response was received' },
+  COORDINATOR_LOAD_IN_PROGRESS: { code: 14, retriable: true, message: 'the coordinator is loading and hence cannot process requests' },
+  COORDINATOR_NOT_AVAILABLE: { code: 15, retriable: true, message: 'the coordinator is not available' },
+  NOT_COORDINATOR: { code: 16, retriable: true, message: 'this is not the correct coordinator' },
+  INVALID_TOPIC_EXCEPTION: { code: 17, retriable: false, message: 'the request attempted to perform an operation on an invalid topic' },
+  RECORD_LIST_TOO_LARGE: { code: 18, retriable: false, message: 'the request included a message batch larger than the configured segment size on the server' },
+  NOT_ENOUGH_REPLICAS: { code: 19, retriable: true, message: 'messages are rejected since there are fewer in-sync replicas than required' },
+  NOT_ENOUGH_REPLICAS_AFTER_APPEND: { code: 20, retriable: true, message: 'messages are written to the log, but to fewer in-sync replicas than required' },
+  INVALID_REQUIRED_ACKS: { code: 21, retriable: false, message: 'produce request specified an invalid value for required acks' },
+  ILLEGAL_GENERATION: { code: 22, retriable: false, message: 'specified group generation id is not valid' },
+  INCONSISTENT_GROUP_PROTOCOL: { code: 23, retriable: false, message: "the group member's supported protocols are incompatible with those of existing members" },
+  INVALID_GROUP_ID: { code: 24, retriable: false, message: 'the configured groupId is invalid' },
+  UNKNOWN_MEMBER_ID: { code: 25, retriable: false, message: 'the coordinator is not aware of this member' },
+  INVALID_SESSION_TIMEOUT: { code: 26, retriable: false, message: 'the session timeout is not within the range allowed by the broker' },
+  REBALANCE_IN_PROGRESS: { code: 27, retriable: false, message: 'the group is rebalancing, so a rejoin is needed' },
+  INVALID_COMMIT_OFFSET_SIZE: { code: 28, retriable: false, message: 'the committing offset data size is not valid' },
+  INVALID_TIMESTAMP: { code: 32, retriable: false, message: 'the timestamp of the message is out of acceptable range' },
+  INVALID_PARTITIONS: { code: 37, retriable: false, message: 'number of partitions is below 1' },
+  INVALID_REPLICATION_FACTOR: { code: 38, retriable: false, message: 'replication factor is below 1 or larger than the number of available brokers' },
+  INVALID_REQUEST: { code: 42, retriable: false, message: 'this most likely occurs because of a request being malformed' },
+  INVALID_CONFIG: { code: 40, retriable: false, message: 'configuration is invalid' },
+  TOPIC_ALREADY_EXISTS: { code: 36, retriable: false, message: 'topic with this name already exists' },
+  NOT_CONTROLLER: { code: 41, retriable: true, message: 'this is not the correct controller for this cluster' },
+  OUT_OF_ORDER_SEQUENCE_NUMBER: { code: 45, retriable: false, message: 'the broker received an out of order sequence number' },
+  DUPLICATE_SEQUENCE_NUMBER: { code: 46, retriable: false, message: 'the broker received a duplicate sequence number' },
+  INVALID_PRODUCER_EPOCH: { code: 47, retriable: false, message: "producer attempted to produce with an old epoch" },
+  INVALID_TXN_STATE: { code: 48, retriable: false, message: 'the producer attempted a transactional operation in an invalid state' },
+  INVALID_PRODUCER_ID_MAPPING: { code: 49, retriable: false, message: 'the producer attempted to use a producer id which is not currently assigned to its transactional id' },
+  INVALID_TRANSACTION_TIMEOUT: { code: 50, retriable: false, message: 'the transaction timeout is larger than the maximum value allowed by the broker' },
+  CONCURRENT_TRANSACTIONS: { code: 51, retriable: true, message: 'the producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing' },
+  TRANSACTION_COORDINATOR_FENCED: { code: 52, retriable: false, message: 'the transaction coordinator sending a WriteTxnMarker is no longer the current coordinator' },
+  KAFKA_STORAGE_ERROR: { code: 56, retriable: true, message: 'disk error when trying to access log file on the disk' },
+  LOG_DIR_NOT_FOUND: { code: 57, retriable: false, message: 'the user-specified log directory is not found in the broker config' },
+  UNKNOWN_PRODUCER_ID: { code: 59, retriable: false, message: 'the broker could not locate the producer metadata associated with the producer id' },
+  FENCED_LEADER_EPOCH: { code: 74, retriable: true, message: 'the leader epoch in the request is older than the epoch on the broker' },
+  UNKNOWN_LEADER_EPOCH: { code: 75, retriable: true, message: 'the leader epoch in the request is newer than the epoch on the broker' },
+  MEMBER_ID_REQUIRED: { code: 79, retriable: false, message: 'the group member needs to have a valid member id before actually entering a consumer group' },
+  FENCED_INSTANCE_ID: { code: 82, retriable: false, message: 'the broker rejected this static consumer since another consumer with the same group.instance.id has registered with a different member.id' },
+  GROUP_MAX_SIZE_REACHED: { code: 81, retriable: false, message: 'the consumer group has reached its max size' },
+  UNSTABLE_OFFSET_COMMIT: { code: 88, retriable: true, message: 'there are unstable offsets that need to be cleared' },
+  INVALID_RECORD: { code: 87, retriable: false, message: 'this record has failed the validation on broker and hence will be rejected' },
+  PRODUCER_FENCED: { code: 90, retriable: false, message: 'there is a newer producer with the same transactionalId which fences the current one' },
+  TRANSACTION_ABORTABLE: { code: 120, retriable: false, message: 'the server encountered an error with the transaction; the client can abort the transaction to continue using this transactional id' },
+} as const satisfies Record<string, KafkaErrorInfo>;
+
+/** Name of one of Kafka's protocol errors, e.g. `'OFFSET_OUT_OF_RANGE'`. */
+export type KafkaErrorName = keyof typeof KAFKA_ERRORS;
+
+/** The plain-data form of an error, safe to send between actors and processes. */
+export interface SamsaErrorJSON {
+  readonly name: string;
+  readonly code: string;
+  readonly message: string;
+  readonly retriable: boolean;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** Options accepted by every samsa error constructor. */
+export interface SamsaErrorOptions {
+  readonly cause?: unknown;
+}
+
+/**
+ * Base class of every error samsa throws.
+ *
+ * `code` is stable across versions and safe to switch on; `retriable` says whether repeating the
+ * same operation can succeed. `SamsaError.is(e)` works across duplicate copies of the package.
+ */
+export class SamsaError extends Error {
+  /** Stable SCREAMING_SNAKE identifier of the condition. */
+  readonly code: string;
+  /** True when repeating the operation may succeed without any change by the caller. */
+  readonly retriable: boolean;
+
+  constructor(message: string, code: string, retriable = false, options?: SamsaErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = retriable;
+  }
+
+  /** Typed context of this error, included in {@link SamsaError.toJSON}. */
+  details(): Record<string, unknown> {
+    return {};
+  }
+
+  /** Plain-data form, rebuilt by {@link errorFromJSON}. */
+  toJSON(): SamsaErrorJSON {
+    return { name: this.name, code: this.code, message: this.message, retriable: this.retriable, details: this.details() };
+  }
+
+  /** True when `e` is a samsa error, even one thrown by another copy of the package. */
+  static is(e: unknown): e is SamsaError {
+    return e instanceof SamsaError || (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' && typeof (e as { retriable?: unknown }).retriable === 'boolean' && e instanceof Error);
+  }
+}
+
+/**
+ * An error Kafka defines in its protocol error table; `errorCode` is Kafka's numeric code.
+ * Subclasses add context; this class is used as is for codes without a dedicated class.
+ */
+export class KafkaProtocolError extends SamsaError {
+  /** Kafka's numeric error code. */
+  readonly errorCode: number;
+
+  constructor(name: KafkaErrorName, message?: string, options?: SamsaErrorOptions) {
+    const info: KafkaErrorInfo = KAFKA_ERRORS[name];
+    super(message ?? info.message, name, info.retriable, options);
+    this.errorCode = info.code;
+  }
+
+  /** Whether `e` is a Kafka protocol error, optionally of the given name. */
+  static isKafka(e: unknown, name?: KafkaErrorName): e is KafkaProtocolError {
+    return SamsaError.is(e) && typeof (e as { errorCode?: unknown }).errorCode === 'number' && (name === undefined || e.code === name);
+  }
+}
+
+/** A fetch or seek asked for an offset outside [log start offset, log end offset]. */
+export class OffsetOutOfRangeError extends KafkaProtocolError {
+  constructor(
+    readonly offset: bigint,
+    readonly logStartOffset: bigint,
+    readonly logEndOffset: bigint,
+    readonly where = 'partition',
+  ) {
+    super(
+      'OFFSET_OUT_OF_RANGE',
+      `offset ${offset} is out of range for ${where} (log start offset ${logStartOffset}, log end offset ${logEndOffset}); seek to a valid offset or let auto.offset.reset choose one`,
+    );
+  }
+  override details(): Record<string, unknown> {
+    return { offset: String(this.offset), logStartOffset: String(this.logStartOffset), logEndOffset: String(this.logEndOffset), where: this.where };
+  }
+}
+
+/** Bytes that fail validation: bad CRC, truncated batch, impossible field values. Never stored. */
+export class CorruptRecordError extends KafkaProtocolError {
+  constructor(
+    readonly reason: string,
+    readonly position?: number,
+  ) {
+    super('CORRUPT_MESSAGE', `corrupt record batch${position === undefined ? '' : ` at byte ${position}`}: ${reason}`);
+  }
+  override details(): Record<string, unknown> {
+    return { reason: this.reason, position: this.position };
+  }
+}
+
+/** A batch larger than `max.message.bytes` (after compression), or larger than a whole segment. */
+export class RecordTooLargeError extends KafkaProtocolError {
+  constructor(
+    readonly size: number,
+    readonly maxSize: number,
+    readonly configKey = 'max.message.bytes',
+  ) {
+    super(
+      configKey === 'segment.bytes' ? 'RECORD_LIST_TOO_LARGE' : 'MESSAGE_TOO_LARGE',
+      `record batch of ${size} bytes exceeds ${configKey}=${maxSize}; send smaller batches (lower batch.size) or raise ${configKey}`,
+    );
+  }
+  override details(): Record<string, unknown> {
+    return { size: this.size, maxSize: this.maxSize, configKey: this.configKey };
+  }
+}
+
+/** A record the broker refuses, e.g. a null key on a compacted topic. */
+export class InvalidRecordError extends KafkaProtocolError {
+  constructor(reason: string) {
+    super('INVALID_RECORD', reason);
+  }
+}
+
+/** A configuration value that is unknown, of the wrong type or out of range. */
+export class InvalidConfigError extends KafkaProtocolError {
+  constructor(
+    readonly key: string,
+    readonly value: unknown,
+    reason: string,
+  ) {
+    super('INVALID_CONFIG', `invalid value ${JSON.stringify(value === undefined ? null : String(value))} for config "${key}": ${reason}`);
+  }
+  override details(): Record<string, unknown> {
+    return { key: this.key, value: this.value === undefined ? undefined : String(this.value) };
+  }
+}
+
+/** A function was called with an argument it cannot accept (wrong type, out of range). */
+export class InvalidArgumentError extends SamsaError {
+  constructor(
+    readonly argument: string,
+    reason: string,
+  ) {
+    super(`invalid argument "${argument}": ${reason}`, 'INVALID_ARGUMENT', false);
+  }
+  override details(): Record<string, unknown> {
+    return { argument: this.argument };
+  }
+}
+
+/** A directory that exists but does not hold a samsa partition log; nothing in it was touched. */
+export class NotALogDirectoryError extends SamsaError {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`"${path}" is not a samsa log directory (${reason}); point samsa at an empty or samsa-created directory`, 'NOT_A_LOG_DIRECTORY', false);
+  }
+  override details(): Record<string, unknown> {
+    return { path: this.path };
+  }
+}
+
+/** An I/O failure of the underlying storage. */
+export class StorageError extends KafkaProtocolError {
+  constructor(
+    readonly path: string,
+    operation: string,
+    options?: SamsaErrorOptions,
+  ) {
+    super('KAFKA_STORAGE_ERROR', `storage failure while trying to ${operation} "${path}"${options?.cause instanceof Error ? `: ${options.cause.message}` : ''}`, options);
+  }
+  override details(): Record<string, unknown> {
+    return { path: this.path };
+  }
+}
+
+/** Operation on a closed resource (log, producer, consumer). */
+export class ClosedError extends SamsaError {
+  constructor(readonly what: string) {
+    super(`${what} is closed; create a new one`, 'CLOSED', false);
+  }
+  override details(): Record<string, unknown> {
+    return { what: this.what };
+  }
+}
+
+/** Every samsa error class, for `instanceof` checks without importing each one. */
+export const errors = {
+  SamsaError,
+  KafkaProtocolError,
+  OffsetOutOfRangeError,
+  CorruptRecordError,
+  RecordTooLargeError,
+  InvalidRecordError,
+  InvalidConfigError,
+  InvalidArgumentError,
+  NotALogDirectoryError,
+  StorageError,
+  ClosedError,
+} as const;
+
+/**
+ * Rebuilds an error sent as data. The result is a {@link SamsaError} (or {@link KafkaProtocolError}
+ * for Kafka codes) with the original name, code, message, retriability and details.
+ */
+export function errorFromJSON(json: SamsaErrorJSON): SamsaError {
+  const isKafka = Object.prototype.hasOwnProperty.call(KAFKA_ERRORS, json.code);
+  const error = isKafka ? new KafkaProtocolError(json.code as KafkaErrorName, json.message) : new SamsaError(json.message, json.code, json.retriable);
+  error.name = json.name;
+  const details = json.details ?? {};
+  Object.defineProperty(error, 'details', { value: () => ({ ...details }) });
+  for (const [k, v] of Object.entries(details)) {
+    if (!(k in error)) Object.defineProperty(error, k, { value: v, enumerable: true });
+  }
+  return error;
+}
