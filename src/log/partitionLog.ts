@@ -1,0 +1,773 @@
+/**
+ * A Kafka partition log: an ordered list of segments with dense, monotonic offsets.
+ *
+ * Guarantees:
+ * - `append` validates every batch (size, CRC-32C, record count) before touching anything, then
+ *   assigns offsets and writes the bytes as they are: bad input never reaches storage.
+ * - `read` returns whole batches exactly as stored, starting with the batch that holds the
+ *   requested offset, never past the given upper bound (the high watermark, later the LSO).
+ * - Reopening a directory recovers it: batches after the last fsync are CRC-checked, a torn or
+ *   corrupt tail is cut off, missing or damaged indexes are rebuilt. Nothing before the damage
+ *   is lost and nothing corrupt is served.
+ * - Retention and compaction never delete the active segment's data in place, never move the log
+ *   start offset past the given bound, and never change an offset.
+ */
+import type { Clock } from '../clock.ts';
+import { SystemClock } from '../clock.ts';
+import {
+  ClosedError,
+  CorruptRecordError,
+  InvalidArgumentError,
+  InvalidRecordError,
+  NotALogDirectoryError,
+  OffsetOutOfRangeError,
+  RecordTooLargeError,
+} from '../errors.ts';
+import type { Random } from '../random.ts';
+import { createRandom } from '../random.ts';
+import {
+  CLEAN_SHUTDOWN_FILE,
+  CLEANER_OFFSET_FILE,
+  LOG_START_OFFSET_FILE,
+  PARTITION_METADATA_FILE,
+  RECOVERY_POINT_FILE,
+  partitionMetadataValid,
+  readOffsetCheckpoint,
+  writeOffsetCheckpoint,
+  writePartitionMetadata,
+} from './checkpoints.ts';
+import { compressionOf, decodeRecordBatch, encodeRecordBatch, isControlBatch, readBatchHeader, assertBatchValid, setLogAppendTime, stampBatch, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD } from './recordBatch.ts';
+import type { RecordBatchHeader } from './recordBatch.ts';
+import { parseLogConfig } from './logConfig.ts';
+import type { LogConfig } from './logConfig.ts';
+import { cleanLog } from './compaction.ts';
+import type { CleanOptions, CleanResult } from './compaction.ts';
+import { LogSegment, STOP_SCAN } from './segment.ts';
+import type { AppendedBatch, SegmentConfig } from './segment.ts';
+import type { Storage } from './storage/storage.ts';
+
+/** Where a batch comes from; it decides which checks and stamping apply (as Kafka's AppendOrigin). */
+export type AppendOrigin = 'client' | 'replication' | 'coordinator';
+
+/** Options of {@link PartitionLog.append}. */
+export interface AppendOptions {
+  /** `client` (default): assign offsets, stamp the leader epoch, refuse control batches. */
+  readonly origin?: AppendOrigin;
+  /** Leader epoch stamped into each batch (leader appends only). Default 0. */
+  readonly leaderEpoch?: number;
+}
+
+/** What an append did. */
+export interface LogAppendInfo {
+  /** Offset of the first record appended. */
+  readonly firstOffset: bigint;
+  /** Offset of the last record appended. */
+  readonly lastOffset: bigint;
+  /** The broker time written into the batches for LogAppendTime topics, else -1. */
+  readonly logAppendTime: number;
+  /** Largest batch maxTimestamp among the appended batches. */
+  readonly maxTimestamp: number;
+  /** Number of batches appended. */
+  readonly batchCount: number;
+  /** Number of offsets consumed (records, counting ones compaction may later remove). */
+  readonly recordCount: number;
+  /** Log start offset after the append. */
+  readonly logStartOffset: bigint;
+}
+
+/** Options of {@link PartitionLog.read}. */
+export interface ReadOptions {
+  /** Soft cap on bytes returned (default 1 MiB, as `max.partition.fetch.bytes`). */
+  readonly maxBytes?: number;
+  /** Exclusive upper bound: only batches entirely below it are returned (the HW or LSO). Default: log end. */
+  readonly maxOffset?: bigint;
+  /** Return the first batch even when it exceeds `maxBytes` (KIP-74 semantics; default true). */
+  readonly minOneBatch?: boolean;
+}
+
+/** Result of {@link PartitionLog.read}. */
+export interface ReadResult {
+  /** Whole record batches as stored, back to back; empty when nothing is available. */
+  readonly records: Uint8Array;
+  /** Log start offset at the time of the read. */
+  readonly logStartOffset: bigint;
+  /** Log end offset at the time of the read. */
+  readonly logEndOffset: bigint;
+}
+
+/** An offset found by a ListOffsets-style lookup. */
+export interface TimestampAndOffset {
+  readonly offset: bigint;
+  readonly timestamp: number;
+}
+
+/** Special ListOffsets targets, as Kafka's -2 / -1 / -3. */
+export const EARLIEST_TIMESTAMP = -2;
+/** ListOffsets target for the log end offset. */
+export const LATEST_TIMESTAMP = -1;
+/** ListOffsets target for the record with the largest timestamp (KIP-734). */
+export const MAX_TIMESTAMP = -3;
+
+/** Summary of one segment, for inspection and tests. */
+export interface SegmentInfo {
+  readonly baseOffset: bigint;
+  readonly nextOffset: bigint;
+  readonly sizeBytes: number;
+  readonly maxTimestamp: number;
+}
+
+/** Options of {@link PartitionLog.open}. */
+export interface PartitionLogOptions {
+  /** Where the files live. */
+  readonly storage: Storage;
+  /** Directory of this partition inside the storage, e.g. `orders-0`. */
+  readonly dir: string;
+  /** A parsed config, or Kafka-key overrides (`{ 'segment.bytes': 1048576 }`) applied to the defaults. */
+  readonly config?: LogConfig | Readonly<Record<string, unknown>>;
+  /** Time source (default: the system clock). */
+  readonly clock?: Pick<Clock, 'now'>;
+  /** Randomness for `segment.jitter.ms` (default: seed 0). */
+  readonly random?: Random;
+}
+
+const SEGMENT_FILE = /^(\d{20})\.(log|index|timeindex|txnindex|snapshot)(\.cleaned|\.swap|\.deleted)?$/;
+const KNOWN_FILES = new Set([PARTITION_METADATA_FILE, RECOVERY_POINT_FILE, LOG_START_OFFSET_FILE, CLEANER_OFFSET_FILE, CLEAN_SHUTDOWN_FILE, 'leader-epoch-checkpoint']);
+
+function isLogConfig(value: unknown): value is LogConfig {
+  return typeof value === 'object' && value !== null && 'segmentBytes' in value && 'cleanupPolicy' in value;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A partition's log on one broker. See the module comment for its guarantees. */
+export class PartitionLog {
+  private segments: LogSegment[] = [];
+  private closed = false;
+  private startOffset = 0n;
+  private recoveryPointOffset = 0n;
+  private unflushedMessages = 0;
+  private lastFlushMs: number;
+  private failure: unknown;
+  private readonly inFlight = new Set<Promise<void>>();
+  private jitterMs = 0;
+  /** First offset the cleaner has not yet compacted (meaningful for compacted topics). */
+  firstDirtyOffset = 0n;
+  /** Latest delete horizon of tombstones the cleaner kept, -1 when none: when it passes, the log is worth cleaning again. */
+  latestDeleteHorizon = -1;
+
+  private constructor(
+    readonly storage: Storage,
+    readonly dir: string,
+    private currentConfig: LogConfig,
+    readonly clock: Pick<Clock, 'now'>,
+    private readonly random: Random,
+  ) {
+    this.lastFlushMs = clock.now();
+  }
+
+  /**
+   * Opens (or creates) the log in `dir`, recovering it after an unclean shutdown.
+   * @throws NotALogDirectoryError when `dir` holds files samsa did not write; nothing is touched.
+   * @throws InvalidConfigError for invalid config overrides.
+   */
+  static open(options: PartitionLogOptions): PartitionLog {
+    const config = isLogConfig(options.config) ? options.config : parseLogConfig(options.config ?? {});
+    const log = new PartitionLog(options.storage, options.dir, config, options.clock ?? new SystemClock(), options.random ?? createRandom(0));
+    log.load();
+    return log;
+  }
+
+  /** The log's configuration. */
+  get config(): LogConfig {
+    return this.currentConfig;
+  }
+
+  /** Replaces the configuration (takes effect for the next append, roll and cleanup). */
+  updateConfig(config: LogConfig): void {
+    this.currentConfig = config;
+  }
+
+  /** First offset still in the log. */
+  get logStartOffset(): bigint {
+    return this.startOffset;
+  }
+
+  /** Offset the next appended record will get. */
+  get logEndOffset(): bigint {
+    return this.activeSegment.nextOffset;
+  }
+
+  /** Offset below which everything is fsynced. */
+  get recoveryPoint(): bigint {
+    return this.recoveryPointOffset;
+  }
+
+  /** Total bytes of all segments. */
+  get sizeInBytes(): number {
+    let total = 0;
+    for (const s of this.segments) total += s.size();
+    return total;
+  }
+
+  /** Segments, oldest first. */
+  segmentInfos(): SegmentInfo[] {
+    return this.segments.map((s) => ({ baseOffset: s.baseOffset, nextOffset: s.nextOffset, sizeBytes: s.size(), maxTimestamp: s.maxTimestamp }));
+  }
+
+  private get activeSegment(): LogSegment {
+    return this.segments[this.segments.length - 1] as LogSegment;
+  }
+
+  /**
+   * Appends one or more record batches laid end to end.
+   *
+   * Every batch is validated first (whole, CRC-32C, record count matches lastOffsetDelta, size ≤
+   * `max.message.bytes`, keys present on compacted topics); only then are offsets assigned and
+   * the bytes written. The caller's buffer is stamped in place (base offset, leader epoch, and the
+   * broker time for LogAppendTime topics): the log takes ownership of it.
+   *
+   * @throws CorruptRecordError, RecordTooLargeError, InvalidRecordError — nothing was written.
+   */
+  append(records: Uint8Array, options: AppendOptions = {}): LogAppendInfo {
+    this.ensureWritable();
+    if (!(records instanceof Uint8Array)) throw new InvalidArgumentError('records', `expected a Uint8Array of record batches, got ${typeof records}`);
+    if (records.length === 0) throw new InvalidArgumentError('records', 'no record batches to append');
+    const origin = options.origin ?? 'client';
+    const config = this.currentConfig;
+    const compacted = config.cleanupPolicy.includes('compact');
+    if (config.compressionType !== 'producer' && origin === 'client') records = this.recompress(records, config.compressionType === 'uncompressed' ? 'none' : config.compressionType);
+    if (records.length > config.segmentBytes) throw new RecordTooLargeError(records.length, config.segmentBytes, 'segment.bytes');
+
+    // Validate everything before any mutation.
+    const headers: RecordBatchHeader[] = [];
+    const positions: number[] = [];
+    let p = 0;
+    while (p < records.length) {
+      if (records.length - p < RECORD_BATCH_OVERHEAD) throw new CorruptRecordError(`${records.length - p} trailing bytes are not a whole record batch`, p);
+      const header = assertBatchValid(records, p);
+      const size = header.batchLength + LOG_OVERHEAD;
+      if (size > config.maxMessageBytes) throw new RecordTooLargeError(size, config.maxMessageBytes);
+      if (origin === 'client') {
+        if (isControlBatch(header)) throw new InvalidRecordError('clients may not write control batches; transaction markers are written by the transaction coordinator');
+        if (header.recordsCount !== header.lastOffsetDelta + 1) throw new InvalidRecordError(`record count ${header.recordsCount} does not match lastOffsetDelta ${header.lastOffsetDelta} + 1`);
+        if (compacted) this.assertKeyed(records, p);
+      }
+      headers.push(header);
+      positions.push(p);
+      p += size;
+    }
+
+    // Assign offsets (or check the leader's), then write.
+    const now = this.clock.now();
+    const logAppendTime = config.messageTimestampType === 'LogAppendTime' && origin !== 'replication' ? now : -1;
+    const batches: AppendedBatch[] = [];
+    let next = this.logEndOffset;
+    let maxTimestamp = -1;
+    let recordCount = 0;
+    for (let i = 0; i < headers.length; i++) {
+      const header = headers[i] as RecordBatchHeader;
+      const position = positions[i] as number;
+      if (origin === 'replication') {
+        if (header.baseOffset < next) throw new InvalidArgumentError('records', `replicated batch at offset ${header.baseOffset} is below the log end offset ${next}; truncate the follower first`);
+        next = header.baseOffset;
+      } else {
+        stampBatch(records, position, next, options.leaderEpoch ?? 0);
+        if (logAppendTime >= 0) setLogAppendTime(records, position, logAppendTime);
+      }
+      const batchMax = logAppendTime >= 0 ? logAppendTime : header.maxTimestamp;
+      const lastOffset = next + BigInt(header.lastOffsetDelta);
+      batches.push({ position, size: header.batchLength + LOG_OVERHEAD, lastOffset, maxTimestamp: batchMax });
+      if (batchMax > maxTimestamp) maxTimestamp = batchMax;
+      recordCount += header.lastOffsetDelta + 1;
+      next = lastOffset + 1n;
+    }
+    const firstOffset = origin === 'replication' ? (headers[0] as RecordBatchHeader).baseOffset : this.logEndOffset;
+    const lastOffset = next - 1n;
+    this.maybeRoll(records.length, maxTimestamp, firstOffset, lastOffset, now);
+    this.activeSegment.append(records, batches);
+    this.unflushedMessages += recordCount;
+    this.maybeFlush(now);
+    return { firstOffset, lastOffset, logAppendTime, maxTimestamp, batchCount: batches.length, recordCount, logStartOffset: this.startOffset };
+  }
+
+  /**
+   * Reads whole batches from the one containing `fromOffset`.
+   * @throws OffsetOutOfRangeError when `fromOffset` is below the log start or above the log end.
+   */
+  read(fromOffset: bigint, options: ReadOptions = {}): ReadResult {
+    this.ensureOpen();
+    const end = this.logEndOffset;
+    if (typeof fromOffset !== 'bigint') throw new InvalidArgumentError('fromOffset', `expected a bigint offset, got ${typeof fromOffset}`);
+    if (fromOffset < this.startOffset || fromOffset > end) throw new OffsetOutOfRangeError(fromOffset, this.startOffset, end, `log "${this.dir}"`);
+    const maxBytes = options.maxBytes ?? 1048576;
+    if (!Number.isInteger(maxBytes) || maxBytes < 0) throw new InvalidArgumentError('maxBytes', `expected a non-negative integer, got ${maxBytes}`);
+    const bound = options.maxOffset === undefined || options.maxOffset > end ? end : options.maxOffset;
+    const result = (records: Uint8Array): ReadResult => ({ records, logStartOffset: this.startOffset, logEndOffset: end });
+    if (fromOffset >= bound) return result(EMPTY);
+    for (let i = this.segmentIndexFor(fromOffset); i < this.segments.length; i++) {
+      const segment = this.segments[i] as LogSegment;
+      if (segment.nextOffset <= fromOffset) continue;
+      return result(segment.read(fromOffset, maxBytes, bound, options.minOneBatch ?? true) ?? EMPTY);
+    }
+    return result(EMPTY);
+  }
+
+  /**
+   * ListOffsets: {@link EARLIEST_TIMESTAMP} → log start, {@link LATEST_TIMESTAMP} → log end,
+   * {@link MAX_TIMESTAMP} → the record with the largest timestamp, otherwise the first record
+   * whose timestamp is ≥ `timestamp`. Undefined when no record qualifies.
+   */
+  offsetForTimestamp(timestamp: number): TimestampAndOffset | undefined {
+    this.ensureOpen();
+    if (timestamp === EARLIEST_TIMESTAMP) return { offset: this.startOffset, timestamp: -1 };
+    if (timestamp === LATEST_TIMESTAMP) return { offset: this.logEndOffset, timestamp: -1 };
+    if (timestamp === MAX_TIMESTAMP) return this.maxTimestampOffset();
+    if (!Number.isFinite(timestamp) || timestamp < 0) throw new InvalidArgumentError('timestamp', `expected a timestamp ≥ 0 or one of -1 (latest), -2 (earliest), -3 (max timestamp), got ${timestamp}`);
+    for (const segment of this.segments) {
+      if (segment.maxTimestamp < timestamp) continue;
+      const startOffset = this.maxBig(segment.baseOffset + BigInt(segment.timeIndex.lookup(timestamp)), this.startOffset);
+      const found = segment.findBatch(startOffset);
+      if (found === undefined) continue;
+      let hit: TimestampAndOffset | undefined;
+      segment.scan(found.position, false, (header, _position, bytes, at) => {
+        if (header.maxTimestamp < timestamp) return undefined;
+        for (const record of decodeRecordBatch(bytes, at).records) {
+          if (record.timestamp >= timestamp && record.offset >= this.startOffset) {
+            hit = { offset: record.offset, timestamp: record.timestamp };
+            return STOP_SCAN;
+          }
+        }
+        return undefined;
+      });
+      if (hit !== undefined) return hit;
+    }
+    return undefined;
+  }
+
+  private maxTimestampOffset(): TimestampAndOffset | undefined {
+    let best: LogSegment | undefined;
+    for (const s of this.segments) if (s.maxTimestamp >= 0 && (best === undefined || s.maxTimestamp > best.maxTimestamp)) best = s;
+    if (best === undefined) return undefined;
+    const target = best.baseOffset + BigInt(best.offsetOfMaxTimestamp);
+    const found = best.findBatch(target);
+    if (found === undefined) return undefined;
+    const bytes = best.readBytes(found.position, found.header.batchLength + LOG_OVERHEAD);
+    const batch = decodeRecordBatch(bytes, 0);
+    let pick = batch.records[batch.records.length - 1];
+    for (const r of batch.records) if (r.timestamp === batch.header.maxTimestamp) { pick = r; break; }
+    return pick === undefined ? undefined : { offset: pick.offset, timestamp: batch.header.maxTimestamp };
+  }
+
+  /**
+   * Removes every record at or after `offset` (a follower truncating to its leader). Like Kafka, a
+   * cut inside a batch removes that whole batch, so the log end may end up below `offset`.
+   */
+  truncateTo(offset: bigint): void {
+    this.ensureWritable();
+    if (offset >= this.logEndOffset) return;
+    if (offset < this.startOffset) {
+      this.truncateFullyAndStartAt(offset);
+      return;
+    }
+    while (this.segments.length > 1 && (this.activeSegment.baseOffset > offset || (this.activeSegment.baseOffset === offset && offset > this.startOffset))) {
+      (this.segments.pop() as LogSegment).delete();
+    }
+    this.activeSegment.truncateTo(offset);
+    if (this.recoveryPointOffset > this.logEndOffset) this.recoveryPointOffset = this.logEndOffset;
+    if (this.firstDirtyOffset > this.logEndOffset) this.firstDirtyOffset = this.logEndOffset;
+  }
+
+  /** Deletes everything and restarts the log empty at `offset` (log start = log end = offset). */
+  truncateFullyAndStartAt(offset: bigint): void {
+    this.ensureWritable();
+    if (offset < 0n) throw new InvalidArgumentError('offset', `expected an offset ≥ 0, got ${offset}`);
+    for (const s of this.segments) s.delete();
+    this.segments = [LogSegment.create(this.storage, this.dir, offset, this.segmentConfig(), this.clock.now())];
+    this.startOffset = offset;
+    this.recoveryPointOffset = offset;
+    this.firstDirtyOffset = offset;
+    this.writeCheckpoints();
+  }
+
+  /**
+   * DeleteRecords: moves the log start offset up to `offset` (never down) and deletes segments
+   * entirely below it. `offset` must not exceed the log end (the partition layer bounds it by the HW).
+   * @throws OffsetOutOfRangeError when `offset` is above the log end offset.
+   */
+  deleteRecordsBefore(offset: bigint): bigint {
+    this.ensureWritable();
+    if (offset > this.logEndOffset || offset < 0n) throw new OffsetOutOfRangeError(offset, this.startOffset, this.logEndOffset, `log "${this.dir}"`);
+    if (offset > this.startOffset) {
+      this.startOffset = offset;
+      writeOffsetCheckpoint(this.storage, `${this.dir}/${LOG_START_OFFSET_FILE}`, offset);
+      this.deleteSegmentsWhile(this.logEndOffset, (_segment, next) => next !== undefined && next.baseOffset <= this.startOffset);
+    }
+    return this.startOffset;
+  }
+
+  /**
+   * Applies retention as Kafka's retention pass does: segments entirely before the log start
+   * offset, then by `retention.bytes`, then by `retention.ms` (by segment max timestamp). Only
+   * whole segments go, oldest first, and only those whose successor starts at or below
+   * `highWatermark`; when every segment qualifies the active one is rolled first so it can go.
+   * Returns the number of segments deleted.
+   */
+  deleteOldSegments(highWatermark: bigint = this.logEndOffset): number {
+    this.ensureWritable();
+    const config = this.currentConfig;
+    let deleted = this.deleteSegmentsWhile(highWatermark, (_segment, next) => next !== undefined && next.baseOffset <= this.startOffset);
+    if (!config.cleanupPolicy.includes('delete')) return deleted;
+    if (config.retentionBytes >= 0) {
+      let excess = this.sizeInBytes - config.retentionBytes;
+      deleted += this.deleteSegmentsWhile(highWatermark, (segment) => {
+        if (excess - segment.size() < 0) return false;
+        excess -= segment.size();
+        return true;
+      });
+    }
+    if (config.retentionMs >= 0) {
+      const now = this.clock.now();
+      deleted += this.deleteSegmentsWhile(highWatermark, (segment) => now - (segment.maxTimestamp >= 0 ? segment.maxTimestamp : segment.createdMs) > config.retentionMs);
+    }
+    return deleted;
+  }
+
+  private deleteSegmentsWhile(highWatermark: bigint, predicate: (segment: LogSegment, next: LogSegment | undefined) => boolean): number {
+    let count = 0;
+    for (let i = 0; i < this.segments.length; i++) {
+      const segment = this.segments[i] as LogSegment;
+      const next = this.segments[i + 1];
+      const upperBound = next === undefined ? this.logEndOffset : next.baseOffset;
+      if (next === undefined && segment.isEmpty) break;
+      if (highWatermark < upperBound || !predicate(segment, next)) break;
+      count++;
+    }
+    if (count === 0) return 0;
+    if (count === this.segments.length) this.roll();
+    const doomed = this.segments.splice(0, count);
+    for (const s of doomed) s.delete();
+    const first = this.segments[0] as LogSegment;
+    if (first.baseOffset > this.startOffset) {
+      this.startOffset = first.baseOffset;
+      writeOffsetCheckpoint(this.storage, `${this.dir}/${LOG_START_OFFSET_FILE}`, this.startOffset);
+    }
+    if (this.firstDirtyOffset < this.startOffset) this.firstDirtyOffset = this.startOffset;
+    return count;
+  }
+
+  /**
+   * Runs one compaction pass (see {@link cleanLog}); a no-op unless `cleanup.policy` includes
+   * `compact` and the log is dirty enough. `upperBoundOffset` is the high watermark.
+   */
+  clean(options: CleanOptions = {}): CleanResult {
+    this.ensureWritable();
+    return cleanLog(this, options);
+  }
+
+  /**
+   * Starts a new active segment at the log end offset (or at `expectedNextOffset` when a
+   * replicated batch starts past it). An empty active segment is re-based instead of rolled. The
+   * old segment's indexes are finalized and its bytes fsynced in the background, as Kafka does.
+   */
+  roll(expectedNextOffset?: bigint): void {
+    this.ensureWritable();
+    const old = this.activeSegment;
+    const base = expectedNextOffset !== undefined && expectedNextOffset > old.nextOffset ? expectedNextOffset : old.nextOffset;
+    const now = this.clock.now();
+    this.jitterMs = this.currentConfig.segmentJitterMs > 0 ? this.random.int(this.currentConfig.segmentJitterMs) : 0;
+    if (old.isEmpty) {
+      if (base !== old.baseOffset) {
+        old.delete();
+        this.segments[this.segments.length - 1] = LogSegment.create(this.storage, this.dir, base, this.segmentConfig(), now);
+      }
+      return;
+    }
+    this.segments.push(LogSegment.create(this.storage, this.dir, base, this.segmentConfig(), now));
+    old.onBecomeInactive();
+    const upTo = old.nextOffset;
+    this.track(
+      old.sync().then(() => {
+        if (upTo > this.recoveryPointOffset) this.recoveryPointOffset = upTo;
+      }),
+    );
+  }
+
+  private maybeRoll(size: number, maxTimestamp: number, firstOffset: bigint, lastOffset: bigint, now: number): void {
+    const segment = this.activeSegment;
+    const config = this.currentConfig;
+    const waited = segment.firstBatchTimestamp >= 0 ? maxTimestamp - segment.firstBatchTimestamp : now - segment.createdMs;
+    const needsRoll =
+      segment.size() > config.segmentBytes - size ||
+      (segment.size() > 0 && waited > config.segmentMs - this.jitterMs) ||
+      segment.offsetIndex.isFull ||
+      segment.timeIndex.isFull ||
+      !segment.canHoldOffset(lastOffset);
+    if (needsRoll) this.roll(firstOffset);
+  }
+
+  /**
+   * fsyncs everything appended so far (group commit: concurrent callers share fsyncs) and advances
+   * the recovery point. Appends are never blocked while it runs.
+   */
+  async flush(): Promise<void> {
+    this.ensureOpen();
+    const upTo = this.logEndOffset;
+    this.unflushedMessages = 0;
+    this.lastFlushMs = this.clock.now();
+    const pending: Promise<void>[] = [];
+    for (const s of this.segments) {
+      s.persistIndexes();
+      if (s.dirty) pending.push(s.sync());
+    }
+    await Promise.all(pending);
+    if (upTo > this.recoveryPointOffset) this.recoveryPointOffset = upTo;
+  }
+
+  /** Starts a background flush when `flush.ms` has elapsed since the last one. */
+  flushIfDue(): void {
+    this.maybeFlush(this.clock.now());
+  }
+
+  private maybeFlush(now: number): void {
+    const config = this.currentConfig;
+    if (this.unflushedMessages >= config.flushMessages || now - this.lastFlushMs >= config.flushMs) this.track(this.flush());
+  }
+
+  private track(promise: Promise<void>): void {
+    const tracked = promise.catch((e: unknown) => {
+      if (!this.closed) this.failure = e;
+    });
+    this.inFlight.add(tracked);
+    void tracked.finally(() => this.inFlight.delete(tracked));
+  }
+
+  /** Writes the recovery point and log start checkpoints (the partition layer calls this periodically). */
+  checkpoint(): void {
+    this.ensureOpen();
+    this.writeCheckpoints();
+  }
+
+  private writeCheckpoints(): void {
+    writeOffsetCheckpoint(this.storage, `${this.dir}/${RECOVERY_POINT_FILE}`, this.recoveryPointOffset);
+    writeOffsetCheckpoint(this.storage, `${this.dir}/${LOG_START_OFFSET_FILE}`, this.startOffset);
+    writeOffsetCheckpoint(this.storage, `${this.dir}/${CLEANER_OFFSET_FILE}`, this.firstDirtyOffset);
+  }
+
+  /**
+   * Closes cleanly: waits for background fsyncs, fsyncs everything, writes indexes and
+   * checkpoints and the clean-shutdown marker, so the next open skips recovery.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.all([...this.inFlight]);
+    for (const s of this.segments) {
+      s.persistIndexes();
+      s.syncNow();
+    }
+    this.recoveryPointOffset = this.logEndOffset;
+    this.writeCheckpoints();
+    this.storage.writeFileAtomic(`${this.dir}/${CLEAN_SHUTDOWN_FILE}`, EMPTY);
+    for (const s of this.segments) s.close();
+    this.closed = true;
+  }
+
+  /**
+   * Drops the log as a crashed process would: file handles are released, but nothing is flushed
+   * or checkpointed. The next open runs recovery.
+   */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.segments) s.close();
+  }
+
+  /** Deletes every file of this log and the directory itself. */
+  deleteAll(): void {
+    this.abandon();
+    this.storage.removeDirectory(this.dir);
+  }
+
+  /** Segments, for the cleaner (internal to src/log). */
+  /** @internal */
+  get segmentsForCleaning(): readonly LogSegment[] {
+    return this.segments;
+  }
+
+  /** @internal Replaces segments [from, to) by `replacement` (used by the cleaner after writing it). */
+  replaceSegments(from: number, to: number, replacement: readonly LogSegment[]): void {
+    this.segments.splice(from, to - from, ...replacement);
+  }
+
+  /** @internal */
+  segmentConfig(): SegmentConfig {
+    const c = this.currentConfig;
+    return { indexIntervalBytes: c.indexIntervalBytes, segmentIndexBytes: c.segmentIndexBytes, contiguousOffsets: !c.cleanupPolicy.includes('compact') };
+  }
+
+  private segmentIndexFor(offset: bigint): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    let found = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.segments[mid] as LogSegment).baseOffset <= offset) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  private maxBig(a: bigint, b: bigint): bigint {
+    return a > b ? a : b;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new ClosedError(`partition log "${this.dir}"`);
+  }
+
+  private ensureWritable(): void {
+    this.ensureOpen();
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private assertKeyed(records: Uint8Array, position: number): void {
+    for (const record of decodeRecordBatch(records, position, { verifyCrc: false }).records) {
+      if (record.key === null) throw new InvalidRecordError(`compacted topic log "${this.dir}" cannot accept a record without a key (offset delta ${record.offsetDelta}); give every record a key or change cleanup.policy`);
+    }
+  }
+
+  private recompress(records: Uint8Array, codec: Exclude<LogConfig['compressionType'], 'producer' | 'uncompressed'> | 'none'): Uint8Array {
+    const out: Uint8Array[] = [];
+    let changed = false;
+    let p = 0;
+    while (p + RECORD_BATCH_OVERHEAD <= records.length) {
+      const header = readBatchHeader(records, p);
+      const size = header.batchLength + LOG_OVERHEAD;
+      if (p + size > records.length) break;
+      if (compressionOf(header) === codec || isControlBatch(header)) out.push(records.subarray(p, p + size));
+      else {
+        const batch = decodeRecordBatch(records, p);
+        changed = true;
+        out.push(
+          encodeRecordBatch({
+            compression: codec,
+            timestampType: (header.attributes & 0x08) !== 0 ? 'LogAppendTime' : 'CreateTime',
+            isTransactional: (header.attributes & 0x10) !== 0,
+            producerId: header.producerId,
+            producerEpoch: header.producerEpoch,
+            baseSequence: header.baseSequence,
+            lastOffsetDelta: header.lastOffsetDelta,
+            records: batch.records.map((r) => ({ offsetDelta: r.offsetDelta, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers })),
+          }),
+        );
+      }
+      p += size;
+    }
+    if (!changed || p !== records.length) return records;
+    const total = out.reduce((n, b) => n + b.length, 0);
+    const joined = new Uint8Array(total);
+    let at = 0;
+    for (const b of out) {
+      joined.set(b, at);
+      at += b.length;
+    }
+    return joined;
+  }
+
+  // ---------------------------------------------------------------- loading and recovery
+
+  private load(): void {
+    const { storage, dir } = this;
+    const files = storage.list(dir);
+    if (files.length === 0) {
+      if (storage.exists(dir) && !storage.isDirectory(dir)) throw new NotALogDirectoryError(dir, 'it is a file');
+      storage.mkdir(dir);
+      writePartitionMetadata(storage, dir);
+    } else {
+      if (!files.includes(PARTITION_METADATA_FILE)) throw new NotALogDirectoryError(dir, `it has no ${PARTITION_METADATA_FILE} file`);
+      if (!partitionMetadataValid(storage, dir)) throw new NotALogDirectoryError(dir, `its ${PARTITION_METADATA_FILE} was not written by samsa`);
+      const unknown = files.find((f) => !SEGMENT_FILE.test(f) && !KNOWN_FILES.has(f) && !f.endsWith('.tmp'));
+      if (unknown !== undefined) throw new NotALogDirectoryError(dir, `it contains the unexpected file "${unknown}"`);
+    }
+
+    // Leftovers of an interrupted cleaning or deletion.
+    for (const f of files) if (f.endsWith('.cleaned') || f.endsWith('.deleted') || f.endsWith('.tmp')) storage.remove(`${dir}/${f}`);
+    this.completeSwaps(files.filter((f) => f.endsWith('.log.swap')));
+
+    const cleanShutdown = storage.exists(`${dir}/${CLEAN_SHUTDOWN_FILE}`);
+    const checkpointedRecovery = readOffsetCheckpoint(storage, `${dir}/${RECOVERY_POINT_FILE}`);
+    const recoveryPoint = cleanShutdown ? checkpointedRecovery : (checkpointedRecovery ?? -1n);
+    const bases = storage
+      .list(dir)
+      .map((f) => SEGMENT_FILE.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null && m[2] === 'log' && m[3] === undefined)
+      .map((m) => BigInt(m[1] as string))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const now = this.clock.now();
+    for (let i = 0; i < bases.length; i++) {
+      const base = bases[i] as bigint;
+      const nextBase = bases[i + 1];
+      const recover = !cleanShutdown && (recoveryPoint === undefined || nextBase === undefined || nextBase > recoveryPoint);
+      const { segment, truncatedBytes } = LogSegment.load(storage, dir, base, this.segmentConfig(), now, recover);
+      const overlaps = nextBase !== undefined && segment.nextOffset > nextBase;
+      this.segments.push(segment);
+      if (truncatedBytes > 0 || overlaps) {
+        // Damage in this segment: nothing after it can be trusted to follow on.
+        if (overlaps) segment.truncateTo(nextBase as bigint);
+        for (const later of bases.slice(i + 1)) {
+          for (const ext of ['log', 'index', 'timeindex'] as const) storage.remove(LogSegment.path(dir, later, ext));
+        }
+        break;
+      }
+    }
+    const checkpointedStart = readOffsetCheckpoint(storage, `${dir}/${LOG_START_OFFSET_FILE}`) ?? 0n;
+    if (this.segments.length === 0) {
+      this.segments.push(LogSegment.create(storage, dir, checkpointedStart, this.segmentConfig(), now));
+    }
+    const firstBase = (this.segments[0] as LogSegment).baseOffset;
+    this.startOffset = checkpointedStart > firstBase ? checkpointedStart : firstBase;
+    if (this.startOffset > this.logEndOffset) {
+      // The tail holding the log start was lost: everything below the start is deleted anyway.
+      this.segments.forEach((s) => s.delete());
+      this.segments = [LogSegment.create(storage, dir, this.startOffset, this.segmentConfig(), now)];
+    }
+    const end = this.logEndOffset;
+    this.recoveryPointOffset = cleanShutdown ? end : recoveryPoint !== undefined && recoveryPoint > 0n ? (recoveryPoint < end ? recoveryPoint : end) : 0n;
+    const dirty = readOffsetCheckpoint(storage, `${dir}/${CLEANER_OFFSET_FILE}`) ?? this.startOffset;
+    this.firstDirtyOffset = dirty < this.startOffset ? this.startOffset : dirty > end ? end : dirty;
+    if (cleanShutdown) storage.remove(`${dir}/${CLEAN_SHUTDOWN_FILE}`);
+  }
+
+  /**
+   * Finishes a cleaner swap interrupted by a crash: the `.swap` segment replaces every segment
+   * whose base offset lies in its offset range, then takes its final name.
+   */
+  private completeSwaps(swaps: string[]): void {
+    const { storage, dir } = this;
+    for (const swap of swaps.sort()) {
+      const base = BigInt(swap.slice(0, 20));
+      const file = storage.open(`${dir}/${swap}`);
+      let next = base;
+      try {
+        const size = file.size();
+        let p = 0;
+        while (p + RECORD_BATCH_OVERHEAD <= size) {
+          const header = readBatchHeader(file.read(p, RECORD_BATCH_OVERHEAD), 0);
+          next = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
+          p += header.batchLength + LOG_OVERHEAD;
+        }
+      } finally {
+        file.close();
+      }
+      for (const f of storage.list(dir)) {
+        const m = SEGMENT_FILE.exec(f);
+        if (m === null || m[3] !== undefined) continue;
+        const b = BigInt(m[1] as string);
+        if (b >= base && b < next) storage.remove(`${dir}/${f}`);
+      }
+      for (const ext of ['index', 'timeindex'] as const) storage.remove(`${dir}/${swap.slice(0, 20)}.${ext}.swap`);
+      storage.rename(`${dir}/${swap}`, `${dir}/${swap.slice(0, -'.swap'.length)}`);
+    }
+  }
+}
