@@ -7,15 +7,13 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
-const root = resolve(import.meta.dirname, '..');
-const src = join(root, 'src');
 
 /** Rank of each layer: higher may import lower, never the reverse. */
 const RANK: Record<string, number> = { leaf: 0, log: 1, transport: 2, actors: 3, transactions: 4, streams: 5, cli: 6, index: 7, testing: 7 };
 /** External packages a layer may not use, whatever its rank. */
 const FORBIDDEN_PACKAGES: Record<string, string[]> = { leaf: ['xstate', 'rxjs', 'nats'], log: ['xstate', 'rxjs', 'nats'], transport: ['rxjs'] };
 
-function layerOf(file: string): string {
+function layerOf(src: string, file: string): string {
   const rel = relative(src, file).split('/');
   if (rel.length === 1) {
     const name = (rel[0] as string).replace(/\.ts$/, '');
@@ -32,36 +30,46 @@ function walk(dir: string): string[] {
   });
 }
 
-const IMPORT = /(?:import|export)\s+(?:type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
-const problems: string[] = [];
-for (const file of walk(src)) {
-  const layer = layerOf(file);
-  const rank = RANK[layer];
-  if (rank === undefined) {
-    problems.push(`${relative(root, file)}: folder "${layer}" has no place in the layer order; add it to scripts/checkLayers.ts`);
-    continue;
-  }
-  const text = readFileSync(file, 'utf8');
-  for (const match of text.matchAll(IMPORT)) {
-    const spec = (match[1] ?? match[2]) as string;
-    if (spec.startsWith('.')) {
-      const target = resolve(dirname(file), spec);
-      if (!target.startsWith(src)) {
-        problems.push(`${relative(root, file)} imports "${spec}" from outside src/`);
-        continue;
+/** Returns one line per import that breaks the layer direction under `root/src`; [] when clean. */
+export function checkLayers(root: string): string[] {
+  const src = join(root, 'src');
+  const problems: string[] = [];
+  const files = walk(src);
+  for (const file of files) {
+    const layer = layerOf(src, file);
+    const rank = RANK[layer];
+    if (rank === undefined) {
+      problems.push(`${relative(root, file)}: folder "${layer}" has no place in the layer order; add it to scripts/checkLayers.ts`);
+      continue;
+    }
+    const text = readFileSync(file, 'utf8');
+    for (const match of text.matchAll(IMPORT)) {
+      const spec = (match[1] ?? match[2]) as string;
+      if (spec.startsWith('.')) {
+        const target = resolve(dirname(file), spec);
+        if (!target.startsWith(src)) {
+          problems.push(`${relative(root, file)} imports "${spec}" from outside src/`);
+          continue;
+        }
+        const targetLayer = layerOf(src, target);
+        const targetRank = RANK[targetLayer] ?? Infinity;
+        if (targetRank > rank) problems.push(`${relative(root, file)} (${layer}) imports "${spec}" (${targetLayer}): a lower layer may not depend on a higher one`);
+      } else {
+        const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] as string);
+        if ((FORBIDDEN_PACKAGES[layer] ?? []).includes(pkg)) problems.push(`${relative(root, file)} (${layer}) imports "${pkg}", which that layer must not use`);
       }
-      const targetLayer = layerOf(target);
-      const targetRank = RANK[targetLayer] ?? Infinity;
-      if (targetRank > rank) problems.push(`${relative(root, file)} (${layer}) imports "${spec}" (${targetLayer}): a lower layer may not depend on a higher one`);
-    } else {
-      const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] as string);
-      if ((FORBIDDEN_PACKAGES[layer] ?? []).includes(pkg)) problems.push(`${relative(root, file)} (${layer}) imports "${pkg}", which that layer must not use`);
     }
   }
+  return problems;
 }
 
-if (problems.length > 0) {
-  console.error(`layer check failed (${problems.length}):\n  ${problems.join('\n  ')}`);
-  process.exit(1);
+const IMPORT = /(?:import|export)\s+(?:type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const root = resolve(import.meta.dirname, '..');
+  const problems = checkLayers(root);
+  if (problems.length > 0) {
+    console.error(`layer check failed (${problems.length}):\n  ${problems.join('\n  ')}`);
+    process.exit(1);
+  }
+  console.log(`layer check passed (${walk(join(root, 'src')).length} files)`);
 }
-console.log(`layer check passed (${walk(src).length} files)`);

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import * as samsa from '../src/index.ts';
+
+// The root export list is curated: growing it is a deliberate act that updates this list.
+describe('public API', () => {
+  it('exports exactly the curated names', () => {
+    expect(Object.keys(samsa).sort()).toEqual(
+      [
+        'ClosedError',
+        'CorruptRecordError',
+        'InvalidArgumentError',
+        'InvalidConfigError',
+        'InvalidRecordError',
+        'KAFKA_ERRORS',
+        'KafkaProtocolError',
+        'NotALogDirectoryError',
+        'OffsetOutOfRangeError',
+        'RecordTooLargeError',
+        'SamsaError',
+        'SimulatedClock',
+        'StorageError',
+        'SystemClock',
+        'createRandom',
+        'errorFromJSON',
+        'errors',
+      ].sort(),
+    );
+  });
+});

@@ -1,0 +1,36 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkLayers } from '../../scripts/checkLayers.ts';
+
+describe('layer check', () => {
+  const dirs: string[] = [];
+  afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+  function tree(files: Record<string, string>): string {
+    const root = mkdtempSync(join(tmpdir(), 'samsa-layers-'));
+    dirs.push(root);
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(join(root, path, '..'), { recursive: true });
+      writeFileSync(join(root, path), text);
+    }
+    return root;
+  }
+
+  it('passes on this repository', () => {
+    expect(checkLayers(resolve(import.meta.dirname, '../..'))).toEqual([]);
+  });
+
+  it('flags a lower layer importing a higher one, and xstate or rxjs inside log/', () => {
+    const root = tree({
+      'src/log/a.ts': "import { x } from '../actors/b.ts';\nimport { createActor } from 'xstate';\n",
+      'src/actors/b.ts': "export const x = 1;\nimport { y } from '../log/c.ts';\n",
+      'src/log/c.ts': "import type { Observable } from 'rxjs';\nexport const y = 2;\n",
+    });
+    const problems = checkLayers(root);
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toMatch(/src\/log\/a\.ts \(log\) imports "\.\.\/actors\/b\.ts" \(actors\)/);
+    expect(problems.join('\n')).toMatch(/imports "xstate"/);
+    expect(problems.join('\n')).toMatch(/src\/log\/c\.ts \(log\) imports "rxjs"/);
+  });
+});
