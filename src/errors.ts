@@ -270,6 +270,20 @@ export class ClosedError extends SamsaError {
   }
 }
 
+/** An operation did not finish within its time limit (`request.timeout.ms`, `delivery.timeout.ms`, …). */
+export class TimeoutError extends SamsaError {
+  constructor(
+    readonly operation: string,
+    readonly timeoutMs: number,
+    hint = 'check that the brokers are up and reachable, or raise the timeout',
+  ) {
+    super(`${operation} timed out after ${timeoutMs} ms; ${hint}`, 'TIMEOUT', true);
+  }
+  override details(): Record<string, unknown> {
+    return { operation: this.operation, timeoutMs: this.timeoutMs };
+  }
+}
+
 /** Every samsa error class, for `instanceof` checks without importing each one. */
 export const errors = {
   SamsaError,
@@ -283,6 +297,7 @@ export const errors = {
   NotALogDirectoryError,
   StorageError,
   ClosedError,
+  TimeoutError,
 } as const;
 
 /**

@@ -1,0 +1,208 @@
+/**
+ * The admin client: topic management through the controller, offsets and record deletion
+ * through partition leaders. Every call resolves once the change is visible in the metadata of
+ * the brokers it needs (so a produce right after `createTopic` finds its leaders).
+ */
+import type { Clock } from '../clock.ts';
+import { InvalidArgumentError, KafkaProtocolError, errorFromJSON } from '../errors.ts';
+import type { KafkaErrorName } from '../errors.ts';
+import { describeLogConfigKeys, logConfigToKafka, parseLogConfig } from '../log/logConfig.ts';
+import type { Message, NodeId, Transport } from '../transport/transport.ts';
+import { brokerNode, clientNode } from '../transport/transport.ts';
+import { ClientConnection } from './client/connection.ts';
+import { MetadataCache, sleep } from './client/metadataCache.ts';
+import type { ClusterMetadataImage, PartitionMetadata } from './protocol.ts';
+
+/** Options of `admin.createTopic`. */
+export interface CreateTopicOptions {
+  /** Number of partitions (default: `num.partitions`, 1). */
+  readonly partitions?: number;
+  /** Replicas per partition (default 1). */
+  readonly replicationFactor?: number;
+  /** Topic config overrides with Kafka keys, e.g. `{ 'cleanup.policy': 'compact' }`. */
+  readonly config?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** A topic as `describeTopic` reports it. */
+export interface TopicDescription {
+  readonly name: string;
+  readonly topicId: string;
+  readonly internal: boolean;
+  readonly partitions: readonly PartitionMetadata[];
+  /** Every topic config with its effective value (overrides and defaults), as Kafka keys. */
+  readonly config: Readonly<Record<string, string>>;
+  /** Keys set explicitly on the topic. */
+  readonly overrides: Readonly<Record<string, string>>;
+}
+
+/** ListOffsets target: a timestamp in ms, or 'earliest' / 'latest'. */
+export type OffsetSpec = 'earliest' | 'latest' | number;
+
+/** What the cluster hands an admin client. */
+export interface AdminContext {
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly controller: () => NodeId;
+  readonly brokers: () => readonly number[];
+  readonly clientId: string;
+  readonly requestTimeoutMs?: number;
+}
+
+interface TopicResult {
+  readonly name: string;
+  readonly error?: string;
+  readonly errorCode?: number;
+  readonly message?: string;
+}
+
+function throwIfError(result: { error?: string; message?: string } | undefined): void {
+  if (result?.error !== undefined) throw errorFromJSON({ name: 'KafkaProtocolError', code: result.error, message: result.message ?? result.error, retriable: false });
+}
+
+/** The admin client. Create it with `cluster.admin()`. */
+export class Admin {
+  private readonly connection: ClientConnection;
+  private readonly metadata: MetadataCache;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly context: AdminContext) {
+    this.connection = new ClientConnection(clientNode(context.clientId), context.transport, context.clock);
+    this.timeoutMs = context.requestTimeoutMs ?? 30000;
+    this.metadata = new MetadataCache(this.connection, context.brokers, this.timeoutMs);
+  }
+
+  /**
+   * Creates a topic and waits until every broker hosting it knows its leaders.
+   * @throws KafkaProtocolError TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR,
+   *   INVALID_TOPIC_EXCEPTION; InvalidConfigError for a bad config value.
+   */
+  async createTopic(name: string, options: CreateTopicOptions = {}): Promise<void> {
+    if (options.config !== undefined) parseLogConfig(options.config);
+    const response = await this.controllerRequest('createTopics.request', {
+      topics: [{ name, numPartitions: options.partitions ?? 1, replicationFactor: options.replicationFactor ?? 1, config: options.config ?? {} }],
+    });
+    throwIfError((response.results as TopicResult[])[0]);
+    await this.awaitMetadata((image) => image.topics[name] !== undefined);
+  }
+
+  /** Deletes a topic and its data on every broker. @throws UNKNOWN_TOPIC_OR_PARTITION. */
+  async deleteTopic(name: string): Promise<void> {
+    const response = await this.controllerRequest('deleteTopics.request', { names: [name] });
+    throwIfError((response.results as TopicResult[])[0]);
+    await this.awaitMetadata((image) => image.topics[name] === undefined);
+  }
+
+  /** Grows a topic to `totalCount` partitions. @throws INVALID_PARTITIONS when it would not grow. */
+  async createPartitions(name: string, totalCount: number): Promise<void> {
+    const response = await this.controllerRequest('createPartitions.request', { topics: [{ name, count: totalCount }] });
+    throwIfError((response.results as TopicResult[])[0]);
+    await this.awaitMetadata((image) => (image.topics[name]?.partitions.length ?? 0) >= totalCount);
+  }
+
+  /** Sets topic config overrides (validated with Kafka's rules). */
+  async alterTopicConfig(name: string, config: Readonly<Record<string, string | number | boolean>>): Promise<void> {
+    parseLogConfig(config);
+    const response = await this.controllerRequest('alterConfigs.request', { topics: [{ name, config }] });
+    throwIfError((response.results as TopicResult[])[0]);
+    const version = (await this.metadata.refresh()).version;
+    await this.awaitMetadata((image) => image.version >= version);
+  }
+
+  /** Names of all topics (internal ones only when asked). */
+  async listTopics(options: { includeInternal?: boolean } = {}): Promise<string[]> {
+    const image = await this.metadata.refresh();
+    return Object.values(image.topics)
+      .filter((t) => options.includeInternal === true || !t.internal)
+      .map((t) => t.name)
+      .sort();
+  }
+
+  /** Describes a topic: partitions with leaders, replicas and ISR, and its effective config. */
+  async describeTopic(name: string): Promise<TopicDescription> {
+    const image = await this.metadata.refresh();
+    const topic = image.topics[name];
+    if (topic === undefined) throw new KafkaProtocolError('UNKNOWN_TOPIC_OR_PARTITION', `topic "${name}" does not exist; create it first or set auto.create.topics.enable`);
+    const effective = logConfigToKafka(parseLogConfig(topic.config));
+    return { name, topicId: topic.topicId, internal: topic.internal, partitions: topic.partitions, config: effective, overrides: topic.config };
+  }
+
+  /** Every topic config key with its default and description. */
+  topicConfigKeys(): ReturnType<typeof describeLogConfigKeys> {
+    return describeLogConfigKeys();
+  }
+
+  /**
+   * ListOffsets per partition: 'earliest' (log start), 'latest' (high watermark) or the first
+   * offset whose timestamp is ≥ the given one (-1n when there is none).
+   */
+  async listOffsets(topic: string, spec: OffsetSpec = 'latest'): Promise<Array<{ partition: number; offset: bigint; timestamp: number }>> {
+    const timestamp = spec === 'earliest' ? -2 : spec === 'latest' ? -1 : spec;
+    if (typeof timestamp !== 'number' || !Number.isInteger(timestamp) || timestamp < -2) throw new InvalidArgumentError('spec', `expected 'earliest', 'latest' or a timestamp in ms, got ${String(spec)}`);
+    const results = await this.perLeader(topic, 'listOffsets.request', (p) => ({ topic, partition: p.partition, timestamp }));
+    return results.map((r) => ({ partition: r.partition as number, offset: r.offset as bigint, timestamp: r.timestamp as number })).sort((a, b) => a.partition - b.partition);
+  }
+
+  /**
+   * DeleteRecords: moves each partition's log start offset up to the given offset (bounded by
+   * the high watermark; -1n means the high watermark). Returns the new low watermarks.
+   */
+  async deleteRecords(topic: string, offsets: Readonly<Record<number, bigint>>): Promise<Array<{ partition: number; lowWatermark: bigint }>> {
+    const wanted = new Map(Object.entries(offsets).map(([p, o]) => [Number(p), o]));
+    const results = await this.perLeader(topic, 'deleteRecords.request', (p) => (wanted.has(p.partition) ? { topic, partition: p.partition, offset: wanted.get(p.partition) } : undefined));
+    return results.map((r) => ({ partition: r.partition as number, lowWatermark: r.lowWatermark as bigint })).sort((a, b) => a.partition - b.partition);
+  }
+
+  /** Leaves the network. */
+  close(): void {
+    this.connection.close();
+  }
+
+  private async perLeader(topic: string, type: string, build: (p: PartitionMetadata) => Record<string, unknown> | undefined): Promise<Array<Record<string, unknown>>> {
+    const meta = await this.metadata.topic(topic, this.context.clock, this.timeoutMs, false);
+    const byLeader = new Map<number, Array<Record<string, unknown>>>();
+    for (const p of meta.partitions) {
+      const entry = build(p);
+      if (entry === undefined) continue;
+      if (p.leader < 0) throw new KafkaProtocolError('LEADER_NOT_AVAILABLE', `partition ${topic}-${p.partition} has no leader right now; retry shortly`);
+      const list = byLeader.get(p.leader) ?? [];
+      list.push(entry);
+      byLeader.set(p.leader, list);
+    }
+    const responses = await Promise.all([...byLeader].map(([leader, partitions]) => this.connection.request<Message & { partitions: Array<Record<string, unknown>> }>(brokerNode(leader), { type, partitions }, this.timeoutMs)));
+    const out: Array<Record<string, unknown>> = [];
+    for (const r of responses) {
+      for (const p of r.partitions) {
+        throwIfError(p as { error?: string; message?: string });
+        out.push(p);
+      }
+    }
+    return out;
+  }
+
+  private async controllerRequest(type: string, body: Record<string, unknown>): Promise<Message> {
+    const response = await this.connection.request(this.context.controller(), { type, ...body }, this.timeoutMs);
+    if (typeof response.error === 'string') throw errorFromJSON({ name: 'KafkaProtocolError', code: response.error as KafkaErrorName, message: String(response.message ?? response.error), retriable: false });
+    return response;
+  }
+
+  /** Polls broker metadata until `predicate` holds on every live broker (bounded by the request timeout). */
+  private async awaitMetadata(predicate: (image: ClusterMetadataImage) => boolean): Promise<void> {
+    const deadline = this.context.clock.now() + this.timeoutMs;
+    for (;;) {
+      const images = await Promise.all(
+        this.context.brokers().map((id) =>
+          this.connection.request<Message & { image?: ClusterMetadataImage }>(brokerNode(id), { type: 'metadata.request' }, this.timeoutMs).then(
+            (r) => r.image,
+            () => undefined,
+          ),
+        ),
+      );
+      if (images.every((image) => image === undefined || predicate(image))) {
+        await this.metadata.refresh();
+        return;
+      }
+      if (this.context.clock.now() >= deadline) return;
+      await sleep(this.context.clock, 10);
+    }
+  }
+}

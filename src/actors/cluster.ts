@@ -1,0 +1,200 @@
+/**
+ * `createCluster`: an embedded Kafka-faithful cluster in this process. A controller and N
+ * brokers are actors on an in-process network; producers, consumers and the admin client are
+ * nodes on the same network. Storage is in memory unless `dataDir` is given; either way it
+ * outlives a broker crash, so `restart()` recovers from it.
+ */
+import { join } from 'node:path';
+import { createActor } from 'xstate';
+import type { Actor } from 'xstate';
+import type { Clock } from '../clock.ts';
+import { SystemClock } from '../clock.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import { FileStorage } from '../log/storage/fileStorage.ts';
+import { MemoryStorage } from '../log/storage/memoryStorage.ts';
+import type { Storage } from '../log/storage/storage.ts';
+import type { Random } from '../random.ts';
+import { createRandom, randomSeed } from '../random.ts';
+import { SimulatedNetwork } from '../transport/simulatedNetwork.ts';
+import type { Message, NodeId } from '../transport/transport.ts';
+import { controllerNode } from '../transport/transport.ts';
+import { Admin } from './admin.ts';
+import { Broker, BROKER_CONFIG_DEFAULTS } from './broker/broker.ts';
+import type { BrokerConfig } from './broker/broker.ts';
+import { controllerMachine } from './controller/controller.machine.ts';
+import { InspectionSink } from './inspection.ts';
+import type { InspectionEvent } from './inspection.ts';
+import { Producer } from './producer/producer.ts';
+import type { ProducerOptions } from './producer/producer.ts';
+
+/** Options of {@link createCluster}. */
+export interface ClusterOptions {
+  /** Number of brokers (default 1). Broker ids are 1..N. */
+  readonly brokers?: number;
+  /** Directory for broker data (one sub-directory per broker). Default: in memory. */
+  readonly dataDir?: string;
+  /** Time source (default: the system clock). */
+  readonly clock?: Clock;
+  /** Seed for every random choice (default: random). */
+  readonly seed?: number;
+  /** Broker settings: `auto.create.topics.enable`, `num.partitions`, … and log defaults. */
+  readonly brokerConfig?: Partial<BrokerConfig>;
+  /** Deliver network messages only when told (deterministic test harness). */
+  readonly manualNetwork?: boolean;
+}
+
+/** Crash and restart control of one broker. */
+export interface BrokerHandle {
+  readonly id: number;
+  /** Whether the broker process is up. */
+  readonly running: boolean;
+  /** Kills the broker: in-memory state is lost, nothing is flushed; its storage survives. */
+  crash(): void;
+  /** Starts it again; every log is recovered from storage. */
+  restart(): Promise<void>;
+}
+
+/** An embedded cluster. */
+export class Cluster {
+  /** The cluster's time source. */
+  readonly clock: Clock;
+  /** The seed every random choice derives from; print it to replay a run. */
+  readonly seed: number;
+  /** The in-process network (fault injection: delay, drop, partition…). */
+  readonly network: SimulatedNetwork;
+  private readonly random: Random;
+  private readonly inspection = new InspectionSink();
+  private readonly brokers = new Map<number, Broker>();
+  private readonly storages = new Map<number, Storage>();
+  private controller: Actor<typeof controllerMachine> | undefined;
+  private unregisterController: (() => void) | undefined;
+  private readonly clients = new Set<{ close(): void | Promise<void> }>();
+  private clientCount = 0;
+  private readonly brokerConfig: BrokerConfig;
+
+  /** @internal Use {@link createCluster}. */
+  constructor(private readonly options: ClusterOptions) {
+    const count = options.brokers ?? 1;
+    if (!Number.isInteger(count) || count < 1) throw new InvalidArgumentError('brokers', `expected a positive number of brokers, got ${count}`);
+    this.clock = options.clock ?? new SystemClock();
+    this.seed = options.seed ?? randomSeed();
+    this.random = createRandom(this.seed);
+    this.network = new SimulatedNetwork({ clock: this.clock, random: this.random.fork(), manual: options.manualNetwork ?? false });
+    this.brokerConfig = { ...BROKER_CONFIG_DEFAULTS, ...options.brokerConfig };
+    for (let id = 1; id <= count; id++) {
+      const storage = options.dataDir === undefined ? new MemoryStorage() : new FileStorage(join(options.dataDir, `broker-${id}`));
+      this.storages.set(id, storage);
+    }
+  }
+
+  /** Address of the active controller. */
+  get controllerNode(): NodeId {
+    return controllerNode(0);
+  }
+
+  /** Ids of all brokers (running or not). */
+  get brokerIds(): number[] {
+    return [...this.storages.keys()];
+  }
+
+  /** @internal Starts the controller and brokers. */
+  start(): void {
+    const node = this.controllerNode;
+    const controllerRandom = this.random.fork();
+    this.controller = createActor(controllerMachine, {
+      input: { id: 0, clusterId: `samsa-${this.seed.toString(16)}`, random: controllerRandom, send: (to: NodeId, message: Message) => this.network.send(node, to, message), notify: (e) => this.inspection.notify(e as never) },
+      clock: this.clock,
+      ...this.inspection.actorOptions('controller:0'),
+    });
+    this.controller.start();
+    this.unregisterController = this.network.register(node, (message, from) => this.controller?.send({ type: 'net.message', message, from }));
+    for (const id of this.storages.keys()) this.startBroker(id);
+  }
+
+  private startBroker(id: number): Broker {
+    let broker = this.brokers.get(id);
+    if (broker === undefined) {
+      broker = new Broker({ id, storage: this.storages.get(id) as Storage, clock: this.clock, transport: this.network, controller: this.controllerNode, config: this.brokerConfig, inspection: this.inspection });
+      this.brokers.set(id, broker);
+    }
+    broker.start();
+    return broker;
+  }
+
+  /** Crash/restart control of broker `id`. */
+  broker(id: number): BrokerHandle {
+    const broker = this.brokers.get(id);
+    if (broker === undefined) throw new InvalidArgumentError('id', `there is no broker ${id}; brokers are ${this.brokerIds.join(', ')}`);
+    return {
+      id,
+      get running() {
+        return broker.running;
+      },
+      crash: () => broker.crash(),
+      restart: async () => {
+        broker.start();
+      },
+    };
+  }
+
+  /** @internal The broker object (tests and tooling). */
+  brokerInternals(id: number): Broker | undefined {
+    return this.brokers.get(id);
+  }
+
+  /** A new admin client. */
+  admin(options: { clientId?: string; requestTimeoutMs?: number } = {}): Admin {
+    const admin = new Admin({ transport: this.network, clock: this.clock, controller: () => this.controllerNode, brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('admin'), ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }) });
+    this.clients.add(admin);
+    return admin;
+  }
+
+  /** A new producer. Defaults are Kafka's (acks=all, batch.size 16384, linger.ms 0, …). */
+  producer(options: ProducerOptions = {}): Producer {
+    const producer = new Producer({ transport: this.network, clock: this.clock, random: this.random.fork(), brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('producer') }, options);
+    this.clients.add(producer);
+    return producer;
+  }
+
+  /** Observes XState inspection events of every actor and samsa's `@samsa.*` events. */
+  inspect(listener: (event: InspectionEvent) => void): () => void {
+    return this.inspection.subscribe(listener);
+  }
+
+  /** Stops every client, broker and the controller; file-backed logs are closed cleanly. */
+  async stop(): Promise<void> {
+    for (const c of this.clients) await c.close();
+    this.clients.clear();
+    for (const b of this.brokers.values()) await b.stop();
+    this.unregisterController?.();
+    this.controller?.stop();
+  }
+
+  private nextClientId(kind: string): string {
+    this.clientCount++;
+    return `${kind}-${this.clientCount}`;
+  }
+}
+
+/**
+ * Starts an embedded cluster and resolves once every broker has registered and received
+ * metadata.
+ *
+ * @example
+ * const cluster = await createCluster({ brokers: 3 });
+ * await cluster.admin().createTopic('orders', { partitions: 6 });
+ * const { partition, offset } = await cluster.producer().send('orders', { key: 'o-1', value: 'hello' });
+ */
+export async function createCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  const cluster = new Cluster(options);
+  cluster.start();
+  if (!(options.manualNetwork ?? false)) await waitForBrokers(cluster);
+  return cluster;
+}
+
+async function waitForBrokers(cluster: Cluster): Promise<void> {
+  for (let i = 0; i < 10_000; i++) {
+    if (cluster.brokerIds.every((id) => cluster.brokerInternals(id)?.state === 'running')) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}

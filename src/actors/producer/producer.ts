@@ -1,0 +1,493 @@
+/**
+ * The producer client: batches records per partition (`batch.size`, `linger.ms`), picks
+ * partitions exactly as Kafka does (explicit, murmur2 on the key, uniform sticky for null keys,
+ * or a custom partitioner), sends one produce request per leader broker with up to
+ * `max.in.flight.requests.per.connection` outstanding, retries retriable errors with backoff until
+ * `delivery.timeout.ms`, and resolves each `send` once with the offsets of its records.
+ *
+ * Hot-path rule: no Promise, timer or closure per record; one promise per `send` call and one
+ * request per broker per drain.
+ */
+import type { Clock, TimerHandle } from '../../clock.ts';
+import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, TimeoutError, errorFromJSON } from '../../errors.ts';
+import type { KafkaErrorName } from '../../errors.ts';
+import type { CompressionCodec } from '../../log/compression.ts';
+import { encodeRecordBatch } from '../../log/recordBatch.ts';
+import type { RecordHeader, RecordInput } from '../../log/recordBatch.ts';
+import type { Random } from '../../random.ts';
+import type { Message, Transport } from '../../transport/transport.ts';
+import { brokerNode, clientNode } from '../../transport/transport.ts';
+import { ClientConnection } from '../client/connection.ts';
+import { MetadataCache } from '../client/metadataCache.ts';
+import type { ProducePartitionResult } from '../protocol.ts';
+import { keyPartition, RoundRobinPartitioner, UniformStickyPartitioner } from './partitioners.ts';
+import type { Partitioner } from './partitioners.ts';
+
+/** A record to send. Keys and values are bytes or strings (UTF-8); serialize objects first. */
+export interface ProducerRecord {
+  readonly key?: string | Uint8Array | null;
+  readonly value: string | Uint8Array | null;
+  /** Send to this partition instead of choosing one. */
+  readonly partition?: number;
+  /** CreateTime in ms (default: the producer's clock). */
+  readonly timestamp?: number;
+  readonly headers?: Readonly<Record<string, string | Uint8Array | null>>;
+}
+
+/** Where a record landed. */
+export interface RecordMetadata {
+  readonly topic: string;
+  readonly partition: number;
+  /** Offset of the record; -1n with acks=0 (the broker does not answer). */
+  readonly offset: bigint;
+  readonly timestamp: number;
+}
+
+/** Producer options (Kafka producer config in camelCase; defaults are Kafka's). */
+export interface ProducerOptions {
+  readonly clientId?: string;
+  /** 0, 1 or 'all' (-1). Default 'all', as Kafka ≥ 3.0. */
+  readonly acks?: 0 | 1 | -1 | 'all';
+  /** `batch.size` bytes per partition batch (16384). */
+  readonly batchSize?: number;
+  /** `linger.ms` to wait for a batch to fill (0). */
+  readonly lingerMs?: number;
+  /** `compression.type` (none). */
+  readonly compression?: CompressionCodec;
+  /** `retries` (Int.MAX). */
+  readonly retries?: number;
+  /** `retry.backoff.ms` (100). */
+  readonly retryBackoffMs?: number;
+  /** `retry.backoff.max.ms` (1000). */
+  readonly retryBackoffMaxMs?: number;
+  /** `delivery.timeout.ms` (120000): total time a record may take, retries included. */
+  readonly deliveryTimeoutMs?: number;
+  /** `request.timeout.ms` (30000). */
+  readonly requestTimeoutMs?: number;
+  /** `max.in.flight.requests.per.connection` (5). */
+  readonly maxInFlightRequestsPerConnection?: number;
+  /** `max.request.size` (1048576): cap on one produce request and on one record. */
+  readonly maxRequestSize?: number;
+  /** `max.block.ms` (60000): how long `send` waits for topic metadata. */
+  readonly maxBlockMs?: number;
+  /** 'default' (murmur2 / uniform sticky), 'roundrobin', or a custom partitioner. */
+  readonly partitioner?: 'default' | 'roundrobin' | Partitioner;
+  /** `partitioner.adaptive.partitioning.enable` (true). */
+  readonly adaptivePartitioning?: boolean;
+  /** Ask brokers to auto-create unknown topics (`allow.auto.create.topics`, true). */
+  readonly allowAutoTopicCreation?: boolean;
+}
+
+/** What the cluster hands a producer. */
+export interface ProducerContext {
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly brokers: () => readonly number[];
+  readonly clientId: string;
+}
+
+interface Delivery {
+  readonly topic: string;
+  readonly results: RecordMetadata[];
+  remaining: number;
+  settled: boolean;
+  readonly resolve: (results: RecordMetadata[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface Batch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly records: RecordInput[];
+  readonly deliveries: Delivery[];
+  readonly indices: number[];
+  bytes: number;
+  readonly createdAt: number;
+  attempts: number;
+  retryAt: number;
+  encoded: Uint8Array | undefined;
+}
+
+const encoder = new TextEncoder();
+const RECORD_OVERHEAD = 21;
+const EMPTY_HEADERS: RecordHeader[] = [];
+
+function toBytes(value: string | Uint8Array | null | undefined, what: string): Uint8Array | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return encoder.encode(value);
+  if (value instanceof Uint8Array) return value;
+  throw new InvalidArgumentError(what, `expected a string, Uint8Array or null, got ${typeof value === 'object' ? 'an object' : typeof value}; serialize it first (e.g. JSON.stringify)`);
+}
+
+const RETRIABLE_WITH_METADATA = new Set<string>(['NOT_LEADER_OR_FOLLOWER', 'UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'BROKER_NOT_AVAILABLE']);
+
+/** A producer. Create it with `cluster.producer(options)`. */
+export class Producer {
+  private readonly connection: ClientConnection;
+  private readonly metadata: MetadataCache;
+  private readonly open = new Map<string, Batch>();
+  private readonly ready: Batch[] = [];
+  private readonly retrying: Batch[] = [];
+  private readonly inFlightPerBroker = new Map<number, number>();
+  private readonly sticky: UniformStickyPartitioner;
+  private readonly roundRobin = new RoundRobinPartitioner();
+  private lingerTimer: TimerHandle | undefined;
+  private retryTimer: TimerHandle | undefined;
+  private drainQueued = false;
+  private unfinished = 0;
+  private flushWaiters: Array<() => void> = [];
+  private closed = false;
+  private readonly acks: 0 | 1 | -1;
+  private readonly batchSize: number;
+  private readonly lingerMs: number;
+  private readonly compression: CompressionCodec;
+  private readonly retries: number;
+  private readonly retryBackoffMs: number;
+  private readonly retryBackoffMaxMs: number;
+  private readonly deliveryTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly maxInFlight: number;
+  private readonly maxRequestSize: number;
+  private readonly maxBlockMs: number;
+  private readonly partitioner: ProducerOptions['partitioner'];
+  private readonly allowAutoTopicCreation: boolean;
+
+  constructor(
+    private readonly context: ProducerContext,
+    options: ProducerOptions = {},
+  ) {
+    const acks = options.acks ?? 'all';
+    if (acks !== 0 && acks !== 1 && acks !== -1 && acks !== 'all') throw new InvalidArgumentError('acks', `expected 0, 1, -1 or 'all', got ${String(acks)}`);
+    this.acks = acks === 'all' ? -1 : acks;
+    this.batchSize = positiveInt('batchSize', options.batchSize ?? 16384, 1);
+    this.lingerMs = positiveInt('lingerMs', options.lingerMs ?? 0, 0);
+    this.compression = options.compression ?? 'none';
+    if (!['none', 'gzip', 'snappy', 'lz4', 'zstd'].includes(this.compression)) throw new InvalidArgumentError('compression', `expected none, gzip, snappy, lz4 or zstd, got ${String(this.compression)}`);
+    this.retries = positiveInt('retries', options.retries ?? 2147483647, 0);
+    this.retryBackoffMs = positiveInt('retryBackoffMs', options.retryBackoffMs ?? 100, 0);
+    this.retryBackoffMaxMs = positiveInt('retryBackoffMaxMs', options.retryBackoffMaxMs ?? 1000, 0);
+    this.requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? 30000, 1);
+    this.deliveryTimeoutMs = positiveInt('deliveryTimeoutMs', options.deliveryTimeoutMs ?? 120000, 1);
+    if (this.deliveryTimeoutMs < this.lingerMs + this.requestTimeoutMs) throw new InvalidArgumentError('deliveryTimeoutMs', `must be ≥ lingerMs + requestTimeoutMs (${this.lingerMs + this.requestTimeoutMs}), as Kafka requires; got ${this.deliveryTimeoutMs}`);
+    this.maxInFlight = positiveInt('maxInFlightRequestsPerConnection', options.maxInFlightRequestsPerConnection ?? 5, 1);
+    this.maxRequestSize = positiveInt('maxRequestSize', options.maxRequestSize ?? 1048576, 1);
+    this.maxBlockMs = positiveInt('maxBlockMs', options.maxBlockMs ?? 60000, 0);
+    this.partitioner = options.partitioner ?? 'default';
+    this.allowAutoTopicCreation = options.allowAutoTopicCreation ?? true;
+    this.connection = new ClientConnection(clientNode(context.clientId), context.transport, context.clock);
+    this.metadata = new MetadataCache(this.connection, context.brokers, this.requestTimeoutMs);
+    this.sticky = new UniformStickyPartitioner({ random: context.random, batchSize: this.batchSize, adaptive: options.adaptivePartitioning ?? true });
+  }
+
+  /** The client id (also its network address suffix). */
+  get clientId(): string {
+    return this.context.clientId;
+  }
+
+  /**
+   * Sends records to `topic` and resolves with where each landed, in input order, once every
+   * one of them is acknowledged as `acks` requires (or fails with the first error).
+   * @throws ClosedError after close; InvalidArgumentError for malformed records;
+   *   KafkaProtocolError UNKNOWN_TOPIC_OR_PARTITION when the topic never appears within max.block.ms.
+   */
+  send(topic: string, record: ProducerRecord): Promise<RecordMetadata>;
+  send(topic: string, records: readonly ProducerRecord[]): Promise<RecordMetadata[]>;
+  async send(topic: string, input: ProducerRecord | readonly ProducerRecord[]): Promise<RecordMetadata | RecordMetadata[]> {
+    if (this.closed) throw new ClosedError(`producer "${this.clientId}"`);
+    if (typeof topic !== 'string' || topic.length === 0) throw new InvalidArgumentError('topic', `expected a topic name, got ${JSON.stringify(topic)}`);
+    const single = !Array.isArray(input);
+    const records = (single ? [input] : input) as readonly ProducerRecord[];
+    if (records.length === 0) return [];
+    const prepared = records.map((r, i) => this.prepare(r, single ? 'record' : `records[${i}]`));
+    this.unfinished++;
+    try {
+      const meta = await this.metadata.topic(topic, this.context.clock, this.maxBlockMs, this.allowAutoTopicCreation);
+      if (this.closed) throw new ClosedError(`producer "${this.clientId}"`);
+      const results = await new Promise<RecordMetadata[]>((resolve, reject) => {
+        const delivery: Delivery = { topic, results: new Array(records.length), remaining: records.length, settled: false, resolve, reject };
+        const count = meta.partitions.length;
+        const available = meta.partitions.filter((p) => p.leader >= 0).map((p) => p.partition);
+        for (let i = 0; i < prepared.length; i++) {
+          const { input: rec, explicit, bytes } = prepared[i] as (typeof prepared)[number];
+          const partition = this.choosePartition(topic, rec, explicit, count, available);
+          this.append(topic, partition, rec, bytes, delivery, i);
+        }
+        this.scheduleDrain();
+      });
+      return single ? (results[0] as RecordMetadata) : results;
+    } finally {
+      this.unfinished--;
+      this.notifyFlushed();
+    }
+  }
+
+  /** Sends everything buffered now and resolves when every earlier `send` has completed. */
+  async flush(): Promise<void> {
+    for (const batch of this.open.values()) this.ready.push(batch);
+    this.open.clear();
+    this.drain();
+    if (this.unfinished === 0) return;
+    await new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+  }
+
+  /** Flushes, then leaves the network. Later sends throw ClosedError. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    if (this.lingerTimer !== undefined) this.context.clock.clearTimeout(this.lingerTimer);
+    if (this.retryTimer !== undefined) this.context.clock.clearTimeout(this.retryTimer);
+    this.connection.close();
+  }
+
+  private notifyFlushed(): void {
+    if (this.unfinished !== 0) return;
+    const waiters = this.flushWaiters;
+    this.flushWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private prepare(record: ProducerRecord, what: string): { input: RecordInput; explicit: number | undefined; bytes: number } {
+    if (typeof record !== 'object' || record === null) throw new InvalidArgumentError(what, `expected a record object like { key, value }, got ${record === null ? 'null' : typeof record}`);
+    if (!('value' in record)) throw new InvalidArgumentError(`${what}.value`, 'a record needs a value (use null for a tombstone)');
+    const key = toBytes(record.key, `${what}.key`);
+    const value = toBytes(record.value, `${what}.value`);
+    const timestamp = record.timestamp ?? this.context.clock.now();
+    if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new InvalidArgumentError(`${what}.timestamp`, `expected a non-negative integer of milliseconds, got ${timestamp}`);
+    let headers = EMPTY_HEADERS;
+    let headerBytes = 0;
+    if (record.headers !== undefined) {
+      headers = Object.entries(record.headers).map(([k, v]) => ({ key: k, value: toBytes(v, `${what}.headers.${k}`) }));
+      for (const h of headers) headerBytes += h.key.length + (h.value?.length ?? 0) + 4;
+    }
+    const partition = record.partition;
+    if (partition !== undefined && (!Number.isInteger(partition) || partition < 0)) throw new InvalidArgumentError(`${what}.partition`, `expected a partition number ≥ 0, got ${partition}`);
+    const bytes = (key?.length ?? 0) + (value?.length ?? 0) + headerBytes + RECORD_OVERHEAD;
+    if (bytes + 61 > this.maxRequestSize) throw new KafkaProtocolError('MESSAGE_TOO_LARGE', `record of ${bytes} bytes is larger than max.request.size=${this.maxRequestSize}; send smaller records or raise maxRequestSize`);
+    return { input: { timestamp, key, value, headers }, explicit: partition, bytes };
+  }
+
+  private choosePartition(topic: string, record: RecordInput, explicit: number | undefined, count: number, available: readonly number[]): number {
+    let partition: number;
+    if (explicit !== undefined) partition = explicit;
+    else if (typeof this.partitioner === 'function') partition = this.partitioner({ topic, key: record.key, value: record.value, partitionCount: count, availablePartitions: available });
+    else if (this.partitioner === 'roundrobin') partition = this.roundRobin.partition({ topic, key: record.key, value: record.value, partitionCount: count, availablePartitions: available });
+    else partition = record.key === null ? this.sticky.partition(topic, count, available) : keyPartition(record.key, count);
+    if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
+      throw new InvalidArgumentError('partition', `partition ${partition} does not exist: topic "${topic}" has ${count} partition${count === 1 ? '' : 's'} (0..${count - 1})`);
+    }
+    return partition;
+  }
+
+  private append(topic: string, partition: number, record: RecordInput, bytes: number, delivery: Delivery, index: number): void {
+    const key = `${topic}\u0000${partition}`;
+    let batch = this.open.get(key);
+    if (batch !== undefined && batch.bytes + bytes > this.batchSize && batch.records.length > 0) {
+      this.ready.push(batch);
+      this.open.delete(key);
+      batch = undefined;
+    }
+    if (batch === undefined) {
+      batch = { topic, partition, records: [], deliveries: [], indices: [], bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, encoded: undefined };
+      this.open.set(key, batch);
+    }
+    batch.records.push(record);
+    batch.deliveries.push(delivery);
+    batch.indices.push(index);
+    batch.bytes += bytes;
+    if (this.partitioner === 'default' && record.key === null) this.sticky.onAppend(topic, partition, bytes, batch.bytes >= this.batchSize);
+    if (batch.bytes >= this.batchSize) {
+      this.ready.push(batch);
+      this.open.delete(key);
+    }
+  }
+
+  private scheduleDrain(): void {
+    if (this.lingerMs === 0) {
+      if (this.drainQueued) return;
+      this.drainQueued = true;
+      queueMicrotask(() => {
+        this.drainQueued = false;
+        for (const batch of this.open.values()) this.ready.push(batch);
+        this.open.clear();
+        this.drain();
+      });
+      return;
+    }
+    if (this.ready.length > 0) this.drain();
+    if (this.lingerTimer !== undefined || this.open.size === 0) return;
+    this.lingerTimer = this.context.clock.setTimeout(() => {
+      this.lingerTimer = undefined;
+      const now = this.context.clock.now();
+      for (const [key, batch] of this.open) {
+        if (now - batch.createdAt >= this.lingerMs) {
+          this.ready.push(batch);
+          this.open.delete(key);
+        }
+      }
+      this.drain();
+      if (this.open.size > 0) this.scheduleDrain();
+    }, this.lingerMs);
+  }
+
+  /** Sends ready batches, one request per leader broker, respecting the in-flight limit. */
+  private drain(): void {
+    if (this.ready.length === 0) return;
+    const now = this.context.clock.now();
+    const byBroker = new Map<number, Batch[]>();
+    const keep: Batch[] = [];
+    for (const batch of this.ready) {
+      if (now - batch.createdAt >= this.deliveryTimeoutMs) {
+        this.fail(batch, new TimeoutError(`delivery of ${batch.records.length} record(s) to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs, 'the partition had no reachable leader in time; check broker health or raise deliveryTimeoutMs'));
+        continue;
+      }
+      const leader = this.metadata.leaderOf(batch.topic, batch.partition);
+      if (leader < 0 || (this.inFlightPerBroker.get(leader) ?? 0) >= this.maxInFlight) {
+        keep.push(batch);
+        if (leader < 0) void this.refreshMetadataLater();
+        continue;
+      }
+      let list = byBroker.get(leader);
+      if (list === undefined) byBroker.set(leader, (list = []));
+      list.push(batch);
+    }
+    this.ready.length = 0;
+    this.ready.push(...keep);
+    for (const [broker, batches] of byBroker) {
+      let request: Batch[] = [];
+      let size = 0;
+      for (const batch of batches) {
+        batch.encoded ??= encodeRecordBatch({ compression: this.compression, records: batch.records });
+        if (request.length > 0 && size + batch.encoded.length > this.maxRequestSize) {
+          if ((this.inFlightPerBroker.get(broker) ?? 0) >= this.maxInFlight) {
+            this.ready.push(batch);
+            continue;
+          }
+          this.sendRequest(broker, request);
+          request = [];
+          size = 0;
+        }
+        request.push(batch);
+        size += batch.encoded.length;
+      }
+      if (request.length > 0) {
+        if ((this.inFlightPerBroker.get(broker) ?? 0) >= this.maxInFlight) this.ready.push(...request);
+        else this.sendRequest(broker, request);
+      }
+    }
+  }
+
+  private sendRequest(broker: number, batches: Batch[]): void {
+    const partitions = batches.map((b) => ({ topic: b.topic, partition: b.partition, records: (b.encoded as Uint8Array).slice() }));
+    for (const b of batches) b.attempts++;
+    if (this.acks === 0) {
+      this.connection.fireAndForget(brokerNode(broker), { type: 'produce.request', acks: 0, timeoutMs: this.requestTimeoutMs, partitions });
+      for (const b of batches) this.complete(b, -1n, -1);
+      return;
+    }
+    this.inFlightPerBroker.set(broker, (this.inFlightPerBroker.get(broker) ?? 0) + 1);
+    this.connection
+      .request<Message & { partitions: ProducePartitionResult[] }>(brokerNode(broker), { type: 'produce.request', acks: this.acks, timeoutMs: this.requestTimeoutMs, partitions }, this.requestTimeoutMs)
+      .then(
+        (response) => {
+          const byKey = new Map(response.partitions.map((p) => [`${p.topic}\u0000${p.partition}`, p]));
+          for (const b of batches) {
+            const r = byKey.get(`${b.topic}\u0000${b.partition}`);
+            if (r === undefined) this.retryOrFail(b, new KafkaProtocolError('UNKNOWN_SERVER_ERROR', `broker ${broker} returned no result for ${b.topic}-${b.partition}`));
+            else if (r.error !== undefined) this.retryOrFail(b, errorFromJSON({ name: 'KafkaProtocolError', code: r.error, message: r.message ?? r.error, retriable: false }));
+            else this.complete(b, r.baseOffset, r.logAppendTime);
+          }
+        },
+        (error: unknown) => {
+          for (const b of batches) this.retryOrFail(b, error);
+        },
+      )
+      .finally(() => {
+        this.inFlightPerBroker.set(broker, (this.inFlightPerBroker.get(broker) ?? 1) - 1);
+        this.drain();
+      });
+  }
+
+  private complete(batch: Batch, baseOffset: bigint, logAppendTime: number): void {
+    for (let i = 0; i < batch.records.length; i++) {
+      const d = batch.deliveries[i] as Delivery;
+      if (d.settled) continue;
+      const record = batch.records[i] as RecordInput;
+      d.results[batch.indices[i] as number] = { topic: batch.topic, partition: batch.partition, offset: baseOffset < 0n ? -1n : baseOffset + BigInt(i), timestamp: logAppendTime >= 0 ? logAppendTime : record.timestamp };
+      if (--d.remaining === 0) {
+        d.settled = true;
+        d.resolve(d.results);
+      }
+    }
+  }
+
+  private fail(batch: Batch, error: unknown): void {
+    for (const d of batch.deliveries) {
+      if (d.settled) continue;
+      d.settled = true;
+      d.reject(error);
+    }
+  }
+
+  private retryOrFail(batch: Batch, error: unknown): void {
+    const name = SamsaError.is(error) ? error.code : '';
+    const known = KafkaProtocolError.isKafka(error) ? error.retriable : SamsaError.is(error) && error.retriable;
+    const retriable = known || RETRIABLE_WITH_METADATA.has(name) || error instanceof TimeoutError;
+    const elapsed = this.context.clock.now() - batch.createdAt;
+    if (!retriable || batch.attempts > this.retries || elapsed >= this.deliveryTimeoutMs) {
+      this.fail(batch, retriable && elapsed >= this.deliveryTimeoutMs ? new TimeoutError(`delivery to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs) : error);
+      return;
+    }
+    if (RETRIABLE_WITH_METADATA.has(name) || error instanceof TimeoutError) void this.refreshMetadataLater();
+    const backoff = Math.min(this.retryBackoffMs * 2 ** (batch.attempts - 1), this.retryBackoffMaxMs);
+    batch.retryAt = this.context.clock.now() + backoff;
+    this.retrying.push(batch);
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== undefined || this.retrying.length === 0) return;
+    const next = Math.min(...this.retrying.map((b) => b.retryAt));
+    this.retryTimer = this.context.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      const now = this.context.clock.now();
+      const due = this.retrying.filter((b) => b.retryAt <= now);
+      const later = this.retrying.filter((b) => b.retryAt > now);
+      this.retrying.length = 0;
+      this.retrying.push(...later);
+      this.ready.push(...due);
+      this.drain();
+      this.scheduleRetry();
+    }, Math.max(0, next - this.context.clock.now()));
+  }
+
+  private refreshing: Promise<void> | undefined;
+  private refreshMetadataLater(): Promise<void> {
+    this.refreshing ??= this.metadata
+      .refresh()
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        this.refreshing = undefined;
+        this.drain();
+        if (this.ready.length > 0 && this.ready.every((b) => this.metadata.leaderOf(b.topic, b.partition) < 0)) {
+          // Still no leader: try again after a backoff rather than spinning.
+          for (const b of this.ready) b.retryAt = this.context.clock.now() + this.retryBackoffMs;
+          this.retrying.push(...this.ready.splice(0));
+          this.scheduleRetry();
+        }
+      });
+    return this.refreshing;
+  }
+}
+
+function positiveInt(name: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) throw new InvalidArgumentError(name, `expected an integer ≥ ${min}, got ${value}`);
+  return value;
+}
+
+/** Kafka error names the producer retries after refreshing metadata. */
+export const PRODUCER_METADATA_ERRORS: readonly KafkaErrorName[] = ['NOT_LEADER_OR_FOLLOWER', 'UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH'];
