@@ -24,6 +24,8 @@ import type { BrokerConfig } from './broker/broker.ts';
 import { controllerMachine } from './controller/controller.machine.ts';
 import { InspectionSink } from './inspection.ts';
 import type { InspectionEvent } from './inspection.ts';
+import { Consumer } from './consumer/consumer.ts';
+import type { ConsumerOptions } from './consumer/consumer.ts';
 import { Producer } from './producer/producer.ts';
 import type { ProducerOptions } from './producer/producer.ts';
 
@@ -154,6 +156,13 @@ export class Cluster {
     const producer = new Producer({ transport: this.network, clock: this.clock, random: this.random.fork(), brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('producer') }, options);
     this.clients.add(producer);
     return producer;
+  }
+
+  /** A new consumer. Defaults are Kafka's (auto.offset.reset=latest, max.poll.records 500, …). */
+  consumer(options: ConsumerOptions = {}): Consumer {
+    const consumer = new Consumer({ transport: this.network, clock: this.clock, random: this.random.fork(), brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('consumer') }, options);
+    this.clients.add(consumer);
+    return consumer;
   }
 
   /** Observes XState inspection events of every actor and samsa's `@samsa.*` events. */

@@ -18,6 +18,11 @@ import type { ClusterMetadataImage, FetchPartition, FetchRequest, ProduceRequest
 import { wireError } from '../protocol.ts';
 import type { WireError } from '../protocol.ts';
 import type { InspectionSink } from '../inspection.ts';
+import { GroupCoordinator } from '../groupCoordinator/coordinator.ts';
+import type { GroupCoordinatorConfig } from '../groupCoordinator/groupState.ts';
+import { OFFSETS_TOPIC, offsetsPartitionFor } from '../groupCoordinator/offsetsTopic.ts';
+import { decodeRecordBatch, LOG_OVERHEAD } from '../../log/recordBatch.ts';
+import type { DecodedRecord } from '../../log/recordBatch.ts';
 
 /** Broker-level settings (Kafka broker config keys in comments). */
 export interface BrokerConfig {
@@ -31,6 +36,10 @@ export interface BrokerConfig {
   readonly logRetentionCheckIntervalMs: number;
   /** Topic config defaults for every log on this broker (Kafka keys). */
   readonly logDefaults: Readonly<Record<string, unknown>>;
+  /** `offsets.topic.num.partitions` (default 50). */
+  readonly offsetsTopicNumPartitions: number;
+  /** Group coordinator settings under Kafka's keys (`group.initial.rebalance.delay.ms`, …). */
+  readonly groupConfig: Partial<GroupCoordinatorConfig>;
 }
 
 /** Kafka's defaults for {@link BrokerConfig}. */
@@ -40,6 +49,8 @@ export const BROKER_CONFIG_DEFAULTS: BrokerConfig = {
   defaultReplicationFactor: 1,
   logRetentionCheckIntervalMs: 300_000,
   logDefaults: {},
+  offsetsTopicNumPartitions: 50,
+  groupConfig: {},
 };
 
 /** What a broker is created with. */
@@ -110,6 +121,8 @@ export class Broker {
   private retentionTimer: TimerHandle | undefined;
   private registrationTimer: TimerHandle | undefined;
   private readonly autoCreating = new Set<string>();
+  private coordinator: GroupCoordinator | undefined;
+  private readonly internalWaiters = new Map<number, (error: WireError | undefined) => void>();
 
   constructor(private readonly options: BrokerOptions) {
     this.id = options.id;
@@ -131,6 +144,16 @@ export class Broker {
     if (this.actor !== undefined) return;
     this.actor = createActor(brokerMachine, { input: { brokerId: this.id }, clock: this.options.clock, ...this.options.inspection.actorOptions(`broker:${this.id}`) });
     this.actor.start();
+    this.coordinator = new GroupCoordinator({
+      brokerId: this.id,
+      clock: this.options.clock,
+      inspection: this.options.inspection,
+      offsetsPartitions: this.options.config.offsetsTopicNumPartitions,
+      groupConfig: this.options.config.groupConfig,
+      send: (to, message) => this.send(to, message),
+      appendOffsets: (partition, records) => this.appendInternal(OFFSETS_TOPIC, partition, records),
+      readOffsets: (partition) => this.readAll(OFFSETS_TOPIC, partition),
+    });
     this.unregister = this.options.transport.register(this.node, (message, from) => this.onMessage(message, from));
     this.register();
     this.scheduleRetention();
@@ -165,6 +188,9 @@ export class Broker {
   }
 
   private teardown(): void {
+    this.coordinator?.stop();
+    this.coordinator = undefined;
+    this.internalWaiters.clear();
     this.unregister?.();
     this.unregister = undefined;
     for (const p of this.parked.values()) if (p.timer !== undefined) this.options.clock.clearTimeout(p.timer);
@@ -221,7 +247,14 @@ export class Broker {
       case 'deleteRecords.request':
         this.deleteRecords(message, from);
         return;
+      case 'findCoordinator.request':
+        this.findCoordinator(message, from);
+        return;
       default:
+        if (GroupCoordinator.handles(message.type) && this.coordinator !== undefined) {
+          this.coordinator.handle(message, from);
+          return;
+        }
         this.send(from, { type: `${message.type.replace(/\.request$/, '')}.response`, correlationId: message.correlationId, ...wireError('INVALID_REQUEST', `broker ${this.id} does not handle "${message.type}"`) });
     }
   }
@@ -268,6 +301,13 @@ export class Broker {
       this.logs.delete(key);
     }
     for (const name of this.autoCreating) if (image.topics[name] !== undefined) this.autoCreating.delete(name);
+    const offsets = image.topics[OFFSETS_TOPIC];
+    if (offsets !== undefined && this.coordinator !== undefined) {
+      for (const p of offsets.partitions) {
+        if (p.leader === this.id) this.coordinator.load(p.partition);
+        else this.coordinator.unload(p.partition);
+      }
+    }
     this.actor.send({ type: 'metadata.applied', version: image.version });
   }
 
@@ -290,6 +330,65 @@ export class Broker {
       }
     }
     this.send(from, { type: 'metadata.response', correlationId: message.correlationId, image });
+  }
+
+  private findCoordinator(message: Message, from: NodeId): void {
+    const reply = (body: Record<string, unknown>): void => this.send(from, { type: 'findCoordinator.response', correlationId: message.correlationId, ...body });
+    const image = this.image;
+    const key = message.key;
+    if (typeof key !== 'string' || key.length === 0) {
+      reply({ ...wireError('INVALID_GROUP_ID', `group id must be a non-empty string, got ${JSON.stringify(key)}`), coordinator: -1 });
+      return;
+    }
+    if (image === undefined) {
+      reply({ ...wireError('COORDINATOR_NOT_AVAILABLE', `broker ${this.id} has no metadata yet`), coordinator: -1 });
+      return;
+    }
+    const offsets = image.topics[OFFSETS_TOPIC];
+    if (offsets === undefined) {
+      // Created on first use, as Kafka does; the client retries until it exists.
+      if (!this.autoCreating.has(OFFSETS_TOPIC)) {
+        this.autoCreating.add(OFFSETS_TOPIC);
+        this.send(this.options.controller, {
+          type: 'createTopics.request',
+          correlationId: 0,
+          topics: [{ name: OFFSETS_TOPIC, numPartitions: this.options.config.offsetsTopicNumPartitions, replicationFactor: 1, internal: true, config: { 'cleanup.policy': 'compact', 'segment.bytes': 104857600 } }],
+        });
+      }
+      reply({ ...wireError('COORDINATOR_NOT_AVAILABLE', 'the offsets topic is being created'), coordinator: -1 });
+      return;
+    }
+    const partition = offsetsPartitionFor(key, offsets.partitions.length);
+    const leader = offsets.partitions[partition]?.leader ?? -1;
+    if (leader < 0) reply({ ...wireError('COORDINATOR_NOT_AVAILABLE', `offsets partition ${partition} has no leader`), coordinator: -1 });
+    else reply({ coordinator: leader });
+  }
+
+  /** Appends to a local partition this broker leads and resolves with the error, if any. */
+  private appendInternal(topic: string, partition: number, records: Uint8Array): Promise<WireError | undefined> {
+    return new Promise((resolve) => {
+      const requestId = this.nextRequestId++;
+      this.internalWaiters.set(requestId, resolve);
+      this.dispatch(requestId, topic, partition, { type: 'coordinator.append', requestId, records }, (error) => ({ type: 'produce.result', requestId, topic, partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
+    });
+  }
+
+  /** Every record of a local partition, read straight from its log (coordinator loading). */
+  private *readAll(topic: string, partition: number): Iterable<DecodedRecord> {
+    const log = this.logs.get(`${topic}-${partition}`);
+    if (log === undefined) return;
+    let offset = log.logStartOffset;
+    while (offset < log.logEndOffset) {
+      const { records } = log.read(offset, { maxBytes: 1 << 20 });
+      if (records.length === 0) return;
+      let p = 0;
+      while (p < records.length) {
+        const batch = decodeRecordBatch(records, p);
+        for (const r of batch.records) if (r.offset >= offset) yield r;
+        offset = batch.header.baseOffset + BigInt(batch.header.lastOffsetDelta) + 1n;
+        p += batch.header.batchLength + LOG_OVERHEAD;
+      }
+    }
   }
 
   // ------------------------------------------------------------------ requests
@@ -353,6 +452,12 @@ export class Broker {
   private onPartitionResult(event: PartitionEmitted): void {
     if (event.type === 'partition.appended') {
       this.wakeParked(event.topic, event.partition);
+      return;
+    }
+    const waiter = this.internalWaiters.get(event.requestId);
+    if (waiter !== undefined) {
+      this.internalWaiters.delete(event.requestId);
+      waiter(event.error);
       return;
     }
     const pending = this.pending.get(event.requestId);

@@ -1,0 +1,228 @@
+/**
+ * The consumer's fetcher: keeps one fetch request in flight per leader broker for the assigned,
+ * unpaused partitions that have nothing buffered, decodes the returned batches into records, and
+ * holds them per partition until the application takes them. Holding at most one completed fetch
+ * per partition is the backpressure: a slow application stops the fetching, it never makes the
+ * buffer grow without bound.
+ */
+import { decodeRecordBatch, isControlBatch, LOG_OVERHEAD, readBatchHeader } from '../../log/recordBatch.ts';
+import type { RecordHeader } from '../../log/recordBatch.ts';
+import { brokerNode } from '../../transport/transport.ts';
+import type { Message } from '../../transport/transport.ts';
+import type { ClientConnection } from '../client/connection.ts';
+import type { MetadataCache } from '../client/metadataCache.ts';
+import type { FetchPartitionResult } from '../protocol.ts';
+
+/** A record as the application receives it. */
+export interface ConsumerRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly timestamp: number;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly headers: readonly RecordHeader[];
+}
+
+/** Per-partition consumption state. */
+export interface PartitionState {
+  readonly topic: string;
+  readonly partition: number;
+  /** Next offset to hand to the application; undefined until resolved (committed or reset). */
+  position: bigint | undefined;
+  paused: boolean;
+  /** Last high watermark (or LSO for read_committed) reported by the leader. */
+  highWatermark: bigint;
+  logStartOffset: bigint;
+  buffered: ConsumerRecord[];
+  /** Index of the next buffered record to hand out. */
+  next: number;
+  /** Where to fetch from once the buffer is drained (past compacted gaps and control records). */
+  nextFetchOffset: bigint | undefined;
+  inFlight: boolean;
+}
+
+/** Fetch settings (Kafka consumer config). */
+export interface FetchSettings {
+  readonly fetchMinBytes: number;
+  readonly fetchMaxWaitMs: number;
+  readonly fetchMaxBytes: number;
+  readonly maxPartitionFetchBytes: number;
+  readonly isolationLevel: 'read_uncommitted' | 'read_committed';
+  readonly requestTimeoutMs: number;
+}
+
+/** Callbacks the fetcher needs from its consumer. */
+export interface FetcherHooks {
+  /** A partition's fetch offset is out of range: apply auto.offset.reset. */
+  outOfRange(state: PartitionState, logStartOffset: bigint): void;
+  /** Data arrived (wake waiting pollers). */
+  dataArrived(): void;
+  /** Leadership moved or is unknown: refresh metadata. */
+  metadataStale(): void;
+}
+
+function key(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+/** The fetcher. */
+export class Fetcher {
+  readonly partitions = new Map<string, PartitionState>();
+  private readonly inFlightBrokers = new Set<number>();
+  private stopped = false;
+
+  constructor(
+    private readonly connection: ClientConnection,
+    private readonly metadata: MetadataCache,
+    private readonly settings: FetchSettings,
+    private readonly hooks: FetcherHooks,
+  ) {}
+
+  /** State of a partition, if assigned. */
+  get(topic: string, partition: number): PartitionState | undefined {
+    return this.partitions.get(key(topic, partition));
+  }
+
+  /** Replaces the assignment; kept partitions keep their position and buffer. */
+  assign(list: ReadonlyArray<{ topic: string; partition: number }>): void {
+    const wanted = new Set(list.map((tp) => key(tp.topic, tp.partition)));
+    for (const k of [...this.partitions.keys()]) if (!wanted.has(k)) this.partitions.delete(k);
+    for (const tp of list) {
+      const k = key(tp.topic, tp.partition);
+      if (!this.partitions.has(k)) this.partitions.set(k, { topic: tp.topic, partition: tp.partition, position: undefined, paused: false, highWatermark: -1n, logStartOffset: -1n, buffered: [], next: 0, nextFetchOffset: undefined, inFlight: false });
+    }
+  }
+
+  /** Sets the position and drops anything buffered for the partition. */
+  seek(state: PartitionState, offset: bigint): void {
+    state.position = offset;
+    state.buffered = [];
+    state.next = 0;
+    state.nextFetchOffset = undefined;
+  }
+
+  /** Number of buffered records not yet handed out. */
+  get bufferedCount(): number {
+    let n = 0;
+    for (const s of this.partitions.values()) n += s.buffered.length - s.next;
+    return n;
+  }
+
+  /**
+   * Takes up to `max` buffered records, round-robin over partitions, advancing positions.
+   */
+  take(max: number): ConsumerRecord[] {
+    const out: ConsumerRecord[] = [];
+    for (const state of this.partitions.values()) {
+      if (out.length >= max) break;
+      if (state.paused) continue;
+      while (state.next < state.buffered.length && out.length < max) {
+        const record = state.buffered[state.next++] as ConsumerRecord;
+        out.push(record);
+        state.position = record.offset + 1n;
+      }
+      if (state.next >= state.buffered.length) {
+        state.buffered = [];
+        state.next = 0;
+        if (state.nextFetchOffset !== undefined && state.position !== undefined && state.nextFetchOffset > state.position) state.position = state.nextFetchOffset;
+        state.nextFetchOffset = undefined;
+      }
+    }
+    return out;
+  }
+
+  /** Sends a fetch to every leader that has fetchable partitions and no fetch in flight. */
+  fetch(): void {
+    if (this.stopped) return;
+    const byLeader = new Map<number, PartitionState[]>();
+    for (const state of this.partitions.values()) {
+      if (state.paused || state.position === undefined || state.inFlight || state.next < state.buffered.length) continue;
+      const leader = this.metadata.leaderOf(state.topic, state.partition);
+      if (leader < 0) {
+        this.hooks.metadataStale();
+        continue;
+      }
+      if (this.inFlightBrokers.has(leader)) continue;
+      let list = byLeader.get(leader);
+      if (list === undefined) byLeader.set(leader, (list = []));
+      list.push(state);
+    }
+    for (const [leader, states] of byLeader) this.send(leader, states);
+  }
+
+  /** Stops fetching for good. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private send(leader: number, states: PartitionState[]): void {
+    this.inFlightBrokers.add(leader);
+    for (const s of states) s.inFlight = true;
+    const partitions = states.map((s) => ({ topic: s.topic, partition: s.partition, fetchOffset: s.position as bigint, partitionMaxBytes: this.settings.maxPartitionFetchBytes, currentLeaderEpoch: this.metadata.leaderEpochOf(s.topic, s.partition) }));
+    const requested = new Map(states.map((s) => [key(s.topic, s.partition), s.position]));
+    this.connection
+      .request<Message & { partitions: FetchPartitionResult[] }>(
+        brokerNode(leader),
+        { type: 'fetch.request', replicaId: -1, maxWaitMs: this.settings.fetchMaxWaitMs, minBytes: this.settings.fetchMinBytes, maxBytes: this.settings.fetchMaxBytes, isolationLevel: this.settings.isolationLevel, partitions },
+        this.settings.requestTimeoutMs + this.settings.fetchMaxWaitMs,
+      )
+      .then(
+        (response) => {
+          let arrived = false;
+          for (const r of response.partitions) {
+            const state = this.partitions.get(key(r.topic, r.partition));
+            // Ignore data for partitions unassigned or sought elsewhere while the fetch was out.
+            if (state === undefined || state.position !== requested.get(key(r.topic, r.partition))) continue;
+            if (r.error !== undefined) {
+              if (r.error === 'OFFSET_OUT_OF_RANGE') this.hooks.outOfRange(state, r.logStartOffset);
+              else this.hooks.metadataStale();
+              continue;
+            }
+            state.highWatermark = r.highWatermark;
+            state.logStartOffset = r.logStartOffset;
+            if (this.absorb(state, r.records)) arrived = true;
+          }
+          if (arrived) this.hooks.dataArrived();
+        },
+        () => this.hooks.metadataStale(),
+      )
+      .finally(() => {
+        this.inFlightBrokers.delete(leader);
+        for (const s of states) s.inFlight = false;
+        this.fetch();
+      });
+  }
+
+  /** Decodes batches into the partition buffer; returns whether any record was added. */
+  private absorb(state: PartitionState, bytes: Uint8Array): boolean {
+    const from = state.position as bigint;
+    const records: ConsumerRecord[] = [];
+    let next = from;
+    let p = 0;
+    while (p + LOG_OVERHEAD <= bytes.length) {
+      const header = readBatchHeader(bytes, p);
+      const size = header.batchLength + LOG_OVERHEAD;
+      if (p + size > bytes.length) break;
+      const last = header.baseOffset + BigInt(header.lastOffsetDelta);
+      if (last >= next && !isControlBatch(header)) {
+        for (const r of decodeRecordBatch(bytes, p).records) {
+          if (r.offset < from) continue;
+          records.push({ topic: state.topic, partition: state.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers });
+        }
+      }
+      // Compaction and control records leave gaps: continue after the batch even when it gave nothing.
+      if (last + 1n > next) next = last + 1n;
+      p += size;
+    }
+    if (records.length === 0) {
+      if (next > from) state.position = next;
+      return false;
+    }
+    state.buffered = records;
+    state.next = 0;
+    // Positions advance as records are taken; a trailing gap is skipped once they all are.
+    state.nextFetchOffset = next;
+    return true;
+  }
+}

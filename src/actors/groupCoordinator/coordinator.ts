@@ -1,0 +1,193 @@
+/**
+ * The group coordinator hosted by a broker: for every `__consumer_offsets` partition this broker
+ * leads, it runs one {@link groupMachine} actor per group and keeps the committed offsets, which
+ * it stores as records in that partition (durable before a commit is acknowledged) and reloads
+ * from it when it takes over the partition — after a restart, offsets are exactly as committed.
+ */
+import { createActor } from 'xstate';
+import type { Actor } from 'xstate';
+import type { Clock } from '../../clock.ts';
+import { encodeRecordBatch } from '../../log/recordBatch.ts';
+import type { DecodedRecord } from '../../log/recordBatch.ts';
+import type { Message, NodeId } from '../../transport/transport.ts';
+import type { InspectionSink } from '../inspection.ts';
+import { wireError } from '../protocol.ts';
+import type { WireError } from '../protocol.ts';
+import { groupMachine } from './group.machine.ts';
+import type { GroupEmitted } from './group.events.ts';
+import type { GroupCoordinatorConfig } from './groupState.ts';
+import { decodeOffsetKey, decodeOffsetValue, encodeOffsetKey, encodeOffsetValue, offsetsPartitionFor } from './offsetsTopic.ts';
+import type { OffsetCommitValue } from './offsetsTopic.ts';
+
+/** What the coordinator needs from its broker. */
+export interface CoordinatorHost {
+  readonly brokerId: number;
+  readonly clock: Clock;
+  readonly inspection: InspectionSink;
+  readonly offsetsPartitions: number;
+  readonly groupConfig: Partial<GroupCoordinatorConfig>;
+  send(to: NodeId, message: Message): void;
+  /** Appends record batches to a local `__consumer_offsets` partition this broker leads. */
+  appendOffsets(partition: number, records: Uint8Array): Promise<WireError | undefined>;
+  /** Every record of a local `__consumer_offsets` partition, oldest first. */
+  readOffsets(partition: number): Iterable<DecodedRecord>;
+}
+
+interface PendingCommit {
+  readonly from: NodeId;
+  readonly message: Message;
+}
+
+type GroupRequestMessage = Message & { groupId: string };
+
+const GROUP_REQUESTS = new Set(['joinGroup.request', 'syncGroup.request', 'heartbeat.request', 'leaveGroup.request', 'describeGroup.request']);
+
+/** Coordinator for the groups whose offsets partitions this broker leads. */
+export class GroupCoordinator {
+  private readonly groups = new Map<string, Actor<typeof groupMachine>>();
+  private readonly offsets = new Map<string, Map<string, OffsetCommitValue>>();
+  private readonly loaded = new Set<number>();
+  private readonly pendingCommits = new Map<number, PendingCommit>();
+  private nextInternalId = 1;
+  private memberIdSeed: number;
+
+  constructor(private readonly host: CoordinatorHost) {
+    this.memberIdSeed = host.brokerId * 1_000_003;
+  }
+
+  /** Whether `message` is one the coordinator answers. */
+  static handles(type: string): boolean {
+    return GROUP_REQUESTS.has(type) || type === 'offsetCommit.request' || type === 'offsetFetch.request' || type === 'listGroups.request';
+  }
+
+  /** The offsets partition of a group. */
+  partitionFor(groupId: string): number {
+    return offsetsPartitionFor(groupId, this.host.offsetsPartitions);
+  }
+
+  /** Takes over an offsets partition: loads its committed offsets. */
+  load(partition: number): void {
+    if (this.loaded.has(partition)) return;
+    for (const record of this.host.readOffsets(partition)) {
+      if (record.key === null) continue;
+      const key = decodeOffsetKey(record.key);
+      if (key === undefined) continue;
+      const group = this.groupOffsets(key.group);
+      const k = `${key.topic}\u0000${key.partition}`;
+      if (record.value === null) group.delete(k);
+      else group.set(k, decodeOffsetValue(record.value));
+    }
+    this.loaded.add(partition);
+  }
+
+  /** Gives up an offsets partition (leadership moved or the broker stops): its groups go away here. */
+  unload(partition: number): void {
+    this.loaded.delete(partition);
+    for (const [groupId, actor] of [...this.groups]) {
+      if (this.partitionFor(groupId) !== partition) continue;
+      actor.stop();
+      this.groups.delete(groupId);
+      this.offsets.delete(groupId);
+    }
+  }
+
+  /** Stops every group actor. */
+  stop(): void {
+    for (const actor of this.groups.values()) actor.stop();
+    this.groups.clear();
+    this.offsets.clear();
+    this.loaded.clear();
+  }
+
+  /** Handles one coordinator request from `from`. */
+  handle(message: Message, from: NodeId): void {
+    const reply = (body: Record<string, unknown>): void => this.host.send(from, { type: message.type.replace(/\.request$/, '.response'), correlationId: message.correlationId, ...body } as Message);
+    if (message.type === 'listGroups.request') {
+      reply({ groups: [...this.groups.entries()].map(([groupId, actor]) => ({ groupId, state: stateName(actor), protocolType: 'consumer' })) });
+      return;
+    }
+    const groupId = (message as GroupRequestMessage).groupId;
+    if (typeof groupId !== 'string' || groupId.length === 0) {
+      reply({ ...wireError('INVALID_GROUP_ID', `group id must be a non-empty string, got ${JSON.stringify(groupId)}`) });
+      return;
+    }
+    const partition = this.partitionFor(groupId);
+    if (!this.loaded.has(partition)) {
+      reply({ ...wireError('NOT_COORDINATOR', `broker ${this.host.brokerId} is not the coordinator of group "${groupId}"`) });
+      return;
+    }
+    if (GROUP_REQUESTS.has(message.type)) {
+      this.group(groupId).send({ ...(message as object), replyTo: from } as never);
+      return;
+    }
+    if (message.type === 'offsetFetch.request') {
+      const stored = this.offsets.get(groupId);
+      const wanted = (message.partitions as Array<{ topic: string; partition: number }> | undefined) ?? [...(stored?.keys() ?? [])].map((k) => ({ topic: k.split('\u0000')[0] as string, partition: Number(k.split('\u0000')[1]) }));
+      reply({ partitions: wanted.map((tp) => ({ topic: tp.topic, partition: tp.partition, offset: stored?.get(`${tp.topic}\u0000${tp.partition}`)?.offset ?? -1n, metadata: stored?.get(`${tp.topic}\u0000${tp.partition}`)?.metadata ?? '' })) });
+      return;
+    }
+    // offsetCommit.request: the group validates member and generation, then the offsets are appended.
+    const internalId = this.nextInternalId++;
+    this.pendingCommits.set(internalId, { from, message });
+    this.group(groupId).send({ type: 'offsetCommit.validate', correlationId: internalId, replyTo: `@internal:${groupId}`, memberId: message.memberId as string, generationId: message.generationId as number, ...(message.groupInstanceId === undefined ? {} : { groupInstanceId: message.groupInstanceId as string }) });
+  }
+
+  private group(groupId: string): Actor<typeof groupMachine> {
+    let actor = this.groups.get(groupId);
+    if (actor !== undefined) return actor;
+    actor = createActor(groupMachine, { input: { groupId, config: this.host.groupConfig, memberIdSeed: this.memberIdSeed++ }, clock: this.host.clock, ...this.host.inspection.actorOptions(`group:${groupId}@broker:${this.host.brokerId}`) });
+    actor.on('*', (event) => this.onGroupEvent(groupId, event as GroupEmitted));
+    actor.start();
+    this.groups.set(groupId, actor);
+    return actor;
+  }
+
+  private onGroupEvent(groupId: string, event: GroupEmitted): void {
+    if (event.type !== 'response') {
+      this.host.inspection.notify(event as never);
+      return;
+    }
+    const { to, response } = event as unknown as { to: string; response: Message & { errorCode: number; error?: string } };
+    if (!to.startsWith('@internal:')) {
+      this.host.send(to, response);
+      return;
+    }
+    const pending = this.pendingCommits.get(response.correlationId as number);
+    if (pending === undefined) return;
+    this.pendingCommits.delete(response.correlationId as number);
+    this.commit(groupId, pending, response.error);
+  }
+
+  private commit(groupId: string, pending: PendingCommit, error: string | undefined): void {
+    const { from, message } = pending;
+    const partitions = (message.partitions as Array<{ topic: string; partition: number; offset: bigint; metadata?: string }>) ?? [];
+    const reply = (body: Record<string, unknown>): void => this.host.send(from, { type: 'offsetCommit.response', correlationId: message.correlationId, ...body } as Message);
+    if (error !== undefined) {
+      reply({ ...wireError(error as never), partitions: partitions.map((p) => ({ topic: p.topic, partition: p.partition, ...wireError(error as never) })) });
+      return;
+    }
+    const now = this.host.clock.now();
+    const values = partitions.map((p) => ({ tp: p, value: { offset: p.offset, leaderEpoch: -1, metadata: p.metadata ?? '', commitTimestamp: now } }));
+    const batch = encodeRecordBatch({ records: values.map(({ tp, value }) => ({ timestamp: now, key: encodeOffsetKey({ group: groupId, topic: tp.topic, partition: tp.partition }), value: encodeOffsetValue(value) })) });
+    void this.host.appendOffsets(this.partitionFor(groupId), batch).then((failure) => {
+      if (failure !== undefined) {
+        reply({ ...failure, partitions: partitions.map((p) => ({ topic: p.topic, partition: p.partition, ...failure })) });
+        return;
+      }
+      const stored = this.groupOffsets(groupId);
+      for (const { tp, value } of values) stored.set(`${tp.topic}\u0000${tp.partition}`, value);
+      reply({ partitions: partitions.map((p) => ({ topic: p.topic, partition: p.partition })) });
+    });
+  }
+
+  private groupOffsets(groupId: string): Map<string, OffsetCommitValue> {
+    let m = this.offsets.get(groupId);
+    if (m === undefined) this.offsets.set(groupId, (m = new Map()));
+    return m;
+  }
+}
+
+function stateName(actor: Actor<typeof groupMachine>): string {
+  const value = actor.getSnapshot().value;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
