@@ -329,7 +329,10 @@ export class Broker {
         });
       }
     }
-    this.send(from, { type: 'metadata.response', correlationId: message.correlationId, image });
+    // Kafka answers a missing topic with LEADER_NOT_AVAILABLE while auto-creating it, else UNKNOWN_TOPIC_OR_PARTITION.
+    const topicErrors: Record<string, string> = {};
+    for (const t of wanted ?? []) if (image.topics[t] === undefined) topicErrors[t] = this.autoCreating.has(t) ? 'LEADER_NOT_AVAILABLE' : 'UNKNOWN_TOPIC_OR_PARTITION';
+    this.send(from, { type: 'metadata.response', correlationId: message.correlationId, image, topicErrors });
   }
 
   private findCoordinator(message: Message, from: NodeId): void {

@@ -18,6 +18,8 @@ export function sleep(clock: Clock, ms: number): Promise<void> {
 /** The client-side metadata cache. */
 export class MetadataCache {
   private current: ClusterMetadataImage | undefined;
+  /** Per-topic errors of the last metadata response (UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE). */
+  private topicErrors: Readonly<Record<string, string>> = {};
   private next = 0;
   private inFlight: Promise<ClusterMetadataImage> | undefined;
 
@@ -61,8 +63,9 @@ export class MetadataCache {
     for (let i = 0; i < brokers.length; i++) {
       const id = brokers[this.next++ % brokers.length] as number;
       try {
-        const response = await this.connection.request<Message & { image?: ClusterMetadataImage; error?: string }>(brokerNode(id), { type: 'metadata.request', topics, allowAutoTopicCreation }, this.requestTimeoutMs);
+        const response = await this.connection.request<Message & { image?: ClusterMetadataImage; error?: string; topicErrors?: Record<string, string> }>(brokerNode(id), { type: 'metadata.request', topics, allowAutoTopicCreation }, this.requestTimeoutMs);
         if (response.image === undefined) throw new KafkaProtocolError('BROKER_NOT_AVAILABLE', `broker ${id} has no metadata yet`);
+        this.topicErrors = response.topicErrors ?? {};
         if (this.current === undefined || response.image.version >= this.current.version) this.current = response.image;
         return this.current;
       } catch (e) {
@@ -93,7 +96,8 @@ export class MetadataCache {
         if (SamsaError.is(e) && !e.retriable) throw e;
       }
       if (clock.now() + backoff > deadline) {
-        const hint = allowAutoTopicCreation ? 'auto-creation did not complete; check that the controller is reachable' : 'create it first or set auto.create.topics.enable';
+        const creating = allowAutoTopicCreation && this.topicErrors[topic] === 'LEADER_NOT_AVAILABLE';
+        const hint = creating ? 'auto-creation did not complete; check that the controller is reachable' : 'create it first or set auto.create.topics.enable';
         throw new KafkaProtocolError('UNKNOWN_TOPIC_OR_PARTITION', `topic "${topic}" does not exist after waiting ${maxBlockMs} ms (max.block.ms); ${hint}`, lastError === undefined ? undefined : { cause: lastError });
       }
       await sleep(clock, backoff);

@@ -1,0 +1,122 @@
+/**
+ * `samsa/testing`: deterministic whole-cluster test kits.
+ *
+ * `createTestCluster({ seed })` runs a cluster on a {@link SimulatedClock} with a manual network:
+ * nothing moves unless the test drives it, message interleavings across links are drawn from the
+ * seed, and every failure message carries the seed so the run replays exactly.
+ */
+import { SimulatedClock } from './clock.ts';
+import { Cluster } from './actors/cluster.ts';
+import type { ClusterOptions } from './actors/cluster.ts';
+import { randomSeed } from './random.ts';
+
+/** Options of {@link createTestCluster}. */
+export interface TestClusterOptions extends Omit<ClusterOptions, 'clock' | 'manualNetwork'> {
+  /** Simulated start time (default 1_700_000_000_000). */
+  readonly startMs?: number;
+}
+
+/** A cluster driven step by step on simulated time. */
+export class TestCluster extends Cluster {
+  /** The simulated clock (also `cluster.clock`). */
+  readonly simulatedClock: SimulatedClock;
+
+  /** @internal Use {@link createTestCluster}. */
+  constructor(options: TestClusterOptions & { clock: SimulatedClock }) {
+    super({ ...options, manualNetwork: true });
+    this.simulatedClock = options.clock;
+  }
+
+  /**
+   * Drives the simulation (messages, timers, simulated time) until `promise` settles, and returns
+   * its result. Throws, naming the seed, if nothing is left to run or `maxSimulatedMs` passes first.
+   */
+  async settle<T>(promise: Promise<T>, options: { maxSimulatedMs?: number } = {}): Promise<T> {
+    let done = false;
+    let value: T | undefined;
+    let error: unknown;
+    let failed = false;
+    promise.then(
+      (v) => {
+        done = true;
+        value = v;
+      },
+      (e: unknown) => {
+        done = true;
+        failed = true;
+        error = e;
+      },
+    );
+    const deadline = this.simulatedClock.now() + (options.maxSimulatedMs ?? 600_000);
+    await this.drive(() => done, deadline, 'the promise to settle');
+    if (failed) throw error;
+    return value as T;
+  }
+
+  /** Delivers every message in flight (advancing time only as far as delayed messages need). */
+  async runUntilIdle(options: { maxSimulatedMs?: number } = {}): Promise<void> {
+    const deadline = this.simulatedClock.now() + (options.maxSimulatedMs ?? 600_000);
+    await this.drive(() => this.network.pending === 0, deadline, 'the network to go idle', true);
+  }
+
+  /** Lets `ms` of simulated time pass, processing everything that happens in it. */
+  async runFor(ms: number): Promise<void> {
+    const until = this.simulatedClock.now() + ms;
+    await this.drive(() => false, until, '', false, true);
+  }
+
+  /** Runs until `predicate` holds (checked between steps). */
+  async runUntil(predicate: () => boolean, options: { maxSimulatedMs?: number } = {}): Promise<void> {
+    const deadline = this.simulatedClock.now() + (options.maxSimulatedMs ?? 600_000);
+    await this.drive(predicate, deadline, 'the condition to hold');
+  }
+
+  private async drive(done: () => boolean, deadline: number, what: string, idleOnly = false, untilDeadline = false): Promise<void> {
+    const clock = this.simulatedClock;
+    for (let steps = 0; ; steps++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (done()) return;
+      if (this.network.deliverDue() > 0) continue;
+      clock.advance(0);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (done()) return;
+      if (this.network.pending > 0 && (this.network.nextDeliveryAt() ?? Infinity) <= clock.now()) continue;
+      const nextMessage = this.network.nextDeliveryAt();
+      const nextTimer = idleOnly ? undefined : clock.nextTimerAt();
+      const next = Math.min(nextMessage ?? Infinity, nextTimer ?? Infinity);
+      if (next === Infinity) {
+        if (untilDeadline) {
+          clock.set(Math.max(clock.now(), deadline));
+          return;
+        }
+        if (idleOnly) return;
+        throw new Error(`[seed=${this.seed}] simulation stalled at t=${clock.now()} waiting for ${what}: no message or timer is left to run`);
+      }
+      if (next > deadline) {
+        if (untilDeadline) {
+          clock.set(deadline);
+          await new Promise((resolve) => setImmediate(resolve));
+          return;
+        }
+        throw new Error(`[seed=${this.seed}] simulated time limit reached at t=${clock.now()} waiting for ${what}; replay with seed ${this.seed}`);
+      }
+      clock.set(Math.max(next, clock.now()));
+    }
+  }
+}
+
+/**
+ * Starts a deterministic test cluster and runs it until every broker has registered.
+ *
+ * @example
+ * const cluster = await createTestCluster({ seed: 42, brokers: 3 });
+ * const admin = cluster.admin();
+ * await cluster.settle(admin.createTopic('orders', { partitions: 3 }));
+ */
+export async function createTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
+  const clock = new SimulatedClock(options.startMs ?? 1_700_000_000_000);
+  const cluster = new TestCluster({ ...options, seed: options.seed ?? randomSeed(), clock });
+  cluster.start();
+  await cluster.runUntil(() => cluster.brokerIds.every((id) => cluster.brokerInternals(id)?.state === 'running'));
+  return cluster;
+}

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { KafkaProtocolError } from '../../src/errors.ts';
+import { createTestCluster } from '../../src/testing.ts';
+
+const dec = new TextDecoder();
+
+describe('embedded cluster (deterministic)', () => {
+  it('creates a topic, produces keyed records and reads them back in order per partition', async () => {
+    const cluster = await createTestCluster({ seed: 1, brokers: 3 });
+    const admin = cluster.admin();
+    await cluster.settle(admin.createTopic('orders', { partitions: 3 }));
+    const description = await cluster.settle(admin.describeTopic('orders'));
+    expect(description.partitions.map((p) => p.leader).sort()).toEqual([1, 2, 3]);
+    const producer = cluster.producer({ acks: 1 });
+    const sent = await cluster.settle(producer.send('orders', Array.from({ length: 30 }, (_, i) => ({ key: `k${i % 5}`, value: `v${i}` }))));
+    expect(sent).toHaveLength(30);
+    const consumer = cluster.consumer({ autoOffsetReset: 'earliest', enableAutoCommit: false });
+    consumer.assign([0, 1, 2].map((partition) => ({ topic: 'orders', partition })));
+    const got: Array<{ key: string; value: string; partition: number; offset: bigint }> = [];
+    while (got.length < 30) {
+      for (const r of await cluster.settle(consumer.poll({ timeoutMs: 100 }))) got.push({ key: dec.decode(r.key as Uint8Array), value: dec.decode(r.value as Uint8Array), partition: r.partition, offset: r.offset });
+    }
+    for (const s of sent) expect(got).toContainEqual(expect.objectContaining({ partition: s.partition, offset: s.offset }));
+    // Same key, same partition; order per key preserved.
+    const byKey = new Map<string, number[]>();
+    for (const r of got) byKey.set(r.key, [...(byKey.get(r.key) ?? []), Number(r.value.slice(1))]);
+    for (const values of byKey.values()) expect(values).toEqual([...values].sort((a, b) => a - b));
+    await cluster.settle(cluster.stop());
+  });
+
+  it('answers unknown topics with a clear error when auto-creation is off', async () => {
+    const cluster = await createTestCluster({ seed: 2, brokers: 1, brokerConfig: { autoCreateTopicsEnable: false } });
+    const producer = cluster.producer({ maxBlockMs: 1000 });
+    const error = await cluster.settle(producer.send('nope', { value: 'x' })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KafkaProtocolError);
+    expect(String((error as Error).message)).toMatch(/topic "nope" does not exist .*create it first or set auto\.create\.topics\.enable/);
+  });
+});
