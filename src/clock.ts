@@ -91,6 +91,7 @@ export class SimulatedClock implements Clock {
   }
 
   private runUntil(target: number): void {
+    let firedAtSameTime = 0;
     for (;;) {
       let next: SimulatedTimer | undefined;
       for (const t of this.timers.values()) {
@@ -98,6 +99,9 @@ export class SimulatedClock implements Clock {
       }
       if (next === undefined) break;
       this.timers.delete(next.id);
+      firedAtSameTime = next.at > this.current ? 0 : firedAtSameTime + 1;
+      // Timers that keep rescheduling themselves at the same instant would never let time move.
+      if (firedAtSameTime > 1_000_000) throw new RangeError(`SimulatedClock livelock: over a million timers fired at t=${this.current} without time moving`);
       this.current = Math.max(this.current, next.at);
       next.callback();
     }
