@@ -1,5 +1,5 @@
 /**
- * `npm start`: the log demo. Appends a few hundred thousand records to a partition log on disk,
+ * `npm run demo:log`: the storage engine on its own. Appends a few hundred thousand records to a partition log on disk,
  * crashes it, recovers it, reads everything back decoded and verifies it, printing throughput.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
