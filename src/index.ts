@@ -3,6 +3,23 @@
  * explicitly.
  */
 
+/* Cluster */
+export { createCluster, Cluster } from './actors/cluster.ts';
+export type { ClusterOptions, BrokerHandle } from './actors/cluster.ts';
+export { Admin } from './actors/admin.ts';
+export type { CreateTopicOptions, TopicDescription, OffsetSpec } from './actors/admin.ts';
+export { Producer } from './actors/producer/producer.ts';
+export type { ProducerOptions, ProducerRecord, RecordMetadata } from './actors/producer/producer.ts';
+export type { Partitioner, PartitionerArgs } from './actors/producer/partitioners.ts';
+export { Consumer } from './actors/consumer/consumer.ts';
+export type { ConsumerOptions, ConsumerRecord, ConsumerBatch, RebalanceListener } from './actors/consumer/consumer.ts';
+export type { TopicPartition, PartitionAssignor } from './actors/consumer/assignors/types.ts';
+export type { BrokerConfig } from './actors/broker/broker.ts';
+export type { InspectionEvent, SamsaEvent } from './actors/inspection.ts';
+export { SimulatedNetwork } from './transport/simulatedNetwork.ts';
+export type { NetworkFaults } from './transport/simulatedNetwork.ts';
+export type { Transport, NodeId, Message } from './transport/transport.ts';
+
 /* Time and randomness */
 export { SystemClock, SimulatedClock } from './clock.ts';
 export type { Clock, TimerHandle } from './clock.ts';
@@ -22,6 +39,7 @@ export {
   NotALogDirectoryError,
   StorageError,
   ClosedError,
+  TimeoutError,
   KAFKA_ERRORS,
   errors,
   errorFromJSON,

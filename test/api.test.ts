@@ -6,6 +6,13 @@ describe('public API', () => {
   it('exports exactly the curated names', () => {
     expect(Object.keys(samsa).sort()).toEqual(
       [
+        'Admin',
+        'Cluster',
+        'Consumer',
+        'Producer',
+        'SimulatedNetwork',
+        'TimeoutError',
+        'createCluster',
         'ClosedError',
         'CorruptRecordError',
         'InvalidArgumentError',
@@ -25,5 +32,10 @@ describe('public API', () => {
         'errors',
       ].sort(),
     );
+  });
+
+  it('exports the test kit from samsa/testing', async () => {
+    const testing = await import('../src/testing.ts');
+    expect(Object.keys(testing).sort()).toEqual(['TestCluster', 'createTestCluster']);
   });
 });

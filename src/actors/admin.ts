@@ -152,6 +152,39 @@ export class Admin {
     return results.map((r) => ({ partition: r.partition as number, lowWatermark: r.lowWatermark as bigint })).sort((a, b) => a.partition - b.partition);
   }
 
+  /** Every consumer group known to any broker's coordinator, with its state. */
+  async listGroups(): Promise<Array<{ groupId: string; state: string; protocolType: string }>> {
+    const responses = await Promise.all(
+      this.context.brokers().map((id) =>
+        this.connection.request<Message & { groups?: Array<{ groupId: string; state: string; protocolType: string }> }>(brokerNode(id), { type: 'listGroups.request' }, this.timeoutMs).then(
+          (r) => r.groups ?? [],
+          () => [],
+        ),
+      ),
+    );
+    return responses.flat().sort((a, b) => (a.groupId < b.groupId ? -1 : 1));
+  }
+
+  /**
+   * Describes a consumer group (DescribeGroups): state, protocol and members with their
+   * assignments (members' details are reported when the group is Stable, as Kafka does).
+   */
+  async describeGroup(groupId: string): Promise<{ groupId: string; state: string; protocolType: string; protocol: string; members: ReadonlyArray<{ memberId: string; groupInstanceId?: string; clientId: string; assignment: unknown }> }> {
+    if (typeof groupId !== 'string' || groupId.length === 0) throw new InvalidArgumentError('groupId', `expected a non-empty group id, got ${JSON.stringify(groupId)}`);
+    for (let attempt = 0; ; attempt++) {
+      const image = await this.metadata.refresh();
+      const broker = image.brokers[attempt % Math.max(1, image.brokers.length)]?.id ?? 1;
+      const found = await this.connection.request<Message & { coordinator: number; error?: string }>(brokerNode(broker), { type: 'findCoordinator.request', key: groupId, keyType: 'group' }, this.timeoutMs);
+      if (found.error === undefined && found.coordinator >= 0) {
+        const r = await this.connection.request<Message & { error?: string; message?: string; state: string; protocolType: string; protocolData: string; members: Array<{ memberId: string; groupInstanceId?: string; clientId: string; assignment: unknown }> }>(brokerNode(found.coordinator), { type: 'describeGroup.request', groupId }, this.timeoutMs);
+        if (r.error === undefined) return { groupId, state: r.state, protocolType: r.protocolType, protocol: r.protocolData, members: r.members };
+        if (r.error !== 'NOT_COORDINATOR' && r.error !== 'COORDINATOR_LOAD_IN_PROGRESS') throwIfError(r);
+      }
+      if (attempt >= 20) throw new KafkaProtocolError('COORDINATOR_NOT_AVAILABLE', `no coordinator answered for group "${groupId}"`);
+      await sleep(this.context.clock, 100);
+    }
+  }
+
   /** Leaves the network. */
   close(): void {
     this.connection.close();

@@ -320,6 +320,17 @@ export class Consumer {
   }
 
   /**
+   * Commits without waiting (Kafka's commitAsync): failures go to `onComplete` instead of being
+   * thrown; later commits are never overtaken by earlier ones on the same coordinator connection.
+   */
+  commitAsync(offsets?: ReadonlyArray<TopicPartition & { offset: bigint }>, onComplete?: (error: unknown) => void): void {
+    this.commit(offsets).then(
+      () => onComplete?.(undefined),
+      (e: unknown) => onComplete?.(e),
+    );
+  }
+
+  /**
    * One poll: runs the group protocol if needed, auto-commits the previous poll's positions when
    * due, and returns up to `max.poll.records` records (waiting up to `timeoutMs` for some).
    */
