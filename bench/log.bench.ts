@@ -49,8 +49,11 @@ export function runLogBenchmarks(): Measurement[] {
   const root = mkdtempSync(join(tmpdir(), 'samsa-bench-'));
   try {
     // Reference: raw fs writes of the same bytes, one write per batch.
-    const rawPath = join(root, 'raw.bin');
+    // A fresh file per round, as the log gets a fresh directory: truncating a big file is not what we measure.
+    let rawRound = 0;
+    let rawPath = '';
     const rawWrite = timeMedian(ROUNDS, () => {
+      rawPath = join(root, `raw-${rawRound++}.bin`);
       const fd = openSync(rawPath, 'w');
       for (const b of batches) writeSync(fd, b);
       closeSync(fd);

@@ -35,4 +35,36 @@ describe('embedded cluster (deterministic)', () => {
     expect(error).toBeInstanceOf(KafkaProtocolError);
     expect(String((error as Error).message)).toMatch(/topic "nope" does not exist .*create it first or set auto\.create\.topics\.enable/);
   });
+
+  it('forwards XState inspection and samsa events to cluster.inspect listeners', async () => {
+    const cluster = await createTestCluster({ seed: 3, brokers: 2 });
+    const types = new Set<string>();
+    const samsa: Array<Record<string, unknown>> = [];
+    const stop = cluster.inspect((e) => {
+      types.add(e.type);
+      if (e.type.startsWith('@samsa.')) samsa.push(e as unknown as Record<string, unknown>);
+    });
+    await cluster.settle(cluster.admin().createTopic('inspected', { partitions: 2 }));
+    await cluster.settle(cluster.producer().send('inspected', { key: 'k', value: 'v' }));
+    stop();
+    expect(types.has('@xstate.event')).toBe(true);
+    expect(types.has('@xstate.snapshot')).toBe(true);
+    expect(samsa).toContainEqual(expect.objectContaining({ type: '@samsa.topic.created', topic: 'inspected', partitions: 2 }));
+    expect(samsa.filter((e) => e.type === '@samsa.leader.elected' && e.topic === 'inspected')).toHaveLength(2);
+  });
+
+  it('replays exactly from a seed: same seed, same message interleaving', async () => {
+    const trace = async (seed: number): Promise<string[]> => {
+      const cluster = await createTestCluster({ seed, brokers: 3 });
+      const seen: string[] = [];
+      cluster.network.observe((e) => seen.push(`${e.from}>${e.to}:${e.message.type}`));
+      await cluster.settle(cluster.admin().createTopic('replay', { partitions: 3 }));
+      const p1 = cluster.producer({ clientId: 'a' });
+      const p2 = cluster.producer({ clientId: 'b' });
+      await cluster.settle(Promise.all([p1.send('replay', [{ value: '1' }, { value: '2' }]), p2.send('replay', [{ key: 'x', value: '3' }])]));
+      return seen;
+    };
+    expect(await trace(99)).toEqual(await trace(99));
+    expect(await trace(99)).not.toEqual(await trace(100));
+  });
 });
