@@ -255,6 +255,9 @@ export class Broker {
           this.coordinator.handle(message, from);
           return;
         }
+        // Never answer a response (e.g. the controller's createTopics.response to an auto-create):
+        // answering it with an error made the controller answer back, forever.
+        if (!message.type.endsWith('.request')) return;
         this.send(from, { type: `${message.type.replace(/\.request$/, '')}.response`, correlationId: message.correlationId, ...wireError('INVALID_REQUEST', `broker ${this.id} does not handle "${message.type}"`) });
     }
   }

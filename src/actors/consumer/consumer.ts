@@ -387,9 +387,13 @@ export class Consumer {
         try {
           while (active && !this.closed) {
             const records = await this.poll();
-            for (const r of records) {
-              if (!active) return;
-              subscriber.next(r);
+            for (let i = 0; i < records.length; i++) {
+              if (!active) {
+                // The subscriber left mid-poll: records it never received must be read again.
+                this.rewind(records.slice(i));
+                return;
+              }
+              subscriber.next(records[i] as ConsumerRecord);
             }
           }
           subscriber.complete();
@@ -420,6 +424,16 @@ export class Consumer {
 
   // ------------------------------------------------------------------ internals
 
+  /** Seeks each partition back to its first record in `records` (records handed out but never delivered). */
+  private rewind(records: readonly ConsumerRecord[]): void {
+    const first = new Map<string, ConsumerRecord>();
+    for (const r of records) if (!first.has(tpKey(r.topic, r.partition))) first.set(tpKey(r.topic, r.partition), r);
+    for (const r of first.values()) {
+      const state = this.fetcher.get(r.topic, r.partition);
+      if (state !== undefined) this.fetcher.seek(state, r.offset);
+    }
+  }
+
   private positionsAfter(records: readonly ConsumerRecord[]): Array<TopicPartition & { offset: bigint }> {
     const last = new Map<string, TopicPartition & { offset: bigint }>();
     for (const r of records) last.set(tpKey(r.topic, r.partition), { topic: r.topic, partition: r.partition, offset: r.offset + 1n });
@@ -432,8 +446,10 @@ export class Consumer {
     try {
       await this.commit();
     } catch (e) {
-      // An auto-commit that loses to a rebalance is retried after the rejoin, as Kafka does.
-      if (!(SamsaError.is(e) && ['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID'].includes(e.code))) throw e;
+      // An auto-commit that loses to a rebalance is retried after the rejoin, as Kafka does; one that
+      // fails on a retriable error (coordinator unreachable) is retried at the next interval, as
+      // Kafka's auto-commit failures are logged, never thrown from poll.
+      if (!(SamsaError.is(e) && (e.retriable || ['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID'].includes(e.code)))) throw e;
     }
   }
 

@@ -137,6 +137,7 @@ export class Producer {
   private drainQueued = false;
   private unfinished = 0;
   private flushWaiters: Array<() => void> = [];
+  private flushesInProgress = 0;
   private closed = false;
   private readonly acks: 0 | 1 | -1;
   private readonly batchSize: number;
@@ -208,6 +209,8 @@ export class Producer {
         const delivery: Delivery = { topic, results: new Array(records.length), remaining: records.length, settled: false, resolve, reject };
         const count = meta.partitions.length;
         const available = meta.partitions.filter((p) => p.leader >= 0).map((p) => p.partition);
+        // Check explicit partitions before appending anything, so a rejected send writes nothing.
+        for (const p of prepared) if (p.explicit !== undefined) this.choosePartition(topic, p.input, p.explicit, count, available);
         for (let i = 0; i < prepared.length; i++) {
           const { input: rec, explicit, bytes } = prepared[i] as (typeof prepared)[number];
           const partition = this.choosePartition(topic, rec, explicit, count, available);
@@ -228,7 +231,14 @@ export class Producer {
     this.open.clear();
     this.drain();
     if (this.unfinished === 0) return;
-    await new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+    // As Kafka's flushInProgress: while a flush waits, records appended by sends still on their
+    // way (awaiting metadata) are sent at once instead of lingering.
+    this.flushesInProgress++;
+    try {
+      await new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+    } finally {
+      this.flushesInProgress--;
+    }
   }
 
   /** Flushes, then leaves the network. Later sends throw ClosedError. */
@@ -304,7 +314,7 @@ export class Producer {
   }
 
   private scheduleDrain(): void {
-    if (this.lingerMs === 0) {
+    if (this.lingerMs === 0 || this.flushesInProgress > 0) {
       if (this.drainQueued) return;
       this.drainQueued = true;
       queueMicrotask(() => {
@@ -355,25 +365,30 @@ export class Producer {
     this.ready.length = 0;
     this.ready.push(...keep);
     for (const [broker, batches] of byBroker) {
-      let request: Batch[] = [];
-      let size = 0;
-      for (const batch of batches) {
-        batch.encoded ??= encodeRecordBatch({ compression: this.compression, records: batch.records });
-        if (request.length > 0 && size + batch.encoded.length > this.maxRequestSize) {
-          if ((this.inFlightPerBroker.get(broker) ?? 0) >= this.maxInFlight) {
-            this.ready.push(batch);
-            continue;
-          }
-          this.sendRequest(broker, request);
-          request = [];
-          size = 0;
+      // As Kafka, a request carries at most one batch per partition (results are matched by
+      // partition), and batches of one partition leave in order even when requests run out.
+      let pending = batches;
+      while (pending.length > 0) {
+        if ((this.inFlightPerBroker.get(broker) ?? 0) >= this.maxInFlight) {
+          this.ready.push(...pending);
+          break;
         }
-        request.push(batch);
-        size += batch.encoded.length;
-      }
-      if (request.length > 0) {
-        if ((this.inFlightPerBroker.get(broker) ?? 0) >= this.maxInFlight) this.ready.push(...request);
-        else this.sendRequest(broker, request);
+        const request: Batch[] = [];
+        const later: Batch[] = [];
+        const claimed = new Set<string>();
+        let size = 0;
+        for (const batch of pending) {
+          batch.encoded ??= encodeRecordBatch({ compression: this.compression, records: batch.records });
+          const key = `${batch.topic}\u0000${batch.partition}`;
+          if (claimed.has(key) || (request.length > 0 && size + batch.encoded.length > this.maxRequestSize)) later.push(batch);
+          else {
+            request.push(batch);
+            size += batch.encoded.length;
+          }
+          claimed.add(key);
+        }
+        this.sendRequest(broker, request);
+        pending = later;
       }
     }
   }
