@@ -102,7 +102,8 @@ export const controllerMachine = setup({
                 reply({ type: 'alterConfigs.response', results });
                 break;
               default:
-                reply({ type: `${message.type.replace(/\.request$/, '')}.response`, ...wireError('INVALID_REQUEST', `the controller does not handle "${message.type}"`) });
+                // Only requests get an answer: answering a response would let two nodes bounce errors forever.
+                if (message.type.endsWith('.request')) reply({ type: `${message.type.replace(/\.request$/, '')}.response`, ...wireError('INVALID_REQUEST', `the controller does not handle "${message.type}"`) });
                 return {};
             }
             if (image !== context.image) {

@@ -68,6 +68,8 @@ export function withTopic(image: ClusterMetadataImage, topic: NewTopic, random: 
   if (image.topics[topic.name] !== undefined) throw new KafkaProtocolError('TOPIC_ALREADY_EXISTS', `topic "${topic.name}" already exists`);
   if (!Number.isInteger(topic.numPartitions) || topic.numPartitions < 1) throw new KafkaProtocolError('INVALID_PARTITIONS', `topic "${topic.name}" needs at least 1 partition, got ${topic.numPartitions}`);
   if (!Number.isInteger(topic.replicationFactor) || topic.replicationFactor < 1) throw new KafkaProtocolError('INVALID_REPLICATION_FACTOR', `replication factor for topic "${topic.name}" must be an integer ≥ 1, got ${topic.replicationFactor}`);
+  const liveBrokers = image.brokers.filter((b) => !b.fenced).length;
+  if (topic.replicationFactor > liveBrokers) throw new KafkaProtocolError('INVALID_REPLICATION_FACTOR', `replication factor ${topic.replicationFactor} is larger than the ${liveBrokers} available broker${liveBrokers === 1 ? '' : 's'}; lower it or add brokers`);
   if (topic.replicationFactor > 1) throw new KafkaProtocolError('INVALID_REPLICATION_FACTOR', `replication factor ${topic.replicationFactor} for topic "${topic.name}" is not supported yet: this version replicates nothing, so every partition has one replica; use replicationFactor 1`);
   const config = configOverrides(topic.config ?? {});
   const live = image.brokers.filter((b) => !b.fenced).map((b) => b.id);
