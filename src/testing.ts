@@ -73,10 +73,22 @@ export class TestCluster extends Cluster {
 
   private async drive(done: () => boolean, deadline: number, what: string, idleOnly = false, untilDeadline = false): Promise<void> {
     const clock = this.simulatedClock;
+    let deliveredAtThisTime = 0;
+    let timeOfDeliveries = clock.now();
     for (let steps = 0; ; steps++) {
       await new Promise((resolve) => setImmediate(resolve));
       if (done()) return;
-      if (this.network.deliverDue() > 0) continue;
+      const delivered = this.network.deliverDue(100_000);
+      if (delivered > 0) {
+        if (clock.now() !== timeOfDeliveries) {
+          timeOfDeliveries = clock.now();
+          deliveredAtThisTime = 0;
+        }
+        deliveredAtThisTime += delivered;
+        // Nodes that keep answering each other without time moving would spin forever.
+        if (deliveredAtThisTime > 2_000_000) throw new Error(`[seed=${this.seed}] livelock: over two million messages delivered at t=${clock.now()} without time moving; replay with seed ${this.seed}`);
+        continue;
+      }
       clock.advance(0);
       await new Promise((resolve) => setImmediate(resolve));
       if (done()) return;
