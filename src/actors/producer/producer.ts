@@ -113,11 +113,17 @@ const encoder = new TextEncoder();
 const RECORD_OVERHEAD = 21;
 const EMPTY_HEADERS: RecordHeader[] = [];
 
-function toBytes(value: string | Uint8Array | null | undefined, what: string): Uint8Array | null {
+/** Name of record `index` in error messages. */
+function recordLabel(index: number, single: boolean): string {
+  return single ? 'record' : `records[${index}]`;
+}
+
+/** Bytes of a key, value or header value; the argument name is only built when it is wrong. */
+function toBytes(value: string | Uint8Array | null | undefined, field: string, index: number, single: boolean): Uint8Array | null {
   if (value === null || value === undefined) return null;
   if (typeof value === 'string') return encoder.encode(value);
   if (value instanceof Uint8Array) return value;
-  throw new InvalidArgumentError(what, `expected a string, Uint8Array or null, got ${typeof value === 'object' ? 'an object' : typeof value}; serialize it first (e.g. JSON.stringify)`);
+  throw new InvalidArgumentError(`${recordLabel(index, single)}.${field}`, `expected a string, Uint8Array or null, got ${typeof value === 'object' ? 'an object' : typeof value}; serialize it first (e.g. JSON.stringify)`);
 }
 
 const RETRIABLE_WITH_METADATA = new Set<string>(['NOT_LEADER_OR_FOLLOWER', 'UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'BROKER_NOT_AVAILABLE']);
@@ -126,7 +132,9 @@ const RETRIABLE_WITH_METADATA = new Set<string>(['NOT_LEADER_OR_FOLLOWER', 'UNKN
 export class Producer {
   private readonly connection: ClientConnection;
   private readonly metadata: MetadataCache;
-  private readonly open = new Map<string, Batch>();
+  /** Open (still filling) batches per topic, by partition. */
+  private readonly open = new Map<string, Map<number, Batch>>();
+  private openCount = 0;
   private readonly ready: Batch[] = [];
   private readonly retrying: Batch[] = [];
   private readonly inFlightPerBroker = new Map<number, number>();
@@ -200,7 +208,10 @@ export class Producer {
     const single = !Array.isArray(input);
     const records = (single ? [input] : input) as readonly ProducerRecord[];
     if (records.length === 0) return [];
-    const prepared = records.map((r, i) => this.prepare(r, single ? 'record' : `records[${i}]`));
+    const now = this.context.clock.now();
+    const sizes: number[] = new Array(records.length);
+    const explicitPartitions: Array<number | undefined> = new Array(records.length);
+    const prepared = records.map((r, i) => this.prepare(r, i, single, now, sizes, explicitPartitions));
     this.unfinished++;
     try {
       const meta = await this.metadata.topic(topic, this.context.clock, this.maxBlockMs, this.allowAutoTopicCreation);
@@ -210,11 +221,12 @@ export class Producer {
         const count = meta.partitions.length;
         const available = meta.partitions.filter((p) => p.leader >= 0).map((p) => p.partition);
         // Check explicit partitions before appending anything, so a rejected send writes nothing.
-        for (const p of prepared) if (p.explicit !== undefined) this.choosePartition(topic, p.input, p.explicit, count, available);
+        for (let i = 0; i < prepared.length; i++) if (explicitPartitions[i] !== undefined) this.choosePartition(topic, prepared[i] as RecordInput, explicitPartitions[i], count, available);
+        const open = this.openFor(topic);
         for (let i = 0; i < prepared.length; i++) {
-          const { input: rec, explicit, bytes } = prepared[i] as (typeof prepared)[number];
-          const partition = this.choosePartition(topic, rec, explicit, count, available);
-          this.append(topic, partition, rec, bytes, delivery, i);
+          const rec = prepared[i] as RecordInput;
+          const partition = this.choosePartition(topic, rec, explicitPartitions[i], count, available);
+          this.append(open, topic, partition, rec, sizes[i] as number, delivery, i);
         }
         this.scheduleDrain();
       });
@@ -227,8 +239,7 @@ export class Producer {
 
   /** Sends everything buffered now and resolves when every earlier `send` has completed. */
   async flush(): Promise<void> {
-    for (const batch of this.open.values()) this.ready.push(batch);
-    this.open.clear();
+    this.closeOpenBatches();
     this.drain();
     if (this.unfinished === 0) return;
     // As Kafka's flushInProgress: while a flush waits, records appended by sends still on their
@@ -258,24 +269,30 @@ export class Producer {
     for (const w of waiters) w();
   }
 
-  private prepare(record: ProducerRecord, what: string): { input: RecordInput; explicit: number | undefined; bytes: number } {
-    if (typeof record !== 'object' || record === null) throw new InvalidArgumentError(what, `expected a record object like { key, value }, got ${record === null ? 'null' : typeof record}`);
-    if (!('value' in record)) throw new InvalidArgumentError(`${what}.value`, 'a record needs a value (use null for a tombstone)');
-    const key = toBytes(record.key, `${what}.key`);
-    const value = toBytes(record.value, `${what}.value`);
-    const timestamp = record.timestamp ?? this.context.clock.now();
-    if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new InvalidArgumentError(`${what}.timestamp`, `expected a non-negative integer of milliseconds, got ${timestamp}`);
+  /**
+   * Validates and converts one record. Per-record work stays allocation-light: the argument name
+   * for an error message is only built when there is an error.
+   */
+  private prepare(record: ProducerRecord, index: number, single: boolean, now: number, sizes: number[], explicit: Array<number | undefined>): RecordInput {
+    if (typeof record !== 'object' || record === null) throw new InvalidArgumentError(recordLabel(index, single), `expected a record object like { key, value }, got ${record === null ? 'null' : typeof record}`);
+    if (!('value' in record)) throw new InvalidArgumentError(`${recordLabel(index, single)}.value`, 'a record needs a value (use null for a tombstone)');
+    const key = toBytes(record.key, 'key', index, single);
+    const value = toBytes(record.value, 'value', index, single);
+    const timestamp = record.timestamp ?? now;
+    if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new InvalidArgumentError(`${recordLabel(index, single)}.timestamp`, `expected a non-negative integer of milliseconds, got ${timestamp}`);
     let headers = EMPTY_HEADERS;
     let headerBytes = 0;
     if (record.headers !== undefined) {
-      headers = Object.entries(record.headers).map(([k, v]) => ({ key: k, value: toBytes(v, `${what}.headers.${k}`) }));
+      headers = Object.entries(record.headers).map(([k, v]) => ({ key: k, value: toBytes(v, `headers.${k}`, index, single) }));
       for (const h of headers) headerBytes += h.key.length + (h.value?.length ?? 0) + 4;
     }
     const partition = record.partition;
-    if (partition !== undefined && (!Number.isInteger(partition) || partition < 0)) throw new InvalidArgumentError(`${what}.partition`, `expected a partition number ≥ 0, got ${partition}`);
+    if (partition !== undefined && (!Number.isInteger(partition) || partition < 0)) throw new InvalidArgumentError(`${recordLabel(index, single)}.partition`, `expected a partition number ≥ 0, got ${partition}`);
     const bytes = (key?.length ?? 0) + (value?.length ?? 0) + headerBytes + RECORD_OVERHEAD;
     if (bytes + 61 > this.maxRequestSize) throw new KafkaProtocolError('MESSAGE_TOO_LARGE', `record of ${bytes} bytes is larger than max.request.size=${this.maxRequestSize}; send smaller records or raise maxRequestSize`);
-    return { input: { timestamp, key, value, headers }, explicit: partition, bytes };
+    sizes[index] = bytes;
+    explicit[index] = partition;
+    return { timestamp, key, value, headers };
   }
 
   private choosePartition(topic: string, record: RecordInput, explicit: number | undefined, count: number, available: readonly number[]): number {
@@ -290,17 +307,36 @@ export class Producer {
     return partition;
   }
 
-  private append(topic: string, partition: number, record: RecordInput, bytes: number, delivery: Delivery, index: number): void {
-    const key = `${topic}\u0000${partition}`;
-    let batch = this.open.get(key);
+  private openFor(topic: string): Map<number, Batch> {
+    let byPartition = this.open.get(topic);
+    if (byPartition === undefined) this.open.set(topic, (byPartition = new Map()));
+    return byPartition;
+  }
+
+  /** Moves every open batch to the ready queue. */
+  private closeOpenBatches(filter?: (batch: Batch) => boolean): void {
+    for (const byPartition of this.open.values()) {
+      for (const [partition, batch] of byPartition) {
+        if (filter !== undefined && !filter(batch)) continue;
+        this.ready.push(batch);
+        byPartition.delete(partition);
+        this.openCount--;
+      }
+    }
+  }
+
+  private append(open: Map<number, Batch>, topic: string, partition: number, record: RecordInput, bytes: number, delivery: Delivery, index: number): void {
+    let batch = open.get(partition);
     if (batch !== undefined && batch.bytes + bytes > this.batchSize && batch.records.length > 0) {
       this.ready.push(batch);
-      this.open.delete(key);
+      open.delete(partition);
+      this.openCount--;
       batch = undefined;
     }
     if (batch === undefined) {
       batch = { topic, partition, records: [], deliveries: [], indices: [], bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, encoded: undefined };
-      this.open.set(key, batch);
+      open.set(partition, batch);
+      this.openCount++;
     }
     batch.records.push(record);
     batch.deliveries.push(delivery);
@@ -309,7 +345,8 @@ export class Producer {
     if (this.partitioner === 'default' && record.key === null) this.sticky.onAppend(topic, partition, bytes, batch.bytes >= this.batchSize);
     if (batch.bytes >= this.batchSize) {
       this.ready.push(batch);
-      this.open.delete(key);
+      open.delete(partition);
+      this.openCount--;
     }
   }
 
@@ -319,31 +356,28 @@ export class Producer {
       this.drainQueued = true;
       queueMicrotask(() => {
         this.drainQueued = false;
-        for (const batch of this.open.values()) this.ready.push(batch);
-        this.open.clear();
+        this.closeOpenBatches();
         this.drain();
       });
       return;
     }
     if (this.ready.length > 0) this.drain();
-    if (this.lingerTimer !== undefined || this.open.size === 0) return;
+    if (this.lingerTimer !== undefined || this.openCount === 0) return;
     this.lingerTimer = this.context.clock.setTimeout(() => {
       this.lingerTimer = undefined;
       const now = this.context.clock.now();
-      for (const [key, batch] of this.open) {
-        if (now - batch.createdAt >= this.lingerMs) {
-          this.ready.push(batch);
-          this.open.delete(key);
-        }
-      }
+      this.closeOpenBatches((batch) => now - batch.createdAt >= this.lingerMs);
       this.drain();
-      if (this.open.size > 0) this.scheduleDrain();
+      if (this.openCount > 0) this.scheduleDrain();
     }, this.lingerMs);
   }
 
   /** Sends ready batches, one request per leader broker, respecting the in-flight limit. */
   private drain(): void {
     if (this.ready.length === 0) return;
+    // Nothing can go out while every broker is at its in-flight limit: skip the scan of the queue.
+    const brokers = this.metadata.image?.brokers;
+    if (brokers !== undefined && brokers.length > 0 && brokers.every((b) => (this.inFlightPerBroker.get(b.id) ?? 0) >= this.maxInFlight)) return;
     const now = this.context.clock.now();
     const byBroker = new Map<number, Batch[]>();
     const keep: Batch[] = [];
@@ -425,11 +459,13 @@ export class Producer {
   }
 
   private complete(batch: Batch, baseOffset: bigint, logAppendTime: number): void {
-    for (let i = 0; i < batch.records.length; i++) {
+    const known = baseOffset >= 0n;
+    let offset = baseOffset;
+    for (let i = 0; i < batch.records.length; i++, offset = known ? offset + 1n : offset) {
       const d = batch.deliveries[i] as Delivery;
       if (d.settled) continue;
       const record = batch.records[i] as RecordInput;
-      d.results[batch.indices[i] as number] = { topic: batch.topic, partition: batch.partition, offset: baseOffset < 0n ? -1n : baseOffset + BigInt(i), timestamp: logAppendTime >= 0 ? logAppendTime : record.timestamp };
+      d.results[batch.indices[i] as number] = { topic: batch.topic, partition: batch.partition, offset: known ? offset : -1n, timestamp: logAppendTime >= 0 ? logAppendTime : record.timestamp };
       if (--d.remaining === 0) {
         d.settled = true;
         d.resolve(d.results);
