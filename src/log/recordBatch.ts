@@ -169,7 +169,8 @@ export interface DecodedRecord {
   timestamp: number;
   key: Uint8Array | null;
   value: Uint8Array | null;
-  headers: RecordHeader[];
+  /** The record's headers; records without headers share one frozen empty array. */
+  headers: readonly RecordHeader[];
 }
 
 /** A decoded batch. */
@@ -704,6 +705,9 @@ function recordError(index: number, count: number, reason: string, pos: number):
   return new CorruptRecordError(`record ${index} of ${count}: ${reason}`, errorBase ?? pos);
 }
 
+/** Shared by every decoded record without headers: no allocation per record. */
+const NO_HEADERS: readonly RecordHeader[] = Object.freeze([]);
+
 /**
  * Decodes the batch at `position`: header, CRC (unless `verifyCrc: false`), decompression and every
  * record. Keys and values are views into `bytes` for uncompressed batches (no copy). Throws
@@ -784,8 +788,10 @@ export function decodeRecordBatch(bytes: Uint8Array, position = 0, options?: Dec
       }
 
       const headerCount = readVarint(r);
-      const headers: RecordHeader[] = [];
+      let headers: readonly RecordHeader[] = NO_HEADERS;
       if (headerCount !== 0) {
+        const decoded: RecordHeader[] = [];
+        headers = decoded;
         if (headerCount < 0 || headerCount > (recordEnd - r.pos) / 2) throw recordError(i, count, `invalid header count ${headerCount}`, recordStart);
         for (let h = 0; h < headerCount; h++) {
           const hkLength = readVarint(r);
@@ -801,7 +807,7 @@ export function decodeRecordBatch(bytes: Uint8Array, position = 0, options?: Dec
           } else if (hvLength !== -1) {
             throw recordError(i, count, `header ${h} has invalid value length ${hvLength}`, recordStart);
           }
-          headers.push({ key: hk, value: hv });
+          decoded.push({ key: hk, value: hv });
         }
       }
       if (r.pos !== recordEnd) throw recordError(i, count, `${recordEnd - r.pos} bytes left over inside its declared length ${length}`, recordStart);

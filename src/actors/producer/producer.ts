@@ -427,8 +427,13 @@ export class Producer {
     }
   }
 
+  /**
+   * Sends batches to a broker. The encoded bytes are handed over, not copied: the leader stamps
+   * offsets into them in place (as Kafka does with the request buffer) and the producer only ever
+   * resends them unchanged on retry, where they are stamped again.
+   */
   private sendRequest(broker: number, batches: Batch[]): void {
-    const partitions = batches.map((b) => ({ topic: b.topic, partition: b.partition, records: (b.encoded as Uint8Array).slice() }));
+    const partitions = batches.map((b) => ({ topic: b.topic, partition: b.partition, records: b.encoded as Uint8Array }));
     for (const b of batches) b.attempts++;
     if (this.acks === 0) {
       this.connection.fireAndForget(brokerNode(broker), { type: 'produce.request', acks: 0, timeoutMs: this.requestTimeoutMs, partitions });
