@@ -381,30 +381,44 @@ export class Producer {
     const now = this.context.clock.now();
     const byBroker = new Map<number, Batch[]>();
     const keep: Batch[] = [];
-    for (const batch of this.ready) {
+    // How many batches each broker can still take: one request per free in-flight slot, each at
+    // most one batch per partition; once no broker can take more, the rest of the queue waits as is.
+    const brokerCount = brokers?.length ?? 0;
+    const saturated = new Set<number>();
+    const queued = this.ready;
+    for (let index = 0; index < queued.length; index++) {
+      const batch = queued[index] as Batch;
+      if (brokerCount > 0 && saturated.size >= brokerCount) {
+        for (let rest = index; rest < queued.length; rest++) keep.push(queued[rest] as Batch);
+        break;
+      }
       if (now - batch.createdAt >= this.deliveryTimeoutMs) {
         this.fail(batch, new TimeoutError(`delivery of ${batch.records.length} record(s) to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs, 'the partition had no reachable leader in time; check broker health or raise deliveryTimeoutMs'));
         continue;
       }
       const leader = this.metadata.leaderOf(batch.topic, batch.partition);
-      if (leader < 0 || (this.inFlightPerBroker.get(leader) ?? 0) >= this.maxInFlight) {
+      if (leader < 0 || saturated.has(leader) || (this.inFlightPerBroker.get(leader) ?? 0) >= this.maxInFlight) {
         keep.push(batch);
         if (leader < 0) void this.refreshMetadataLater();
+        else saturated.add(leader);
         continue;
       }
       let list = byBroker.get(leader);
       if (list === undefined) byBroker.set(leader, (list = []));
       list.push(batch);
+      // Enough for every free slot to carry a full request: more would only be put back.
+      if (list.length >= (this.maxInFlight - (this.inFlightPerBroker.get(leader) ?? 0)) * 64) saturated.add(leader);
     }
-    this.ready.length = 0;
-    this.ready.push(...keep);
+    // Batches taken from the queue but not sent go back in front of the ones kept, so every
+    // partition's batches keep their order (a partition's batches all go to its one leader).
+    const unsent: Batch[] = [];
     for (const [broker, batches] of byBroker) {
       // As Kafka, a request carries at most one batch per partition (results are matched by
       // partition), and batches of one partition leave in order even when requests run out.
       let pending = batches;
       while (pending.length > 0) {
         if ((this.inFlightPerBroker.get(broker) ?? 0) >= this.maxInFlight) {
-          this.ready.push(...pending);
+          unsent.push(...pending);
           break;
         }
         const request: Batch[] = [];
@@ -425,6 +439,8 @@ export class Producer {
         pending = later;
       }
     }
+    this.ready.length = 0;
+    this.ready.push(...unsent, ...keep);
   }
 
   /**
