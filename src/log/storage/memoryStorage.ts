@@ -1,5 +1,5 @@
 /**
- * An in-process {@link Storage}: files are growable byte buffers in a map, directories are
+ * An in-process {@link Storage}: files are lists of fixed-size byte pages in a map, directories are
  * tracked explicitly. It behaves like a POSIX file system seen through one process's page cache:
  * an open handle keeps the file it opened (an "inode") even when the path is renamed, removed or
  * atomically replaced, and every handle to the same file sees the same bytes.
@@ -12,51 +12,121 @@
 import { InvalidArgumentError, StorageError } from '../../errors.ts';
 import type { Storage, StorageFile } from './storage.ts';
 
-/** One file's content; handles point here, so it plays the role of an inode. */
+/** Size of a full page: large enough that a 1 GiB segment is ~1000 pages, small enough to allocate cheaply. */
+const PAGE_SIZE = 1 << 20;
+/** Smallest backing for the first page; matches the old buffer's minimum capacity. */
+const FIRST_PAGE_MIN = 64;
+
+/**
+ * One file's content; handles point here, so it plays the role of an inode.
+ *
+ * The bytes live in fixed-size pages: page `i` holds positions [i·PAGE_SIZE, (i+1)·PAGE_SIZE).
+ * Appending only ever touches the pages it writes into, so a 1 GiB segment grows without the
+ * whole-file reallocate-and-copy a single doubling buffer needs, and truncation just drops pages.
+ *
+ * Page 0 is special so small files stay small: most files (index files, checkpoints) are a few
+ * bytes to a few KiB, and giving each a 1 MiB page would waste memory. Page 0 therefore starts at
+ * {@link FIRST_PAGE_MIN} bytes and doubles as needed up to {@link PAGE_SIZE}; all later pages are
+ * allocated at full size. The doubling copies are bounded by the page size (under 2 MiB in all),
+ * so they cost nothing that scales with the file.
+ *
+ * Invariants: a page may be missing (a hole from a write past the end) or, for page 0, shorter
+ * than PAGE_SIZE; either way the missing bytes read as zeros. Every backed byte at or beyond
+ * `size` is zero, so extending the file (by a write past the end) exposes zeros with no extra work.
+ */
 class MemoryNode {
-  /** Backing buffer; bytes at and beyond `size` are garbage and are zeroed before exposure. */
-  buffer: Uint8Array;
-  size: number;
+  pages: (Uint8Array | undefined)[] = [];
+  size = 0;
 
   constructor(bytes?: Uint8Array) {
-    this.buffer = bytes === undefined ? new Uint8Array(0) : bytes.slice();
-    this.size = this.buffer.length;
+    if (bytes !== undefined) this.write(0, bytes);
   }
 
-  /** Grows capacity to at least `needed` by doubling, so n appends cost O(total bytes). */
-  reserve(needed: number): void {
-    if (needed <= this.buffer.length) return;
-    let capacity = Math.max(64, this.buffer.length);
-    while (capacity < needed) capacity *= 2;
-    const next = new Uint8Array(capacity);
-    next.set(this.buffer.subarray(0, this.size));
-    this.buffer = next;
+  /** The page covering `index`, allocated or (page 0) grown so it backs offsets below `end`. */
+  private page(index: number, end: number): Uint8Array {
+    const page = this.pages[index];
+    if (index > 0) return page ?? (this.pages[index] = new Uint8Array(PAGE_SIZE));
+    if (page !== undefined && end <= page.length) return page;
+    let capacity = Math.max(FIRST_PAGE_MIN, page?.length ?? 0);
+    while (capacity < end) capacity *= 2;
+    const grown = new Uint8Array(Math.min(PAGE_SIZE, capacity));
+    if (page !== undefined) grown.set(page);
+    return (this.pages[0] = grown);
   }
 
   write(position: number, bytes: Uint8Array): void {
     const end = position + bytes.length;
-    this.reserve(end);
-    // A write past the end leaves a hole that reads as zeros, as on a real file system; the
-    // buffer may still hold bytes from before a truncate, so clear them.
-    if (position > this.size) this.buffer.fill(0, this.size, position);
-    this.buffer.set(bytes, position);
+    let index = Math.floor(position / PAGE_SIZE);
+    let offset = position - index * PAGE_SIZE;
+    let done = 0;
+    while (done < bytes.length) {
+      const count = Math.min(PAGE_SIZE - offset, bytes.length - done);
+      this.page(index, offset + count).set(count === bytes.length ? bytes : bytes.subarray(done, done + count), offset);
+      done += count;
+      index += 1;
+      offset = 0;
+    }
+    // A write past the end leaves a hole that reads as zeros, as on a real file system (backed
+    // bytes past `size` are kept zero, and missing pages read as zeros).
     if (end > this.size) this.size = end;
   }
 
   read(position: number, length: number): Uint8Array {
     if (position >= this.size) return new Uint8Array(0);
-    return this.buffer.slice(position, Math.min(this.size, position + length));
+    const count = Math.min(this.size - position, length);
+    let index = Math.floor(position / PAGE_SIZE);
+    let offset = position - index * PAGE_SIZE;
+    const first = this.pages[index];
+    // Fast path: the range lies inside one backed page.
+    if (first !== undefined && offset + count <= first.length) return first.slice(offset, offset + count);
+    const out = new Uint8Array(count); // zeros, so holes and unbacked tails need no copying
+    let done = 0;
+    while (done < count) {
+      const take = Math.min(PAGE_SIZE - offset, count - done);
+      const page = this.pages[index];
+      if (page !== undefined && offset < page.length) out.set(page.subarray(offset, Math.min(page.length, offset + take)), done);
+      done += take;
+      index += 1;
+      offset = 0;
+    }
+    return out;
   }
 
   truncate(size: number): void {
     if (size >= this.size) return;
     this.size = size;
-    // Give memory back when most of the buffer is now unused (e.g. a log truncated to empty).
-    if (this.buffer.length > 4096 && size < this.buffer.length / 4) this.buffer = this.buffer.slice(0, Math.max(64, size * 2));
+    const keep = Math.ceil(size / PAGE_SIZE);
+    if (this.pages.length > keep) this.pages.length = keep;
+    if (keep === 0) return;
+    const last = this.pages[keep - 1];
+    if (last === undefined) return;
+    const offset = size - (keep - 1) * PAGE_SIZE;
+    // Give memory back when most of a large first page is now unused (e.g. a log truncated to a
+    // few bytes): copy the kept prefix into a fresh small page, which is already zero past `size`.
+    if (keep === 1 && last.length > 4096 && size < last.length / 4) {
+      const shrunk = new Uint8Array(Math.max(FIRST_PAGE_MIN, size * 2));
+      shrunk.set(last.subarray(0, size));
+      this.pages[0] = shrunk;
+      return;
+    }
+    // Keep the invariant: the cut-off tail of the last kept page reads as zeros if the file grows again.
+    last.fill(0, offset);
+  }
+
+  /** Replaces the whole content (test hook), dropping the old pages. */
+  replace(bytes: Uint8Array): void {
+    this.pages = [];
+    this.size = 0;
+    this.write(0, bytes);
+  }
+
+  /** Sets one byte inside the file (test hook). */
+  setByte(position: number, byte: number): void {
+    this.page(Math.floor(position / PAGE_SIZE), (position % PAGE_SIZE) + 1)[position % PAGE_SIZE] = byte;
   }
 
   contents(): Uint8Array {
-    return this.buffer.slice(0, this.size);
+    return this.read(0, this.size);
   }
 }
 
@@ -274,9 +344,7 @@ export class MemoryStorage implements Storage {
    * @throws {StorageError} when there is no such file.
    */
   setBytes(path: string, bytes: Uint8Array): void {
-    const node = this.node(path, 'overwrite');
-    node.size = 0;
-    node.write(0, bytes);
+    this.node(path, 'overwrite').replace(bytes);
   }
 
   /**
@@ -286,7 +354,7 @@ export class MemoryStorage implements Storage {
   corrupt(path: string, position: number, byte: number): void {
     const node = this.node(path, 'corrupt');
     if (!Number.isSafeInteger(position) || position < 0 || position >= node.size) throw new InvalidArgumentError('position', `${position} is not inside "${normalize(path)}" (${node.size} bytes)`);
-    node.buffer[position] = byte & 0xff;
+    node.setByte(position, byte & 0xff);
   }
 
   private node(path: string, operation: string): MemoryNode {

@@ -89,6 +89,122 @@ describe('MemoryStorage test hooks', () => {
   });
 });
 
+describe('MemoryStorage pages', () => {
+  const MiB = 1 << 20;
+  const pattern = (length: number, seed: number): Uint8Array => {
+    const out = new Uint8Array(length);
+    for (let i = 0; i < length; i++) out[i] = (i * 31 + seed) % 255 + 1; // never 0, so stray zeros show
+    return out;
+  };
+  const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+  it('appends and reads across page boundaries, including reads inside one page', () => {
+    const storage = new MemoryStorage();
+    const f = storage.open('a', { create: true });
+    const data = pattern(3 * MiB + 123, 7);
+    for (let p = 0; p < data.length; p += 16_381) f.append(data.subarray(p, Math.min(data.length, p + 16_381)));
+    expect(f.size()).toBe(data.length);
+    expect(same(storage.readFile('a'), data)).toBe(true);
+    for (const [position, length] of [
+      [0, 10],
+      [MiB - 5, 10],
+      [MiB, MiB],
+      [MiB - 1, MiB + 2],
+      [5, 3 * MiB],
+      [3 * MiB + 100, 1000],
+    ] as const) {
+      expect(same(f.read(position, length), data.subarray(position, position + length))).toBe(true);
+    }
+  });
+
+  it('reads zeros from holes spanning whole pages and from a grown first page', () => {
+    const storage = new MemoryStorage();
+    const f = storage.open('a', { create: true });
+    f.append(bytes(1, 2, 3));
+    f.write(2 * MiB + 10, bytes(9));
+    expect(f.size()).toBe(2 * MiB + 11);
+    const whole = storage.readFile('a');
+    expect(whole.subarray(0, 4)).toEqual(bytes(1, 2, 3, 0));
+    expect(whole.subarray(3, 2 * MiB + 10).every((b) => b === 0)).toBe(true);
+    expect(whole[2 * MiB + 10]).toBe(9);
+    expect(f.read(MiB + 5, 4)).toEqual(new Uint8Array(4));
+    f.write(MiB - 1, bytes(5, 6));
+    expect(f.read(MiB - 2, 4)).toEqual(bytes(0, 5, 6, 0));
+  });
+
+  it('truncates at, before and after page boundaries; a later extension reads zeros', () => {
+    for (const cut of [0, 1, MiB - 1, MiB, MiB + 1, 2 * MiB]) {
+      const storage = new MemoryStorage();
+      const f = storage.open('a', { create: true });
+      const data = pattern(2 * MiB + 50, cut);
+      f.append(data);
+      f.truncate(cut);
+      expect(f.size()).toBe(cut);
+      expect(same(storage.readFile('a'), data.subarray(0, cut))).toBe(true);
+      f.write(2 * MiB + 40, bytes(1));
+      const grown = storage.readFile('a');
+      expect(same(grown.subarray(0, cut), data.subarray(0, cut))).toBe(true);
+      expect(grown.subarray(cut, 2 * MiB + 40).every((b) => b === 0)).toBe(true);
+      expect(grown[2 * MiB + 40]).toBe(1);
+    }
+  });
+
+  it('test hooks work on multi-page files', () => {
+    const storage = new MemoryStorage();
+    const f = storage.open('a', { create: true });
+    f.append(pattern(2 * MiB, 3));
+    storage.corrupt('a', MiB + 1, 0);
+    expect(f.read(MiB + 1, 1)).toEqual(bytes(0));
+    storage.setBytes('a', bytes(4, 5));
+    expect(f.size()).toBe(2);
+    f.write(MiB + 2, bytes(6));
+    expect(f.read(0, 3)).toEqual(bytes(4, 5, 0));
+    expect(f.read(MiB, 3)).toEqual(bytes(0, 0, 6));
+  });
+
+  it('matches a flat-buffer model under random writes, appends, truncates and reads', () => {
+    let state = 12345;
+    const random = (n: number): number => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return Math.floor((state / 2 ** 32) * n);
+    };
+    const storage = new MemoryStorage();
+    const f = storage.open('a', { create: true });
+    let model = new Uint8Array(0);
+    const resize = (size: number): void => {
+      const next = new Uint8Array(size);
+      next.set(model.subarray(0, Math.min(size, model.length)));
+      model = next;
+    };
+    for (let step = 0; step < 300; step++) {
+      const op = random(10);
+      // Positions cluster around page boundaries so edge cases come up often.
+      const near = random(4) * MiB + random(64) - 32;
+      const position = Math.max(0, random(2) === 0 ? near : random(4 * MiB));
+      const length = random(3) === 0 ? random(2 * MiB) : random(300);
+      if (op < 4) {
+        const data = pattern(length, step);
+        expect(f.append(data)).toBe(model.length);
+        const at = model.length;
+        resize(at + length);
+        model.set(data, at);
+      } else if (op < 7) {
+        const data = pattern(length, step);
+        f.write(position, data);
+        if (position + length > model.length) resize(position + length);
+        model.set(data, position);
+      } else if (op < 8) {
+        f.truncate(position);
+        if (position < model.length) resize(position);
+      } else {
+        expect(same(f.read(position, length), model.subarray(position, position + length))).toBe(true);
+      }
+      expect(f.size()).toBe(model.length);
+    }
+    expect(same(storage.readFile('a'), model)).toBe(true);
+  });
+});
+
 describe('FileStorage', () => {
   const roots: string[] = [];
   const makeRoot = (): string => {
