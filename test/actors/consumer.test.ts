@@ -272,6 +272,8 @@ describe('consumer', () => {
       await cluster.runFor(4000);
       const third = await cluster.settle(consumer.poll({ timeoutMs: 500 }));
       expect(third.map((r) => r.offset)).toEqual(range(10, 15));
+      // Auto-commit is asynchronous, as Kafka's: poll sent it; let it arrive.
+      await cluster.runUntilIdle();
       expect(commits).toHaveLength(1);
       expect((commits[0] as number) - start).toBeGreaterThanOrEqual(5000);
       expect(await cluster.settle(consumer.committed([tp]))).toEqual([{ ...tp, offset: 10n }]);
@@ -302,6 +304,8 @@ describe('consumer', () => {
 
       await cluster.settle(cluster.broker(coordinator).restart());
       expect(await cluster.settle(consumer.poll({ timeoutMs: 100 }))).toEqual([]);
+      // The auto-commit this poll started completes in the background once the coordinator is back.
+      await cluster.runFor(5_000);
       expect(await cluster.settle(consumer.committed([tp]))).toEqual([{ ...tp, offset: 10n }]);
       await cluster.settle(cluster.stop());
     });

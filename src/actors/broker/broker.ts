@@ -151,7 +151,7 @@ export class Broker {
       offsetsPartitions: this.options.config.offsetsTopicNumPartitions,
       groupConfig: this.options.config.groupConfig,
       send: (to, message) => this.send(to, message),
-      appendOffsets: (partition, records) => this.appendInternal(OFFSETS_TOPIC, partition, records),
+      appendOffsets: (partition, records, done) => this.appendInternal(OFFSETS_TOPIC, partition, records, done),
       readOffsets: (partition) => this.readAll(OFFSETS_TOPIC, partition),
     });
     this.unregister = this.options.transport.register(this.node, (message, from) => this.onMessage(message, from));
@@ -370,13 +370,11 @@ export class Broker {
     else reply({ coordinator: leader });
   }
 
-  /** Appends to a local partition this broker leads and resolves with the error, if any. */
-  private appendInternal(topic: string, partition: number, records: Uint8Array): Promise<WireError | undefined> {
-    return new Promise((resolve) => {
-      const requestId = this.nextRequestId++;
-      this.internalWaiters.set(requestId, resolve);
-      this.dispatch(requestId, topic, partition, { type: 'coordinator.append', requestId, records }, (error) => ({ type: 'produce.result', requestId, topic, partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
-    });
+  /** Appends to a local partition this broker leads and calls `done` with the error, if any. */
+  private appendInternal(topic: string, partition: number, records: Uint8Array, done: (error: WireError | undefined) => void): void {
+    const requestId = this.nextRequestId++;
+    this.internalWaiters.set(requestId, done);
+    this.dispatch(requestId, topic, partition, { type: 'coordinator.append', requestId, records }, (error) => ({ type: 'produce.result', requestId, topic, partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
   }
 
   /** Every record of a local partition, read straight from its log (coordinator loading). */

@@ -119,6 +119,8 @@ export class Consumer {
   private pendingError: unknown;
   private readonly options: ConsumerOptions;
   private wakeTimer: TimerHandle | undefined;
+  private autoCommitInFlight: Promise<void> | undefined;
+  private queuedAutoCommit: Array<TopicPartition & { offset: bigint }> | undefined;
 
   constructor(
     private readonly context: ConsumerContext,
@@ -342,7 +344,14 @@ export class Consumer {
       throw e;
     }
     if (this.membership !== undefined) this.membership.lastPollAt = this.context.clock.now();
-    if (this.autoCommit && this.context.clock.now() - this.lastAutoCommit >= this.autoCommitIntervalMs) await this.autoCommitNow();
+    // Kafka's maybeAutoCommitOffsetsAsync: the previous poll's positions are captured now and
+    // committed in the background, so an unreachable coordinator never stalls polling. While one
+    // auto-commit is in flight, the newest positions wait for it (so commits never go backwards).
+    if (this.autoCommit && this.context.clock.now() - this.lastAutoCommit >= this.autoCommitIntervalMs) {
+      this.lastAutoCommit = this.context.clock.now();
+      this.queuedAutoCommit = this.currentPositions();
+      if (this.autoCommitInFlight === undefined) this.startAutoCommit();
+    }
     if (this.subscription !== undefined) await (this.membership as GroupMembership).ensureActive();
     await this.resolvePositions();
     const max = options.maxRecords ?? this.maxPollRecords;
@@ -412,6 +421,7 @@ export class Consumer {
   async close(): Promise<void> {
     if (this.closed) return;
     try {
+      await this.autoCommitInFlight;
       if (this.autoCommit && this.membership !== undefined) await this.autoCommitNow();
       await this.membership?.close();
     } finally {
@@ -440,11 +450,29 @@ export class Consumer {
     return [...last.values()];
   }
 
-  private async autoCommitNow(): Promise<void> {
-    this.lastAutoCommit = this.context.clock.now();
+  private currentPositions(): Array<TopicPartition & { offset: bigint }> {
+    return [...this.fetcher.partitions.values()].filter((s) => s.position !== undefined).map((s) => ({ topic: s.topic, partition: s.partition, offset: s.position as bigint }));
+  }
+
+  private startAutoCommit(): void {
+    const offsets = this.queuedAutoCommit;
+    this.queuedAutoCommit = undefined;
+    if (offsets === undefined || this.closed) return;
+    this.autoCommitInFlight = this.autoCommitNow(offsets)
+      .catch((e: unknown) => {
+        this.pendingError ??= e;
+      })
+      .finally(() => {
+        this.autoCommitInFlight = undefined;
+        this.startAutoCommit();
+      });
+  }
+
+  private async autoCommitNow(offsets?: Array<TopicPartition & { offset: bigint }>): Promise<void> {
     if (this.subscription !== undefined && !(this.membership?.active ?? false)) return;
+    const owned = offsets?.filter((o) => this.fetcher.get(o.topic, o.partition) !== undefined);
     try {
-      await this.commit();
+      await this.commit(owned);
     } catch (e) {
       // An auto-commit that loses to a rebalance is retried after the rejoin, as Kafka does; one that
       // fails on a retriable error (coordinator unreachable) is retried at the next interval, as

@@ -86,7 +86,9 @@ export class GroupMembership {
   /** Sends a request to the group coordinator, finding (again) it when needed. */
   async coordinatorRequest<T extends Message>(message: Omit<Message, 'correlationId'> & { type: string }): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const coordinator = await this.findCoordinator();
+      // A known coordinator is used without yielding, so the request leaves in this very tick
+      // (a commit started by poll goes out before poll returns).
+      const coordinator = this.coordinator ?? (await this.findCoordinator());
       let response: T;
       try {
         response = await this.connection.request<T>(brokerNode(coordinator), { ...message, groupId: this.settings.groupId }, this.settings.requestTimeoutMs);

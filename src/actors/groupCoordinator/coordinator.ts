@@ -27,8 +27,12 @@ export interface CoordinatorHost {
   readonly offsetsPartitions: number;
   readonly groupConfig: Partial<GroupCoordinatorConfig>;
   send(to: NodeId, message: Message): void;
-  /** Appends record batches to a local `__consumer_offsets` partition this broker leads. */
-  appendOffsets(partition: number, records: Uint8Array): Promise<WireError | undefined>;
+  /**
+   * Appends record batches to a local `__consumer_offsets` partition this broker leads and calls
+   * `done` with the error, if any, as soon as the append completes (synchronously when it can),
+   * so the offsets cache changes before the next request is handled.
+   */
+  appendOffsets(partition: number, records: Uint8Array, done: (error: WireError | undefined) => void): void;
   /** Every record of a local `__consumer_offsets` partition, oldest first. */
   readOffsets(partition: number): Iterable<DecodedRecord>;
 }
@@ -169,7 +173,7 @@ export class GroupCoordinator {
     const now = this.host.clock.now();
     const values = partitions.map((p) => ({ tp: p, value: { offset: p.offset, leaderEpoch: -1, metadata: p.metadata ?? '', commitTimestamp: now } }));
     const batch = encodeRecordBatch({ records: values.map(({ tp, value }) => ({ timestamp: now, key: encodeOffsetKey({ group: groupId, topic: tp.topic, partition: tp.partition }), value: encodeOffsetValue(value) })) });
-    void this.host.appendOffsets(this.partitionFor(groupId), batch).then((failure) => {
+    this.host.appendOffsets(this.partitionFor(groupId), batch, (failure) => {
       if (failure !== undefined) {
         reply({ ...failure, partitions: partitions.map((p) => ({ topic: p.topic, partition: p.partition, ...failure })) });
         return;
