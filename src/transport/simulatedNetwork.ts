@@ -36,7 +36,10 @@ interface InFlight {
   readonly message: Message;
 }
 
-/** What the network did with a message, for inspection and histories. */
+/**
+ * What the network did with a message, for inspection and histories. A request to a node that is
+ * not running is answered by the network itself with `transport.unreachable` (connection refused).
+ */
 export interface NetworkEvent {
   readonly type: 'delivered' | 'dropped' | 'duplicated' | 'unreachable';
   readonly from: NodeId;
@@ -187,6 +190,12 @@ export class SimulatedNetwork implements Transport {
     const handler = this.handlers.get(item.to);
     if (handler === undefined) {
       this.emit({ type: 'unreachable', from: item.from, to: item.to, message: item.message });
+      // A stopped process refuses connections: the sender of a request learns at once (as from
+      // ECONNREFUSED) instead of waiting for its timeout. A cut link, by contrast, stays silent.
+      const sender = this.handlers.get(item.from);
+      if (sender !== undefined && item.message.correlationId !== undefined && item.message.type.endsWith('.request')) {
+        sender({ type: 'transport.unreachable', correlationId: item.message.correlationId, node: item.to }, item.to);
+      }
       return;
     }
     this.delivered++;

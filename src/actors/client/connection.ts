@@ -4,7 +4,7 @@
  * client each own one.
  */
 import type { Clock, TimerHandle } from '../../clock.ts';
-import { ClosedError, TimeoutError } from '../../errors.ts';
+import { ClosedError, KafkaProtocolError, TimeoutError } from '../../errors.ts';
 import type { Message, NodeId, Transport } from '../../transport/transport.ts';
 import { CorrelationIds } from '../protocol.ts';
 
@@ -81,6 +81,10 @@ export class ClientConnection {
     if (r === undefined) return; // late response to a timed-out request
     this.inFlight.delete(id);
     this.clock.clearTimeout(r.timer);
+    if (message.type === 'transport.unreachable') {
+      r.reject(new KafkaProtocolError('NETWORK_EXCEPTION', `${String(message.node)} refused the connection (the node is not running); the request can be retried`));
+      return;
+    }
     r.resolve(message);
   }
 }

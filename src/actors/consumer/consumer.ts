@@ -154,6 +154,7 @@ export class Consumer {
         maxPartitionFetchBytes: positive('maxPartitionFetchBytes', options.maxPartitionFetchBytes ?? 1048576, 1),
         isolationLevel: options.isolationLevel ?? 'read_uncommitted',
         requestTimeoutMs: this.requestTimeoutMs,
+        retryBackoffMs: positive('retryBackoffMs', options.retryBackoffMs ?? 100, 0),
       },
       {
         outOfRange: (state, logStartOffset) => this.onOutOfRange(state, logStartOffset),

@@ -50,6 +50,8 @@ export interface FetchSettings {
   readonly maxPartitionFetchBytes: number;
   readonly isolationLevel: 'read_uncommitted' | 'read_committed';
   readonly requestTimeoutMs: number;
+  /** `retry.backoff.ms`: how long a broker whose fetch failed is left alone. */
+  readonly retryBackoffMs: number;
 }
 
 /** Callbacks the fetcher needs from its consumer. */
@@ -70,6 +72,9 @@ function key(topic: string, partition: number): string {
 export class Fetcher {
   readonly partitions = new Map<string, PartitionState>();
   private readonly inFlightBrokers = new Set<number>();
+  /** Brokers whose last fetch failed, and until when they are left alone. */
+  private readonly backoffUntil = new Map<number, number>();
+  private backoffTimer = false;
   private stopped = false;
 
   constructor(
@@ -144,11 +149,28 @@ export class Fetcher {
         continue;
       }
       if (this.inFlightBrokers.has(leader)) continue;
+      const until = this.backoffUntil.get(leader);
+      if (until !== undefined) {
+        if (until > this.connection.clock.now()) {
+          this.retryAfterBackoff(until);
+          continue;
+        }
+        this.backoffUntil.delete(leader);
+      }
       let list = byLeader.get(leader);
       if (list === undefined) byLeader.set(leader, (list = []));
       list.push(state);
     }
     for (const [leader, states] of byLeader) this.send(leader, states);
+  }
+
+  private retryAfterBackoff(until: number): void {
+    if (this.backoffTimer) return;
+    this.backoffTimer = true;
+    this.connection.clock.setTimeout(() => {
+      this.backoffTimer = false;
+      this.fetch();
+    }, Math.max(0, until - this.connection.clock.now()));
   }
 
   /** Stops fetching for good. */
@@ -185,7 +207,11 @@ export class Fetcher {
           }
           if (arrived) this.hooks.dataArrived();
         },
-        () => this.hooks.metadataStale(),
+        () => {
+          // A failed broker (refused, timed out) is retried after retry.backoff.ms, never in a tight loop.
+          this.backoffUntil.set(leader, this.connection.clock.now() + this.settings.retryBackoffMs);
+          this.hooks.metadataStale();
+        },
       )
       .finally(() => {
         this.inFlightBrokers.delete(leader);
