@@ -458,7 +458,7 @@ export class Producer {
     }
     this.inFlightPerBroker.set(broker, (this.inFlightPerBroker.get(broker) ?? 0) + 1);
     this.connection
-      .request<Message & { partitions: ProducePartitionResult[] }>(brokerNode(broker), { type: 'produce.request', acks: this.acks, timeoutMs: this.requestTimeoutMs, partitions }, this.requestTimeoutMs)
+      .request<Message & { partitions: ProducePartitionResult[] }>(brokerNode(broker), { type: 'produce.request', acks: this.acks, timeoutMs: this.requestTimeoutMs, partitions }, this.requestTimeout(batches))
       .then(
         (response) => {
           const byKey = new Map(response.partitions.map((p) => [`${p.topic}\u0000${p.partition}`, p]));
@@ -477,6 +477,17 @@ export class Producer {
         this.inFlightPerBroker.set(broker, (this.inFlightPerBroker.get(broker) ?? 1) - 1);
         this.drain();
       });
+  }
+
+  /**
+   * A request waits at most `request.timeout.ms`, and never past the earliest delivery deadline of
+   * its batches: like Kafka's expiry of in-flight batches, `delivery.timeout.ms` is kept to the ms.
+   */
+  private requestTimeout(batches: readonly Batch[]): number {
+    const now = this.context.clock.now();
+    let timeout = this.requestTimeoutMs;
+    for (const b of batches) timeout = Math.min(timeout, b.createdAt + this.deliveryTimeoutMs - now);
+    return Math.max(1, timeout);
   }
 
   private complete(batch: Batch, baseOffset: bigint, logAppendTime: number): void {
@@ -513,7 +524,8 @@ export class Producer {
     }
     if (RETRIABLE_WITH_METADATA.has(name) || error instanceof TimeoutError) void this.refreshMetadataLater();
     const backoff = Math.min(this.retryBackoffMs * 2 ** (batch.attempts - 1), this.retryBackoffMaxMs);
-    batch.retryAt = this.context.clock.now() + backoff;
+    // A retry never waits past the delivery deadline: at the deadline the batch fails instead.
+    batch.retryAt = Math.min(this.context.clock.now() + backoff, batch.createdAt + this.deliveryTimeoutMs);
     this.retrying.push(batch);
     this.scheduleRetry();
   }
