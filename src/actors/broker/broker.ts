@@ -374,7 +374,7 @@ export class Broker {
   private appendInternal(topic: string, partition: number, records: Uint8Array, done: (error: WireError | undefined) => void): void {
     const requestId = this.nextRequestId++;
     this.internalWaiters.set(requestId, done);
-    this.dispatch(requestId, topic, partition, { type: 'coordinator.append', requestId, records }, (error) => ({ type: 'produce.result', requestId, topic, partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
+    this.dispatch(requestId, topic, partition, { type: 'produce.append', requestId, records, acks: -1, origin: 'coordinator' }, (error) => ({ type: 'produce.result', requestId, topic, partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
   }
 
   /** Every record of a local partition, read straight from its log (coordinator loading). */

@@ -31,11 +31,10 @@ interface PartitionContext {
 
 /** Requests the broker forwards to a partition. */
 export type PartitionEvent =
-  | { type: 'produce.append'; requestId: number; records: Uint8Array; acks: 0 | 1 | -1 }
+  | { type: 'produce.append'; requestId: number; records: Uint8Array; acks: 0 | 1 | -1; origin?: 'client' | 'coordinator' }
   | { type: 'fetch.read'; requestId: number; fetchOffset: bigint; maxBytes: number; currentLeaderEpoch: number; isolationLevel: 'read_uncommitted' | 'read_committed' }
   | { type: 'listOffsets.query'; requestId: number; timestamp: number; isolationLevel: 'read_uncommitted' | 'read_committed' }
   | { type: 'deleteRecords.apply'; requestId: number; offset: bigint }
-  | { type: 'coordinator.append'; requestId: number; records: Uint8Array }
   | { type: 'retention.tick' }
   | { type: 'become.leader'; leaderEpoch: number }
   | { type: 'become.follower'; leaderEpoch: number }
@@ -75,20 +74,7 @@ export const partitionMachine = setup({
           actions: enqueueActions(({ context, event, enqueue }) => {
             const { topic, partition, log } = context;
             try {
-              const info = log.append(event.records, { leaderEpoch: context.leaderEpoch });
-              enqueue.assign({ highWatermark: log.logEndOffset });
-              enqueue(emit({ type: 'produce.result', requestId: event.requestId, topic, partition, baseOffset: info.firstOffset, lastOffset: info.lastOffset, logAppendTime: info.logAppendTime, logStartOffset: info.logStartOffset }));
-              enqueue(emit({ type: 'partition.appended', topic, partition, highWatermark: log.logEndOffset }));
-            } catch (e) {
-              enqueue(emit({ type: 'produce.result', requestId: event.requestId, topic, partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: log.logStartOffset, error: toWireError(e) }));
-            }
-          }),
-        },
-        'coordinator.append': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const { topic, partition, log } = context;
-            try {
-              const info = log.append(event.records, { leaderEpoch: context.leaderEpoch, origin: 'coordinator' });
+              const info = log.append(event.records, { leaderEpoch: context.leaderEpoch, origin: event.origin ?? 'client' });
               enqueue.assign({ highWatermark: log.logEndOffset });
               enqueue(emit({ type: 'produce.result', requestId: event.requestId, topic, partition, baseOffset: info.firstOffset, lastOffset: info.lastOffset, logAppendTime: info.logAppendTime, logStartOffset: info.logStartOffset }));
               enqueue(emit({ type: 'partition.appended', topic, partition, highWatermark: log.logEndOffset }));
