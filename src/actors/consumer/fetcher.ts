@@ -5,7 +5,7 @@
  * per partition is the backpressure: a slow application stops the fetching, it never makes the
  * buffer grow without bound.
  */
-import { decodeRecordBatch, isControlBatch, LOG_OVERHEAD, readBatchHeader } from '../../log/recordBatch.ts';
+import { decodeRecordBatchInto, isControlBatch, LOG_OVERHEAD, readBatchHeader } from '../../log/recordBatch.ts';
 import type { RecordHeader } from '../../log/recordBatch.ts';
 import { brokerNode } from '../../transport/transport.ts';
 import type { Message } from '../../transport/transport.ts';
@@ -37,8 +37,10 @@ export interface PartitionState {
   buffered: ConsumerRecord[];
   /** Index of the next buffered record to hand out. */
   next: number;
-  /** Where to fetch from once the buffer is drained (past compacted gaps and control records). */
+  /** Where the next fetch starts while records are buffered (past compacted gaps and control records). */
   nextFetchOffset: bigint | undefined;
+  /** Fetch responses held in the buffer: at most 2 (one being taken, one prefetched). */
+  chunks: number;
   inFlight: boolean;
 }
 
@@ -95,7 +97,7 @@ export class Fetcher {
     for (const k of [...this.partitions.keys()]) if (!wanted.has(k)) this.partitions.delete(k);
     for (const tp of list) {
       const k = key(tp.topic, tp.partition);
-      if (!this.partitions.has(k)) this.partitions.set(k, { topic: tp.topic, partition: tp.partition, position: undefined, paused: false, highWatermark: -1n, logStartOffset: -1n, buffered: [], next: 0, nextFetchOffset: undefined, inFlight: false });
+      if (!this.partitions.has(k)) this.partitions.set(k, { topic: tp.topic, partition: tp.partition, position: undefined, paused: false, highWatermark: -1n, logStartOffset: -1n, buffered: [], next: 0, nextFetchOffset: undefined, chunks: 0, inFlight: false });
     }
   }
 
@@ -105,6 +107,12 @@ export class Fetcher {
     state.buffered = [];
     state.next = 0;
     state.nextFetchOffset = undefined;
+    state.chunks = 0;
+  }
+
+  /** Offset the next fetch for a partition starts at: after what is buffered, else the position. */
+  private fetchOffsetOf(state: PartitionState): bigint | undefined {
+    return state.chunks > 0 ? state.nextFetchOffset : state.position;
   }
 
   /** Number of buffered records not yet handed out. */
@@ -130,6 +138,7 @@ export class Fetcher {
       if (state.next >= state.buffered.length) {
         state.buffered = [];
         state.next = 0;
+        state.chunks = 0;
         if (state.nextFetchOffset !== undefined && state.position !== undefined && state.nextFetchOffset > state.position) state.position = state.nextFetchOffset;
         state.nextFetchOffset = undefined;
       }
@@ -142,7 +151,9 @@ export class Fetcher {
     if (this.stopped) return;
     const byLeader = new Map<number, PartitionState[]>();
     for (const state of this.partitions.values()) {
-      if (state.paused || state.position === undefined || state.inFlight || state.next < state.buffered.length) continue;
+      // One response may wait in the buffer while the next is fetched (Kafka's fetcher pipelines
+      // the same way); never more, so a slow application bounds what is held per partition.
+      if (state.paused || state.position === undefined || state.inFlight || state.chunks >= 2) continue;
       const leader = this.metadata.leaderOf(state.topic, state.partition);
       if (leader < 0) {
         this.hooks.metadataStale();
@@ -181,8 +192,8 @@ export class Fetcher {
   private send(leader: number, states: PartitionState[]): void {
     this.inFlightBrokers.add(leader);
     for (const s of states) s.inFlight = true;
-    const partitions = states.map((s) => ({ topic: s.topic, partition: s.partition, fetchOffset: s.position as bigint, partitionMaxBytes: this.settings.maxPartitionFetchBytes, currentLeaderEpoch: this.metadata.leaderEpochOf(s.topic, s.partition) }));
-    const requested = new Map(states.map((s) => [key(s.topic, s.partition), s.position]));
+    const partitions = states.map((s) => ({ topic: s.topic, partition: s.partition, fetchOffset: this.fetchOffsetOf(s) as bigint, partitionMaxBytes: this.settings.maxPartitionFetchBytes, currentLeaderEpoch: this.metadata.leaderEpochOf(s.topic, s.partition) }));
+    const requested = new Map(partitions.map((p) => [key(p.topic, p.partition), p.fetchOffset]));
     this.connection
       .request<Message & { partitions: FetchPartitionResult[] }>(
         brokerNode(leader),
@@ -195,7 +206,8 @@ export class Fetcher {
           for (const r of response.partitions) {
             const state = this.partitions.get(key(r.topic, r.partition));
             // Ignore data for partitions unassigned or sought elsewhere while the fetch was out.
-            if (state === undefined || state.position !== requested.get(key(r.topic, r.partition))) continue;
+            const from = requested.get(key(r.topic, r.partition));
+            if (state === undefined || from === undefined || this.fetchOffsetOf(state) !== from) continue;
             if (r.error !== undefined) {
               if (r.error === 'OFFSET_OUT_OF_RANGE') this.hooks.outOfRange(state, r.logStartOffset);
               else this.hooks.metadataStale();
@@ -203,7 +215,7 @@ export class Fetcher {
             }
             state.highWatermark = r.highWatermark;
             state.logStartOffset = r.logStartOffset;
-            if (this.absorb(state, r.records)) arrived = true;
+            if (this.absorb(state, r.records, from)) arrived = true;
           }
           if (arrived) this.hooks.dataArrived();
         },
@@ -221,8 +233,7 @@ export class Fetcher {
   }
 
   /** Decodes batches into the partition buffer; returns whether any record was added. */
-  private absorb(state: PartitionState, bytes: Uint8Array): boolean {
-    const from = state.position as bigint;
+  private absorb(state: PartitionState, bytes: Uint8Array, from: bigint): boolean {
     const records: ConsumerRecord[] = [];
     let next = from;
     let p = 0;
@@ -232,21 +243,24 @@ export class Fetcher {
       if (p + size > bytes.length) break;
       const last = header.baseOffset + BigInt(header.lastOffsetDelta);
       if (last >= next && !isControlBatch(header)) {
-        for (const r of decodeRecordBatch(bytes, p).records) {
-          if (r.offset < from) continue;
-          records.push({ topic: state.topic, partition: state.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers });
-        }
+        const { topic, partition } = state;
+        const decoded = decodeRecordBatchInto(bytes, p, (offset, _delta, timestamp, k, v, headers): ConsumerRecord => ({ topic, partition, offset, timestamp, key: k, value: v, headers }));
+        for (const r of decoded.records) if (r.offset >= from) records.push(r);
       }
       // Compaction and control records leave gaps: continue after the batch even when it gave nothing.
       if (last + 1n > next) next = last + 1n;
       p += size;
     }
     if (records.length === 0) {
-      if (next > from) state.position = next;
+      if (next > from) {
+        if (state.chunks > 0) state.nextFetchOffset = next;
+        else state.position = next;
+      }
       return false;
     }
-    state.buffered = records;
+    state.buffered = state.chunks === 0 ? records : state.buffered.slice(state.next).concat(records);
     state.next = 0;
+    state.chunks++;
     // Positions advance as records are taken; a trailing gap is skipped once they all are.
     state.nextFetchOffset = next;
     return true;
