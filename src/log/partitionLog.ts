@@ -11,6 +11,10 @@
  *   is lost and nothing corrupt is served.
  * - Retention and compaction never delete the active segment's data in place, never move the log
  *   start offset past the given bound, and never change an offset.
+ * - The leader epoch cache (Kafka's `leader-epoch-checkpoint`) follows every append, truncation
+ *   and log start move, and is written (atomically) before the data of a new epoch, so the file
+ *   never misses an epoch whose batches are on disk. On open it is loaded (or rebuilt from the
+ *   batches' `partitionLeaderEpoch` when missing or damaged), then cut to the recovered log.
  */
 import type { Clock } from '../clock.ts';
 import { SystemClock } from '../clock.ts';
@@ -28,14 +32,19 @@ import { createRandom } from '../random.ts';
 import {
   CLEAN_SHUTDOWN_FILE,
   CLEANER_OFFSET_FILE,
+  LEADER_EPOCH_CHECKPOINT_FILE,
   LOG_START_OFFSET_FILE,
   PARTITION_METADATA_FILE,
   RECOVERY_POINT_FILE,
   partitionMetadataValid,
+  readLeaderEpochCheckpoint,
   readOffsetCheckpoint,
+  writeLeaderEpochCheckpoint,
   writeOffsetCheckpoint,
   writePartitionMetadata,
 } from './checkpoints.ts';
+import { LeaderEpochCache } from './leaderEpochCache.ts';
+import type { EpochEndOffset, LeaderEpochCacheView } from './leaderEpochCache.ts';
 import { compressionOf, decodeRecordBatch, encodeRecordBatch, isControlBatch, readBatchHeader, assertBatchValid, setLogAppendTime, stampBatch, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD } from './recordBatch.ts';
 import type { RecordBatchHeader } from './recordBatch.ts';
 import { parseLogConfig } from './logConfig.ts';
@@ -53,7 +62,11 @@ export type AppendOrigin = 'client' | 'replication' | 'coordinator';
 export interface AppendOptions {
   /** `client` (default): assign offsets, stamp the leader epoch, refuse control batches. */
   readonly origin?: AppendOrigin;
-  /** Leader epoch stamped into each batch (leader appends only). Default 0. */
+  /**
+   * Leader epoch stamped into each batch (leader appends only) and assigned in the leader epoch
+   * cache from the first offset of the append; a negative epoch is stamped but not cached. Default 0.
+   * Replicated batches keep the epoch the leader stamped, and the cache follows that.
+   */
   readonly leaderEpoch?: number;
 }
 
@@ -131,7 +144,7 @@ export interface PartitionLogOptions {
 }
 
 const SEGMENT_FILE = /^(\d{20})\.(log|index|timeindex|txnindex|snapshot)(\.cleaned|\.swap|\.deleted)?$/;
-const KNOWN_FILES = new Set([PARTITION_METADATA_FILE, RECOVERY_POINT_FILE, LOG_START_OFFSET_FILE, CLEANER_OFFSET_FILE, CLEAN_SHUTDOWN_FILE, 'leader-epoch-checkpoint']);
+const KNOWN_FILES = new Set([PARTITION_METADATA_FILE, RECOVERY_POINT_FILE, LOG_START_OFFSET_FILE, CLEANER_OFFSET_FILE, CLEAN_SHUTDOWN_FILE, LEADER_EPOCH_CHECKPOINT_FILE]);
 
 function isLogConfig(value: unknown): value is LogConfig {
   return typeof value === 'object' && value !== null && 'segmentBytes' in value && 'cleanupPolicy' in value;
@@ -150,6 +163,9 @@ export class PartitionLog {
   private failure: unknown;
   private readonly inFlight = new Set<Promise<void>>();
   private jitterMs = 0;
+  private readonly epochs = new LeaderEpochCache();
+  /** {@link LeaderEpochCache.version} last written to the checkpoint file; -1 forces a write. */
+  private epochCheckpointVersion = -1;
   /** First offset the cleaner has not yet compacted (meaningful for compacted topics). */
   firstDirtyOffset = 0n;
   /** Latest delete horizon of tombstones the cleaner kept, -1 when none: when it passes, the log is worth cleaning again. */
@@ -209,6 +225,36 @@ export class PartitionLog {
     return total;
   }
 
+  /**
+   * The leader epoch cache, read-only: (epoch, start offset) entries for the epochs that have
+   * data in this log (plus any assigned with {@link assignEpochStartOffset}), oldest first.
+   */
+  get leaderEpochCache(): LeaderEpochCacheView {
+    return this.epochs;
+  }
+
+  /**
+   * Kafka's OffsetsForLeaderEpoch answer for this replica: the largest epoch ≤ `epoch` and its
+   * end offset (the next epoch's start offset, or the log end offset for the latest epoch); see
+   * {@link LeaderEpochCacheView.endOffsetFor} for the edge cases. (-1, -1) when nothing is known.
+   */
+  endOffsetForEpoch(epoch: number): EpochEndOffset {
+    this.ensureOpen();
+    return this.epochs.endOffsetFor(epoch, this.logEndOffset);
+  }
+
+  /**
+   * Records that `epoch` starts at `startOffset` before any batch of it is written, as Kafka's
+   * `maybeAssignEpochStartOffset` when a replica becomes leader (start offset = its log end). The
+   * cache rules of {@link LeaderEpochCache.assign} apply; the checkpoint is written when it changed.
+   * @throws InvalidArgumentError when `epoch` is not an int32 ≥ 0 or `startOffset` not an int64 ≥ 0.
+   */
+  assignEpochStartOffset(epoch: number, startOffset: bigint): void {
+    this.ensureWritable();
+    this.epochs.assign(epoch, startOffset);
+    this.persistLeaderEpochs();
+  }
+
   /** Segments, oldest first. */
   segmentInfos(): SegmentInfo[] {
     return this.segments.map((s) => ({ baseOffset: s.baseOffset, nextOffset: s.nextOffset, sizeBytes: s.size(), maxTimestamp: s.maxTimestamp }));
@@ -261,6 +307,7 @@ export class PartitionLog {
     const now = this.clock.now();
     const logAppendTime = config.messageTimestampType === 'LogAppendTime' && origin !== 'replication' ? now : -1;
     const batches: AppendedBatch[] = [];
+    const leaderEpoch = options.leaderEpoch ?? 0;
     let next = this.logEndOffset;
     let maxTimestamp = -1;
     let recordCount = 0;
@@ -271,7 +318,7 @@ export class PartitionLog {
         if (header.baseOffset < next) throw new InvalidArgumentError('records', `replicated batch at offset ${header.baseOffset} is below the log end offset ${next}; truncate the follower first`);
         next = header.baseOffset;
       } else {
-        stampBatch(records, position, next, options.leaderEpoch ?? 0);
+        stampBatch(records, position, next, leaderEpoch);
         if (logAppendTime >= 0) setLogAppendTime(records, position, logAppendTime);
       }
       const batchMax = logAppendTime >= 0 ? logAppendTime : header.maxTimestamp;
@@ -283,6 +330,14 @@ export class PartitionLog {
     }
     const firstOffset = origin === 'replication' ? (headers[0] as RecordBatchHeader).baseOffset : this.logEndOffset;
     const lastOffset = next - 1n;
+    // As Kafka, the epoch cache (and its checkpoint) is updated before the data is written: the
+    // file may run ahead of the log (cut back on open) but never misses an epoch that is on disk.
+    for (let i = 0; i < headers.length; i++) {
+      const header = headers[i] as RecordBatchHeader;
+      const epoch = origin === 'replication' ? header.partitionLeaderEpoch : leaderEpoch;
+      if (epoch >= 0) this.epochs.assign(epoch, (batches[i] as AppendedBatch).lastOffset - BigInt(header.lastOffsetDelta));
+    }
+    this.persistLeaderEpochs();
     this.maybeRoll(records.length, maxTimestamp, firstOffset, lastOffset, now);
     this.activeSegment.append(records, batches);
     this.unflushedMessages += recordCount;
@@ -373,6 +428,9 @@ export class PartitionLog {
       (this.segments.pop() as LogSegment).delete();
     }
     this.activeSegment.truncateTo(offset);
+    // A cut inside a batch removes the whole batch: the cache follows the actual log end.
+    this.epochs.truncateFromEnd(this.logEndOffset);
+    this.persistLeaderEpochs();
     if (this.recoveryPointOffset > this.logEndOffset) this.recoveryPointOffset = this.logEndOffset;
     if (this.firstDirtyOffset > this.logEndOffset) this.firstDirtyOffset = this.logEndOffset;
   }
@@ -386,6 +444,7 @@ export class PartitionLog {
     this.startOffset = offset;
     this.recoveryPointOffset = offset;
     this.firstDirtyOffset = offset;
+    this.epochs.clear();
     this.writeCheckpoints();
   }
 
@@ -400,6 +459,8 @@ export class PartitionLog {
     if (offset > this.startOffset) {
       this.startOffset = offset;
       writeOffsetCheckpoint(this.storage, `${this.dir}/${LOG_START_OFFSET_FILE}`, offset);
+      this.epochs.truncateFromStart(offset);
+      this.persistLeaderEpochs();
       this.deleteSegmentsWhile(this.logEndOffset, (_segment, next) => next !== undefined && next.baseOffset <= this.startOffset);
     }
     return this.startOffset;
@@ -450,6 +511,8 @@ export class PartitionLog {
     if (first.baseOffset > this.startOffset) {
       this.startOffset = first.baseOffset;
       writeOffsetCheckpoint(this.storage, `${this.dir}/${LOG_START_OFFSET_FILE}`, this.startOffset);
+      this.epochs.truncateFromStart(this.startOffset);
+      this.persistLeaderEpochs();
     }
     if (this.firstDirtyOffset < this.startOffset) this.firstDirtyOffset = this.startOffset;
     return count;
@@ -515,6 +578,7 @@ export class PartitionLog {
     this.unflushedMessages = 0;
     this.lastFlushMs = this.clock.now();
     const pending: Promise<void>[] = [];
+    this.persistLeaderEpochs();
     for (const s of this.segments) {
       s.persistIndexes();
       if (s.dirty) pending.push(s.sync());
@@ -541,7 +605,10 @@ export class PartitionLog {
     void tracked.finally(() => this.inFlight.delete(tracked));
   }
 
-  /** Writes the recovery point and log start checkpoints (the partition layer calls this periodically). */
+  /**
+   * Writes the recovery point, log start and cleaner checkpoints, and the leader epoch checkpoint
+   * when it changed (the partition layer calls this periodically).
+   */
   checkpoint(): void {
     this.ensureOpen();
     this.writeCheckpoints();
@@ -551,6 +618,14 @@ export class PartitionLog {
     writeOffsetCheckpoint(this.storage, `${this.dir}/${RECOVERY_POINT_FILE}`, this.recoveryPointOffset);
     writeOffsetCheckpoint(this.storage, `${this.dir}/${LOG_START_OFFSET_FILE}`, this.startOffset);
     writeOffsetCheckpoint(this.storage, `${this.dir}/${CLEANER_OFFSET_FILE}`, this.firstDirtyOffset);
+    this.persistLeaderEpochs();
+  }
+
+  /** Writes the leader epoch checkpoint when the cache changed since the last write. */
+  private persistLeaderEpochs(): void {
+    if (this.epochs.version === this.epochCheckpointVersion) return;
+    writeLeaderEpochCheckpoint(this.storage, `${this.dir}/${LEADER_EPOCH_CHECKPOINT_FILE}`, this.epochs.entries());
+    this.epochCheckpointVersion = this.epochs.version;
   }
 
   /**
@@ -705,6 +780,7 @@ export class PartitionLog {
       .map((m) => BigInt(m[1] as string))
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const now = this.clock.now();
+    const recovered = new Set<LogSegment>();
     for (let i = 0; i < bases.length; i++) {
       const base = bases[i] as bigint;
       const nextBase = bases[i + 1];
@@ -712,6 +788,7 @@ export class PartitionLog {
       const { segment, truncatedBytes } = LogSegment.load(storage, dir, base, this.segmentConfig(), now, recover);
       const overlaps = nextBase !== undefined && segment.nextOffset > nextBase;
       this.segments.push(segment);
+      if (recover) recovered.add(segment);
       if (truncatedBytes > 0 || overlaps) {
         // Damage in this segment: nothing after it can be trusted to follow on.
         if (overlaps) segment.truncateTo(nextBase as bigint);
@@ -736,7 +813,40 @@ export class PartitionLog {
     this.recoveryPointOffset = cleanShutdown ? end : recoveryPoint !== undefined && recoveryPoint > 0n ? (recoveryPoint < end ? recoveryPoint : end) : 0n;
     const dirty = readOffsetCheckpoint(storage, `${dir}/${CLEANER_OFFSET_FILE}`) ?? this.startOffset;
     this.firstDirtyOffset = dirty < this.startOffset ? this.startOffset : dirty > end ? end : dirty;
+    this.loadLeaderEpochs(recovered);
     if (cleanShutdown) storage.remove(`${dir}/${CLEAN_SHUTDOWN_FILE}`);
+  }
+
+  /**
+   * Loads the leader epoch checkpoint, replaying its entries through `assign` as Kafka does. When
+   * the file is missing or invalid the cache is rebuilt from every batch header instead (each
+   * batch assigns its `partitionLeaderEpoch` at its base offset, exactly as its append did).
+   * With a loaded file, the batches of segments recovered after a crash still add any epoch newer
+   * than the latest cached one (Kafka's LogSegment.recover). Then, in Kafka's LogLoader order,
+   * entries at or past the recovered log end are dropped and entries below the log start collapse
+   * onto it. The file is rewritten only when the result differs from what it held.
+   */
+  private loadLeaderEpochs(recovered: ReadonlySet<LogSegment>): void {
+    const fromFile = readLeaderEpochCheckpoint(this.storage, `${this.dir}/${LEADER_EPOCH_CHECKPOINT_FILE}`);
+    const replay = (segment: LogSegment, onlyNewer: boolean): void => {
+      segment.scan(0, false, (header) => {
+        const epoch = header.partitionLeaderEpoch;
+        if (epoch >= 0 && (!onlyNewer || epoch > (this.epochs.latestEpoch() ?? -1))) this.epochs.assign(epoch, header.baseOffset);
+        return undefined;
+      });
+    };
+    if (fromFile === undefined) {
+      for (const segment of this.segments) replay(segment, false);
+    } else {
+      for (const e of fromFile) this.epochs.assign(e.epoch, e.startOffset);
+      for (const segment of this.segments) if (recovered.has(segment)) replay(segment, true);
+    }
+    this.epochs.truncateFromEnd(this.logEndOffset);
+    this.epochs.truncateFromStart(this.startOffset);
+    const entries = this.epochs.entries();
+    const unchanged = fromFile !== undefined && fromFile.length === entries.length && fromFile.every((e, i) => e.epoch === entries[i]?.epoch && e.startOffset === entries[i]?.startOffset);
+    this.epochCheckpointVersion = unchanged ? this.epochs.version : -1;
+    this.persistLeaderEpochs();
   }
 
   /**
