@@ -3,6 +3,13 @@
  * leads, it runs one {@link groupMachine} actor per group and keeps the committed offsets, which
  * it stores as records in that partition (durable before a commit is acknowledged) and reloads
  * from it when it takes over the partition — after a restart, offsets are exactly as committed.
+ *
+ * Group metadata is stored there too, as Kafka does: a GroupMetadata record when a generation
+ * completes (the leader's SyncGroup is answered only once it is written), when the group becomes
+ * Empty, and a tombstone when it is deleted. Taking over the partition rebuilds every group from
+ * its last record: a Stable group comes back Stable in the same generation with its members and
+ * assignments (each member's session timer restarting at the load), an Empty group comes back
+ * Empty with its generation.
  */
 import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
@@ -14,9 +21,9 @@ import type { InspectionSink } from '../inspection.ts';
 import { wireError } from '../protocol.ts';
 import type { WireError } from '../protocol.ts';
 import { groupMachine } from './group.machine.ts';
-import type { GroupEmitted } from './group.events.ts';
-import type { GroupCoordinatorConfig } from './groupState.ts';
-import { decodeOffsetKey, decodeOffsetValue, encodeOffsetKey, encodeOffsetValue, offsetsPartitionFor } from './offsetsTopic.ts';
+import type { GroupEmitted, GroupMetadataChangedEvent } from './group.events.ts';
+import type { GroupCoordinatorConfig, GroupMetadata } from './groupState.ts';
+import { decodeGroupMetadataValue, decodeOffsetValue, decodeOffsetsTopicKey, encodeGroupMetadataKey, encodeGroupMetadataValue, encodeOffsetKey, encodeOffsetValue, offsetsPartitionFor } from './offsetsTopic.ts';
 import type { OffsetCommitValue } from './offsetsTopic.ts';
 
 /** What the coordinator needs from its broker. */
@@ -69,19 +76,31 @@ export class GroupCoordinator {
     return offsetsPartitionFor(groupId, this.host.offsetsPartitions);
   }
 
-  /** Takes over an offsets partition: loads its committed offsets. */
+  /**
+   * Takes over an offsets partition: loads its committed offsets and rebuilds its groups from the
+   * last GroupMetadata record of each (a tombstone means the group was deleted). Loaded groups
+   * start now, so their members' session timers run from this moment.
+   */
   load(partition: number): void {
     if (this.loaded.has(partition)) return;
+    const groups = new Map<string, GroupMetadata | null>();
     for (const record of this.host.readOffsets(partition)) {
       if (record.key === null) continue;
-      const key = decodeOffsetKey(record.key);
+      const key = decodeOffsetsTopicKey(record.key);
       if (key === undefined) continue;
+      if (key.kind === 'group') {
+        groups.set(key.group, record.value === null ? null : decodeGroupMetadataValue(record.value, key.group));
+        continue;
+      }
       const group = this.groupOffsets(key.group);
       const k = `${key.topic}\u0000${key.partition}`;
       if (record.value === null) group.delete(k);
       else group.set(k, decodeOffsetValue(record.value));
     }
     this.loaded.add(partition);
+    for (const [groupId, metadata] of groups) {
+      if (metadata !== null && !this.groups.has(groupId)) this.group(groupId, metadata);
+    }
   }
 
   /** Gives up an offsets partition (leadership moved or the broker stops): its groups go away here. */
@@ -91,7 +110,9 @@ export class GroupCoordinator {
       if (this.partitionFor(groupId) !== partition) continue;
       actor.stop();
       this.groups.delete(groupId);
-      this.offsets.delete(groupId);
+    }
+    for (const groupId of [...this.offsets.keys()]) {
+      if (this.partitionFor(groupId) === partition) this.offsets.delete(groupId);
     }
   }
 
@@ -136,17 +157,43 @@ export class GroupCoordinator {
     this.group(groupId).send({ type: 'offsetCommit.validate', correlationId: internalId, replyTo: `@internal:${groupId}`, memberId: message.memberId as string, generationId: message.generationId as number, ...(message.groupInstanceId === undefined ? {} : { groupInstanceId: message.groupInstanceId as string }) });
   }
 
-  private group(groupId: string): Actor<typeof groupMachine> {
+  /** The group's actor, created on first use (new and Empty) or, with `restore`, as loaded from its record. */
+  private group(groupId: string, restore?: GroupMetadata): Actor<typeof groupMachine> {
     let actor = this.groups.get(groupId);
     if (actor !== undefined) return actor;
-    actor = createActor(groupMachine, { input: { groupId, config: this.host.groupConfig, memberIdSeed: this.memberIdSeed++ }, clock: this.host.clock, ...this.host.inspection.actorOptions(`group:${groupId}@broker:${this.host.brokerId}`) });
-    actor.on('*', (event) => this.onGroupEvent(groupId, event as GroupEmitted));
-    actor.start();
+    actor = createActor(groupMachine, {
+      input: { groupId, config: this.host.groupConfig, memberIdSeed: this.memberIdSeed++, ...(restore === undefined ? {} : { restore }) },
+      clock: this.host.clock,
+      ...this.host.inspection.actorOptions(`group:${groupId}@broker:${this.host.brokerId}`),
+    });
+    // Registered before start: a loaded group may emit as it starts (e.g. over capacity → rebalance).
     this.groups.set(groupId, actor);
+    const self = actor;
+    actor.on('*', (event) => this.onGroupEvent(groupId, self, event as GroupEmitted));
+    actor.start();
     return actor;
   }
 
-  private onGroupEvent(groupId: string, event: GroupEmitted): void {
+  /**
+   * Appends the group's GroupMetadata record (or tombstone) to its offsets partition. When the
+   * group waits for it (the leader's SyncGroup), it is told the outcome, unless it was unloaded
+   * or replaced in the meantime.
+   */
+  private persist(groupId: string, actor: Actor<typeof groupMachine>, event: GroupMetadataChangedEvent): void {
+    const now = this.host.clock.now();
+    const metadata = event.metadata;
+    const batch = encodeRecordBatch({ records: [{ timestamp: now, key: encodeGroupMetadataKey(groupId), value: metadata === null ? null : encodeGroupMetadataValue(metadata, now) }] });
+    this.host.appendOffsets(this.partitionFor(groupId), batch, (failure) => {
+      if (!event.awaitsStore || metadata === null || this.groups.get(groupId) !== actor) return;
+      actor.send({ type: 'group.metadataStored', generationId: metadata.generation, ...(failure === undefined ? {} : { error: failure.error }) });
+    });
+  }
+
+  private onGroupEvent(groupId: string, actor: Actor<typeof groupMachine>, event: GroupEmitted): void {
+    if (event.type === 'group.metadataChanged') {
+      this.persist(groupId, actor, event);
+      return;
+    }
     if (event.type !== 'response') {
       this.host.inspection.notify(event as never);
       return;

@@ -16,6 +16,7 @@
  */
 import { KAFKA_ERRORS } from '../../errors.ts';
 import type { KafkaErrorName } from '../../errors.ts';
+import type { GroupMetadata } from './groupState.ts';
 
 /* ------------------------------------------------------------------------------------------ */
 /* Errors                                                                                      */
@@ -196,8 +197,29 @@ export interface SyncTimedOutEvent {
 /** Events the machine schedules for itself; harmless when stale, since each is re-validated. */
 export type GroupTimerEvent = MemberSessionExpiredEvent | JoinTimedOutEvent | JoinInitialDelayElapsedEvent | SyncTimedOutEvent;
 
+/* ------------------------------------------------------------------------------------------ */
+/* Persistence (between the group and its host)                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * The host's answer to a {@link GroupMetadataChangedEvent} with `awaitsStore`: the GroupMetadata
+ * record of `generationId` was appended to `__consumer_offsets` (or failed with `error`). Only
+ * then does the group become Stable and answer the parked SyncGroups, as Kafka's coordinator
+ * completes the leader's SyncGroup once the record is written. Stale answers (another
+ * generation, or the group moved on) are ignored.
+ */
+export interface GroupMetadataStoredEvent {
+  readonly type: 'group.metadataStored';
+  readonly generationId: number;
+  /**
+   * The append's error name (e.g. `NOT_LEADER_OR_FOLLOWER`), absent on success; the parked
+   * SyncGroups get Kafka's `appendGroupMetadataErrorToResponseError` of it and the group rebalances.
+   */
+  readonly error?: string;
+}
+
 /** Everything the group actor accepts. */
-export type GroupEvent = GroupRequest | GroupTimerEvent;
+export type GroupEvent = GroupRequest | GroupTimerEvent | GroupMetadataStoredEvent;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Responses                                                                                   */
@@ -400,8 +422,24 @@ export type GroupInspectionEvent =
   | GroupEmptiedEvent
   | GroupDeletedEvent;
 
+/**
+ * The group's persistent metadata changed, at exactly the moments Kafka writes a GroupMetadata
+ * record to `__consumer_offsets`: a generation's assignment is about to be installed (the leader's
+ * SyncGroup; `awaitsStore` is true), the group became Empty (generation kept, no members), or it
+ * was deleted (`metadata` is null: a tombstone). The host appends the record; when `awaitsStore`
+ * is true it must answer with {@link GroupMetadataStoredEvent} for `metadata.generation`.
+ */
+export interface GroupMetadataChangedEvent {
+  readonly type: 'group.metadataChanged';
+  readonly groupId: string;
+  /** The record to write; null for a tombstone. */
+  readonly metadata: GroupMetadata | null;
+  /** True when the group waits for the append before it becomes Stable. */
+  readonly awaitsStore: boolean;
+}
+
 /** Everything the group actor emits. */
-export type GroupEmitted = GroupResponseEnvelope | GroupInspectionEvent;
+export type GroupEmitted = GroupResponseEnvelope | GroupInspectionEvent | GroupMetadataChangedEvent;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Creators                                                                                    */

@@ -14,6 +14,11 @@
  * Time. Session, join and sync timers are XState delayed events (`raise` with a delay and an id,
  * `cancel` by id) and therefore run on the clock the actor was created with; a
  * `SimulatedClock` drives them exactly.
+ *
+ * Persistence. The machine emits `group.metadataChanged` whenever Kafka writes the group's
+ * GroupMetadata record to `__consumer_offsets` (the host writes it); the leader's SyncGroup waits
+ * for the host's `group.metadataStored`. A group started with `input.restore` is what Kafka's
+ * loader makes of its last record (see the transient `Loading` state).
  */
 import { enqueueActions, setup } from 'xstate';
 import { groupErrorFields } from './group.events.ts';
@@ -24,6 +29,8 @@ import type {
   GroupErrorName,
   GroupEvent,
   GroupInspectionEvent,
+  GroupMetadataChangedEvent,
+  GroupMetadataStoredEvent,
   GroupResponse,
   GroupTimerEvent,
   HeartbeatRequest,
@@ -42,11 +49,12 @@ import {
   acceptJoiningMember,
   addMember,
   addPendingMember,
+  appendErrorToResponseError,
   canRebalance,
   createGroupData,
   currentMemberMetadata,
   findMember,
-  generateMemberId,
+  getGroupMetadata,
   hasAllMembersJoined,
   hasSatisfiedHeartbeat,
   initNextGeneration,
@@ -55,11 +63,13 @@ import {
   isValidTransition,
   maybeElectNewJoinedLeader,
   memberMetadata,
+  nextMemberId,
   notYetRejoinedMembers,
   protocolsMatch,
   rebalanceTimeoutMs,
   removeMember,
   replaceStaticMember,
+  restoredState,
   selectProtocol,
   staticMemberId,
   supportsProtocols,
@@ -70,7 +80,11 @@ import {
 } from './groupState.ts';
 import type { GroupData, GroupDataOptions, GroupMember, GroupStateName, ParkedRequest } from './groupState.ts';
 
-/** Input of {@link groupMachine}: the group id, broker config under Kafka's keys, and the member id seed. */
+/**
+ * Input of {@link groupMachine}: the group id, broker config under Kafka's keys, the member id
+ * seed, and — for a group loaded from `__consumer_offsets` — its last persisted metadata
+ * (`restore`).
+ */
 export type GroupMachineInput = GroupDataOptions;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -79,7 +93,7 @@ export type GroupMachineInput = GroupDataOptions;
 
 type Effect =
   | { readonly kind: 'respond'; readonly to: string; readonly response: GroupResponse }
-  | { readonly kind: 'emit'; readonly event: GroupInspectionEvent }
+  | { readonly kind: 'emit'; readonly event: GroupInspectionEvent | GroupMetadataChangedEvent }
   | { readonly kind: 'schedule'; readonly id: string; readonly delayMs: number; readonly event: GroupTimerEvent }
   | { readonly kind: 'cancel'; readonly id: string };
 
@@ -107,6 +121,10 @@ class StepBuilder {
   }
   emit(event: GroupInspectionEvent): void {
     this.effects.push({ kind: 'emit', event });
+  }
+  /** Asks the host to write the group's metadata record (or a tombstone) to `__consumer_offsets`. */
+  persist(awaitsStore: boolean, tombstone = false): void {
+    this.effects.push({ kind: 'emit', event: { type: 'group.metadataChanged', groupId: this.group.groupId, metadata: tombstone ? null : getGroupMetadata({ context: this.group }), awaitsStore } });
   }
   schedule(id: string, delayMs: number, event: GroupTimerEvent): void {
     this.effects.push({ kind: 'schedule', id, delayMs, event });
@@ -321,6 +339,10 @@ function updateStaticMemberThenRebalanceOrCompleteJoin(b: StepBuilder, req: Join
         const leader = isLeader(b.group, newMemberId);
         b.respond(req, currentGenerationJoinResponse(b.group, req.correlationId, newMemberId, { leaderGetsMembers: true, skipAssignment: leader }));
         b.group = updateMember(b.group, newMemberId, { awaitingJoin: null });
+        // Kafka persists the static member's new id (so a reloaded group knows it). It answers this
+        // JoinGroup once that record is written and reverts the replacement if the write fails;
+        // here the JoinGroup is answered at once and the record is written without waiting.
+        b.persist(false);
         return b.state;
       }
       return maybePrepareRebalanceOrCompleteJoin(b, `Group's selectedProtocol will change because static member ${newMemberId} with instance id ${req.groupInstanceId ?? 'null'} joined with change of protocol; ${clientReason(req.reason)}`);
@@ -362,6 +384,8 @@ function completeJoin(group: GroupData): Step {
   const next = initNextGeneration(b.group);
   b.group = next.group;
   if (next.state === 'Empty') {
+    // Kafka writes the Empty group's metadata (generation kept, no members) and does not wait for it.
+    b.persist(false);
     b.emit({ type: '@samsa.group.emptied', groupId: b.group.groupId, generationId: b.group.generationId });
     return b.done('Empty');
   }
@@ -422,7 +446,7 @@ function joinNewMember(b: StepBuilder, req: JoinGroupRequest): GroupStateName {
     respondJoinError(b, req, 'INCONSISTENT_GROUP_PROTOCOL', '');
     return b.state;
   }
-  const generated = generateMemberId(req.groupInstanceId ?? req.clientId ?? 'consumer', b.group.memberIdState);
+  const generated = nextMemberId(b.group, req.groupInstanceId ?? req.clientId ?? 'consumer');
   b.group = { ...b.group, memberIdState: generated.state };
   const newMemberId = generated.memberId;
   if (req.groupInstanceId !== undefined) {
@@ -507,12 +531,39 @@ function onSync(b: StepBuilder, req: SyncGroupRequest): GroupStateName {
     respondSync(b, req, null, findMember(b.group, req.memberId)?.assignment ?? null);
     return b.state;
   }
-  // CompletingRebalance: park; the leader's SyncGroup releases everyone.
+  // CompletingRebalance: park; the leader's SyncGroup releases everyone once its record is stored.
   b.group = updateMember(b.group, req.memberId, { awaitingSync: { correlationId: req.correlationId, replyTo: req.replyTo } });
   removePendingSync(b, req.memberId);
   if (!isLeader(b.group, req.memberId)) return b.state;
+  // Kafka's classicGroupSyncToLeader: the GroupMetadata record with the new assignment is appended
+  // first; the group becomes Stable and the parked SyncGroups are answered when the append completes.
   const assignments = new Map(req.assignments.map((a) => [a.memberId, a.assignment] as const));
   b.group = { ...b.group, members: b.group.members.map((m) => ({ ...m, assignment: assignments.get(m.memberId) ?? null })) };
+  b.persist(true);
+  return b.state;
+}
+
+/**
+ * The host stored (or failed to store) the record of the leader's SyncGroup. Only while the group
+ * is still completing that generation with the leader's SyncGroup parked: on success every parked
+ * SyncGroup gets its assignment and the group is Stable (Kafka's `setAndPropagateAssignment`); on
+ * failure they get the mapped error, assignments are cleared and the group rebalances (Kafka's
+ * `resetAndPropagateAssignmentWithError` + `maybePrepareRebalanceOrCompleteJoin`).
+ */
+function onMetadataStored(b: StepBuilder, event: GroupMetadataStoredEvent): GroupStateName {
+  const leader = b.group.leaderId === null ? undefined : findMember(b.group, b.group.leaderId);
+  if (b.state !== 'CompletingRebalance' || event.generationId !== b.group.generationId || leader === undefined || leader.awaitingSync === null) return b.state;
+  if (event.error !== undefined) {
+    const error = appendErrorToResponseError(event.error);
+    for (const m of b.group.members) {
+      if (m.awaitingSync !== null) {
+        respondSync(b, m.awaitingSync, error);
+        scheduleSession(b, m.memberId, m.sessionTimeoutMs);
+      }
+    }
+    b.group = { ...b.group, members: b.group.members.map((m) => ({ ...m, assignment: null, awaitingSync: null })) };
+    return maybePrepareRebalanceOrCompleteJoin(b, `Error ${error} when storing group assignment during SyncGroup (member: ${leader.memberId}).`);
+  }
   for (const m of b.group.members) {
     if (m.awaitingSync !== null) {
       respondSync(b, m.awaitingSync, null, m.assignment);
@@ -620,6 +671,7 @@ function onDelete(b: StepBuilder, req: DeleteGroupRequest): GroupStateName {
   if (error === null) {
     for (const id of b.group.pendingMembers) b.cancel(sessionTimer(id));
     b.group = { ...b.group, pendingMembers: [] };
+    b.persist(false, true);
     b.emit({ type: '@samsa.group.deleted', groupId: b.group.groupId });
     next = 'Dead';
   }
@@ -698,7 +750,38 @@ function handle(from: GroupStateName, group: GroupData, event: GroupEvent): Step
       return b.done(onInitialDelayElapsed(b, event));
     case 'sync.timedOut':
       return b.done(onSyncTimedOut(b, event));
+    case 'group.metadataStored':
+      return b.done(onMetadataStored(b, event));
   }
+}
+
+/**
+ * Kafka's loader (`replay` of the GroupMetadata record, then `onLoaded`): a group with members
+ * starts Stable and every member's session timer starts now, so live members keep heartbeating
+ * and absent ones expire after their session timeout; without members it starts Empty. A loaded
+ * group over `group.max.size` rebalances at once, as Kafka's `onLoaded` does.
+ */
+function loadStep(group: GroupData): Step {
+  const state = restoredState(group);
+  const b = new StepBuilder(group, state);
+  if (state === 'Empty') return b.done();
+  for (const m of group.members) scheduleSession(b, m.memberId, m.sessionTimeoutMs);
+  if (group.members.length > group.config['group.max.size']) {
+    return b.done(prepareRebalance(b, `Freshly-loaded group ${group.groupId} (size ${group.members.length}) is over capacity ${group.config['group.max.size']}. Rebalancing in order to give a chance for consumers to commit offsets`));
+  }
+  return b.done();
+}
+
+const loadCache = new WeakMap<object, Step>();
+
+/** {@link loadStep}, memoised per context so the guards and the action agree. */
+function loadStepFor(group: GroupData): Step {
+  let step = loadCache.get(group);
+  if (step === undefined) {
+    step = loadStep(group);
+    loadCache.set(group, step);
+  }
+  return step;
 }
 
 const stepCache = new WeakMap<object, WeakMap<object, Partial<Record<GroupStateName, Step>>>>();
@@ -781,7 +864,9 @@ function route<const From extends GroupStateName, const To extends GroupStateNam
 /**
  * The classic consumer group actor (one per group). Create it with the cluster's clock:
  * `createActor(groupMachine, { clock, input: { groupId } })`; send it {@link GroupRequest}s and
- * subscribe to answers with `actor.on('response', ({ to, response }) => …)`.
+ * subscribe to answers with `actor.on('response', ({ to, response }) => …)`. As its host, write
+ * the records it asks for with `actor.on('group.metadataChanged', …)` and, when `awaitsStore` is
+ * set, answer `{ type: 'group.metadataStored', generationId }` once written.
  *
  * Guarantees:
  * - States and transitions are Kafka's classic group states with their valid previous states;
@@ -789,6 +874,12 @@ function route<const From extends GroupStateName, const To extends GroupStateNam
  * - Every request is answered exactly once with its `correlationId`; JoinGroup and SyncGroup may
  *   be parked and answered by a later event (another member's request or a timer).
  * - Timers (session, initial delay, rebalance and pending-sync timeouts) run on the actor's clock.
+ * - `group.metadataChanged` is emitted when a generation's assignment is to be stored (the
+ *   leader's SyncGroup, which with every parked SyncGroup is answered, and the group made Stable,
+ *   only on the host's `group.metadataStored`), when a static member's new id replaces its old one
+ *   in Stable, when the group becomes Empty, and (as a tombstone) when it is deleted.
+ * - With `input.restore` the group starts Stable with its recorded members, each session timer
+ *   starting at once, or Empty with its recorded generation.
  * - The context is plain data ({@link GroupData}); `getPersistedSnapshot()` is JSON/structured-clone safe.
  * - `@samsa.group.*` inspection events are emitted for membership and rebalance milestones.
  */
@@ -802,6 +893,7 @@ export const groupMachine = setup({
   guards: {
     leadsTo: ({ context, event }, params: RouteParams) => stepFor(params.from, context, event).next === params.to,
     joinReady: ({ context }, params: { readonly withMembers: boolean }) => context.readyToCompleteJoin && context.members.length > 0 === params.withMembers,
+    loadsTo: ({ context }, params: { readonly to: GroupStateName }) => loadStepFor(context).next === params.to,
   },
   actions: {
     apply: enqueueActions(({ context, event, enqueue }, params: StepParams) => {
@@ -810,12 +902,27 @@ export const groupMachine = setup({
     completeJoin: enqueueActions(({ context, enqueue }) => {
       runStep(enqueue as unknown as EffectSink, completeJoin(context));
     }),
+    load: enqueueActions(({ context, enqueue }) => {
+      runStep(enqueue as unknown as EffectSink, loadStepFor(context));
+    }),
   },
 }).createMachine({
   id: 'group',
   context: ({ input }) => createGroupData(input),
-  initial: 'Empty',
+  initial: 'Loading',
   states: {
+    /**
+     * Transient: resolved before the actor's first snapshot, never observable. A new group is
+     * Empty; a group loaded from `__consumer_offsets` (`input.restore`) is what Kafka's loader
+     * makes of it ({@link loadStep}): Stable with its members, or Empty with its generation.
+     */
+    Loading: {
+      always: [
+        { guard: { type: 'loadsTo', params: { to: 'Stable' } }, target: 'Stable', actions: 'load' },
+        { guard: { type: 'loadsTo', params: { to: 'PreparingRebalance' } }, target: 'PreparingRebalance', actions: 'load' },
+        { target: 'Empty' },
+      ],
+    },
     Empty: {
       on: {
         'joinGroup.request': route('Empty', 'PreparingRebalance'),
@@ -849,7 +956,7 @@ export const groupMachine = setup({
     CompletingRebalance: {
       on: {
         'joinGroup.request': route('CompletingRebalance', 'PreparingRebalance'),
-        'syncGroup.request': route('CompletingRebalance', 'Stable'),
+        'syncGroup.request': route('CompletingRebalance'),
         'heartbeat.request': route('CompletingRebalance'),
         'leaveGroup.request': route('CompletingRebalance', 'PreparingRebalance'),
         'offsetCommit.validate': route('CompletingRebalance'),
@@ -857,6 +964,7 @@ export const groupMachine = setup({
         'group.delete': route('CompletingRebalance'),
         'member.sessionExpired': route('CompletingRebalance', 'PreparingRebalance'),
         'sync.timedOut': route('CompletingRebalance', 'PreparingRebalance'),
+        'group.metadataStored': route('CompletingRebalance', 'Stable', 'PreparingRebalance'),
       },
     },
     Stable: {

@@ -8,6 +8,8 @@
  * Every function here is pure: it never mutates its arguments and returns new plain data, so a
  * {@link GroupData} is always structured-clone-safe and persists through `getPersistedSnapshot`.
  */
+import { KAFKA_ERRORS } from '../../errors.ts';
+import { GROUP_ONLY_ERRORS } from './group.events.ts';
 import type { GroupErrorName, JoinGroupProtocol, JoinGroupResponseMember } from './group.events.ts';
 
 /* ------------------------------------------------------------------------------------------ */
@@ -136,10 +138,24 @@ export interface GroupDataOptions {
   readonly newMemberJoinTimeoutMs?: number;
   /** Seed of the deterministic member id generator. Default 0. */
   readonly memberIdSeed?: number;
+  /**
+   * The group as last persisted in `__consumer_offsets` (its latest GroupMetadata record), when
+   * the group is being loaded by a coordinator taking over its offsets partition. See
+   * {@link restoredGroupData}.
+   */
+  readonly restore?: GroupMetadata;
 }
 
-/** A new, Empty group with generation 0 and no members. */
+/**
+ * A new, Empty group with generation 0 and no members; with `options.restore`, the group as
+ * Kafka's loader rebuilds it from its GroupMetadata record ({@link restoredGroupData}).
+ */
 export function createGroupData(options: GroupDataOptions): GroupData {
+  const fresh = newGroupData(options);
+  return options.restore === undefined ? fresh : restoredGroupData(fresh, options.restore);
+}
+
+function newGroupData(options: GroupDataOptions): GroupData {
   return {
     groupId: options.groupId,
     config: { ...DEFAULT_GROUP_CONFIG, ...options.config },
@@ -156,6 +172,72 @@ export function createGroupData(options: GroupDataOptions): GroupData {
     readyToCompleteJoin: false,
     memberIdState: options.memberIdSeed === undefined ? 0 : options.memberIdSeed >>> 0,
   };
+}
+
+/**
+ * Kafka's `GroupMetadataManager.replay(GroupMetadataKey, GroupMetadataValue)` for a classic group:
+ * generation, protocol type, protocol and leader as recorded; every member with its ids, client,
+ * timeouts (a rebalance timeout of -1 means the session timeout) and assignment, supporting only
+ * the group's protocol with its recorded subscription; nothing parked and no member new. The
+ * group is Stable when it has members, else Empty ({@link restoredState}); the caller re-arms
+ * every member's session timer from the load time (Kafka's `onLoaded`).
+ */
+export function restoredGroupData(group: GroupData, metadata: GroupMetadata): GroupData {
+  const protocolType = metadata.protocolType === '' ? null : metadata.protocolType;
+  const members: GroupMember[] = metadata.members.map((m) => ({
+    memberId: m.memberId,
+    groupInstanceId: m.groupInstanceId,
+    clientId: m.clientId,
+    clientHost: m.clientHost,
+    sessionTimeoutMs: m.sessionTimeout,
+    rebalanceTimeoutMs: m.rebalanceTimeout === -1 ? m.sessionTimeout : m.rebalanceTimeout,
+    protocolType: protocolType ?? '',
+    protocols: metadata.protocol === null ? [] : [{ name: metadata.protocol, metadata: m.subscription }],
+    assignment: m.assignment,
+    awaitingJoin: null,
+    awaitingSync: null,
+    isNew: false,
+  }));
+  return {
+    ...group,
+    generationId: metadata.generation,
+    protocolType,
+    protocolName: metadata.protocol,
+    leaderId: metadata.leader ?? members[0]?.memberId ?? null,
+    members,
+    pendingMembers: [],
+    pendingSyncMembers: [],
+    initialRebalance: false,
+    newMemberAdded: false,
+    readyToCompleteJoin: false,
+  };
+}
+
+/** The state a loaded group starts in (Kafka's loader): Stable with members, else Empty. */
+export function restoredState(group: GroupData): 'Stable' | 'Empty' {
+  return group.members.length > 0 ? 'Stable' : 'Empty';
+}
+
+/**
+ * Kafka's `appendGroupMetadataErrorToResponseError`: the SyncGroup error for a failed append of
+ * the group metadata record.
+ */
+export function appendErrorToResponseError(appendError: string): GroupErrorName {
+  switch (appendError) {
+    case 'UNKNOWN_TOPIC_OR_PARTITION':
+    case 'NOT_ENOUGH_REPLICAS':
+    case 'REQUEST_TIMED_OUT':
+      return 'COORDINATOR_NOT_AVAILABLE';
+    case 'NOT_LEADER_OR_FOLLOWER':
+    case 'KAFKA_STORAGE_ERROR':
+      return 'NOT_COORDINATOR';
+    case 'MESSAGE_TOO_LARGE':
+    case 'RECORD_LIST_TOO_LARGE':
+    case 'INVALID_FETCH_SIZE':
+      return 'UNKNOWN_SERVER_ERROR';
+    default:
+      return appendError in KAFKA_ERRORS || appendError in GROUP_ONLY_ERRORS ? (appendError as GroupErrorName) : 'UNKNOWN_SERVER_ERROR';
+  }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -187,6 +269,16 @@ export function generateMemberId(prefix: string, state: number): { memberId: str
   const hex = words.map((w) => w.toString(16).padStart(8, '0')).join('');
   const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${((parseInt(hex.slice(16, 17), 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
   return { memberId: `${prefix}-${uuid}`, state: s };
+}
+
+/**
+ * The next member id from the group's generator that no member or pending member holds (a
+ * loaded group's generator may restart a sequence its recorded members came from).
+ */
+export function nextMemberId(group: GroupData, prefix: string): { memberId: string; state: number } {
+  let generated = generateMemberId(prefix, group.memberIdState);
+  while (hasMember(group, generated.memberId) || isPendingMember(group, generated.memberId)) generated = generateMemberId(prefix, generated.state);
+  return generated;
 }
 
 /* ------------------------------------------------------------------------------------------ */

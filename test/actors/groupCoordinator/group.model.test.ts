@@ -260,6 +260,10 @@ function eventsFor(snapshot: GroupSnapshot): GroupEvent[] {
   events.push({ type: 'join.initialDelayElapsed', delayMs: 3000, remainingMs: 0 });
   events.push({ type: 'sync.timedOut', generationId: g.generationId });
   events.push({ type: 'sync.timedOut', generationId: g.generationId - 1 });
+  // The host's answers to a GroupMetadata append: success, failure, and a stale one.
+  events.push({ type: 'group.metadataStored', generationId: g.generationId });
+  events.push({ type: 'group.metadataStored', generationId: g.generationId, error: 'NOT_LEADER_OR_FOLLOWER' });
+  events.push({ type: 'group.metadataStored', generationId: g.generationId - 1 });
   return events;
 }
 
@@ -355,6 +359,20 @@ describe('classic group machine graph (@xstate/graph)', () => {
           if (next.value !== target) taken.add(`${target} ----> ${next.value as string}`);
         }
       }
+    }
+    // The transient Loading state resolves before the first snapshot: its three eventless
+    // transitions are taken by starting the machine as a new group, a loaded Stable group and a
+    // loaded group over group.max.size.
+    const member = (memberId: string) => ({ memberId, groupInstanceId: null, clientId: 'c', clientHost: '', rebalanceTimeout: 60_000, sessionTimeout: 10_000, subscription: 1, assignment: null });
+    const restoreInputs = [
+      input,
+      { ...input, restore: { groupId: 'g', protocolType: 'consumer', generation: 3, protocol: 'range', leader: 'm1', members: [member('m1')] } },
+      { ...input, restore: { groupId: 'g', protocolType: 'consumer', generation: 3, protocol: 'range', leader: 'm1', members: ['m1', 'm2', 'm3', 'm4'].map(member) } },
+    ];
+    for (const restoreInput of restoreInputs) {
+      const actor = createActor(groupMachine, { clock: new SimulatedClock(), input: restoreInput }).start();
+      taken.add(`Loading ----> ${actor.getSnapshot().value as string}`);
+      actor.stop();
     }
     const missing = [...defined].filter((k) => !taken.has(k));
     expect(missing).toEqual([]);

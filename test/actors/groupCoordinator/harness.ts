@@ -8,6 +8,7 @@ import { groupMachine } from '../../../src/actors/groupCoordinator/group.machine
 import type { GroupMachineInput } from '../../../src/actors/groupCoordinator/group.machine.ts';
 import type {
   GroupInspectionEvent,
+  GroupMetadataChangedEvent,
   GroupRequest,
   GroupResponse,
   JoinGroupProtocol,
@@ -37,6 +38,8 @@ export interface Harness {
   readonly actor: ReturnType<typeof createActor<typeof groupMachine>>;
   readonly responses: Array<{ to: string; response: GroupResponse }>;
   readonly events: GroupInspectionEvent[];
+  /** Every GroupMetadata record (or tombstone) the group asked its host to write. */
+  readonly persisted: GroupMetadataChangedEvent[];
   /** Sends a request; returns its correlation id. */
   send(request: RequestInit): number;
   /** The response to `correlationId`, if it was sent. */
@@ -47,15 +50,34 @@ export interface Harness {
   context(): GroupData;
 }
 
+/** How the harness plays the group's host. */
+export interface HarnessOptions {
+  /**
+   * Answer every `group.metadataChanged` that awaits the append with `group.metadataStored` at
+   * once, as a coordinator whose append succeeds synchronously does (default true). With false,
+   * the test answers it itself.
+   */
+  readonly autoStore?: boolean;
+  /** Start the clock here (default 0). */
+  readonly startMs?: number;
+}
+
 /** Starts a group `g` on a fresh SimulatedClock at t=0. */
-export function startGroup(input: Partial<GroupMachineInput> = {}): Harness {
-  const clock = new SimulatedClock();
+export function startGroup(input: Partial<GroupMachineInput> = {}, options: HarnessOptions = {}): Harness {
+  const clock = new SimulatedClock(options.startMs ?? 0);
   const actor = createActor(groupMachine, { clock, input: { groupId: 'g', memberIdSeed: 7, ...input } });
   const responses: Array<{ to: string; response: GroupResponse }> = [];
   const events: GroupInspectionEvent[] = [];
+  const persisted: GroupMetadataChangedEvent[] = [];
   actor.on('response', (e) => responses.push({ to: e.to, response: e.response }));
   actor.on('*', (e) => {
-    if (e.type !== 'response') events.push(e);
+    if (e.type === 'response') return;
+    if (e.type === 'group.metadataChanged') {
+      persisted.push(e);
+      if (e.awaitsStore && e.metadata !== null && (options.autoStore ?? true)) actor.send({ type: 'group.metadataStored', generationId: e.metadata.generation });
+      return;
+    }
+    events.push(e);
   });
   actor.start();
   let nextCorrelationId = 1;
@@ -70,6 +92,7 @@ export function startGroup(input: Partial<GroupMachineInput> = {}): Harness {
     actor,
     responses,
     events,
+    persisted,
     send,
     reply,
     ask(request) {

@@ -1,0 +1,132 @@
+/**
+ * The broker-hosted coordinator with a fake host: which GroupMetadata records it appends, that the
+ * leader's SyncGroup is answered only after its record is stored, and how `load` rebuilds groups
+ * from the last record of each.
+ */
+import { describe, expect, it } from 'vitest';
+import { SimulatedClock } from '../../../src/clock.ts';
+import { decodeRecordBatch, encodeRecordBatch } from '../../../src/log/recordBatch.ts';
+import type { DecodedRecord } from '../../../src/log/recordBatch.ts';
+import type { Message, NodeId } from '../../../src/transport/transport.ts';
+import { InspectionSink } from '../../../src/actors/inspection.ts';
+import { wireError } from '../../../src/actors/protocol.ts';
+import type { WireError } from '../../../src/actors/protocol.ts';
+import { GroupCoordinator } from '../../../src/actors/groupCoordinator/coordinator.ts';
+import type { GroupMetadata } from '../../../src/actors/groupCoordinator/groupState.ts';
+import { decodeGroupMetadataValue, decodeOffsetsTopicKey, encodeGroupMetadataKey, encodeGroupMetadataValue, encodeOffsetKey, encodeOffsetValue } from '../../../src/actors/groupCoordinator/offsetsTopic.ts';
+
+const CLIENT = 'client:c' as NodeId;
+
+/** A coordinator over one offsets partition whose log is `log`; appends complete when `complete` is called (or at once). */
+function coordinatorOn(log: DecodedRecord[], options: { clock?: SimulatedClock; deferAppends?: boolean } = {}) {
+  const clock = options.clock ?? new SimulatedClock(1_000);
+  const sent: Message[] = [];
+  const deferred: Array<(error: WireError | undefined) => void> = [];
+  const coordinator = new GroupCoordinator({
+    brokerId: 1,
+    clock,
+    inspection: new InspectionSink(),
+    offsetsPartitions: 1,
+    groupConfig: {},
+    send: (_to, message) => sent.push(message),
+    appendOffsets: (_partition, records, done) => {
+      let offset = BigInt(log.length);
+      for (const r of decodeRecordBatch(records).records) log.push({ ...r, offset: offset++ });
+      if (options.deferAppends === true) deferred.push(done);
+      else done(undefined);
+    },
+    readOffsets: () => [...log],
+  });
+  let correlationId = 1;
+  const request = (message: Record<string, unknown> & { type: string }): Message | undefined => {
+    const id = correlationId++;
+    coordinator.handle({ ...message, correlationId: id, groupId: 'g' }, CLIENT);
+    return sent.find((m) => m.correlationId === id);
+  };
+  const reply = (id: number): Message | undefined => sent.find((m) => m.correlationId === id);
+  return { clock, coordinator, sent, deferred, request, reply, nextId: () => correlationId };
+}
+
+function groupRecords(log: readonly DecodedRecord[]): Array<GroupMetadata | null> {
+  return log.filter((r) => r.key !== null && decodeOffsetsTopicKey(r.key)?.kind === 'group').map((r) => (r.value === null ? null : decodeGroupMetadataValue(r.value, 'g')));
+}
+
+function record(key: Uint8Array, value: Uint8Array | null, offset: number): DecodedRecord {
+  return decodeRecordBatch(encodeRecordBatch({ records: [{ timestamp: 0, key, value }] })).records.map((r) => ({ ...r, offset: BigInt(offset) }))[0] as DecodedRecord;
+}
+
+const join = { type: 'joinGroup.request', clientId: 'c', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 60_000, protocolType: 'consumer', protocols: [{ name: 'range', metadata: { topics: ['t'] } }] };
+
+/** One member joins and is elected leader of generation 1; returns its id. */
+function joinAlone(c: ReturnType<typeof coordinatorOn>): string {
+  const first = c.request({ ...join, memberId: '' }) as Message & { memberId: string };
+  const id = c.nextId();
+  c.request({ ...join, memberId: first.memberId });
+  c.clock.advance(3_000);
+  expect(c.reply(id)).toMatchObject({ errorCode: 0, generationId: 1, leader: first.memberId });
+  return first.memberId;
+}
+
+describe('group coordinator: GroupMetadata records', () => {
+  it('answers the leader’s SyncGroup only after the record is stored; a reloaded coordinator has the group Stable in that generation', () => {
+    const log: DecodedRecord[] = [];
+    const c = coordinatorOn(log, { deferAppends: true });
+    c.coordinator.load(0);
+    const member = joinAlone(c);
+    const syncId = c.nextId();
+    c.request({ type: 'syncGroup.request', memberId: member, generationId: 1, assignments: [{ memberId: member, assignment: [{ topic: 't', partition: 0 }] }] });
+    expect(c.reply(syncId)).toBeUndefined();
+    expect(groupRecords(log)).toEqual([{ groupId: 'g', protocolType: 'consumer', generation: 1, protocol: 'range', leader: member, currentStateTimestamp: 4_000, members: [{ memberId: member, groupInstanceId: null, clientId: 'c', clientHost: '', rebalanceTimeout: 60_000, sessionTimeout: 10_000, subscription: { topics: ['t'] }, assignment: [{ topic: 't', partition: 0 }] }] }]);
+    c.deferred.shift()?.(undefined);
+    expect(c.reply(syncId)).toMatchObject({ type: 'syncGroup.response', errorCode: 0, assignment: [{ topic: 't', partition: 0 }] });
+
+    // A new coordinator (the broker restarted) loads the partition: same generation, same member.
+    c.coordinator.stop();
+    const clock = new SimulatedClock(50_000);
+    const again = coordinatorOn(log, { clock });
+    again.coordinator.load(0);
+    expect(again.request({ type: 'listGroups.request' })).toMatchObject({ groups: [{ groupId: 'g', state: 'Stable' }] });
+    expect(again.request({ type: 'heartbeat.request', memberId: member, generationId: 1 })).toMatchObject({ errorCode: 0 });
+    expect(again.request({ type: 'syncGroup.request', memberId: member, generationId: 1, assignments: [] })).toMatchObject({ errorCode: 0, assignment: [{ topic: 't', partition: 0 }] });
+    // The member's session restarted at the heartbeat; without further heartbeats it expires 10 s later and the group empties.
+    clock.advance(10_000);
+    expect(again.request({ type: 'listGroups.request' })).toMatchObject({ groups: [{ groupId: 'g', state: 'Empty' }] });
+    expect(groupRecords(log).at(-1)).toMatchObject({ generation: 2, protocol: null, leader: null, members: [] });
+  });
+
+  it('answers the parked SyncGroup with NOT_COORDINATOR when the append fails', () => {
+    const c = coordinatorOn([], { deferAppends: true });
+    c.coordinator.load(0);
+    const member = joinAlone(c);
+    const syncId = c.nextId();
+    c.request({ type: 'syncGroup.request', memberId: member, generationId: 1, assignments: [{ memberId: member, assignment: [] }] });
+    c.deferred.shift()?.(wireError('NOT_LEADER_OR_FOLLOWER'));
+    expect(c.reply(syncId)).toMatchObject({ errorCode: 16, error: 'NOT_COORDINATOR' });
+    expect(c.request({ type: 'listGroups.request' })).toMatchObject({ groups: [{ groupId: 'g', state: 'PreparingRebalance' }] });
+  });
+
+  it('loads each group from its last record; a tombstone deletes the group, offsets stay', () => {
+    const stable = (generation: number, memberId: string): GroupMetadata => ({
+      groupId: 'x',
+      protocolType: 'consumer',
+      generation,
+      protocol: 'range',
+      leader: memberId,
+      members: [{ memberId, groupInstanceId: null, clientId: 'c', clientHost: '', rebalanceTimeout: 60_000, sessionTimeout: 10_000, subscription: null, assignment: [] }],
+    });
+    const log = [
+      record(encodeGroupMetadataKey('g'), encodeGroupMetadataValue(stable(1, 'm1'), 0), 0),
+      record(encodeOffsetKey({ group: 'g', topic: 't', partition: 0 }), encodeOffsetValue({ offset: 5n, leaderEpoch: -1, metadata: '', commitTimestamp: 0 }), 1),
+      record(encodeGroupMetadataKey('g'), encodeGroupMetadataValue(stable(2, 'm2'), 0), 2),
+      record(encodeGroupMetadataKey('gone'), encodeGroupMetadataValue(stable(3, 'm3'), 0), 3),
+      record(encodeGroupMetadataKey('gone'), null, 4),
+      record(encodeGroupMetadataKey('idle'), encodeGroupMetadataValue({ groupId: 'idle', protocolType: 'consumer', generation: 6, protocol: null, leader: null, members: [] }, 0), 5),
+    ];
+    const c = coordinatorOn(log);
+    c.coordinator.load(0);
+    expect(c.request({ type: 'listGroups.request' })).toMatchObject({ groups: [{ groupId: 'g', state: 'Stable' }, { groupId: 'idle', state: 'Empty' }] });
+    expect(c.request({ type: 'heartbeat.request', memberId: 'm2', generationId: 2 })).toMatchObject({ errorCode: 0 });
+    expect(c.request({ type: 'heartbeat.request', memberId: 'm1', generationId: 1 })).toMatchObject({ error: 'UNKNOWN_MEMBER_ID' });
+    expect(c.request({ type: 'offsetFetch.request', partitions: [{ topic: 't', partition: 0 }] })).toMatchObject({ partitions: [{ offset: 5n }] });
+  });
+});
