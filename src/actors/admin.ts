@@ -55,6 +55,9 @@ interface TopicResult {
   readonly message?: string;
 }
 
+/** Partition errors the admin client retries with fresh metadata (leadership is moving). */
+const ADMIN_RETRIABLE = new Set(['NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'NETWORK_EXCEPTION']);
+
 function throwIfError(result: { error?: string; message?: string } | undefined): void {
   if (result?.error !== undefined) throw errorFromJSON({ name: 'KafkaProtocolError', code: result.error, message: result.message ?? result.error, retriable: false });
 }
@@ -106,6 +109,24 @@ export class Admin {
     throwIfError((response.results as TopicResult[])[0]);
     const version = (await this.metadata.refresh()).version;
     await this.awaitMetadata((image) => image.version >= version);
+  }
+
+  /**
+   * ElectLeaders (Kafka's `kafka-leader-election.sh`). `preferred` moves each partition's
+   * leadership to its first replica when that replica is in the ISR and alive; `unclean` elects a
+   * leader for a partition that has none, out of the ISR if need be, whatever
+   * `unclean.leader.election.enable` says (committed data the new leader lacks is lost).
+   * `partitions` defaults to every partition. Resolves with one result per partition, its
+   * `error` naming why nothing changed (ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE,
+   * ELIGIBLE_LEADERS_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION), once the brokers know the new leaders.
+   */
+  async electLeaders(electionType: 'preferred' | 'unclean', partitions?: ReadonlyArray<{ topic: string; partition: number }>): Promise<Array<{ topic: string; partition: number; error?: string }>> {
+    if (electionType !== 'preferred' && electionType !== 'unclean') throw new InvalidArgumentError('electionType', `expected 'preferred' or 'unclean', got ${String(electionType)}`);
+    const response = await this.controllerRequest('electLeaders.request', { electionType, ...(partitions === undefined ? {} : { partitions }) });
+    const raw = response.results as Array<{ topic: string; partition: number; error?: string; leaderEpoch?: number }>;
+    const elected = raw.filter((r) => r.error === undefined && r.leaderEpoch !== undefined);
+    if (elected.length > 0) await this.awaitMetadata((image) => elected.every((r) => (image.topics[r.topic]?.partitions[r.partition]?.leaderEpoch ?? -1) >= (r.leaderEpoch as number)));
+    return raw.map((r) => ({ topic: r.topic, partition: r.partition, ...(r.error === undefined ? {} : { error: r.error }) }));
   }
 
   /** Names of all topics (internal ones only when asked). */
@@ -190,26 +211,59 @@ export class Admin {
     this.connection.close();
   }
 
+  /**
+   * Sends one request per leader broker for the partitions `build` picks, and gathers their
+   * results. As Kafka's admin client, partitions whose leader moved or is being elected
+   * (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, a stale leader epoch, an unreachable leader)
+   * are retried with fresh metadata until the request timeout; other errors are thrown.
+   */
   private async perLeader(topic: string, type: string, build: (p: PartitionMetadata) => Record<string, unknown> | undefined): Promise<Array<Record<string, unknown>>> {
-    const meta = await this.metadata.topic(topic, this.context.clock, this.timeoutMs, false);
-    const byLeader = new Map<number, Array<Record<string, unknown>>>();
-    for (const p of meta.partitions) {
-      const entry = build(p);
-      if (entry === undefined) continue;
-      if (p.leader < 0) throw new KafkaProtocolError('LEADER_NOT_AVAILABLE', `partition ${topic}-${p.partition} has no leader right now; retry shortly`);
-      const list = byLeader.get(p.leader) ?? [];
-      list.push(entry);
-      byLeader.set(p.leader, list);
-    }
-    const responses = await Promise.all([...byLeader].map(([leader, partitions]) => this.connection.request<Message & { partitions: Array<Record<string, unknown>> }>(brokerNode(leader), { type, partitions }, this.timeoutMs)));
-    const out: Array<Record<string, unknown>> = [];
-    for (const r of responses) {
-      for (const p of r.partitions) {
-        throwIfError(p as { error?: string; message?: string });
-        out.push(p);
+    const deadline = this.context.clock.now() + this.timeoutMs;
+    const done = new Map<number, Record<string, unknown>>();
+    let wanted: Set<number> | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const meta = attempt === 0 ? await this.metadata.topic(topic, this.context.clock, this.timeoutMs, false) : ((await this.metadata.refresh().catch(() => this.metadata.image))?.topics[topic] ?? (await this.metadata.topic(topic, this.context.clock, this.timeoutMs, false)));
+      const byLeader = new Map<number, Array<Record<string, unknown>>>();
+      let lastError: KafkaProtocolError | undefined;
+      const retry: number[] = [];
+      for (const p of meta.partitions) {
+        if (done.has(p.partition) || (wanted !== undefined && !wanted.has(p.partition))) continue;
+        const entry = build(p);
+        if (entry === undefined) continue;
+        if (p.leader < 0) {
+          lastError = new KafkaProtocolError('LEADER_NOT_AVAILABLE', `partition ${topic}-${p.partition} has no leader right now; retry shortly`);
+          retry.push(p.partition);
+          continue;
+        }
+        const list = byLeader.get(p.leader) ?? [];
+        list.push(entry);
+        byLeader.set(p.leader, list);
       }
+      const responses = await Promise.all(
+        [...byLeader].map(([leader, partitions]) =>
+          this.connection.request<Message & { partitions: Array<Record<string, unknown>> }>(brokerNode(leader), { type, partitions }, this.timeoutMs).then(
+            (r) => r.partitions,
+            (e: unknown) => partitions.map((entry) => ({ partition: entry.partition, error: 'NETWORK_EXCEPTION', message: e instanceof Error ? e.message : String(e) })),
+          ),
+        ),
+      );
+      for (const list of responses) {
+        for (const p of list) {
+          const error = p.error as string | undefined;
+          if (error !== undefined && ADMIN_RETRIABLE.has(error)) {
+            lastError = errorFromJSON({ name: 'KafkaProtocolError', code: error, message: (p.message as string | undefined) ?? error, retriable: true }) as KafkaProtocolError;
+            retry.push(p.partition as number);
+            continue;
+          }
+          throwIfError(p as { error?: string; message?: string });
+          done.set(p.partition as number, p);
+        }
+      }
+      if (retry.length === 0) return [...done.values()];
+      if (this.context.clock.now() + 100 > deadline) throw lastError as KafkaProtocolError;
+      wanted = new Set(retry);
+      await sleep(this.context.clock, 100);
     }
-    return out;
   }
 
   private async controllerRequest(type: string, body: Record<string, unknown>): Promise<Message> {

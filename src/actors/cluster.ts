@@ -52,7 +52,12 @@ export interface BrokerHandle {
   readonly running: boolean;
   /** Kills the broker: in-memory state is lost, nothing is flushed; its storage survives. */
   crash(): void;
-  /** Starts it again; every log is recovered from storage. */
+  /**
+   * Starts it again; every log is recovered from storage. As in Kafka, the new process is
+   * registered (and serves requests) only once the controller let the crashed one's session
+   * expire (`broker.session.timeout.ms`, 9 s by default) and fenced it; its replicas then rejoin
+   * as followers, truncating by leader epoch and catching up before they re-enter the ISR.
+   */
   restart(): Promise<void>;
 }
 
@@ -104,7 +109,7 @@ export class Cluster {
     const node = this.controllerNode;
     const controllerRandom = this.random.fork();
     this.controller = createActor(controllerMachine, {
-      input: { id: 0, clusterId: `samsa-${this.seed.toString(16)}`, random: controllerRandom, send: (to: NodeId, message: Message) => this.network.send(node, to, message), notify: (e) => this.inspection.notify(e as never) },
+      input: { id: 0, clusterId: `samsa-${this.seed.toString(16)}`, random: controllerRandom, send: (to: NodeId, message: Message) => this.network.send(node, to, message), notify: (e) => this.inspection.notify(e as never), brokerSessionTimeoutMs: this.brokerConfig.brokerSessionTimeoutMs },
       clock: this.clock,
       ...this.inspection.actorOptions('controller:0'),
     });

@@ -44,7 +44,15 @@ export interface TopicMetadata {
 /** One broker as the controller knows it. */
 export interface BrokerRegistration {
   readonly id: number;
+  /**
+   * A fenced broker may not lead or join an ISR: its session expired (no heartbeat within
+   * `broker.session.timeout.ms`) and it has not heartbeated since.
+   */
   readonly fenced: boolean;
+  /** The broker epoch, assigned at each registration (Kafka uses the record's log offset). */
+  readonly epoch?: number;
+  /** Identifies one run of the broker process; a restart registers a new one. */
+  readonly incarnationId?: string;
 }
 
 /** The metadata image the controller owns and brokers replicate. */
@@ -99,6 +107,11 @@ export interface FetchPartition {
   readonly partitionMaxBytes: number;
   /** The leader epoch the client believes in, -1 when unknown (KIP-320). */
   readonly currentLeaderEpoch: number;
+  /**
+   * Follower fetches only: the epoch of the last batch in the follower's log, -1 when none. The
+   * leader answers a `divergingEpoch` when its log differs there (KIP-279 over Fetch, KAFKA-10554).
+   */
+  readonly lastFetchedEpoch?: number;
 }
 
 /** `fetch.request`: reads batches; parks up to `maxWaitMs` until `minBytes` are available. */
@@ -123,6 +136,11 @@ export interface FetchPartitionResult extends Partial<WireError> {
   readonly logStartOffset: bigint;
   /** Whole record batches as stored. */
   readonly records: Uint8Array;
+  /**
+   * Follower fetches only: the follower's log diverges from the leader's at this epoch; it must
+   * truncate (by epoch, never by high watermark) and fetch again. No records come with it.
+   */
+  readonly divergingEpoch?: { readonly epoch: number; readonly endOffset: bigint };
 }
 
 /** `fetch.response`. */
@@ -130,6 +148,51 @@ export interface FetchResponse {
   readonly type: 'fetch.response';
   readonly correlationId: number;
   readonly partitions: readonly FetchPartitionResult[];
+}
+
+/** `brokerRegistration.request`: a broker process asks to join (Kafka's BrokerRegistration). */
+export interface BrokerRegistrationRequest {
+  readonly type: 'brokerRegistration.request';
+  readonly correlationId: number;
+  readonly brokerId: number;
+  /** New for every process start; a different one while the old session lives is a duplicate. */
+  readonly incarnationId: string;
+}
+
+/** `brokerHeartbeat.request`: sent every `broker.heartbeat.interval.ms` to keep the session alive. */
+export interface BrokerHeartbeatRequest {
+  readonly type: 'brokerHeartbeat.request';
+  readonly correlationId: number;
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+  /** Version of the newest metadata image the broker applied. */
+  readonly currentMetadataVersion: number;
+}
+
+/** `alterPartition.request`: a leader proposes a new ISR (KIP-497); one partition per request. */
+export interface AlterPartitionRequest {
+  readonly type: 'alterPartition.request';
+  readonly correlationId: number;
+  readonly brokerId: number;
+  readonly topic: string;
+  readonly partition: number;
+  /** The leader's epoch; a stale one is FENCED_LEADER_EPOCH. */
+  readonly leaderEpoch: number;
+  /** The partition epoch the proposal is based on; a stale one is INVALID_UPDATE_VERSION. */
+  readonly partitionEpoch: number;
+  readonly newIsr: readonly number[];
+}
+
+/** `alterPartition.response`: the partition state the controller committed, or the error. */
+export interface AlterPartitionResponse extends Partial<WireError> {
+  readonly type: 'alterPartition.response';
+  readonly correlationId: number;
+  readonly topic: string;
+  readonly partition: number;
+  readonly leader?: number;
+  readonly leaderEpoch?: number;
+  readonly partitionEpoch?: number;
+  readonly isr?: readonly number[];
 }
 
 /** Next correlation id source for a client. */

@@ -292,7 +292,8 @@ export class PartitionLog {
       if (records.length - p < RECORD_BATCH_OVERHEAD) throw new CorruptRecordError(`${records.length - p} trailing bytes are not a whole record batch`, p);
       const header = assertBatchValid(records, p);
       const size = header.batchLength + LOG_OVERHEAD;
-      if (size > config.maxMessageBytes) throw new RecordTooLargeError(size, config.maxMessageBytes);
+      // The leader checked the size; a follower copies what it has (Kafka's ignoreRecordSize).
+      if (size > config.maxMessageBytes && origin !== 'replication') throw new RecordTooLargeError(size, config.maxMessageBytes);
       if (origin === 'client') {
         if (isControlBatch(header)) throw new InvalidRecordError('clients may not write control batches; transaction markers are written by the transaction coordinator');
         if (header.recordsCount !== header.lastOffsetDelta + 1) throw new InvalidRecordError(`record count ${header.recordsCount} does not match lastOffsetDelta ${header.lastOffsetDelta} + 1`);
@@ -343,6 +344,46 @@ export class PartitionLog {
     this.unflushedMessages += recordCount;
     this.maybeFlush(now);
     return { firstOffset, lastOffset, logAppendTime, maxTimestamp, batchCount: batches.length, recordCount, logStartOffset: this.startOffset };
+  }
+
+  /**
+   * Appends batches fetched from the partition leader, as a follower does (Kafka's
+   * `appendAsFollower`): the bytes are written exactly as received, with the offsets and
+   * `partitionLeaderEpoch` the leader stamped, so every replica holds the same bytes at the same
+   * offsets. Every batch is validated first (whole, CRC-32C); offsets must not go below the log
+   * end. The leader epoch cache follows the batches' epochs.
+   *
+   * @throws CorruptRecordError, InvalidArgumentError (a batch below the log end: truncate first) —
+   *   nothing was written.
+   */
+  appendAsFollower(records: Uint8Array): LogAppendInfo {
+    const limit = this.currentConfig.segmentBytes;
+    if (records.length <= limit) return this.append(records, { origin: 'replication' });
+    // A fetch may carry more than one segment holds: append it in runs of whole batches that fit.
+    const runs: Uint8Array[] = [];
+    let start = 0;
+    let p = 0;
+    while (p < records.length) {
+      if (records.length - p < RECORD_BATCH_OVERHEAD) throw new CorruptRecordError(`${records.length - p} trailing bytes are not a whole record batch`, p);
+      // Validate every batch before the first run is written, so a bad batch writes nothing.
+      const size = assertBatchValid(records, p).batchLength + LOG_OVERHEAD;
+      if (p > start && p + size - start > limit) {
+        runs.push(records.subarray(start, p));
+        start = p;
+      }
+      p += size;
+    }
+    runs.push(records.subarray(start));
+    const infos = runs.map((run) => this.append(run, { origin: 'replication' }));
+    const first = infos[0] as LogAppendInfo;
+    const last = infos[infos.length - 1] as LogAppendInfo;
+    return {
+      ...last,
+      firstOffset: first.firstOffset,
+      maxTimestamp: Math.max(...infos.map((i) => i.maxTimestamp)),
+      batchCount: infos.reduce((n, i) => n + i.batchCount, 0),
+      recordCount: infos.reduce((n, i) => n + i.recordCount, 0),
+    };
   }
 
   /**

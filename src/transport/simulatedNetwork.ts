@@ -97,7 +97,8 @@ export class SimulatedNetwork implements Transport {
     const copies = faults.duplicateRate !== undefined && faults.duplicateRate > 0 && random.next() < faults.duplicateRate ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       let at = now;
-      if (faults.delayMs !== undefined) at += faults.delayMs.min + random.next() * (faults.delayMs.max - faults.delayMs.min);
+      // Whole milliseconds: the clock follows delivery times, and Kafka timestamps are integral ms.
+      if (faults.delayMs !== undefined) at += Math.round(faults.delayMs.min + random.next() * (faults.delayMs.max - faults.delayMs.min));
       // Auto mode keeps global send order; manual mode draws the interleaving of links from the seed.
       let order = this.options.manual ? random.next() : this.sequence++;
       if (!faults.reorder) {

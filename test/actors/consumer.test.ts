@@ -303,6 +303,8 @@ describe('consumer', () => {
       expect(whileDown.map((r) => r.offset)).toEqual(range(5, 10));
 
       await cluster.settle(cluster.broker(coordinator).restart());
+      // As in Kafka, the restarted process is registered once its previous session has expired (broker.session.timeout.ms).
+      await cluster.runUntil(() => cluster.brokerInternals(coordinator)?.state === 'running');
       expect(await cluster.settle(consumer.poll({ timeoutMs: 100 }))).toEqual([]);
       // The auto-commit this poll started completes in the background once the coordinator is back.
       await cluster.runFor(5_000);

@@ -1,8 +1,14 @@
 /**
- * A broker node: registers with the controller, hosts one partition actor per replica it is
- * assigned, and answers client requests by fanning them out to those actors and gathering the
- * results into one response per request. Its lifecycle is the {@link brokerMachine}; its storage
- * outlives a crash, so `restart()` recovers every log from it as a real process would.
+ * A broker node: registers with the controller and keeps its session alive with heartbeats,
+ * hosts one partition actor per replica it is assigned, and answers client requests by fanning
+ * them out to those actors and gathering the results into one response per request. For the
+ * partitions it follows it runs one {@link ReplicaFetcher} per leader broker; for those it leads
+ * it forwards ISR changes to the controller (AlterPartition) and checks follower lag every
+ * `replica.lag.time.max.ms / 2`. Its lifecycle is the {@link brokerMachine}; its storage outlives
+ * a crash, so `restart()` recovers every log from it as a real process would. A restarted process
+ * registers as a new incarnation: the controller accepts it once the previous one's session has
+ * expired (and fenced it), and the broker applies no metadata before it is registered, so a
+ * restarted broker never acts on leadership it held before the crash.
  */
 import { assign, createActor, setup } from 'xstate';
 import type { Actor, ActorRefFrom } from 'xstate';
@@ -14,7 +20,7 @@ import type { Message, NodeId, Transport } from '../../transport/transport.ts';
 import { brokerNode } from '../../transport/transport.ts';
 import { partitionMachine } from '../partition/partition.machine.ts';
 import type { PartitionEmitted, PartitionEvent } from '../partition/partition.machine.ts';
-import type { ClusterMetadataImage, FetchPartition, FetchRequest, ProduceRequest } from '../protocol.ts';
+import type { AlterPartitionResponse, ClusterMetadataImage, FetchPartition, FetchPartitionResult, FetchRequest, PartitionMetadata, ProduceRequest } from '../protocol.ts';
 import { wireError } from '../protocol.ts';
 import type { WireError } from '../protocol.ts';
 import type { InspectionSink } from '../inspection.ts';
@@ -23,6 +29,17 @@ import type { GroupCoordinatorConfig } from '../groupCoordinator/groupState.ts';
 import { OFFSETS_TOPIC, offsetsPartitionFor } from '../groupCoordinator/offsetsTopic.ts';
 import { decodeRecordBatch, LOG_OVERHEAD } from '../../log/recordBatch.ts';
 import type { DecodedRecord } from '../../log/recordBatch.ts';
+import { BROKER_SESSION_TIMEOUT_MS } from '../controller/controller.machine.ts';
+import {
+  REPLICA_FETCH_BACKOFF_MS,
+  REPLICA_FETCH_MAX_BYTES,
+  REPLICA_FETCH_MIN_BYTES,
+  REPLICA_FETCH_RESPONSE_MAX_BYTES,
+  REPLICA_FETCH_WAIT_MAX_MS,
+  REPLICA_LAG_TIME_MAX_MS,
+  REPLICA_SOCKET_TIMEOUT_MS,
+} from '../partition/replication.ts';
+import { ReplicaFetcher } from './replicaFetcher.ts';
 
 /** Broker-level settings (Kafka broker config keys in comments). */
 export interface BrokerConfig {
@@ -40,6 +57,33 @@ export interface BrokerConfig {
   readonly offsetsTopicNumPartitions: number;
   /** Group coordinator settings under Kafka's keys (`group.initial.rebalance.delay.ms`, …). */
   readonly groupConfig: Partial<GroupCoordinatorConfig>;
+  /**
+   * `offsets.topic.replication.factor` (default 3). Kafka refuses to create `__consumer_offsets`
+   * while fewer brokers are alive; samsa creates it with min(this, live brokers) replicas.
+   */
+  readonly offsetsTopicReplicationFactor: number;
+  /** `offsets.commit.timeout.ms` (default 5000): how long a coordinator write waits for the ISR. */
+  readonly offsetsCommitTimeoutMs: number;
+  /** `replica.lag.time.max.ms` (default 30000): a follower not caught up for this long leaves the ISR. */
+  readonly replicaLagTimeMaxMs: number;
+  /** `replica.fetch.wait.max.ms` (default 500). */
+  readonly replicaFetchWaitMaxMs: number;
+  /** `replica.fetch.min.bytes` (default 1). */
+  readonly replicaFetchMinBytes: number;
+  /** `replica.fetch.max.bytes` per partition (default 1 MiB). */
+  readonly replicaFetchMaxBytes: number;
+  /** `replica.fetch.response.max.bytes` (default 10 MiB). */
+  readonly replicaFetchResponseMaxBytes: number;
+  /** `replica.fetch.backoff.ms` (default 1000). */
+  readonly replicaFetchBackoffMs: number;
+  /** `replica.socket.timeout.ms` (default 30000). */
+  readonly replicaSocketTimeoutMs: number;
+  /** `broker.heartbeat.interval.ms` (default 2000). */
+  readonly brokerHeartbeatIntervalMs: number;
+  /** `broker.session.timeout.ms` (default 9000), a controller setting: a broker silent this long is fenced. */
+  readonly brokerSessionTimeoutMs: number;
+  /** `controller.socket.timeout.ms` (default 30000): an AlterPartition without an answer this long is sent again. */
+  readonly controllerSocketTimeoutMs: number;
 }
 
 /** Kafka's defaults for {@link BrokerConfig}. */
@@ -51,6 +95,18 @@ export const BROKER_CONFIG_DEFAULTS: BrokerConfig = {
   logDefaults: {},
   offsetsTopicNumPartitions: 50,
   groupConfig: {},
+  offsetsTopicReplicationFactor: 3,
+  offsetsCommitTimeoutMs: 5_000,
+  replicaLagTimeMaxMs: REPLICA_LAG_TIME_MAX_MS,
+  replicaFetchWaitMaxMs: REPLICA_FETCH_WAIT_MAX_MS,
+  replicaFetchMinBytes: REPLICA_FETCH_MIN_BYTES,
+  replicaFetchMaxBytes: REPLICA_FETCH_MAX_BYTES,
+  replicaFetchResponseMaxBytes: REPLICA_FETCH_RESPONSE_MAX_BYTES,
+  replicaFetchBackoffMs: REPLICA_FETCH_BACKOFF_MS,
+  replicaSocketTimeoutMs: REPLICA_SOCKET_TIMEOUT_MS,
+  brokerHeartbeatIntervalMs: 2_000,
+  brokerSessionTimeoutMs: BROKER_SESSION_TIMEOUT_MS,
+  controllerSocketTimeoutMs: 30_000,
 };
 
 /** What a broker is created with. */
@@ -74,8 +130,30 @@ interface Pending {
   readonly results: unknown[];
   readonly respond: boolean;
   bytes: number;
+  /** An error or a diverging epoch: a fetch is answered at once instead of parked. */
   hasError: boolean;
 }
+
+/** An AlterPartition this broker sent for one of its leader partitions. */
+interface AlterInFlight {
+  readonly topic: string;
+  readonly partition: number;
+  readonly basedOnPartitionEpoch: number;
+  readonly timer: TimerHandle;
+}
+
+/** Kafka's GroupMetadataManager mapping of append errors to what a coordinator answers. */
+const COORDINATOR_APPEND_ERRORS: Readonly<Record<string, 'COORDINATOR_NOT_AVAILABLE' | 'NOT_COORDINATOR' | 'INVALID_COMMIT_OFFSET_SIZE'>> = {
+  NOT_ENOUGH_REPLICAS: 'COORDINATOR_NOT_AVAILABLE',
+  NOT_ENOUGH_REPLICAS_AFTER_APPEND: 'COORDINATOR_NOT_AVAILABLE',
+  REQUEST_TIMED_OUT: 'COORDINATOR_NOT_AVAILABLE',
+  UNKNOWN_TOPIC_OR_PARTITION: 'COORDINATOR_NOT_AVAILABLE',
+  NOT_LEADER_OR_FOLLOWER: 'NOT_COORDINATOR',
+  KAFKA_STORAGE_ERROR: 'NOT_COORDINATOR',
+  MESSAGE_TOO_LARGE: 'INVALID_COMMIT_OFFSET_SIZE',
+  RECORD_LIST_TOO_LARGE: 'INVALID_COMMIT_OFFSET_SIZE',
+  INVALID_FETCH_SIZE: 'INVALID_COMMIT_OFFSET_SIZE',
+};
 
 interface ParkedFetch {
   readonly request: FetchRequest;
@@ -123,6 +201,17 @@ export class Broker {
   private readonly autoCreating = new Set<string>();
   private coordinator: GroupCoordinator | undefined;
   private readonly internalWaiters = new Map<number, (error: WireError | undefined) => void>();
+  /** Set once the controller accepted this process's registration; metadata is applied only then. */
+  private brokerEpoch: number | undefined;
+  private incarnationId = '';
+  private starts = 0;
+  private nextCorrelationId = 1;
+  private heartbeatTimer: TimerHandle | undefined;
+  private isrTimer: TimerHandle | undefined;
+  /** Replica fetchers by leader broker id. */
+  private readonly fetchers = new Map<number, ReplicaFetcher>();
+  private readonly alterInFlight = new Map<number, AlterInFlight>();
+  private readonly alterRetries = new Set<TimerHandle>();
 
   constructor(private readonly options: BrokerOptions) {
     this.id = options.id;
@@ -142,6 +231,9 @@ export class Broker {
   /** Starts the process: joins the network, registers with the controller, opens logs as metadata arrives. */
   start(): void {
     if (this.actor !== undefined) return;
+    // A new process, a new incarnation: the controller tells it apart from the one that crashed.
+    this.starts++;
+    this.incarnationId = `broker-${this.id}-${this.options.clock.now()}-${this.starts}`;
     this.actor = createActor(brokerMachine, { input: { brokerId: this.id }, clock: this.options.clock, ...this.options.inspection.actorOptions(`broker:${this.id}`) });
     this.actor.start();
     this.coordinator = new GroupCoordinator({
@@ -157,6 +249,7 @@ export class Broker {
     this.unregister = this.options.transport.register(this.node, (message, from) => this.onMessage(message, from));
     this.register();
     this.scheduleRetention();
+    this.scheduleIsrCheck();
   }
 
   /** Kills the process: in-memory state is lost, nothing is flushed; storage survives. */
@@ -187,6 +280,16 @@ export class Broker {
     return this.logs.get(`${topic}-${partition}`);
   }
 
+  /** The high watermark a hosted replica holds (for tests and tooling), undefined when not hosted. */
+  highWatermarkOf(topic: string, partition: number): bigint | undefined {
+    return (this.partitions.get(`${topic}-${partition}`)?.getSnapshot().context as { highWatermark?: bigint } | undefined)?.highWatermark;
+  }
+
+  /** The newest metadata image this broker applied (for tests and tooling). */
+  get metadata(): ClusterMetadataImage | undefined {
+    return this.image;
+  }
+
   private teardown(): void {
     this.coordinator?.stop();
     this.coordinator = undefined;
@@ -196,22 +299,69 @@ export class Broker {
     for (const p of this.parked.values()) if (p.timer !== undefined) this.options.clock.clearTimeout(p.timer);
     this.parked.clear();
     this.pending.clear();
+    for (const fetcher of this.fetchers.values()) fetcher.stop();
+    this.fetchers.clear();
+    for (const a of this.alterInFlight.values()) this.options.clock.clearTimeout(a.timer);
+    this.alterInFlight.clear();
+    for (const timer of this.alterRetries) this.options.clock.clearTimeout(timer);
+    this.alterRetries.clear();
     for (const actor of this.partitions.values()) actor.stop();
     this.partitions.clear();
-    if (this.retentionTimer !== undefined) this.options.clock.clearTimeout(this.retentionTimer);
-    if (this.registrationTimer !== undefined) this.options.clock.clearTimeout(this.registrationTimer);
+    for (const timer of [this.retentionTimer, this.registrationTimer, this.heartbeatTimer, this.isrTimer]) if (timer !== undefined) this.options.clock.clearTimeout(timer);
     this.retentionTimer = undefined;
     this.registrationTimer = undefined;
+    this.heartbeatTimer = undefined;
+    this.isrTimer = undefined;
+    this.brokerEpoch = undefined;
     this.image = undefined;
   }
 
   private register(): void {
-    this.send(this.options.controller, { type: 'brokerRegistration.request', correlationId: 0, brokerId: this.id });
-    // Re-send until the controller answers (it may not be reachable yet).
+    if (this.registrationTimer !== undefined) this.options.clock.clearTimeout(this.registrationTimer);
+    this.send(this.options.controller, { type: 'brokerRegistration.request', correlationId: this.nextCorrelationId++, brokerId: this.id, incarnationId: this.incarnationId });
+    // Re-send until the controller accepts it (it may be unreachable, or still hold the session
+    // of the process that crashed: DUPLICATE_BROKER_REGISTRATION until that session expires).
     this.registrationTimer = this.options.clock.setTimeout(() => {
       this.registrationTimer = undefined;
-      if (this.actor !== undefined && this.image === undefined) this.register();
+      if (this.actor !== undefined && this.brokerEpoch === undefined) this.register();
     }, 1000);
+  }
+
+  private onRegistered(message: Message): void {
+    if (this.actor === undefined) return;
+    if (typeof message.error === 'string' || typeof message.brokerEpoch !== 'number') return; // the timer registers again
+    if (this.registrationTimer !== undefined) this.options.clock.clearTimeout(this.registrationTimer);
+    this.registrationTimer = undefined;
+    const first = this.brokerEpoch === undefined;
+    this.brokerEpoch = message.brokerEpoch;
+    this.applyImage(message.image as ClusterMetadataImage);
+    if (first) this.scheduleHeartbeat();
+  }
+
+  /** Keeps the session alive: one heartbeat every `broker.heartbeat.interval.ms`. */
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = this.options.clock.setTimeout(() => {
+      this.heartbeatTimer = undefined;
+      if (this.actor === undefined || this.brokerEpoch === undefined) return;
+      this.send(this.options.controller, { type: 'brokerHeartbeat.request', correlationId: this.nextCorrelationId++, brokerId: this.id, brokerEpoch: this.brokerEpoch, currentMetadataVersion: this.image?.version ?? -1 });
+      this.scheduleHeartbeat();
+    }, this.options.config.brokerHeartbeatIntervalMs);
+  }
+
+  private onHeartbeatResponse(message: Message): void {
+    // The controller no longer knows this registration (e.g. it lost its state): register again.
+    if (message.error === 'STALE_BROKER_EPOCH' || message.error === 'BROKER_ID_NOT_REGISTERED') this.register();
+    // Metadata this broker missed (a push lost while it was cut off) comes with the answer.
+    else if (message.image !== undefined) this.applyImage(message.image as ClusterMetadataImage);
+  }
+
+  /** Kafka's isr-expiration task: leaders drop followers that lag, every replica.lag.time.max.ms / 2. */
+  private scheduleIsrCheck(): void {
+    this.isrTimer = this.options.clock.setTimeout(() => {
+      this.isrTimer = undefined;
+      for (const actor of this.partitions.values()) actor.send({ type: 'isr.check' });
+      this.scheduleIsrCheck();
+    }, Math.max(1, Math.floor(this.options.config.replicaLagTimeMaxMs / 2)));
   }
 
   private scheduleRetention(): void {
@@ -227,10 +377,32 @@ export class Broker {
   }
 
   private onMessage(message: Message, from: NodeId): void {
+    if (this.brokerEpoch === undefined && message.type.endsWith('.request')) {
+      // Kafka opens its listeners only once the broker is registered and unfenced: until then a
+      // client (or another broker's fetcher) is refused, and backs off as from ECONNREFUSED.
+      if (message.correlationId !== undefined) this.send(from, { type: 'transport.unreachable', correlationId: message.correlationId, node: this.node });
+      return;
+    }
     switch (message.type) {
       case 'brokerRegistration.response':
+        this.onRegistered(message);
+        return;
       case 'metadata.update':
-        this.applyImage(message.image as ClusterMetadataImage);
+        // Before registration the image may still name this broker's previous incarnation as a
+        // leader: acting on it could serve (and let followers truncate to) a log that lost data.
+        if (this.brokerEpoch !== undefined) this.applyImage(message.image as ClusterMetadataImage);
+        return;
+      case 'brokerHeartbeat.response':
+        this.onHeartbeatResponse(message);
+        return;
+      case 'alterPartition.response':
+        this.onAlterPartitionResponse(message as unknown as AlterPartitionResponse);
+        return;
+      case 'fetch.response':
+        for (const fetcher of this.fetchers.values()) if (fetcher.owns(message.correlationId as number)) fetcher.onResponse(message.correlationId as number, message.partitions as FetchPartitionResult[]);
+        return;
+      case 'transport.unreachable':
+        this.onUnreachable(message.correlationId as number);
         return;
       case 'metadata.request':
         this.answerMetadata(message, from);
@@ -268,6 +440,7 @@ export class Broker {
     if (this.actor === undefined) return;
     if (this.image !== undefined && image.version <= this.image.version) return;
     this.image = image;
+    const fenced = new Set(image.brokers.filter((b) => b.fenced).map((b) => b.id));
     const hosted = new Set<string>();
     for (const topic of Object.values(image.topics)) {
       for (const p of topic.partitions) {
@@ -280,28 +453,33 @@ export class Broker {
           const log = PartitionLog.open({ storage: this.options.storage, dir: key, config, clock: this.options.clock });
           this.logs.set(key, log);
           actor = createActor(partitionMachine, {
-            input: { topic: p.topic, partition: p.partition, log, leaderEpoch: p.leader === this.id ? p.leaderEpoch : -1, role: p.leader === this.id ? 'leader' : 'follower' },
+            input: { topic: p.topic, partition: p.partition, log, brokerId: this.id, clock: this.options.clock, replicaLagTimeMaxMs: this.options.config.replicaLagTimeMaxMs },
             clock: this.options.clock,
             ...this.options.inspection.actorOptions(`partition:${key}@broker:${this.id}`),
           });
           actor.on('*', (event) => this.onPartitionResult(event as PartitionEmitted));
           actor.start();
-          if (p.leader !== this.id) actor.send({ type: 'become.follower', leaderEpoch: p.leaderEpoch });
           this.partitions.set(key, actor);
-          if (p.leader === this.id) this.options.inspection.notify({ type: '@samsa.leader.elected', topic: p.topic, partition: p.partition, leader: this.id, leaderEpoch: p.leaderEpoch });
         } else {
           this.logs.get(key)?.updateConfig(config);
-          actor.send(p.leader === this.id ? { type: 'become.leader', leaderEpoch: p.leaderEpoch } : { type: 'become.follower', leaderEpoch: p.leaderEpoch });
         }
+        this.applyPartition(actor, p, fenced);
       }
     }
     for (const [key, actor] of [...this.partitions]) {
       if (hosted.has(key)) continue;
+      const [topic, partition] = splitKey(key);
+      for (const fetcher of this.fetchers.values()) fetcher.remove(topic, partition);
       actor.send({ type: 'stop' });
       actor.stop();
       this.partitions.delete(key);
       this.logs.get(key)?.deleteAll();
       this.logs.delete(key);
+    }
+    for (const [leader, fetcher] of [...this.fetchers]) {
+      if (fetcher.size > 0) continue;
+      fetcher.stop();
+      this.fetchers.delete(leader);
     }
     for (const name of this.autoCreating) if (image.topics[name] !== undefined) this.autoCreating.delete(name);
     const offsets = image.topics[OFFSETS_TOPIC];
@@ -312,6 +490,37 @@ export class Broker {
       }
     }
     this.actor.send({ type: 'metadata.applied', version: image.version });
+  }
+
+  /**
+   * Hands one partition's metadata to its replica: become (or stay) leader, or follow the leader
+   * through that leader's replica fetcher (no fetching while the partition has no leader).
+   */
+  private applyPartition(actor: PartitionActor, p: PartitionMetadata, fenced: ReadonlySet<number>): void {
+    const state = { leaderEpoch: p.leaderEpoch, partitionEpoch: p.partitionEpoch, replicas: p.replicas, isr: p.isr, ineligible: p.replicas.filter((id) => fenced.has(id)) };
+    for (const [leader, fetcher] of this.fetchers) if (leader !== p.leader) fetcher.remove(p.topic, p.partition);
+    if (p.leader === this.id) {
+      actor.send({ type: 'become.leader', ...state });
+      return;
+    }
+    actor.send({ type: 'become.follower', leader: p.leader, ...state });
+    if (p.leader < 0) return;
+    let fetcher = this.fetchers.get(p.leader);
+    if (fetcher === undefined) {
+      const leaderNode = brokerNode(p.leader);
+      const config = this.options.config;
+      fetcher = new ReplicaFetcher(p.leader, {
+        brokerId: this.id,
+        clock: this.options.clock,
+        settings: { waitMaxMs: config.replicaFetchWaitMaxMs, minBytes: config.replicaFetchMinBytes, maxBytes: config.replicaFetchMaxBytes, responseMaxBytes: config.replicaFetchResponseMaxBytes, backoffMs: config.replicaFetchBackoffMs, socketTimeoutMs: config.replicaSocketTimeoutMs },
+        nextCorrelationId: () => this.nextCorrelationId++,
+        send: (request) => this.send(leaderNode, request as unknown as Message),
+        logOf: (topic, partition) => this.logs.get(`${topic}-${partition}`),
+        deliver: (topic, partition, event) => this.partitions.get(`${topic}-${partition}`)?.send(event),
+      });
+      this.fetchers.set(p.leader, fetcher);
+    }
+    fetcher.add(p.topic, p.partition, p.leaderEpoch);
   }
 
   private answerMetadata(message: Message, from: NodeId): void {
@@ -328,7 +537,7 @@ export class Broker {
         this.send(this.options.controller, {
           type: 'createTopics.request',
           correlationId: 0,
-          topics: missing.map((name) => ({ name, numPartitions: this.options.config.numPartitions, replicationFactor: Math.min(this.options.config.defaultReplicationFactor, image.brokers.length) })),
+          topics: missing.map((name) => ({ name, numPartitions: this.options.config.numPartitions, replicationFactor: Math.min(this.options.config.defaultReplicationFactor, liveBrokers(image)) })),
         });
       }
     }
@@ -358,7 +567,9 @@ export class Broker {
         this.send(this.options.controller, {
           type: 'createTopics.request',
           correlationId: 0,
-          topics: [{ name: OFFSETS_TOPIC, numPartitions: this.options.config.offsetsTopicNumPartitions, replicationFactor: 1, internal: true, config: { 'cleanup.policy': 'compact', 'segment.bytes': 104857600 } }],
+          // Kafka refuses while fewer than offsets.topic.replication.factor brokers are alive;
+          // samsa takes as many replicas as there are live brokers, up to that factor.
+          topics: [{ name: OFFSETS_TOPIC, numPartitions: this.options.config.offsetsTopicNumPartitions, replicationFactor: Math.max(1, Math.min(this.options.config.offsetsTopicReplicationFactor, liveBrokers(image))), internal: true, config: { 'cleanup.policy': 'compact', 'segment.bytes': 104857600 } }],
         });
       }
       reply({ ...wireError('COORDINATOR_NOT_AVAILABLE', 'the offsets topic is being created'), coordinator: -1 });
@@ -370,11 +581,18 @@ export class Broker {
     else reply({ coordinator: leader });
   }
 
-  /** Appends to a local partition this broker leads and calls `done` with the error, if any. */
+  /**
+   * Appends to a local partition this broker leads with acks=all, and calls `done` once every ISR
+   * member has the write (or with the error the coordinator answers, mapped as Kafka's
+   * GroupMetadataManager maps append errors), waiting at most `offsets.commit.timeout.ms`.
+   */
   private appendInternal(topic: string, partition: number, records: Uint8Array, done: (error: WireError | undefined) => void): void {
     const requestId = this.nextRequestId++;
-    this.internalWaiters.set(requestId, done);
-    this.dispatch(requestId, topic, partition, { type: 'produce.append', requestId, records, acks: -1, origin: 'coordinator' }, (error) => ({ type: 'produce.result', requestId, topic, partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
+    this.internalWaiters.set(requestId, (error) => {
+      const mapped = error === undefined ? undefined : COORDINATOR_APPEND_ERRORS[error.error];
+      done(error === undefined || mapped === undefined ? error : wireError(mapped, error.message));
+    });
+    this.dispatch(requestId, topic, partition, { type: 'produce.append', requestId, records, acks: -1, origin: 'coordinator', timeoutMs: this.options.config.offsetsCommitTimeoutMs }, (error) => ({ type: 'produce.result', requestId, topic, partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
   }
 
   /** Every record of a local partition, read straight from its log (coordinator loading). */
@@ -393,6 +611,53 @@ export class Broker {
         p += batch.header.batchLength + LOG_OVERHEAD;
       }
     }
+  }
+
+  // ------------------------------------------------------------------ AlterPartition
+
+  /** Sends a leader's ISR proposal to the controller; it is sent again if no answer comes. */
+  private sendAlterPartition(event: Extract<PartitionEmitted, { type: 'isr.proposed' }>): void {
+    const correlationId = this.nextCorrelationId++;
+    const timer = this.options.clock.setTimeout(() => this.retryAlterPartition(correlationId), this.options.config.controllerSocketTimeoutMs);
+    this.alterInFlight.set(correlationId, { topic: event.topic, partition: event.partition, basedOnPartitionEpoch: event.partitionEpoch, timer });
+    this.send(this.options.controller, { type: 'alterPartition.request', correlationId, brokerId: this.id, topic: event.topic, partition: event.partition, leaderEpoch: event.leaderEpoch, partitionEpoch: event.partitionEpoch, newIsr: event.newIsr });
+  }
+
+  private onAlterPartitionResponse(response: AlterPartitionResponse): void {
+    const sent = this.alterInFlight.get(response.correlationId);
+    if (sent === undefined) return;
+    this.alterInFlight.delete(response.correlationId);
+    this.options.clock.clearTimeout(sent.timer);
+    this.partitions.get(`${sent.topic}-${sent.partition}`)?.send({
+      type: 'isr.result',
+      basedOnPartitionEpoch: sent.basedOnPartitionEpoch,
+      ...(response.error === undefined ? {} : { error: response.error }),
+      ...(response.leaderEpoch === undefined ? {} : { leaderEpoch: response.leaderEpoch }),
+      ...(response.partitionEpoch === undefined ? {} : { partitionEpoch: response.partitionEpoch }),
+      ...(response.isr === undefined ? {} : { isr: response.isr }),
+    });
+  }
+
+  /** No answer (or the controller is down): the partition proposes again if it still wants to. */
+  private retryAlterPartition(correlationId: number): void {
+    const sent = this.alterInFlight.get(correlationId);
+    if (sent === undefined) return;
+    this.alterInFlight.delete(correlationId);
+    this.options.clock.clearTimeout(sent.timer);
+    // A short pause, as Kafka's AlterPartitionManager retries after a backoff, never in a tight loop.
+    const timer = this.options.clock.setTimeout(() => {
+      this.alterRetries.delete(timer);
+      this.partitions.get(`${sent.topic}-${sent.partition}`)?.send({ type: 'isr.retry' });
+    }, 100);
+    this.alterRetries.add(timer);
+  }
+
+  private onUnreachable(correlationId: number): void {
+    if (this.alterInFlight.has(correlationId)) {
+      this.retryAlterPartition(correlationId);
+      return;
+    }
+    for (const fetcher of this.fetchers.values()) if (fetcher.owns(correlationId)) fetcher.onFailure(correlationId);
   }
 
   // ------------------------------------------------------------------ requests
@@ -420,7 +685,7 @@ export class Broker {
   private produce(request: ProduceRequest, from: NodeId): void {
     const requestId = this.begin('produce', from, request.correlationId, request.partitions.length, request.acks !== 0);
     for (const p of request.partitions) {
-      this.dispatch(requestId, p.topic, p.partition, { type: 'produce.append', requestId, records: p.records, acks: request.acks }, (error) => ({ type: 'produce.result', requestId, topic: p.topic, partition: p.partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
+      this.dispatch(requestId, p.topic, p.partition, { type: 'produce.append', requestId, records: p.records, acks: request.acks, timeoutMs: request.timeoutMs }, (error) => ({ type: 'produce.result', requestId, topic: p.topic, partition: p.partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
     }
   }
 
@@ -432,7 +697,7 @@ export class Broker {
     let budget = request.maxBytes;
     for (const p of request.partitions) {
       const maxBytes = Math.max(0, Math.min(p.partitionMaxBytes, budget));
-      this.dispatch(requestId, p.topic, p.partition, { type: 'fetch.read', requestId, fetchOffset: p.fetchOffset, maxBytes, currentLeaderEpoch: p.currentLeaderEpoch, isolationLevel: request.isolationLevel }, (error) => fetchFailure(requestId, p, error));
+      this.dispatch(requestId, p.topic, p.partition, { type: 'fetch.read', requestId, fetchOffset: p.fetchOffset, maxBytes, currentLeaderEpoch: p.currentLeaderEpoch, isolationLevel: request.isolationLevel, replicaId: request.replicaId ?? -1, ...(p.lastFetchedEpoch === undefined ? {} : { lastFetchedEpoch: p.lastFetchedEpoch }) }, (error) => fetchFailure(requestId, p, error));
       budget = Math.max(0, budget - p.partitionMaxBytes);
     }
   }
@@ -454,9 +719,21 @@ export class Broker {
   }
 
   private onPartitionResult(event: PartitionEmitted): void {
-    if (event.type === 'partition.appended') {
-      this.wakeParked(event.topic, event.partition);
-      return;
+    switch (event.type) {
+      case 'partition.appended':
+        this.wakeParked(event.topic, event.partition);
+        return;
+      case 'isr.proposed':
+        this.sendAlterPartition(event);
+        return;
+      case 'leader.elected':
+        this.options.inspection.notify({ type: '@samsa.leader.elected', topic: event.topic, partition: event.partition, leader: this.id, leaderEpoch: event.leaderEpoch });
+        return;
+      case 'replica.truncated':
+        this.options.inspection.notify({ type: '@samsa.replica.truncated', topic: event.topic, partition: event.partition, brokerId: this.id, offset: event.offset, reason: event.reason });
+        return;
+      default:
+        break;
     }
     const waiter = this.internalWaiters.get(event.requestId);
     if (waiter !== undefined) {
@@ -468,7 +745,7 @@ export class Broker {
     if (pending === undefined) return;
     const { type: _type, requestId: _id, ...result } = event as PartitionEmitted & { requestId: number };
     pending.results.push(result);
-    if ('error' in result && result.error !== undefined) pending.hasError = true;
+    if (('error' in result && result.error !== undefined) || ('divergingEpoch' in result && result.divergingEpoch !== undefined)) pending.hasError = true;
     if (event.type === 'fetch.result') pending.bytes += event.records.length;
     pending.remaining--;
     if (pending.remaining === 0) this.complete(event.requestId, pending);
@@ -504,6 +781,15 @@ export class Broker {
       this.fetch({ ...parked.request, maxWaitMs: Math.max(0, remaining) }, parked.from, remaining > 0);
     }
   }
+}
+
+function liveBrokers(image: ClusterMetadataImage): number {
+  return image.brokers.filter((b) => !b.fenced).length;
+}
+
+function splitKey(key: string): [string, number] {
+  const at = key.lastIndexOf('-');
+  return [key.slice(0, at), Number(key.slice(at + 1))];
 }
 
 function fetchFailure(requestId: number, p: FetchPartition, error: WireError): PartitionEmitted {

@@ -552,7 +552,8 @@ export class Consumer {
     }
     await Promise.all(
       [...byLeader].map(async ([leader, list]) => {
-        const response = await this.connection.request<Message & { partitions: Array<{ topic: string; partition: number; offset: bigint; error?: string }> }>(brokerNode(leader), { type: 'listOffsets.request', partitions: list.map((s) => ({ topic: s.topic, partition: s.partition, timestamp })) }, this.requestTimeoutMs);
+        // A leader that is down or moved leaves these positions unknown: retried below after a backoff.
+        const response = await this.connection.request<Message & { partitions: Array<{ topic: string; partition: number; offset: bigint; error?: string }> }>(brokerNode(leader), { type: 'listOffsets.request', partitions: list.map((s) => ({ topic: s.topic, partition: s.partition, timestamp })) }, this.requestTimeoutMs).catch(() => ({ partitions: [] }));
         for (const r of response.partitions) {
           const s = this.fetcher.get(r.topic, r.partition);
           if (s !== undefined && r.error === undefined && r.offset >= 0n) this.fetcher.seek(s, r.offset);

@@ -210,7 +210,12 @@ export class Fetcher {
             if (state === undefined || from === undefined || this.fetchOffsetOf(state) !== from) continue;
             if (r.error !== undefined) {
               if (r.error === 'OFFSET_OUT_OF_RANGE') this.hooks.outOfRange(state, r.logStartOffset);
-              else this.hooks.metadataStale();
+              else {
+                // Leadership moved (NOT_LEADER_OR_FOLLOWER, a stale epoch…): wait retry.backoff.ms
+                // for fresh metadata instead of asking the same broker again at once.
+                this.backoffUntil.set(leader, this.connection.clock.now() + this.settings.retryBackoffMs);
+                this.hooks.metadataStale();
+              }
               continue;
             }
             state.highWatermark = r.highWatermark;

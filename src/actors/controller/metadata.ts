@@ -6,7 +6,7 @@
 import { InvalidArgumentError, KafkaProtocolError } from '../../errors.ts';
 import type { Random } from '../../random.ts';
 import { LOG_CONFIG_KEYS, parseLogConfig, logConfigToKafka } from '../../log/logConfig.ts';
-import type { ClusterMetadataImage, PartitionMetadata, TopicMetadata } from '../protocol.ts';
+import type { BrokerRegistration, ClusterMetadataImage, PartitionMetadata, TopicMetadata } from '../protocol.ts';
 
 /** Kafka's limit on topic name length. */
 export const MAX_TOPIC_NAME_LENGTH = 249;
@@ -70,7 +70,6 @@ export function withTopic(image: ClusterMetadataImage, topic: NewTopic, random: 
   if (!Number.isInteger(topic.replicationFactor) || topic.replicationFactor < 1) throw new KafkaProtocolError('INVALID_REPLICATION_FACTOR', `replication factor for topic "${topic.name}" must be an integer ≥ 1, got ${topic.replicationFactor}`);
   const liveBrokers = image.brokers.filter((b) => !b.fenced).length;
   if (topic.replicationFactor > liveBrokers) throw new KafkaProtocolError('INVALID_REPLICATION_FACTOR', `replication factor ${topic.replicationFactor} is larger than the ${liveBrokers} available broker${liveBrokers === 1 ? '' : 's'}; lower it or add brokers`);
-  if (topic.replicationFactor > 1) throw new KafkaProtocolError('INVALID_REPLICATION_FACTOR', `replication factor ${topic.replicationFactor} for topic "${topic.name}" is not supported yet: this version replicates nothing, so every partition has one replica; use replicationFactor 1`);
   const config = configOverrides(topic.config ?? {});
   const live = image.brokers.filter((b) => !b.fenced).map((b) => b.id);
   const assignment = assignReplicas(live, topic.numPartitions, topic.replicationFactor, random);
@@ -109,11 +108,237 @@ export function withTopicConfig(image: ClusterMetadataImage, name: string, confi
   return { ...image, version: image.version + 1, topics: { ...image.topics, [name]: { ...topic, config: configOverrides({ ...topic.config, ...config }) } } };
 }
 
-/** Returns the image with broker `id` registered (unfenced). */
-export function withBroker(image: ClusterMetadataImage, id: number): ClusterMetadataImage {
+/**
+ * Returns the image with broker `id` registered, unfenced, under a new broker epoch (the image
+ * version it is registered at). A previous incarnation that was still unfenced is fenced first
+ * (Kafka's `handleBrokerUncleanShutdown`: its partitions get new leaders and epochs before the
+ * new process may lead anything). Then partitions without a leader that the broker can lead get
+ * one. Samsa registers a broker unfenced at once; Kafka registers it fenced and unfences it at its
+ * first heartbeat that has caught up with the metadata log, which ends in the same state.
+ */
+export function withBroker(image: ClusterMetadataImage, id: number, incarnationId?: string): ClusterMetadataImage {
   if (!Number.isInteger(id) || id < 0) throw new InvalidArgumentError('brokerId', `expected a non-negative integer, got ${id}`);
-  const brokers = image.brokers.filter((b) => b.id !== id).concat({ id, fenced: false }).sort((a, b) => a.id - b.id);
-  return { ...image, version: image.version + 1, brokers };
+  const existing = image.brokers.find((b) => b.id === id);
+  let next = existing !== undefined && !existing.fenced && existing.incarnationId !== incarnationId ? withBrokerFenced(image, id) : image;
+  const registration: BrokerRegistration = { id, fenced: false, epoch: next.version + 1, ...(incarnationId === undefined ? {} : { incarnationId }) };
+  const brokers = next.brokers.filter((b) => b.id !== id).concat(registration).sort((a, b) => a.id - b.id);
+  next = { ...next, version: next.version + 1, brokers };
+  return electLeaderless(next, next.version);
+}
+
+/**
+ * The controller's answer to a BrokerRegistration request (Kafka's `registerBroker`): the same
+ * incarnation registering again (a retry) changes nothing; another incarnation is refused with
+ * DUPLICATE_BROKER_REGISTRATION while the registered one still has a valid session, else it
+ * replaces it ({@link withBroker}).
+ * @throws KafkaProtocolError DUPLICATE_BROKER_REGISTRATION.
+ */
+export function registerBroker(image: ClusterMetadataImage, id: number, incarnationId: string, hasValidSession: boolean): ClusterMetadataImage {
+  const existing = image.brokers.find((b) => b.id === id);
+  if (existing !== undefined && existing.incarnationId === incarnationId && !existing.fenced) return image;
+  if (existing !== undefined && existing.incarnationId !== incarnationId && hasValidSession) {
+    throw new KafkaProtocolError('DUPLICATE_BROKER_REGISTRATION', `broker ${id} is still registered by another process whose session has not expired; it is accepted once that session times out (broker.session.timeout.ms)`);
+  }
+  return withBroker(image, id, incarnationId);
+}
+
+/** Kafka's NO_LEADER: a partition without a leader is offline. */
+export const NO_LEADER = -1;
+
+/** Whether broker `id` is registered and unfenced (Kafka's `isActive`): only such a broker may lead or join an ISR. */
+export function isActiveBroker(image: ClusterMetadataImage, id: number): boolean {
+  return image.brokers.some((b) => b.id === id && !b.fenced);
+}
+
+/** Whether `topic` allows unclean leader elections (`unclean.leader.election.enable`, default false). */
+export function uncleanElectionEnabled(image: ClusterMetadataImage, topic: string): boolean {
+  return image.topics[topic]?.config['unclean.leader.election.enable'] === 'true';
+}
+
+/** How a leader is chosen (Kafka's `PartitionChangeBuilder.Election`). */
+export type Election = 'online' | 'preferred' | 'unclean';
+
+/** A requested change of one partition: a new ISR, a kind of election, or both. */
+export interface PartitionChange {
+  /** The target ISR (default: unchanged). An empty target keeps the current ISR, as Kafka does without ELR. */
+  readonly isr?: readonly number[];
+  /** Default `online`. */
+  readonly election?: Election;
+}
+
+function sameMembers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * Kafka's `PartitionChangeBuilder`: applies `change` to `p` and elects its leader.
+ * - `online`: keep the current leader if it is still in the target ISR and active; else the first
+ *   replica in assignment order that is; else none (leader -1, the partition is offline).
+ * - `preferred`: `replicas[0]` if it is in the target ISR and active; else as `online`.
+ * - `unclean`: as `online`, but when no ISR member can lead, the first active replica does and the
+ *   ISR becomes just it (committed data it lacks is lost).
+ * The ISR never becomes empty: when the target is empty the last ISR stays, so the partition
+ * comes back when its last member does. A new leader bumps `leaderEpoch`; any change bumps
+ * `partitionEpoch`. Returns `p` itself when nothing changes.
+ */
+export function changePartition(image: ClusterMetadataImage, p: PartitionMetadata, change: PartitionChange = {}): PartitionMetadata {
+  const target = change.isr ?? p.isr;
+  const election = change.election ?? 'online';
+  const valid = (id: number): boolean => target.includes(id) && isActiveBroker(image, id);
+  let leader = NO_LEADER;
+  let unclean = false;
+  const preferred = p.replicas[0];
+  if (election === 'preferred' && preferred !== undefined && valid(preferred)) leader = preferred;
+  else if (valid(p.leader)) leader = p.leader;
+  else {
+    leader = p.replicas.find(valid) ?? NO_LEADER;
+    if (leader === NO_LEADER && election === 'unclean') {
+      leader = p.replicas.find((id) => isActiveBroker(image, id)) ?? NO_LEADER;
+      unclean = leader !== NO_LEADER;
+    }
+  }
+  const isr = unclean ? [leader] : target.length === 0 ? p.isr : [...target];
+  const leaderChanged = leader !== p.leader;
+  if (!leaderChanged && sameMembers(isr, p.isr)) return p;
+  return { ...p, leader, leaderEpoch: leaderChanged ? p.leaderEpoch + 1 : p.leaderEpoch, partitionEpoch: p.partitionEpoch + 1, isr };
+}
+
+/** Applies `fn` to every partition; the image is returned as it was when nothing changed. */
+function mapPartitions(image: ClusterMetadataImage, version: number, fn: (p: PartitionMetadata) => PartitionMetadata): ClusterMetadataImage {
+  let topics: Record<string, TopicMetadata> | undefined;
+  for (const [name, topic] of Object.entries(image.topics)) {
+    let partitions: PartitionMetadata[] | undefined;
+    topic.partitions.forEach((p, i) => {
+      const next = fn(p);
+      if (next === p) return;
+      partitions ??= [...topic.partitions];
+      partitions[i] = next;
+    });
+    if (partitions !== undefined) (topics ??= { ...image.topics })[name] = { ...topic, partitions };
+  }
+  return topics === undefined ? image : { ...image, version, topics };
+}
+
+/** Elects a leader for every partition without one (online, or unclean where the topic allows it). */
+function electLeaderless(image: ClusterMetadataImage, version: number, onlyTopic?: string): ClusterMetadataImage {
+  return mapPartitions(image, version, (p) => (p.leader !== NO_LEADER || (onlyTopic !== undefined && p.topic !== onlyTopic) ? p : changePartition(image, p, { election: uncleanElectionEnabled(image, p.topic) ? 'unclean' : 'online' })));
+}
+
+/**
+ * Returns the image with broker `id` fenced (Kafka's `handleBrokerFenced`): removed from every
+ * ISR it is in (but never leaving an ISR empty), and every partition it led given a new leader
+ * by {@link changePartition}, or none. A broker already fenced, or unknown, leaves the image as it is.
+ */
+export function withBrokerFenced(image: ClusterMetadataImage, id: number): ClusterMetadataImage {
+  const existing = image.brokers.find((b) => b.id === id);
+  if (existing === undefined || existing.fenced) return image;
+  const version = image.version + 1;
+  const fenced: ClusterMetadataImage = { ...image, version, brokers: image.brokers.map((b) => (b.id === id ? { ...b, fenced: true } : b)) };
+  return mapPartitions(fenced, version, (p) => (p.isr.includes(id) || p.leader === id ? changePartition(fenced, p, { isr: p.isr.filter((r) => r !== id), election: uncleanElectionEnabled(fenced, p.topic) ? 'unclean' : 'online' }) : p));
+}
+
+/**
+ * Returns the image with broker `id` unfenced (Kafka's `handleBrokerUnfenced`): it is active
+ * again, and every partition without a leader that it can now lead gets one. A broker already
+ * unfenced, or unknown, leaves the image as it is.
+ */
+export function withBrokerUnfenced(image: ClusterMetadataImage, id: number): ClusterMetadataImage {
+  const existing = image.brokers.find((b) => b.id === id);
+  if (existing === undefined || !existing.fenced) return image;
+  const version = image.version + 1;
+  const unfenced: ClusterMetadataImage = { ...image, version, brokers: image.brokers.map((b) => (b.id === id ? { ...b, fenced: false } : b)) };
+  return electLeaderless(unfenced, version);
+}
+
+/** An ISR change a partition leader asks for (AlterPartition, KIP-497). */
+export interface IsrChangeRequest {
+  readonly brokerId: number;
+  readonly topic: string;
+  readonly partition: number;
+  readonly leaderEpoch: number;
+  readonly partitionEpoch: number;
+  readonly newIsr: readonly number[];
+}
+
+/**
+ * Applies a leader's AlterPartition request, validated in Kafka's order
+ * (`validateAlterPartitionData`): an unknown partition is UNKNOWN_TOPIC_OR_PARTITION; epochs
+ * newer than the controller's are NOT_CONTROLLER (the sender knows a newer controller); a sender
+ * that is not the leader is INVALID_REQUEST; a stale leader epoch is FENCED_LEADER_EPOCH; a stale
+ * partition epoch is INVALID_UPDATE_VERSION; an ISR that is empty, repeats a broker, names a
+ * non-replica or drops the leader is INVALID_REQUEST; an ISR with a fenced or unregistered broker
+ * is INELIGIBLE_REPLICA. Otherwise the ISR is committed with `partitionEpoch + 1` (an unchanged
+ * ISR changes nothing). Returns the new image and the partition as committed.
+ * @throws KafkaProtocolError as listed; the image is unchanged.
+ */
+export function withIsrChange(image: ClusterMetadataImage, request: IsrChangeRequest): { image: ClusterMetadataImage; partition: PartitionMetadata } {
+  const { topic, partition, brokerId, newIsr } = request;
+  const p = partitionOf(image, topic, partition);
+  const name = `${topic}-${partition}`;
+  if (p === undefined) throw new KafkaProtocolError('UNKNOWN_TOPIC_OR_PARTITION', `partition ${name} does not exist`);
+  if (request.leaderEpoch > p.leaderEpoch || request.partitionEpoch > p.partitionEpoch) throw new KafkaProtocolError('NOT_CONTROLLER', `AlterPartition for ${name} carries epochs (leader ${request.leaderEpoch}, partition ${request.partitionEpoch}) newer than this controller's (${p.leaderEpoch}, ${p.partitionEpoch})`);
+  if (brokerId !== p.leader) throw new KafkaProtocolError('INVALID_REQUEST', `broker ${brokerId} is not the leader of ${name} (the leader is ${p.leader})`);
+  if (request.leaderEpoch !== p.leaderEpoch) throw new KafkaProtocolError('FENCED_LEADER_EPOCH', `AlterPartition for ${name} carries leader epoch ${request.leaderEpoch}; the current one is ${p.leaderEpoch}`);
+  if (request.partitionEpoch !== p.partitionEpoch) throw new KafkaProtocolError('INVALID_UPDATE_VERSION', `AlterPartition for ${name} is based on partition epoch ${request.partitionEpoch}; the current one is ${p.partitionEpoch}; wait for the new metadata`);
+  if (!Array.isArray(newIsr) || newIsr.length === 0 || new Set(newIsr).size !== newIsr.length || newIsr.some((id) => !p.replicas.includes(id))) throw new KafkaProtocolError('INVALID_REQUEST', `ISR ${JSON.stringify(newIsr)} for ${name} must be a non-empty set of its replicas ${JSON.stringify(p.replicas)}`);
+  if (!newIsr.includes(p.leader)) throw new KafkaProtocolError('INVALID_REQUEST', `ISR ${JSON.stringify(newIsr)} for ${name} must include the leader ${p.leader}`);
+  const ineligible = newIsr.filter((id) => !isActiveBroker(image, id));
+  if (ineligible.length > 0) throw new KafkaProtocolError('INELIGIBLE_REPLICA', `ISR ${JSON.stringify(newIsr)} for ${name} names broker(s) ${ineligible.join(', ')} that are fenced or not registered`);
+  const changed = changePartition(image, p, { isr: newIsr, election: uncleanElectionEnabled(image, topic) ? 'unclean' : 'online' });
+  if (changed === p) return { image, partition: p };
+  const partitions = [...(image.topics[topic] as TopicMetadata).partitions];
+  partitions[partition] = changed;
+  return { image: { ...image, version: image.version + 1, topics: { ...image.topics, [topic]: { ...(image.topics[topic] as TopicMetadata), partitions } } }, partition: changed };
+}
+
+/**
+ * Elects leaders for the partitions of `topic` that have none, unclean where its config allows
+ * (the controller runs it when `unclean.leader.election.enable` is switched on, as Kafka's
+ * periodic unclean election would).
+ */
+export function withLeaderlessElected(image: ClusterMetadataImage, topic: string): ClusterMetadataImage {
+  return electLeaderless(image, image.version + 1, topic);
+}
+
+/** The outcome of an ElectLeaders request for one partition. */
+export interface ElectionResult {
+  readonly topic: string;
+  readonly partition: number;
+  readonly error?: 'UNKNOWN_TOPIC_OR_PARTITION' | 'ELECTION_NOT_NEEDED' | 'PREFERRED_LEADER_NOT_AVAILABLE' | 'ELIGIBLE_LEADERS_NOT_AVAILABLE';
+}
+
+/**
+ * Kafka's ElectLeaders admin request. `preferred` moves leadership to `replicas[0]` when it is in
+ * the ISR and active (ELECTION_NOT_NEEDED when it already leads, PREFERRED_LEADER_NOT_AVAILABLE
+ * when it cannot); `unclean` elects a leader for a partition that has none, out of the ISR if
+ * need be, whatever the topic config says (ELECTION_NOT_NEEDED when it has a leader,
+ * ELIGIBLE_LEADERS_NOT_AVAILABLE when no replica is active). `partitions` undefined means all.
+ */
+export function withLeadersElected(image: ClusterMetadataImage, election: 'preferred' | 'unclean', partitions?: ReadonlyArray<{ topic: string; partition: number }>): { image: ClusterMetadataImage; results: ElectionResult[] } {
+  const wanted = partitions ?? Object.values(image.topics).flatMap((t) => t.partitions.map((p) => ({ topic: p.topic, partition: p.partition })));
+  const results: ElectionResult[] = [];
+  const changes = new Map<string, PartitionMetadata>();
+  for (const { topic, partition } of wanted) {
+    const p = partitionOf(image, topic, partition);
+    if (p === undefined) {
+      results.push({ topic, partition, error: 'UNKNOWN_TOPIC_OR_PARTITION' });
+      continue;
+    }
+    if (election === 'preferred' ? p.leader === p.replicas[0] : p.leader !== NO_LEADER) {
+      results.push({ topic, partition, error: 'ELECTION_NOT_NEEDED' });
+      continue;
+    }
+    const next = changePartition(image, p, { election });
+    const elected = election === 'preferred' ? next.leader === p.replicas[0] : next.leader !== NO_LEADER;
+    if (!elected) {
+      results.push({ topic, partition, error: election === 'preferred' ? 'PREFERRED_LEADER_NOT_AVAILABLE' : 'ELIGIBLE_LEADERS_NOT_AVAILABLE' });
+      continue;
+    }
+    changes.set(`${topic}\u0000${partition}`, next);
+    results.push({ topic, partition });
+  }
+  if (changes.size === 0) return { image, results };
+  return { image: mapPartitions(image, image.version + 1, (p) => changes.get(`${p.topic}\u0000${p.partition}`) ?? p), results };
 }
 
 /** Validates overrides and keeps only the keys given, as Kafka-key strings. */

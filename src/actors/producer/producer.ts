@@ -126,7 +126,8 @@ function toBytes(value: string | Uint8Array | null | undefined, field: string, i
   throw new InvalidArgumentError(`${recordLabel(index, single)}.${field}`, `expected a string, Uint8Array or null, got ${typeof value === 'object' ? 'an object' : typeof value}; serialize it first (e.g. JSON.stringify)`);
 }
 
-const RETRIABLE_WITH_METADATA = new Set<string>(['NOT_LEADER_OR_FOLLOWER', 'UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'BROKER_NOT_AVAILABLE']);
+// NETWORK_EXCEPTION: a leader that refuses connections may have crashed and been replaced; Kafka refreshes metadata on a disconnect.
+const RETRIABLE_WITH_METADATA = new Set<string>(['NOT_LEADER_OR_FOLLOWER', 'UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'BROKER_NOT_AVAILABLE', 'NETWORK_EXCEPTION']);
 
 /** A producer. Create it with `cluster.producer(options)`. */
 export class Producer {
