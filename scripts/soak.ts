@@ -15,7 +15,7 @@ if (!Number.isInteger(count) || count < 1 || !Number.isInteger(first)) {
 const failures: number[] = [];
 const started = process.hrtime.bigint();
 for (let seed = first; seed < first + count; seed++) {
-  const controllers = 1;
+  const controllers = seed % 2 === 0 ? 3 : 1;
   try {
     const { anomalies, summary } = await runReplicationSim({ seed, controllers });
     const found = Object.entries(anomalies).filter(([, list]) => list.length > 0);

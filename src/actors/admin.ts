@@ -4,11 +4,11 @@
  * the brokers it needs (so a produce right after `createTopic` finds its leaders).
  */
 import type { Clock } from '../clock.ts';
-import { InvalidArgumentError, KafkaProtocolError, errorFromJSON } from '../errors.ts';
+import { InvalidArgumentError, KafkaProtocolError, SamsaError, errorFromJSON } from '../errors.ts';
 import type { KafkaErrorName } from '../errors.ts';
 import { describeLogConfigKeys, logConfigToKafka, parseLogConfig } from '../log/logConfig.ts';
 import type { Message, NodeId, Transport } from '../transport/transport.ts';
-import { brokerNode, clientNode } from '../transport/transport.ts';
+import { brokerNode, clientNode, controllerNode } from '../transport/transport.ts';
 import { ClientConnection } from './client/connection.ts';
 import { MetadataCache, sleep } from './client/metadataCache.ts';
 import type { ClusterMetadataImage, PartitionMetadata } from './protocol.ts';
@@ -42,7 +42,8 @@ export type OffsetSpec = 'earliest' | 'latest' | number;
 export interface AdminContext {
   readonly transport: Transport;
   readonly clock: Clock;
-  readonly controller: () => NodeId;
+  /** Every controller of the quorum; requests find the active one by NOT_CONTROLLER hints. */
+  readonly controllers: () => readonly NodeId[];
   readonly brokers: () => readonly number[];
   readonly clientId: string;
   readonly requestTimeoutMs?: number;
@@ -62,9 +63,19 @@ function throwIfError(result: { error?: string; message?: string } | undefined):
   if (result?.error !== undefined) throw errorFromJSON({ name: 'KafkaProtocolError', code: result.error, message: result.message ?? result.error, retriable: false });
 }
 
+/** `retry.backoff.ms` of the admin client (Kafka default 100). */
+const ADMIN_RETRY_BACKOFF_MS = 100;
+/**
+ * With several controllers, one attempt waits at most this long before trying the next, so a
+ * controller cut off from the client costs seconds rather than the whole request timeout.
+ */
+const CONTROLLER_ATTEMPT_TIMEOUT_MS = 5_000;
+
 /** The admin client. Create it with `cluster.admin()`. */
 export class Admin {
   private readonly connection: ClientConnection;
+  /** Index in `controllers()` of the controller believed active. */
+  private controllerIndex = 0;
   private readonly metadata: MetadataCache;
   private readonly timeoutMs: number;
 
@@ -266,10 +277,38 @@ export class Admin {
     }
   }
 
+  /**
+   * Sends a request to the active controller. A controller that is not active answers
+   * NOT_CONTROLLER and names the active one (when it knows it); one that is down or silent is
+   * skipped for the next. Retries back off `retry.backoff.ms` (100) until the request timeout.
+   */
   private async controllerRequest(type: string, body: Record<string, unknown>): Promise<Message> {
-    const response = await this.connection.request(this.context.controller(), { type, ...body }, this.timeoutMs);
-    if (typeof response.error === 'string') throw errorFromJSON({ name: 'KafkaProtocolError', code: response.error as KafkaErrorName, message: String(response.message ?? response.error), retriable: false });
-    return response;
+    const deadline = this.context.clock.now() + this.timeoutMs;
+    let lastError: unknown;
+    for (;;) {
+      const controllers = this.context.controllers();
+      const to = controllers[this.controllerIndex % controllers.length] as NodeId;
+      const remaining = deadline - this.context.clock.now();
+      let response: Message | undefined;
+      try {
+        response = await this.connection.request(to, { type, ...body }, controllers.length > 1 ? Math.min(remaining, CONTROLLER_ATTEMPT_TIMEOUT_MS) : remaining);
+      } catch (e) {
+        if (!SamsaError.is(e) || !e.retriable) throw e;
+        lastError = e;
+        this.controllerIndex = (this.controllerIndex + 1) % controllers.length;
+      }
+      if (response !== undefined && response.error !== 'NOT_CONTROLLER') {
+        if (typeof response.error === 'string') throw errorFromJSON({ name: 'KafkaProtocolError', code: response.error as KafkaErrorName, message: String(response.message ?? response.error), retriable: false });
+        return response;
+      }
+      if (response !== undefined) {
+        lastError = errorFromJSON({ name: 'KafkaProtocolError', code: 'NOT_CONTROLLER', message: String(response.message ?? 'not the active controller'), retriable: true });
+        const hint = typeof response.controllerId === 'number' ? controllers.indexOf(controllerNode(response.controllerId)) : -1;
+        this.controllerIndex = hint >= 0 ? hint : (this.controllerIndex + 1) % controllers.length;
+      }
+      if (this.context.clock.now() + ADMIN_RETRY_BACKOFF_MS >= deadline) throw lastError;
+      await sleep(this.context.clock, ADMIN_RETRY_BACKOFF_MS);
+    }
   }
 
   /** Polls broker metadata until `predicate` holds on every live broker (bounded by the request timeout). */

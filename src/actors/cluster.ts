@@ -1,5 +1,5 @@
 /**
- * `createCluster`: an embedded Kafka-faithful cluster in this process. A controller and N
+ * `createCluster`: an embedded Kafka-faithful cluster in this process. A controller quorum and N
  * brokers are actors on an in-process network; producers, consumers and the admin client are
  * nodes on the same network. Storage is in memory unless `dataDir` is given; either way it
  * outlives a broker crash, so `restart()` recovers from it.
@@ -22,6 +22,9 @@ import { Admin } from './admin.ts';
 import { Broker, BROKER_CONFIG_DEFAULTS } from './broker/broker.ts';
 import type { BrokerConfig } from './broker/broker.ts';
 import { controllerMachine } from './controller/controller.machine.ts';
+import type { MetadataRecord } from './controller/metadataRecords.ts';
+import { createRaftDurableState, parseRaftConfig } from './controller/raft.ts';
+import type { RaftConfig, RaftDurableState } from './controller/raft.ts';
 import { InspectionSink } from './inspection.ts';
 import type { InspectionEvent } from './inspection.ts';
 import { Consumer } from './consumer/consumer.ts';
@@ -43,6 +46,26 @@ export interface ClusterOptions {
   readonly brokerConfig?: Partial<BrokerConfig>;
   /** Deliver network messages only when told (deterministic test harness). */
   readonly manualNetwork?: boolean;
+  /**
+   * Number of controllers in the metadata quorum (default 1; 3 survives the loss of one).
+   * Controller ids are 0..N-1.
+   */
+  readonly controllers?: number;
+  /** Quorum settings with Kafka's keys: `controller.quorum.election.timeout.ms`, `controller.quorum.fetch.timeout.ms`, … */
+  readonly quorumConfig?: RaftConfig;
+}
+
+/** Crash and restart control of one controller. */
+export interface ControllerHandle {
+  readonly id: number;
+  /** Whether the controller process is up. */
+  readonly running: boolean;
+  /** Whether it is the active controller (the quorum leader that has committed its epoch). */
+  readonly active: boolean;
+  /** Kills the controller: its volatile state is lost; its metadata log, vote and snapshot survive. */
+  crash(): void;
+  /** Starts it again from its log and snapshot; it rejoins the quorum as a follower or candidate. */
+  restart(): Promise<void>;
 }
 
 /** Crash and restart control of one broker. */
@@ -73,8 +96,7 @@ export class Cluster {
   private readonly inspection = new InspectionSink();
   private readonly brokers = new Map<number, Broker>();
   private readonly storages = new Map<number, Storage>();
-  private controller: Actor<typeof controllerMachine> | undefined;
-  private unregisterController: (() => void) | undefined;
+  private readonly controllers = new Map<number, { actor: Actor<typeof controllerMachine> | undefined; unregister: (() => void) | undefined; readonly durable: RaftDurableState<MetadataRecord> }>();
   private readonly clients = new Set<{ close(): void | Promise<void> }>();
   private clientCount = 0;
   private readonly brokerConfig: BrokerConfig;
@@ -88,15 +110,35 @@ export class Cluster {
     this.random = createRandom(this.seed);
     this.network = new SimulatedNetwork({ clock: this.clock, random: this.random.fork(), manual: options.manualNetwork ?? false });
     this.brokerConfig = { ...BROKER_CONFIG_DEFAULTS, ...options.brokerConfig };
+    const controllers = options.controllers ?? 1;
+    if (!Number.isInteger(controllers) || controllers < 1 || controllers > 9) throw new InvalidArgumentError('controllers', `expected 1 to 9 controllers (1 or 3 is usual; 3 survives one failure), got ${String(controllers)}`);
+    if (options.quorumConfig !== undefined) parseRaftConfig(options.quorumConfig);
+    for (let id = 0; id < controllers; id++) this.controllers.set(id, { actor: undefined, unregister: undefined, durable: createRaftDurableState<MetadataRecord>() });
     for (let id = 1; id <= count; id++) {
       const storage = options.dataDir === undefined ? new MemoryStorage() : new FileStorage(join(options.dataDir, `broker-${id}`));
       this.storages.set(id, storage);
     }
   }
 
-  /** Address of the active controller. */
+  /** Address of the active controller (the first controller while none is active). */
   get controllerNode(): NodeId {
-    return controllerNode(0);
+    return controllerNode(this.activeControllerId() ?? 0);
+  }
+
+  /** Addresses of every controller of the quorum. */
+  get controllerNodes(): NodeId[] {
+    return this.controllerIds.map(controllerNode);
+  }
+
+  /** Ids of every controller (running or not). */
+  get controllerIds(): number[] {
+    return [...this.controllers.keys()];
+  }
+
+  /** Id of the active controller, undefined while the quorum has none (an election is running). */
+  activeControllerId(): number | undefined {
+    for (const [id, c] of this.controllers) if ((c.actor?.getSnapshot().context.active ?? false) && c.actor?.getSnapshot().status === 'active') return id;
+    return undefined;
   }
 
   /** Ids of all brokers (running or not). */
@@ -104,24 +146,72 @@ export class Cluster {
     return [...this.storages.keys()];
   }
 
-  /** @internal Starts the controller and brokers. */
+  /** @internal Starts the controllers and brokers. */
   start(): void {
-    const node = this.controllerNode;
-    const controllerRandom = this.random.fork();
-    this.controller = createActor(controllerMachine, {
-      input: { id: 0, clusterId: `samsa-${this.seed.toString(16)}`, random: controllerRandom, send: (to: NodeId, message: Message) => this.network.send(node, to, message), notify: (e) => this.inspection.notify(e as never), brokerSessionTimeoutMs: this.brokerConfig.brokerSessionTimeoutMs },
-      clock: this.clock,
-      ...this.inspection.actorOptions('controller:0'),
-    });
-    this.controller.start();
-    this.unregisterController = this.network.register(node, (message, from) => this.controller?.send({ type: 'net.message', message, from }));
+    for (const id of this.controllers.keys()) this.startController(id);
     for (const id of this.storages.keys()) this.startBroker(id);
+  }
+
+  private startController(id: number): void {
+    const slot = this.controllers.get(id);
+    if (slot === undefined || slot.actor !== undefined) return;
+    const node = controllerNode(id);
+    const actor = createActor(controllerMachine, {
+      input: {
+        id,
+        voters: this.controllerIds,
+        clusterId: `samsa-${this.seed.toString(16)}`,
+        random: this.random.fork(),
+        clock: this.clock,
+        durable: slot.durable,
+        ...(this.options.quorumConfig === undefined ? {} : { raftConfig: this.options.quorumConfig }),
+        send: (to: NodeId, message: Message) => this.network.send(node, to, message),
+        notify: (e) => this.inspection.notify(e as never),
+        brokerSessionTimeoutMs: this.brokerConfig.brokerSessionTimeoutMs,
+      },
+      clock: this.clock,
+      ...this.inspection.actorOptions(node),
+    });
+    slot.actor = actor;
+    slot.unregister = this.network.register(node, (message, from) => actor.send({ type: 'net.message', message, from }));
+    actor.start();
+  }
+
+  private stopController(id: number): void {
+    const slot = this.controllers.get(id);
+    if (slot === undefined || slot.actor === undefined) return;
+    slot.unregister?.();
+    slot.unregister = undefined;
+    slot.actor.stop();
+    slot.actor = undefined;
+  }
+
+  /** Crash/restart control of controller `id`. */
+  controller(id: number): ControllerHandle {
+    const slot = this.controllers.get(id);
+    if (slot === undefined) throw new InvalidArgumentError('id', `there is no controller ${id}; controllers are ${this.controllerIds.join(', ')}`);
+    return {
+      id,
+      get running() {
+        return slot.actor !== undefined;
+      },
+      get active() {
+        return slot.actor?.getSnapshot().context.active ?? false;
+      },
+      crash: () => {
+        if (slot.actor !== undefined) this.inspection.notify({ type: '@samsa.controller.crashed', controllerId: id } as never);
+        this.stopController(id);
+      },
+      restart: async () => {
+        this.startController(id);
+      },
+    };
   }
 
   private startBroker(id: number): Broker {
     let broker = this.brokers.get(id);
     if (broker === undefined) {
-      broker = new Broker({ id, storage: this.storages.get(id) as Storage, clock: this.clock, transport: this.network, controller: this.controllerNode, config: this.brokerConfig, inspection: this.inspection });
+      broker = new Broker({ id, storage: this.storages.get(id) as Storage, clock: this.clock, transport: this.network, controllers: this.controllerNodes, config: this.brokerConfig, inspection: this.inspection });
       this.brokers.set(id, broker);
     }
     broker.start();
@@ -151,7 +241,7 @@ export class Cluster {
 
   /** A new admin client. */
   admin(options: { clientId?: string; requestTimeoutMs?: number } = {}): Admin {
-    const admin = new Admin({ transport: this.network, clock: this.clock, controller: () => this.controllerNode, brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('admin'), ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }) });
+    const admin = new Admin({ transport: this.network, clock: this.clock, controllers: () => this.controllerNodes, brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('admin'), ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }) });
     this.clients.add(admin);
     return admin;
   }
@@ -180,8 +270,7 @@ export class Cluster {
     for (const c of this.clients) await c.close();
     this.clients.clear();
     for (const b of this.brokers.values()) await b.stop();
-    this.unregisterController?.();
-    this.controller?.stop();
+    for (const id of this.controllers.keys()) this.stopController(id);
   }
 
   private nextClientId(kind: string): string {

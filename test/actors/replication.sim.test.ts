@@ -9,7 +9,7 @@ const SEEDS = process.env.SIM_SEED !== undefined ? [Number(process.env.SIM_SEED)
  */
 describe('replication simulation, acks=all, RF=3, min.insync.replicas=2', () => {
   for (const seed of SEEDS) {
-    const controllers = 1;
+    const controllers = seed % 2 === 0 ? 3 : 1;
     it(`seed ${seed}, ${controllers} controller(s): no lost acknowledged write, no inconsistent offset, identical replicas, monotonic high watermark, no lost commit`, async () => {
       const { anomalies, summary, history } = await runReplicationSim({ seed, controllers });
       if (process.env.SIM_VERBOSE) console.log(summary);

@@ -66,7 +66,7 @@ const GROUP = 'auditors';
 export async function runReplicationSim(options: ReplicationSimOptions): Promise<ReplicationSimResult> {
   const { seed } = options;
   const acks = options.acks ?? -1;
-  const cluster = await createTestCluster({ seed, brokers: 3, ...(options.controllers === undefined ? {} : { controllers: options.controllers }), brokerConfig: { offsetsTopicNumPartitions: 3 } } as Parameters<typeof createTestCluster>[0]);
+  const cluster = await createTestCluster({ seed, brokers: 3, controllers: options.controllers ?? 1, brokerConfig: { offsetsTopicNumPartitions: 3 } });
   const random = createRandom(seed ^ 0x4e3e515);
   const history = new History();
   const faults: string[] = [];
@@ -221,7 +221,7 @@ async function runNemesis(cluster: TestCluster, watch: Watch, random: Random, co
       case 'isolate-leader': {
         if (leader < 0) break;
         // Cut from the other brokers and the controllers; clients can still reach it.
-        const others = [...brokers.filter((b) => b !== leader).map((b) => `broker:${b}`), ...controllerNodes(cluster)];
+        const others = [...brokers.filter((b) => b !== leader).map((b) => `broker:${b}`), ...cluster.controllerNodes];
         cluster.network.isolate(`broker:${leader}`, others);
         await sleep(cluster.clock, 2_000 + random.int(20_000));
         cluster.network.heal();
@@ -245,9 +245,7 @@ async function runNemesis(cluster: TestCluster, watch: Watch, random: Random, co
         break;
       }
       case 'crash-controller': {
-        const ids = controllerIds(cluster);
-        const active = (cluster as unknown as { activeControllerId?: () => number }).activeControllerId?.() ?? ids[0] ?? 0;
-        const handle = (cluster as unknown as { controller(id: number): { crash(): void; restart(): Promise<void> } }).controller(active);
+        const handle = cluster.controller(cluster.activeControllerId() ?? 0);
         handle.crash();
         await sleep(cluster.clock, downMs);
         await handle.restart();
@@ -258,13 +256,6 @@ async function runNemesis(cluster: TestCluster, watch: Watch, random: Random, co
   }
 }
 
-function controllerIds(cluster: TestCluster): number[] {
-  return (cluster as unknown as { controllerIds?: number[] }).controllerIds ?? [0];
-}
-
-function controllerNodes(cluster: TestCluster): string[] {
-  return controllerIds(cluster).map((id) => `controller:${id}`);
-}
 
 function replicasCaughtUp(cluster: TestCluster, watch: Watch): boolean {
   const image = watch.image;

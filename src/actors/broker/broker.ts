@@ -17,7 +17,7 @@ import { PartitionLog } from '../../log/partitionLog.ts';
 import { parseLogConfig } from '../../log/logConfig.ts';
 import type { Storage } from '../../log/storage/storage.ts';
 import type { Message, NodeId, Transport } from '../../transport/transport.ts';
-import { brokerNode } from '../../transport/transport.ts';
+import { brokerNode, controllerNode } from '../../transport/transport.ts';
 import { partitionMachine } from '../partition/partition.machine.ts';
 import type { PartitionEmitted, PartitionEvent } from '../partition/partition.machine.ts';
 import type { AlterPartitionResponse, ClusterMetadataImage, FetchPartition, FetchPartitionResult, FetchRequest, PartitionMetadata, ProduceRequest } from '../protocol.ts';
@@ -115,7 +115,8 @@ export interface BrokerOptions {
   readonly storage: Storage;
   readonly clock: Clock;
   readonly transport: Transport;
-  readonly controller: NodeId;
+  /** Every controller of the quorum; requests go to the active one, found by NOT_CONTROLLER hints. */
+  readonly controllers: readonly NodeId[];
   readonly config: BrokerConfig;
   readonly inspection: InspectionSink;
 }
@@ -212,6 +213,12 @@ export class Broker {
   private readonly fetchers = new Map<number, ReplicaFetcher>();
   private readonly alterInFlight = new Map<number, AlterInFlight>();
   private readonly alterRetries = new Set<TimerHandle>();
+  /** Index in `controllers` of the controller believed active. */
+  private controllerIndex = 0;
+  /** Whether a controller answered since the last registration or heartbeat was sent. */
+  private controllerAnswered = true;
+  /** Auto-create requests in flight: correlation id → topic names. */
+  private readonly autoCreateRequests = new Map<number, readonly string[]>();
 
   constructor(private readonly options: BrokerOptions) {
     this.id = options.id;
@@ -314,11 +321,50 @@ export class Broker {
     this.isrTimer = undefined;
     this.brokerEpoch = undefined;
     this.image = undefined;
+    this.autoCreating.clear();
+    this.autoCreateRequests.clear();
+    this.controllerAnswered = true;
+  }
+
+  /** The controller believed active. */
+  private get controller(): NodeId {
+    return this.options.controllers[this.controllerIndex % this.options.controllers.length] as NodeId;
+  }
+
+  /**
+   * Sends a session request (registration, heartbeat) to the active controller. When the previous
+   * one went unanswered the controller may be down or cut off: try the next one, as Kafka's
+   * controller channel re-discovers the active controller after a disconnect.
+   */
+  private sendSessionRequest(message: Message): void {
+    if (!this.controllerAnswered) this.nextController();
+    this.controllerAnswered = false;
+    this.send(this.controller, message);
+  }
+
+  private nextController(): void {
+    this.controllerIndex = (this.controllerIndex + 1) % this.options.controllers.length;
+  }
+
+  /** Points at controller `node` when it is one of the quorum. */
+  private useController(node: NodeId): void {
+    const at = this.options.controllers.indexOf(node);
+    if (at >= 0) this.controllerIndex = at;
+  }
+
+  /** Bookkeeping for any message from a controller: it answered; NOT_CONTROLLER points at the active one. */
+  private fromController(message: Message, from: NodeId): void {
+    this.controllerAnswered = true;
+    if (message.type === 'metadata.update') this.useController(from);
+    else if (message.error === 'NOT_CONTROLLER') {
+      if (typeof message.controllerId === 'number' && message.controllerId >= 0) this.useController(controllerNode(message.controllerId));
+      else this.nextController();
+    }
   }
 
   private register(): void {
     if (this.registrationTimer !== undefined) this.options.clock.clearTimeout(this.registrationTimer);
-    this.send(this.options.controller, { type: 'brokerRegistration.request', correlationId: this.nextCorrelationId++, brokerId: this.id, incarnationId: this.incarnationId });
+    this.sendSessionRequest({ type: 'brokerRegistration.request', correlationId: this.nextCorrelationId++, brokerId: this.id, incarnationId: this.incarnationId });
     // Re-send until the controller accepts it (it may be unreachable, or still hold the session
     // of the process that crashed: DUPLICATE_BROKER_REGISTRATION until that session expires).
     this.registrationTimer = this.options.clock.setTimeout(() => {
@@ -343,7 +389,7 @@ export class Broker {
     this.heartbeatTimer = this.options.clock.setTimeout(() => {
       this.heartbeatTimer = undefined;
       if (this.actor === undefined || this.brokerEpoch === undefined) return;
-      this.send(this.options.controller, { type: 'brokerHeartbeat.request', correlationId: this.nextCorrelationId++, brokerId: this.id, brokerEpoch: this.brokerEpoch, currentMetadataVersion: this.image?.version ?? -1 });
+      this.sendSessionRequest({ type: 'brokerHeartbeat.request', correlationId: this.nextCorrelationId++, brokerId: this.id, brokerEpoch: this.brokerEpoch, currentMetadataVersion: this.image?.version ?? -1 });
       this.scheduleHeartbeat();
     }, this.options.config.brokerHeartbeatIntervalMs);
   }
@@ -383,7 +429,11 @@ export class Broker {
       if (message.correlationId !== undefined) this.send(from, { type: 'transport.unreachable', correlationId: message.correlationId, node: this.node });
       return;
     }
+    if (from.startsWith('controller:')) this.fromController(message, from);
     switch (message.type) {
+      case 'createTopics.response':
+        this.onAutoCreateResponse(message);
+        return;
       case 'brokerRegistration.response':
         this.onRegistered(message);
         return;
@@ -402,6 +452,8 @@ export class Broker {
         for (const fetcher of this.fetchers.values()) if (fetcher.owns(message.correlationId as number)) fetcher.onResponse(message.correlationId as number, message.partitions as FetchPartitionResult[]);
         return;
       case 'transport.unreachable':
+        // A controller that is down: the next request goes to another one.
+        if (message.node === this.controller) this.nextController();
         this.onUnreachable(message.correlationId as number);
         return;
       case 'metadata.request':
@@ -533,10 +585,8 @@ export class Broker {
     if (wanted !== undefined && message.allowAutoTopicCreation === true && this.options.config.autoCreateTopicsEnable) {
       const missing = wanted.filter((t) => image.topics[t] === undefined && !this.autoCreating.has(t));
       if (missing.length > 0) {
-        for (const t of missing) this.autoCreating.add(t);
-        this.send(this.options.controller, {
+        this.autoCreate({
           type: 'createTopics.request',
-          correlationId: 0,
           topics: missing.map((name) => ({ name, numPartitions: this.options.config.numPartitions, replicationFactor: Math.min(this.options.config.defaultReplicationFactor, liveBrokers(image)) })),
         });
       }
@@ -545,6 +595,27 @@ export class Broker {
     const topicErrors: Record<string, string> = {};
     for (const t of wanted ?? []) if (image.topics[t] === undefined) topicErrors[t] = this.autoCreating.has(t) ? 'LEADER_NOT_AVAILABLE' : 'UNKNOWN_TOPIC_OR_PARTITION';
     this.send(from, { type: 'metadata.response', correlationId: message.correlationId, image, topicErrors });
+  }
+
+  /** Asks the active controller to create topics; a refusal lets the next metadata request ask again. */
+  private autoCreate(request: { type: 'createTopics.request'; topics: ReadonlyArray<{ name: string; [field: string]: unknown }> }): void {
+    const correlationId = this.nextCorrelationId++;
+    const names = request.topics.map((t) => t.name);
+    for (const name of names) this.autoCreating.add(name);
+    this.autoCreateRequests.set(correlationId, names);
+    this.send(this.controller, { ...request, correlationId });
+  }
+
+  private onAutoCreateResponse(message: Message): void {
+    const names = this.autoCreateRequests.get(message.correlationId as number);
+    if (names === undefined) return;
+    this.autoCreateRequests.delete(message.correlationId as number);
+    const results = (message.results as Array<{ name: string; error?: string }> | undefined) ?? [];
+    for (const name of names) {
+      const error = typeof message.error === 'string' ? message.error : results.find((r) => r.name === name)?.error;
+      // Created (or created by someone else): the metadata push clears it. Anything else: ask again later.
+      if (error !== undefined && error !== 'TOPIC_ALREADY_EXISTS') this.autoCreating.delete(name);
+    }
   }
 
   private findCoordinator(message: Message, from: NodeId): void {
@@ -563,10 +634,8 @@ export class Broker {
     if (offsets === undefined) {
       // Created on first use, as Kafka does; the client retries until it exists.
       if (!this.autoCreating.has(OFFSETS_TOPIC)) {
-        this.autoCreating.add(OFFSETS_TOPIC);
-        this.send(this.options.controller, {
+        this.autoCreate({
           type: 'createTopics.request',
-          correlationId: 0,
           // Kafka refuses while fewer than offsets.topic.replication.factor brokers are alive;
           // samsa takes as many replicas as there are live brokers, up to that factor.
           topics: [{ name: OFFSETS_TOPIC, numPartitions: this.options.config.offsetsTopicNumPartitions, replicationFactor: Math.max(1, Math.min(this.options.config.offsetsTopicReplicationFactor, liveBrokers(image))), internal: true, config: { 'cleanup.policy': 'compact', 'segment.bytes': 104857600 } }],
@@ -620,12 +689,17 @@ export class Broker {
     const correlationId = this.nextCorrelationId++;
     const timer = this.options.clock.setTimeout(() => this.retryAlterPartition(correlationId), this.options.config.controllerSocketTimeoutMs);
     this.alterInFlight.set(correlationId, { topic: event.topic, partition: event.partition, basedOnPartitionEpoch: event.partitionEpoch, timer });
-    this.send(this.options.controller, { type: 'alterPartition.request', correlationId, brokerId: this.id, topic: event.topic, partition: event.partition, leaderEpoch: event.leaderEpoch, partitionEpoch: event.partitionEpoch, newIsr: event.newIsr });
+    this.send(this.controller, { type: 'alterPartition.request', correlationId, brokerId: this.id, topic: event.topic, partition: event.partition, leaderEpoch: event.leaderEpoch, partitionEpoch: event.partitionEpoch, newIsr: event.newIsr });
   }
 
   private onAlterPartitionResponse(response: AlterPartitionResponse): void {
     const sent = this.alterInFlight.get(response.correlationId);
     if (sent === undefined) return;
+    if ((response.error as string | undefined) === 'NOT_CONTROLLER') {
+      // Sent to a controller that is not (or no longer) active: propose again to the one it named.
+      this.retryAlterPartition(response.correlationId);
+      return;
+    }
     this.alterInFlight.delete(response.correlationId);
     this.options.clock.clearTimeout(sent.timer);
     this.partitions.get(`${sent.topic}-${sent.partition}`)?.send({

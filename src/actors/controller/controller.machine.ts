@@ -1,19 +1,26 @@
 /**
- * The controller: owns the cluster metadata image (brokers, topics, partition assignment,
- * leadership and ISRs) and pushes every new version to the brokers. Requests arrive as
- * `net.message` events; the pure functions in `metadata.ts` compute every change (image → image),
- * so they can become replicated metadata records unchanged.
+ * A controller of the KRaft-style metadata quorum. Every controller holds one replica of the
+ * `__cluster_metadata` log (a {@link RaftNode}) and the metadata image replayed from its committed
+ * records. The Raft leader, once it has committed an entry of its own epoch, is the active
+ * controller: it alone answers requests. It computes each change with the pure functions in
+ * `metadata.ts` (image → image) on top of what it has appended so far, turns the change into
+ * metadata records (`metadataRecords.ts`), appends them, and answers once they are committed on a
+ * majority of voters, as Kafka's `QuorumController` does. Every controller replays committed
+ * records into the same image; the active one pushes each new committed image to the brokers.
+ * The others answer NOT_CONTROLLER with the leader they know of.
  *
- * Besides the image it keeps one piece of soft state, as Kafka's `BrokerHeartbeatManager`: the
- * live broker sessions. A registration or heartbeat (re)arms a delayed `broker.sessionExpired`
- * event `broker.session.timeout.ms` ahead on the actor's clock; when it fires, the broker is
- * fenced and its partitions get new leaders. The next heartbeat of a fenced broker unfences it.
+ * Besides the log the active controller keeps one piece of soft state, as Kafka's
+ * `BrokerHeartbeatManager`: the live broker sessions. A registration or heartbeat (re)arms a
+ * delayed `broker.sessionExpired` event `broker.session.timeout.ms` ahead on the actor's clock;
+ * when it fires, the broker is fenced and its partitions get new leaders. A newly active
+ * controller starts a fresh session for every unfenced broker, as Kafka's does.
  */
 import { enqueueActions, setup } from 'xstate';
+import type { Clock } from '../../clock.ts';
 import { KafkaProtocolError, SamsaError } from '../../errors.ts';
 import type { Random } from '../../random.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
-import { brokerNode } from '../../transport/transport.ts';
+import { brokerNode, controllerNode } from '../../transport/transport.ts';
 import type { AlterPartitionRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest, ClusterMetadataImage } from '../protocol.ts';
 import { wireError } from '../protocol.ts';
 import type { WireError } from '../protocol.ts';
@@ -32,15 +39,33 @@ import {
   withTopicConfig,
 } from './metadata.ts';
 import type { NewTopic } from './metadata.ts';
+import { recordsBetween, replayRecords } from './metadataRecords.ts';
+import type { MetadataRecord } from './metadataRecords.ts';
+import { RaftNode } from './raft.ts';
+import type { RaftConfig, RaftDurableState, RaftEntry, RaftMessage, RaftOutput } from './raft.ts';
 
 /** `broker.session.timeout.ms` (Kafka default 9000). */
 export const BROKER_SESSION_TIMEOUT_MS = 9_000;
 
+/**
+ * Committed metadata entries between two snapshots of the metadata log (Kafka snapshots by bytes,
+ * `metadata.log.max.record.bytes.between.snapshots`, and by time; samsa counts entries).
+ */
+export const METADATA_SNAPSHOT_INTERVAL_ENTRIES = 1_000;
+
 /** What a controller actor is created with. */
 export interface ControllerInput {
   readonly id: number;
+  /** Ids of every controller of the quorum (`controller.quorum.voters`), this one included. */
+  readonly voters: readonly number[];
   readonly clusterId: string;
   readonly random: Random;
+  /** The actor's clock (the same one the actor is created with), for the Raft core's times. */
+  readonly clock: Clock;
+  /** This controller's log, vote and snapshot: kept by the owner across crashes, as a disk would. */
+  readonly durable: RaftDurableState<MetadataRecord>;
+  /** Quorum settings with Kafka's keys (`controller.quorum.election.timeout.ms`, …). */
+  readonly raftConfig?: RaftConfig;
   /** Sends a message from this controller's node. */
   readonly send: (to: NodeId, message: Message) => void;
   /** Inspection hook for `@samsa.*` events. */
@@ -49,19 +74,41 @@ export interface ControllerInput {
   readonly brokerSessionTimeoutMs?: number;
 }
 
+/** A reply held until the records of its change are committed. */
+interface HeldReply {
+  /** Offset of the last record the change appended (or the change it waits behind). */
+  readonly offset: bigint;
+  /** Epoch the records were appended in: a different epoch at `offset` means they were lost. */
+  readonly epoch: number;
+  readonly to: NodeId;
+  readonly correlationId: number | undefined;
+  readonly reply: Record<string, unknown>;
+}
+
 interface ControllerContext {
   readonly id: number;
   readonly random: Random;
+  readonly clock: Clock;
+  readonly raft: RaftNode<MetadataRecord>;
   readonly send: (to: NodeId, message: Message) => void;
   readonly notify: (event: { type: string; [k: string]: unknown }) => void;
   readonly sessionTimeoutMs: number;
+  /** The image replayed from every committed entry. */
   readonly image: ClusterMetadataImage;
-  /** Broker id → epoch of its live session (a timer is armed for each). */
+  /** The active controller's image including appended, not yet committed changes. */
+  readonly pending: ClusterMetadataImage;
+  /** Replies waiting for their records to commit, in offset order. */
+  readonly held: readonly HeldReply[];
+  /** Broker id → epoch of its live session (a timer is armed for each; active controller only). */
   readonly sessions: Readonly<Record<number, number>>;
+  /** Committed entries since the last snapshot. */
+  readonly sinceSnapshot: number;
+  /** Whether this controller is the active one (Raft leader with its own epoch committed). */
+  readonly active: boolean;
 }
 
 /** Events the controller accepts. */
-export type ControllerEvent = { type: 'net.message'; message: Message; from: NodeId } | { type: 'broker.sessionExpired'; brokerId: number; epoch: number };
+export type ControllerEvent = { type: 'net.message'; message: Message; from: NodeId } | { type: 'broker.sessionExpired'; brokerId: number; epoch: number } | { type: 'raft.tick' } | { type: 'controller.activated' } | { type: 'controller.resigned' };
 
 /** Topic result of an admin request. */
 export interface TopicResult extends Partial<WireError> {
@@ -88,8 +135,15 @@ interface Outcome {
   readonly touch?: { readonly brokerId: number; readonly epoch: number };
 }
 
-/** Handles one request against `image`. Pure except for the random topic ids. */
-function handle(context: ControllerContext, message: Message): Outcome | undefined {
+/** What a request is handled against: the image so far, the live sessions, the seeded random. */
+interface HandleState {
+  readonly image: ClusterMetadataImage;
+  readonly sessions: Readonly<Record<number, number>>;
+  readonly random: Random;
+}
+
+/** Handles one request against `state.image`. Pure except for the random topic ids. */
+function handle(context: HandleState, message: Message): Outcome | undefined {
   let image = context.image;
   const results: TopicResult[] = [];
   const apply = (name: string, change: () => ClusterMetadataImage): void => {
@@ -208,58 +262,247 @@ function changesBetween(before: ClusterMetadataImage, after: ClusterMetadataImag
 }
 
 const sessionId = (brokerId: number): string => `session:${brokerId}`;
+const RAFT_TICK = 'raft.tick';
 
-/** The controller machine. One state: it answers everything while it runs. */
+type Enqueue = Parameters<Parameters<typeof enqueueActions<ControllerContext, ControllerEvent, undefined, ControllerEvent, never, never, never, never, never>>[0]>[0]['enqueue'];
+
+/** A Raft message between controllers; Raft handles its own loss and timeouts. */
+export interface QuorumMessage {
+  readonly type: 'quorum.message';
+  readonly message: RaftMessage<MetadataRecord>;
+  readonly [field: string]: unknown;
+}
+
+function controllerIdOf(node: NodeId): number | undefined {
+  const m = /^controller:(\d+)$/.exec(node);
+  return m === null ? undefined : Number(m[1]);
+}
+
+/** Applies committed entries (and a loaded snapshot) to `image`; each entry's offset + 1 becomes the version. */
+function replay(image: ClusterMetadataImage, output: RaftOutput<MetadataRecord>): ClusterMetadataImage {
+  let next = output.loadSnapshot === undefined ? image : (output.loadSnapshot.state as ClusterMetadataImage);
+  let run: MetadataRecord[] = [];
+  let runEnd = 0n;
+  const flushRun = (): void => {
+    if (run.length > 0) next = replayRecords(next, run, Number(runEnd));
+    run = [];
+  };
+  for (const entry of output.committed) {
+    if (entry.kind === 'data') {
+      run.push(entry.payload);
+      runEnd = entry.offset + 1n;
+      continue;
+    }
+    flushRun();
+    // The LeaderChange record names the active controller; brokers learn it from the image.
+    next = { ...next, controllerId: entry.leaderId, version: Number(entry.offset + 1n) };
+  }
+  flushRun();
+  return next;
+}
+
+/** The committed entry at `offset` in this output, if it carries it. */
+function committedAt(output: RaftOutput<MetadataRecord>, offset: bigint): RaftEntry<MetadataRecord> | undefined {
+  const first = output.committed[0];
+  if (first === undefined || offset < first.offset) return undefined;
+  return output.committed[Number(offset - first.offset)];
+}
+
+/**
+ * Takes one output of the Raft core into the controller: sends its messages, replays what was
+ * committed, answers the replies it releases, publishes the new image (active controller), notices
+ * activation and resignation, snapshots, and re-arms the Raft timer. Returns the context changes.
+ */
+function absorb(c: ControllerContext, output: RaftOutput<MetadataRecord>, enqueue: Enqueue, base: Partial<ControllerContext> = {}): Partial<ControllerContext> {
+  const raft = c.raft;
+  for (const { to, message } of output.messages) {
+    const envelope: QuorumMessage = { type: 'quorum.message', message };
+    enqueue(() => c.send(controllerNode(to), envelope));
+  }
+  const before = base.image ?? c.image;
+  const image = output.committed.length === 0 && output.loadSnapshot === undefined ? before : replay(before, output);
+  let held = base.held ?? c.held;
+  const release = (h: HeldReply, ok: boolean): void => {
+    const reply = ok ? ('image' in h.reply ? { ...h.reply, image } : h.reply) : notController(h.reply, raft.leaderId);
+    if (h.correlationId !== undefined) enqueue(() => c.send(h.to, { ...reply, correlationId: h.correlationId } as Message));
+  };
+  if (held.length > 0 && output.committed.length > 0) {
+    const last = output.committed[output.committed.length - 1] as RaftEntry<MetadataRecord>;
+    const remaining: HeldReply[] = [];
+    for (const h of held) {
+      if (h.offset > last.offset) remaining.push(h);
+      // Held replies are released as soon as their offset commits, so it is in this output.
+      else release(h, committedAt(output, h.offset)?.epoch === h.epoch);
+    }
+    held = remaining;
+  }
+  const patch: { -readonly [K in keyof ControllerContext]?: ControllerContext[K] } = { ...base, image, held };
+  let active = base.active ?? c.active;
+  const leading = raft.role === 'leader';
+  if (active && !leading) {
+    // Lost the leadership: what was appended may or may not commit under the next leader.
+    active = false;
+    for (const h of held) release(h, false);
+    patch.held = [];
+    patch.pending = image;
+    for (const id of Object.keys(c.sessions)) enqueue.cancel(sessionId(Number(id)));
+    patch.sessions = {};
+    c.notify({ type: '@samsa.controller.resigned', controllerId: c.id, epoch: raft.epoch });
+  } else if (!active && leading && output.committed.some((e) => e.kind === 'leaderChange' && e.epoch === raft.epoch && e.leaderId === c.id)) {
+    // Our own LeaderChange is committed: everything before it is too, so the image is complete.
+    active = true;
+    patch.pending = image;
+    const sessions: Record<number, number> = {};
+    for (const b of image.brokers) {
+      if (b.fenced || b.epoch === undefined) continue;
+      sessions[b.id] = b.epoch;
+      enqueue.cancel(sessionId(b.id));
+      enqueue.raise({ type: 'broker.sessionExpired', brokerId: b.id, epoch: b.epoch }, { delay: c.sessionTimeoutMs, id: sessionId(b.id) });
+    }
+    patch.sessions = sessions;
+    c.notify({ type: '@samsa.controller.activated', controllerId: c.id, epoch: raft.epoch });
+  }
+  patch.active = active;
+  if (active && image !== before) enqueue(() => publish(c, before, image));
+  let since = (base.sinceSnapshot ?? c.sinceSnapshot) + output.committed.length;
+  if (since >= METADATA_SNAPSHOT_INTERVAL_ENTRIES && raft.highWatermark > raft.logStartOffset) {
+    raft.snapshot(image, raft.highWatermark);
+    since = 0;
+  }
+  patch.sinceSnapshot = since;
+  enqueue.cancel(RAFT_TICK);
+  if (output.nextDeadlineMs !== undefined) enqueue.raise({ type: 'raft.tick' }, { delay: Math.max(0, output.nextDeadlineMs - c.clock.now()), id: RAFT_TICK });
+  return patch;
+}
+
+/** NOT_CONTROLLER in the shape of `reply`, pointing at the leader this controller knows of. */
+function notController(reply: Record<string, unknown>, leaderId: number | undefined): Record<string, unknown> {
+  return { type: reply.type, ...wireError('NOT_CONTROLLER', leaderId === undefined ? 'this controller is not active and knows no active controller yet; retry shortly' : `this controller is not active; send to controller ${leaderId}`), controllerId: leaderId ?? -1 };
+}
+
+/**
+ * Handles a request on the active controller: computes the change on top of what is appended,
+ * appends its records and holds the reply until they commit. A request that changes nothing is
+ * answered at once, or after the changes appended before it, so a client reads its own writes.
+ */
+function serve(c: ControllerContext, message: Message, from: NodeId, enqueue: Enqueue): void {
+  const outcome = handle({ image: c.pending, sessions: c.sessions, random: c.random }, message);
+  if (outcome === undefined) return;
+  const { reply, touch } = outcome;
+  const patch: { -readonly [K in keyof ControllerContext]?: ControllerContext[K] } = {};
+  if (touch !== undefined) {
+    // Re-arm the session: cancel the pending expiry, then schedule a new one.
+    enqueue.cancel(sessionId(touch.brokerId));
+    enqueue.raise({ type: 'broker.sessionExpired', brokerId: touch.brokerId, epoch: touch.epoch }, { delay: c.sessionTimeoutMs, id: sessionId(touch.brokerId) });
+    if (c.sessions[touch.brokerId] !== touch.epoch) patch.sessions = { ...c.sessions, [touch.brokerId]: touch.epoch };
+  }
+  const records = outcome.image === c.pending ? [] : recordsBetween(c.pending, outcome.image);
+  const isRequest = message.type.endsWith('.request') && reply !== undefined;
+  if (records.length === 0) {
+    const last = c.held[c.held.length - 1];
+    if (isRequest && last !== undefined) patch.held = [...c.held, { ...last, to: from, correlationId: message.correlationId, reply }];
+    else if (isRequest) {
+      const answer = 'image' in reply ? { ...reply, image: c.image } : reply;
+      enqueue(() => c.send(from, { ...answer, correlationId: message.correlationId } as Message));
+    }
+    enqueue.assign(patch);
+    return;
+  }
+  const appended = c.raft.append(records, c.clock.now());
+  if (appended.type === 'notLeader') {
+    if (isRequest) enqueue(() => c.send(from, { ...notController(reply, appended.leaderId), correlationId: message.correlationId } as Message));
+    enqueue.assign({ ...patch, ...absorb({ ...c, ...patch }, appended.output, enqueue) });
+    return;
+  }
+  const held: HeldReply[] = [...c.held, { offset: appended.lastOffset, epoch: appended.epoch, to: from, correlationId: isRequest ? message.correlationId : undefined, reply: reply ?? {} }];
+  const next = { ...c, ...patch, pending: outcome.image, held };
+  enqueue.assign({ ...patch, pending: outcome.image, held, ...absorb(next, appended.output, enqueue, { held }) });
+}
+
+/** Appends an internal change (a fenced broker) on the active controller; no one waits for it. */
+function change(c: ControllerContext, after: ClusterMetadataImage, enqueue: Enqueue, patch: Partial<ControllerContext>): void {
+  const records = recordsBetween(c.pending, after);
+  if (records.length === 0) {
+    enqueue.assign(patch);
+    return;
+  }
+  const appended = c.raft.append(records, c.clock.now());
+  if (appended.type === 'notLeader') {
+    enqueue.assign({ ...patch, ...absorb({ ...c, ...patch }, appended.output, enqueue) });
+    return;
+  }
+  const next = { ...c, ...patch, pending: after };
+  enqueue.assign({ ...patch, pending: after, ...absorb(next, appended.output, enqueue) });
+}
+
+/**
+ * The controller machine. `standby` while it is a Raft follower, candidate or a leader that has
+ * not yet committed its own epoch (requests get NOT_CONTROLLER); `active` once it has.
+ */
 export const controllerMachine = setup({
   types: { context: {} as ControllerContext, input: {} as ControllerInput, events: {} as ControllerEvent },
+  actions: {
+    startRaft: enqueueActions(({ context: c, enqueue }) => {
+      enqueue.assign(absorb(c, c.raft.start(c.clock.now()), enqueue));
+    }),
+    onTick: enqueueActions(({ context: c, enqueue }) => {
+      enqueue.assign(absorb(c, c.raft.tick(c.clock.now()), enqueue));
+    }),
+    onMessage: enqueueActions(({ context: c, event, enqueue }) => {
+      if (event.type !== 'net.message') return;
+      const { message, from } = event;
+      if (message.type === 'quorum.message') {
+        const sender = controllerIdOf(from);
+        if (sender === undefined) return;
+        enqueue.assign(absorb(c, c.raft.receive(sender, (message as QuorumMessage).message, c.clock.now()), enqueue));
+        return;
+      }
+      if (c.active) {
+        serve(c, message, from, enqueue);
+        return;
+      }
+      // Only requests get an answer: answering a response would let two nodes bounce errors forever.
+      if (!message.type.endsWith('.request')) return;
+      const reply = notController({ type: `${message.type.replace(/\.request$/, '')}.response` }, c.raft.leaderId);
+      enqueue(() => c.send(from, { ...reply, correlationId: message.correlationId } as Message));
+    }),
+    onSessionExpired: enqueueActions(({ context: c, event, enqueue }) => {
+      if (event.type !== 'broker.sessionExpired' || !c.active || c.sessions[event.brokerId] !== event.epoch) return;
+      const sessions = { ...c.sessions };
+      delete sessions[event.brokerId];
+      change(c, withBrokerFenced(c.pending, event.brokerId), enqueue, { sessions });
+    }),
+  },
 }).createMachine({
   id: 'controller',
-  context: ({ input }) => ({
-    id: input.id,
-    random: input.random,
-    send: input.send,
-    notify: input.notify ?? (() => {}),
-    sessionTimeoutMs: input.brokerSessionTimeoutMs ?? BROKER_SESSION_TIMEOUT_MS,
-    image: emptyImage(input.clusterId, input.id),
-    sessions: {},
-  }),
-  initial: 'active',
+  context: ({ input }) => {
+    const image = emptyImage(input.clusterId, -1);
+    return {
+      id: input.id,
+      random: input.random,
+      clock: input.clock,
+      raft: new RaftNode<MetadataRecord>({ id: input.id, voters: input.voters, random: input.random.fork(), durable: input.durable, ...(input.raftConfig === undefined ? {} : { config: input.raftConfig }) }),
+      send: input.send,
+      notify: input.notify ?? (() => {}),
+      sessionTimeoutMs: input.brokerSessionTimeoutMs ?? BROKER_SESSION_TIMEOUT_MS,
+      image,
+      pending: image,
+      held: [],
+      sessions: {},
+      sinceSnapshot: 0,
+      active: false,
+    };
+  },
+  entry: 'startRaft',
+  on: {
+    'net.message': { actions: 'onMessage' },
+    'raft.tick': { actions: 'onTick' },
+    'broker.sessionExpired': { actions: 'onSessionExpired' },
+  },
+  initial: 'standby',
   states: {
-    active: {
-      on: {
-        'net.message': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const { message, from } = event;
-            const outcome = handle(context, message);
-            if (outcome === undefined) return;
-            const { image, reply, touch } = outcome;
-            if (touch !== undefined) {
-              // Re-arm the session: cancel the pending expiry, then schedule a new one.
-              enqueue.cancel(sessionId(touch.brokerId));
-              enqueue.raise({ type: 'broker.sessionExpired', brokerId: touch.brokerId, epoch: touch.epoch }, { delay: context.sessionTimeoutMs, id: sessionId(touch.brokerId) });
-              if (context.sessions[touch.brokerId] !== touch.epoch) enqueue.assign({ sessions: ({ context: c }) => ({ ...c.sessions, [touch.brokerId]: touch.epoch }) });
-            }
-            if (image !== context.image) enqueue.assign({ image });
-            const before = context.image;
-            enqueue(() => {
-              if (reply !== undefined && message.type.endsWith('.request')) context.send(from, { ...reply, correlationId: message.correlationId } as Message);
-              if (image !== before) publish(context, before, image);
-            });
-          }),
-        },
-        'broker.sessionExpired': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            if (context.sessions[event.brokerId] !== event.epoch) return;
-            const sessions = { ...context.sessions };
-            delete sessions[event.brokerId];
-            const image = withBrokerFenced(context.image, event.brokerId);
-            enqueue.assign({ sessions, image });
-            const before = context.image;
-            if (image !== before) enqueue(() => publish(context, before, image));
-          }),
-        },
-      },
-    },
+    standby: { always: { guard: ({ context }) => context.active, target: 'active' } },
+    active: { always: { guard: ({ context }) => !context.active, target: 'standby' } },
   },
 });
 
