@@ -24,7 +24,8 @@ import type { BrokerConfig } from './broker/broker.ts';
 import { controllerMachine } from './controller/controller.machine.ts';
 import type { MetadataRecord } from './controller/metadataRecords.ts';
 import { createRaftDurableState, parseRaftConfig } from './controller/raft.ts';
-import type { RaftConfig, RaftDurableState } from './controller/raft.ts';
+import type { RaftConfig, RaftDurableState, RaftRole } from './controller/raft.ts';
+import type { ClusterMetadataImage } from './protocol.ts';
 import { InspectionSink } from './inspection.ts';
 import type { InspectionEvent } from './inspection.ts';
 import { Consumer } from './consumer/consumer.ts';
@@ -55,6 +56,18 @@ export interface ClusterOptions {
   readonly quorumConfig?: RaftConfig;
 }
 
+/** One controller's view of the metadata quorum. */
+export interface QuorumState {
+  readonly epoch: number;
+  readonly leaderId: number | undefined;
+  readonly role: RaftRole;
+  /** Entries below it are committed. */
+  readonly highWatermark: bigint;
+  /** First offset still in the log: the latest snapshot's end. */
+  readonly logStartOffset: bigint;
+  readonly logEndOffset: bigint;
+}
+
 /** Crash and restart control of one controller. */
 export interface ControllerHandle {
   readonly id: number;
@@ -62,6 +75,10 @@ export interface ControllerHandle {
   readonly running: boolean;
   /** Whether it is the active controller (the quorum leader that has committed its epoch). */
   readonly active: boolean;
+  /** The metadata image replayed from its committed log (undefined while it is down). */
+  readonly metadata: ClusterMetadataImage | undefined;
+  /** Its replica of the metadata log: Raft epoch, known leader and offsets (undefined while it is down). */
+  readonly quorum: QuorumState | undefined;
   /** Kills the controller: its volatile state is lost; its metadata log, vote and snapshot survive. */
   crash(): void;
   /** Starts it again from its log and snapshot; it rejoins the quorum as a follower or candidate. */
@@ -197,6 +214,13 @@ export class Cluster {
       },
       get active() {
         return slot.actor?.getSnapshot().context.active ?? false;
+      },
+      get metadata() {
+        return slot.actor?.getSnapshot().context.image;
+      },
+      get quorum() {
+        const raft = slot.actor?.getSnapshot().context.raft;
+        return raft === undefined ? undefined : { epoch: raft.epoch, leaderId: raft.leaderId, role: raft.role, highWatermark: raft.highWatermark, logStartOffset: raft.logStartOffset, logEndOffset: raft.logEndOffset };
       },
       crash: () => {
         if (slot.actor !== undefined) this.inspection.notify({ type: '@samsa.controller.crashed', controllerId: id } as never);
