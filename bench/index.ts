@@ -2,6 +2,7 @@
 import { report } from './harness.ts';
 import { runClusterBenchmarks } from './cluster.bench.ts';
 import { runLogBenchmarks } from './log.bench.ts';
+import { runReplicationBenchmarks } from './replication.bench.ts';
 
 const logRecords = Number(process.env.BENCH_LOG_RECORDS ?? 1_000_000);
 report(`log: ${logRecords.toLocaleString('en-US')} records, 100 B values + 16 B keys, ~16 KiB batches (median of ${process.env.BENCH_ROUNDS ?? 3} rounds)`, runLogBenchmarks(), 'log.json');
@@ -10,3 +11,9 @@ const clusterRecords = Number(process.env.BENCH_CLUSTER_RECORDS ?? 1_000_000);
 const cluster = await runClusterBenchmarks();
 report(`embedded cluster: ${clusterRecords.toLocaleString('en-US')} records, 100 B values + 16 B keys, Kafka default batching`, cluster.rows, 'cluster.json');
 console.log(`end-to-end latency at ${cluster.latency.rate.toLocaleString('en-US')} records/s: p50 ${cluster.latency.p50.toFixed(2)} ms, p99 ${cluster.latency.p99.toFixed(2)} ms`);
+
+const replicationRecords = Number(process.env.BENCH_REPLICATION_RECORDS ?? 500_000);
+const replication = await runReplicationBenchmarks();
+report(`replication: ${replicationRecords.toLocaleString('en-US')} records per case, 3 brokers, 6 partitions, median of 3 interleaved rounds`, replication.rows, 'replication.json');
+console.log('\nfailover (time from the crash to the first success)');
+for (const f of replication.failovers) console.log(`  ${f.clock.padEnd(10)} ${f.ms.toFixed(0).padStart(7)} ms  ${f.name}`);

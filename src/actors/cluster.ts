@@ -9,7 +9,7 @@ import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
 import type { Clock } from '../clock.ts';
 import { SystemClock } from '../clock.ts';
-import { InvalidArgumentError } from '../errors.ts';
+import { InvalidArgumentError, SamsaError } from '../errors.ts';
 import { FileStorage } from '../log/storage/fileStorage.ts';
 import { MemoryStorage } from '../log/storage/memoryStorage.ts';
 import type { Storage } from '../log/storage/storage.ts';
@@ -319,9 +319,19 @@ export async function createCluster(options: ClusterOptions = {}): Promise<Clust
   return cluster;
 }
 
+/** How long `createCluster` waits for the quorum to elect a controller and every broker to register. */
+const STARTUP_TIMEOUT_MS = 60_000;
+
 async function waitForBrokers(cluster: Cluster): Promise<void> {
-  for (let i = 0; i < 10_000; i++) {
+  const deadline = cluster.clock.now() + STARTUP_TIMEOUT_MS;
+  // A single controller elects itself at once; a quorum first waits out an election timeout.
+  for (let spins = 0; ; spins++) {
     if (cluster.brokerIds.every((id) => cluster.brokerInternals(id)?.state === 'running')) return;
-    await new Promise((resolve) => setImmediate(resolve));
+    if (cluster.clock.now() > deadline) {
+      await cluster.stop();
+      throw new SamsaError(`the cluster did not start within ${STARTUP_TIMEOUT_MS} ms: brokers ${cluster.brokerIds.filter((id) => cluster.brokerInternals(id)?.state !== 'running').join(', ')} are not registered (active controller: ${cluster.activeControllerId() ?? 'none'})`, 'STARTUP_TIMEOUT', true);
+    }
+    if (spins < 1_000) await new Promise((resolve) => setImmediate(resolve));
+    else await new Promise((resolve) => cluster.clock.setTimeout(() => resolve(undefined), 5));
   }
 }

@@ -239,6 +239,25 @@ describe('producer', () => {
   });
 
   describe('failures', () => {
+    it('retries a batch as soon as metadata names a new leader, without waiting out its backoff (KIP-951)', async () => {
+      const cluster = await createTestCluster({ seed: 231, brokers: 3, brokerConfig: { brokerSessionTimeoutMs: 500, brokerHeartbeatIntervalMs: 100 } });
+      await cluster.settle(cluster.admin().createTopic('moving', { partitions: 1, replicationFactor: 3 }));
+      const producer = cluster.producer({ acks: 'all', retryBackoffMs: 1_000, retryBackoffMaxMs: 5_000, requestTimeoutMs: 200 });
+      await cluster.settle(producer.send('moving', { value: 'first' }));
+      const leader = await leaderOf(cluster, 'moving', 0);
+      const requests = watchProduceRequests(cluster);
+      const crashedAt = cluster.clock.now();
+      cluster.broker(leader).crash();
+      const sent = await cluster.settle(producer.send('moving', { value: 'second' }));
+      expect(sent).toMatchObject({ offset: 1n });
+      const delivered = requests.filter((e) => e.type === 'delivered' && e.to !== `broker:${leader}`);
+      // Attempt 1 is refused at once, attempt 2 after its 1 s backoff learns of the new leader (fenced
+      // after 500 ms) and goes straight there, instead of waiting a further 2 s.
+      expect(delivered).toHaveLength(1);
+      expect(delivered[0]!.at - crashedAt).toBeLessThan(1_500);
+      await cluster.settle(cluster.stop());
+    });
+
     it('retries sends to a crashed leader and succeeds once it restarts', async () => {
       const cluster = await createTestCluster({ seed: 209, brokers: 2 });
       await cluster.settle(cluster.admin().createTopic('crash', { partitions: 2 }));

@@ -106,6 +106,8 @@ interface Batch {
   readonly createdAt: number;
   attempts: number;
   retryAt: number;
+  /** Leader epoch of the partition when the batch was last sent (-1 before). */
+  sentLeaderEpoch: number;
   encoded: Uint8Array | undefined;
 }
 
@@ -335,7 +337,7 @@ export class Producer {
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = { topic, partition, records: [], deliveries: [], indices: [], bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, encoded: undefined };
+      batch = { topic, partition, records: [], deliveries: [], indices: [], bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined };
       open.set(partition, batch);
       this.openCount++;
     }
@@ -451,7 +453,10 @@ export class Producer {
    */
   private sendRequest(broker: number, batches: Batch[]): void {
     const partitions = batches.map((b) => ({ topic: b.topic, partition: b.partition, records: b.encoded as Uint8Array }));
-    for (const b of batches) b.attempts++;
+    for (const b of batches) {
+      b.attempts++;
+      b.sentLeaderEpoch = this.metadata.leaderEpochOf(b.topic, b.partition);
+    }
     if (this.acks === 0) {
       this.connection.fireAndForget(brokerNode(broker), { type: 'produce.request', acks: 0, timeoutMs: this.requestTimeoutMs, partitions });
       for (const b of batches) this.complete(b, -1n, -1);
@@ -557,6 +562,14 @@ export class Producer {
       )
       .finally(() => {
         this.refreshing = undefined;
+        // KIP-951: a batch whose partition has a new leader is retried at once, not after its backoff.
+        const moved = this.retrying.filter((b) => this.metadata.leaderOf(b.topic, b.partition) >= 0 && this.metadata.leaderEpochOf(b.topic, b.partition) > b.sentLeaderEpoch);
+        if (moved.length > 0) {
+          // Once per new epoch: a batch that cannot be sent yet is not moved again by the next refresh.
+          for (const b of moved) b.sentLeaderEpoch = this.metadata.leaderEpochOf(b.topic, b.partition);
+          this.retrying.splice(0, this.retrying.length, ...this.retrying.filter((b) => !moved.includes(b)));
+          this.ready.push(...moved);
+        }
         this.drain();
         if (this.ready.length > 0 && this.ready.every((b) => this.metadata.leaderOf(b.topic, b.partition) < 0)) {
           // Still no leader: try again after a backoff rather than spinning.
