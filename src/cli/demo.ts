@@ -1,14 +1,26 @@
 /**
- * `npm start`: the main demo. An embedded 3-broker cluster, a 6-partition topic, 3 producers
- * sending keyed records, and a consumer group of 3 that loses one member and gains another
- * mid-stream. A live display shows throughput, per-partition offsets, lag and rebalances; the run
- * ends with a verified summary: every acknowledged record consumed, per-key order intact.
+ * `npm start`: the main demo. An embedded 3-broker cluster, a 6-partition topic replicated three
+ * times (min.insync.replicas=2), 3 producers sending keyed records with acks=all, and a consumer
+ * group of 3 that loses one member and gains another mid-stream. A third of the way in, the broker
+ * leading the most partitions crashes: the controller fences it, the partitions fail over to
+ * in-sync followers and the producers carry on; a few seconds later it restarts, truncates by
+ * leader epoch, catches up and rejoins the ISR. A live display shows throughput, per-partition
+ * leaders, ISRs, offsets, lag and rebalances; the run ends with a verified summary: every
+ * acknowledged record consumed, per-key order intact.
  */
 import { createCluster } from '../actors/cluster.ts';
 import type { Consumer } from '../actors/consumer/consumer.ts';
+import type { ClusterMetadataImage } from '../actors/protocol.ts';
 import { SystemClock } from '../clock.ts';
 
 const RECORDS_PER_PRODUCER = Number(process.env.SAMSA_DEMO_RECORDS ?? 100_000);
+/** Each producer sends a chunk, then pauses, so the run lasts long enough to watch a failover. */
+const CHUNK = 500;
+const PAUSE_MS = 40;
+/** Shorter than Kafka's 9 s default so the failover shows within the demo; the mechanism is the same. */
+const SESSION_TIMEOUT_MS = 3_000;
+const HEARTBEAT_MS = 500;
+const DOWN_MS = 4_000;
 const TOPIC = 'orders';
 const PARTITIONS = 6;
 const decoder = new TextDecoder();
@@ -22,26 +34,31 @@ interface Stats {
 
 async function main(): Promise<void> {
   const clock = new SystemClock();
-  const cluster = await createCluster({ brokers: 3, clock, brokerConfig: { offsetsTopicNumPartitions: 6, groupConfig: { 'group.initial.rebalance.delay.ms': 100 } } });
+  const cluster = await createCluster({ brokers: 3, clock, brokerConfig: { offsetsTopicNumPartitions: 6, brokerSessionTimeoutMs: SESSION_TIMEOUT_MS, brokerHeartbeatIntervalMs: HEARTBEAT_MS, groupConfig: { 'group.initial.rebalance.delay.ms': 100 } } });
   const stats: Stats = { produced: 0, consumed: 0, rebalances: 0, events: [] };
-  cluster.inspect((e) => {
-    if (e.type === '@samsa.group.rebalanceStarted') stats.rebalances++;
-  });
   const admin = cluster.admin();
-  await admin.createTopic(TOPIC, { partitions: PARTITIONS });
+  await admin.createTopic(TOPIC, { partitions: PARTITIONS, replicationFactor: 3, config: { 'min.insync.replicas': 2 } });
   const started = clock.now();
+  const elapsed = (): string => `${((clock.now() - started) / 1000).toFixed(1)}s`;
+  cluster.inspect((e) => {
+    const event = e as unknown as { type: string; [k: string]: unknown };
+    if (event.type === '@samsa.group.rebalanceStarted') stats.rebalances++;
+    else if (event.type === '@samsa.broker.fenced') stats.events.push(`${elapsed()} controller fenced broker ${String(event.brokerId)} (no heartbeat for ${SESSION_TIMEOUT_MS} ms)`);
+    else if (event.type === '@samsa.leader.changed' && event.topic === TOPIC) stats.events.push(`${elapsed()} ${TOPIC}-${String(event.partition)} leader ${String(event.previousLeader)} -> ${String(event.leader)} (leader epoch ${String(event.leaderEpoch)})`);
+    else if (event.type === '@samsa.isr.expanded' && event.topic === TOPIC) stats.events.push(`${elapsed()} ${TOPIC}-${String(event.partition)} ISR back to ${JSON.stringify(event.isr)}`);
+  });
 
   // Producers: keyed records "customer-N" → value "<producer>:<seq>"; per key, seq must arrive in order.
   const acked = new Map<string, number>(); // partition:offset -> producer seq marker
   const lastSeqByKey = new Map<string, number>();
   const produce = async (index: number): Promise<void> => {
-    const producer = cluster.producer({ clientId: `producer-${index}`, acks: 1, lingerMs: 5 });
-    const chunk = 2_000;
-    for (let sent = 0; sent < RECORDS_PER_PRODUCER; sent += chunk) {
-      const records = Array.from({ length: Math.min(chunk, RECORDS_PER_PRODUCER - sent) }, (_, i) => ({ key: `customer-${index}-${(sent + i) % 500}`, value: `${index}:${sent + i}` }));
+    const producer = cluster.producer({ clientId: `producer-${index}`, acks: 'all', lingerMs: 5 });
+    for (let sent = 0; sent < RECORDS_PER_PRODUCER; sent += CHUNK) {
+      const records = Array.from({ length: Math.min(CHUNK, RECORDS_PER_PRODUCER - sent) }, (_, i) => ({ key: `customer-${index}-${(sent + i) % 500}`, value: `${index}:${sent + i}` }));
       const results = await producer.send(TOPIC, records);
       results.forEach((r) => acked.set(`${r.partition}:${r.offset}`, 1));
       stats.produced += results.length;
+      await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), PAUSE_MS));
     }
     await producer.close();
   };
@@ -50,6 +67,11 @@ async function main(): Promise<void> {
   const seen = new Set<string>();
   let duplicates = 0;
   let orderViolations = 0;
+  // A retried batch the old leader had written but not acknowledged is written again (the
+  // producer is not idempotent yet, as Kafka's with enable.idempotence=false): a duplicate write,
+  // told apart from reordering.
+  const values = new Set<string>();
+  let duplicateWrites = 0;
   const members: Array<{ consumer: Consumer; running: boolean; loop: Promise<void> }> = [];
   const startMember = (name: string): void => {
     const consumer = cluster.consumer({ clientId: name, groupId: 'billing', autoOffsetReset: 'earliest', enableAutoCommit: false, maxPollRecords: 2_000 });
@@ -64,7 +86,13 @@ async function main(): Promise<void> {
             continue;
           }
           seen.add(at);
-          const [producer, seq] = decoder.decode(r.value as Uint8Array).split(':');
+          const value = decoder.decode(r.value as Uint8Array);
+          if (values.has(value)) {
+            duplicateWrites++;
+            continue;
+          }
+          values.add(value);
+          const [producer, seq] = value.split(':');
           const key = `${producer}/${decoder.decode(r.key as Uint8Array)}`;
           const prev = lastSeqByKey.get(key) ?? -1;
           if (Number(seq) <= prev) orderViolations++;
@@ -78,16 +106,29 @@ async function main(): Promise<void> {
     members.push(member);
     stats.events.push(`${elapsed()} ${name} joined`);
   };
-  const elapsed = (): string => `${((clock.now() - started) / 1000).toFixed(1)}s`;
-
   for (let i = 0; i < 3; i++) startMember(`consumer-${i}`);
   const producing = Promise.all([0, 1, 2].map((i) => produce(i)));
   const total = 3 * RECORDS_PER_PRODUCER;
 
-  // Churn: at a third of the run one member leaves; at two thirds a new one joins.
+  // Faults: at a third of the run the broker leading the most partitions crashes and restarts
+  // DOWN_MS later; at a quarter one group member leaves, at three quarters a new one joins.
+  let crashed = false;
   let churned = 0;
   const display = startDisplay(cluster, stats, total, elapsed, () => {
-    if (churned === 0 && stats.produced > total / 3) {
+    if (!crashed && stats.produced > total / 3) {
+      crashed = true;
+      const image = leaderImage(cluster);
+      const counts = new Map<number, number>();
+      for (const p of image?.topics[TOPIC]?.partitions ?? []) counts.set(p.leader, (counts.get(p.leader) ?? 0) + 1);
+      const victim = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 1;
+      cluster.broker(victim).crash();
+      stats.events.push(`${elapsed()} broker ${victim} CRASHED (leader of ${counts.get(victim) ?? 0} partitions)`);
+      clock.setTimeout(() => {
+        void cluster.broker(victim).restart();
+        stats.events.push(`${elapsed()} broker ${victim} restarted`);
+      }, DOWN_MS);
+    }
+    if (churned === 0 && stats.produced > total / 4) {
       churned = 1;
       const leaving = members[0];
       if (leaving !== undefined) {
@@ -95,7 +136,7 @@ async function main(): Promise<void> {
         void leaving.loop.then(() => leaving.consumer.close());
         stats.events.push(`${elapsed()} consumer-0 left the group`);
       }
-    } else if (churned === 1 && stats.produced > (2 * total) / 3) {
+    } else if (churned === 1 && stats.produced > (3 * total) / 4) {
       churned = 2;
       startMember('consumer-3');
     }
@@ -114,13 +155,24 @@ async function main(): Promise<void> {
   const lost = [...acked.keys()].filter((k) => !seen.has(k)).length;
   console.log(`\nsummary after ${seconds.toFixed(1)} s`);
   console.log(`  produced and acknowledged  ${acked.size.toLocaleString('en-US')} records (${Math.round(acked.size / seconds).toLocaleString('en-US')} records/s end to end)`);
-  console.log(`  consumed                   ${seen.size.toLocaleString('en-US')} distinct records, ${duplicates} re-deliveries`);
+  console.log(`  topic                      ${TOPIC}: ${PARTITIONS} partitions, replication factor 3, min.insync.replicas=2, producers acks=all`);
+  console.log(`  consumed                   ${seen.size.toLocaleString('en-US')} distinct offsets, ${duplicates} re-deliveries, ${duplicateWrites} duplicate writes from producer retries`);
   console.log(`  rebalances                 ${stats.rebalances}`);
   for (const e of stats.events) console.log(`  ${e}`);
   const ok = lost === 0 && orderViolations === 0;
   console.log(`\n${ok ? 'verified' : 'FAILED'}: ${lost} acknowledged records lost, ${orderViolations} per-key order violations`);
   await cluster.stop();
   if (!ok) process.exitCode = 1;
+}
+
+/** The newest metadata image any running broker holds. */
+function leaderImage(cluster: Awaited<ReturnType<typeof createCluster>>): ClusterMetadataImage | undefined {
+  let newest: ClusterMetadataImage | undefined;
+  for (const id of cluster.brokerIds) {
+    const m = cluster.brokerInternals(id)?.metadata;
+    if (m !== undefined && (newest === undefined || m.version > newest.version)) newest = m;
+  }
+  return newest;
 }
 
 function startDisplay(cluster: Awaited<ReturnType<typeof createCluster>>, stats: Stats, total: number, elapsed: () => string, tick: () => void, lagOf: () => Map<number, bigint>): { stop(): void } {
@@ -138,17 +190,14 @@ function startDisplay(cluster: Awaited<ReturnType<typeof createCluster>>, stats:
     const out: string[] = [];
     out.push(`samsa demo  ${elapsed().padStart(6)}  produced ${stats.produced.toLocaleString('en-US').padStart(9)}/${total.toLocaleString('en-US')}  consumed ${stats.consumed.toLocaleString('en-US').padStart(9)}  rebalances ${stats.rebalances}`);
     out.push(`            produce ${produceRate.toLocaleString('en-US').padStart(9)} rec/s   consume ${consumeRate.toLocaleString('en-US').padStart(9)} rec/s`);
+    const image = leaderImage(cluster);
+    const lag = lagOf();
+    out.push(`  brokers ${cluster.brokerIds.map((id) => `${id}:${cluster.broker(id).running ? 'up' : 'DOWN'}`).join(' ')}`);
     for (let p = 0; p < PARTITIONS; p++) {
-      let end = 0n;
-      let leader = -1;
-      for (const id of cluster.brokerIds) {
-        const log = cluster.brokerInternals(id)?.logOf(TOPIC, p);
-        if (log !== undefined) {
-          end = log.logEndOffset;
-          leader = id;
-        }
-      }
-      out.push(`  ${TOPIC}-${p}  leader broker ${leader}  end offset ${end.toString().padStart(8)}  consumer lag ${(lagOf().get(p) ?? 0n).toString().padStart(7)}`);
+      const meta = image?.topics[TOPIC]?.partitions[p];
+      const leader = meta?.leader ?? -1;
+      const hw = leader >= 0 ? (cluster.brokerInternals(leader)?.highWatermarkOf(TOPIC, p) ?? 0n) : 0n;
+      out.push(`  ${TOPIC}-${p}  leader ${leader < 0 ? 'none' : `broker ${leader}`}  ISR ${JSON.stringify(meta?.isr ?? []).padEnd(7)}  high watermark ${hw.toString().padStart(7)}  consumer lag ${(lag.get(p) ?? 0n).toString().padStart(6)}`);
     }
     if (tty) {
       if (lines > 0) process.stdout.write(`\x1b[${lines}A`);

@@ -9,6 +9,9 @@
  *   so a test harness on a SimulatedClock controls every interleaving and a seed replays a run.
  * - In automatic mode (the embedded default) due messages are delivered in batches on the next
  *   turn of the event loop and delayed ones by the clock's timers.
+ * - A node that stops (crashes) is noticed as a closed TCP connection would be: every node that
+ *   sent it messages receives `transport.disconnected` from it, after whatever it sent before it
+ *   stopped. A cut link stays silent instead, as a network partition does.
  */
 import type { Clock } from '../clock.ts';
 import { InvalidArgumentError } from '../errors.ts';
@@ -67,6 +70,8 @@ export class SimulatedNetwork implements Transport {
   private drainScheduled = false;
   private timerAt: number | undefined;
   private readonly listeners = new Set<(event: NetworkEvent) => void>();
+  /** For each node, the nodes that sent it something: they hear of its disconnection. */
+  private readonly peers = new Map<NodeId, Set<NodeId>>();
   /** Number of messages delivered so far. */
   delivered = 0;
 
@@ -76,7 +81,11 @@ export class SimulatedNetwork implements Transport {
     if (this.handlers.has(node)) throw new InvalidArgumentError('node', `node "${node}" is already registered on the network; stop it before starting another with the same id`);
     this.handlers.set(node, handler);
     return () => {
-      if (this.handlers.get(node) === handler) this.handlers.delete(node);
+      if (this.handlers.get(node) !== handler) return;
+      this.handlers.delete(node);
+      const peers = this.peers.get(node);
+      this.peers.delete(node);
+      for (const peer of peers ?? []) this.send(node, peer, { type: 'transport.disconnected', node });
     };
   }
 
@@ -87,6 +96,9 @@ export class SimulatedNetwork implements Transport {
 
   send(from: NodeId, to: NodeId, message: Message): void {
     const now = this.options.clock.now();
+    let peers = this.peers.get(to);
+    if (peers === undefined) this.peers.set(to, (peers = new Set()));
+    peers.add(from);
     const link = `${from}\u0000${to}`;
     const faults = this.linkFaults.get(link) ?? this.faults;
     const random = this.options.random;

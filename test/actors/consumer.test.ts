@@ -333,6 +333,19 @@ describe('consumer', () => {
       expect((await cluster.settle(batches.next())).done).toBe(true);
       await cluster.settle(cluster.stop());
     });
+
+    it('batches() ends, without an error, when the consumer is closed while a poll is joining the group', async () => {
+      const cluster = await clusterWith(314, 't', 1, 5);
+      const consumer = cluster.consumer({ groupId: 'g-closing', autoOffsetReset: 'earliest', enableAutoCommit: false });
+      await cluster.settle(consumer.subscribe(['t']));
+      const batches = consumer.batches({ timeoutMs: 500 });
+      const waiting = batches.next();
+      // The first poll is still inside the group join (initial rebalance delay) when close() runs.
+      await cluster.runFor(10);
+      await cluster.settle(consumer.close());
+      expect(await cluster.settle(waiting)).toEqual({ done: true, value: undefined });
+      await cluster.settle(cluster.stop());
+    });
   });
 
   describe('records$', () => {

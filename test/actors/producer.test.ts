@@ -242,7 +242,7 @@ describe('producer', () => {
     it('retries a batch as soon as metadata names a new leader, without waiting out its backoff (KIP-951)', async () => {
       const cluster = await createTestCluster({ seed: 231, brokers: 3, brokerConfig: { brokerSessionTimeoutMs: 500, brokerHeartbeatIntervalMs: 100 } });
       await cluster.settle(cluster.admin().createTopic('moving', { partitions: 1, replicationFactor: 3 }));
-      const producer = cluster.producer({ acks: 'all', retryBackoffMs: 1_000, retryBackoffMaxMs: 5_000, requestTimeoutMs: 200 });
+      const producer = cluster.producer({ acks: 1, retryBackoffMs: 1_000, retryBackoffMaxMs: 5_000, requestTimeoutMs: 200 });
       await cluster.settle(producer.send('moving', { value: 'first' }));
       const leader = await leaderOf(cluster, 'moving', 0);
       const requests = watchProduceRequests(cluster);

@@ -191,6 +191,26 @@ describe('SimulatedNetwork (manual mode, simulated clock)', () => {
     expect(events.map((e) => e.type)).toEqual(['unreachable']);
   });
 
+  it('tells every node that sent to a stopped node of the disconnection, after what the node sent before it stopped, and not across a cut link', () => {
+    const clock = new SimulatedClock(1_000);
+    const network = new SimulatedNetwork({ clock, random: createRandom(3), manual: true });
+    const got: Array<{ to: string; type: string; from: string }> = [];
+    for (const node of ['a', 'b', 'c']) network.register(node, (m, from) => got.push({ to: node, type: m.type, from }));
+    const stopX = network.register('x', () => {});
+    network.send('a', 'x', { type: 'test.request', correlationId: 1 });
+    network.send('b', 'x', { type: 'test.request', correlationId: 2 });
+    network.deliverDue();
+    network.send('x', 'a', { type: 'test.response', correlationId: 1 });
+    network.partition(['x'], ['b']);
+    stopX();
+    network.deliverDue();
+    // a hears the answer sent before the stop, then the disconnection; b is cut off and hears nothing; c never talked to x.
+    expect(got).toEqual([
+      { to: 'a', type: 'test.response', from: 'x' },
+      { to: 'a', type: 'transport.disconnected', from: 'x' },
+    ]);
+  });
+
   it('refuses to register the same node twice', () => {
     const { network } = setup();
     expect(() => network.register('a', () => {})).toThrow(InvalidArgumentError);

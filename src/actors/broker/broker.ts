@@ -17,7 +17,7 @@ import { PartitionLog } from '../../log/partitionLog.ts';
 import { parseLogConfig } from '../../log/logConfig.ts';
 import type { Storage } from '../../log/storage/storage.ts';
 import type { Message, NodeId, Transport } from '../../transport/transport.ts';
-import { brokerNode, controllerNode } from '../../transport/transport.ts';
+import { brokerIdOf, brokerNode, controllerNode } from '../../transport/transport.ts';
 import { partitionMachine } from '../partition/partition.machine.ts';
 import type { PartitionEmitted, PartitionEvent } from '../partition/partition.machine.ts';
 import type { AlterPartitionResponse, ClusterMetadataImage, FetchPartition, FetchPartitionResult, FetchRequest, PartitionMetadata, ProduceRequest } from '../protocol.ts';
@@ -451,6 +451,9 @@ export class Broker {
       case 'fetch.response':
         for (const fetcher of this.fetchers.values()) if (fetcher.owns(message.correlationId as number)) fetcher.onResponse(message.correlationId as number, message.partitions as FetchPartitionResult[]);
         return;
+      case 'transport.disconnected':
+        this.onDisconnected(message.node as NodeId);
+        return;
       case 'transport.unreachable':
         // A controller that is down: the next request goes to another one.
         if (message.node === this.controller) this.nextController();
@@ -724,6 +727,17 @@ export class Broker {
       this.partitions.get(`${sent.topic}-${sent.partition}`)?.send({ type: 'isr.retry' });
     }, 100);
     this.alterRetries.add(timer);
+  }
+
+  /** A node this broker talks to stopped: fail over what waited on it, as on a closed connection. */
+  private onDisconnected(node: NodeId): void {
+    if (node === this.controller) {
+      this.nextController();
+      for (const correlationId of [...this.alterInFlight.keys()]) this.retryAlterPartition(correlationId);
+    }
+    const leader = brokerIdOf(node);
+    const fetcher = leader === undefined ? undefined : this.fetchers.get(leader);
+    fetcher?.onDisconnected();
   }
 
   private onUnreachable(correlationId: number): void {

@@ -114,6 +114,11 @@ export class ReplicaFetcher {
     this.partitions.clear();
   }
 
+  /** The leader's process stopped: the fetch in flight fails now (then backs off), not at its timeout. */
+  onDisconnected(): void {
+    if (this.inFlight !== undefined) this.onFailure(this.inFlight.correlationId);
+  }
+
   /** Whether `correlationId` is this fetcher's request in flight. */
   owns(correlationId: number): boolean {
     return this.inFlight?.correlationId === correlationId;

@@ -75,6 +75,16 @@ export class ClientConnection {
   }
 
   private onMessage(message: Message): void {
+    if (message.type === 'transport.disconnected') {
+      // The node went down: its connection closed, so what it was still to answer never comes.
+      for (const [id, r] of this.inFlight) {
+        if (r.to !== message.node) continue;
+        this.inFlight.delete(id);
+        this.clock.clearTimeout(r.timer);
+        r.reject(new KafkaProtocolError('NETWORK_EXCEPTION', `the connection to ${String(message.node)} closed before it answered (the node stopped); the request can be retried`));
+      }
+      return;
+    }
     const id = message.correlationId;
     if (id === undefined) return;
     const r = this.inFlight.get(id);

@@ -377,7 +377,14 @@ export class Consumer {
   /** Reads poll by poll; each batch can be committed. Ends when the consumer closes. */
   async *batches(options: { timeoutMs?: number } = {}): AsyncGenerator<ConsumerBatch, void, undefined> {
     while (!this.closed) {
-      const records = await this.poll(options);
+      let records: ConsumerRecord[];
+      try {
+        records = await this.poll(options);
+      } catch (e) {
+        // Closed while a poll was waiting: the iteration ends, as records$ completes.
+        if (this.closed) return;
+        throw e;
+      }
       if (this.closed) return;
       const positions = records.length === 0 ? [] : this.positionsAfter(records);
       const lag = this.lag().reduce((sum, l) => sum + l.lag, 0n);
