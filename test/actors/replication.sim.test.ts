@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NO_ANOMALIES, runReplicationSim } from '../sim/replicationSim.ts';
 
-const SEEDS = process.env.SIM_SEED !== undefined ? [Number(process.env.SIM_SEED)] : Array.from({ length: Number(process.env.SIM_SEEDS ?? 4) }, (_, i) => i + 1);
+const SEEDS = process.env.SIM_SEED !== undefined ? [Number(process.env.SIM_SEED)] : Array.from({ length: Number(process.env.SIM_SEEDS ?? 20) }, (_, i) => i + 1);
 
 /**
  * Seeded nemesis simulations (issue: replication and high availability). acks=all with
