@@ -137,6 +137,11 @@ export class Cluster {
     }
   }
 
+  /** The cluster id every node is formatted with (Kafka's meta.properties `cluster.id`). */
+  get clusterId(): string {
+    return `samsa-${this.seed.toString(16)}`;
+  }
+
   /** Address of the active controller (the first controller while none is active). */
   get controllerNode(): NodeId {
     return controllerNode(this.activeControllerId() ?? 0);
@@ -177,7 +182,7 @@ export class Cluster {
       input: {
         id,
         voters: this.controllerIds,
-        clusterId: `samsa-${this.seed.toString(16)}`,
+        clusterId: this.clusterId,
         random: this.random.fork(),
         clock: this.clock,
         durable: slot.durable,
@@ -235,7 +240,7 @@ export class Cluster {
   private startBroker(id: number): Broker {
     let broker = this.brokers.get(id);
     if (broker === undefined) {
-      broker = new Broker({ id, storage: this.storages.get(id) as Storage, clock: this.clock, transport: this.network, controllers: this.controllerNodes, config: this.brokerConfig, inspection: this.inspection });
+      broker = new Broker({ id, storage: this.storages.get(id) as Storage, clock: this.clock, transport: this.network, controllers: this.controllerNodes, config: this.brokerConfig, inspection: this.inspection, random: this.random.fork(), clusterId: this.clusterId });
       this.brokers.set(id, broker);
     }
     broker.start();

@@ -152,25 +152,23 @@ export async function runReplicationSim(options: ReplicationSimOptions): Promise
   return { anomalies, summary, history, faults };
 }
 
-/** What the harness tracks by watching the network: the newest metadata image and leader HWs. */
+/** What the harness tracks: leader HWs seen on the network, per broker process. */
 interface Watch {
-  image: ClusterMetadataImage | undefined;
+  readonly cluster: TestCluster;
   readonly boots: Map<number, number>;
   readonly highWatermarks: Map<string, bigint>;
   readonly regressions: string[];
 }
 
 function watchCluster(cluster: TestCluster): Watch {
-  const watch: Watch = { image: undefined, boots: new Map(), highWatermarks: new Map(), regressions: [] };
+  const watch: Watch = { cluster, boots: new Map(), highWatermarks: new Map(), regressions: [] };
   cluster.network.observe((event) => {
     if (event.type !== 'delivered') return;
-    const image = event.message.image as ClusterMetadataImage | undefined;
-    if (image !== undefined && typeof image === 'object' && (watch.image === undefined || image.version > watch.image.version)) watch.image = image;
     if (event.message.type !== 'fetch.response' || !event.from.startsWith('broker:')) return;
     const broker = Number(event.from.slice('broker:'.length));
     for (const p of (event.message.partitions as Array<{ topic: string; partition: number; highWatermark: bigint; error?: string }> | undefined) ?? []) {
       if (p.error !== undefined || p.highWatermark < 0n) continue;
-      const epoch = watch.image?.topics[p.topic]?.partitions[p.partition]?.leaderEpoch ?? -1;
+      const epoch = newestImage(cluster)?.topics[p.topic]?.partitions[p.partition]?.leaderEpoch ?? -1;
       // Links are FIFO but deliveries across links interleave, so order is only known per link.
       const key = `broker ${broker} (boot ${watch.boots.get(broker) ?? 0}) ${p.topic}-${p.partition} epoch ${epoch} to ${event.to}`;
       const previous = watch.highWatermarks.get(key);
@@ -181,8 +179,18 @@ function watchCluster(cluster: TestCluster): Watch {
   return watch;
 }
 
+/** The newest metadata image any running broker replayed. */
+function newestImage(cluster: TestCluster): ClusterMetadataImage | undefined {
+  let newest: ClusterMetadataImage | undefined;
+  for (const id of cluster.brokerIds) {
+    const m = cluster.brokerInternals(id)?.metadata;
+    if (m !== undefined && (newest === undefined || m.version > newest.version)) newest = m;
+  }
+  return newest;
+}
+
 function leaderOf(watch: Watch, partition: number): number {
-  return watch.image?.topics[TOPIC]?.partitions[partition]?.leader ?? -1;
+  return newestImage(watch.cluster)?.topics[TOPIC]?.partitions[partition]?.leader ?? -1;
 }
 
 /** Seeded faults, one after another, each healed before the next. */
@@ -258,7 +266,7 @@ async function runNemesis(cluster: TestCluster, watch: Watch, random: Random, co
 
 
 function replicasCaughtUp(cluster: TestCluster, watch: Watch): boolean {
-  const image = watch.image;
+  const image = newestImage(watch.cluster);
   if (image === undefined) return false;
   for (const p of image.topics[TOPIC]?.partitions ?? []) {
     if (p.leader < 0 || p.isr.length !== p.replicas.length) return false;

@@ -9,6 +9,10 @@
  * registers as a new incarnation: the controller accepts it once the previous one's session has
  * expired (and fenced it), and the broker applies no metadata before it is registered, so a
  * restarted broker never acts on leadership it held before the crash.
+ *
+ * Metadata comes from the `__cluster_metadata` log, which the broker fetches from the quorum
+ * leader as a Raft observer and replays, as a KRaft broker does. It applies the replayed image
+ * only once it holds its own current registration, so it never acts on an image older than it.
  */
 import { assign, createActor, setup } from 'xstate';
 import type { Actor, ActorRefFrom } from 'xstate';
@@ -29,7 +33,12 @@ import type { GroupCoordinatorConfig } from '../groupCoordinator/groupState.ts';
 import { OFFSETS_TOPIC, offsetsPartitionFor } from '../groupCoordinator/offsetsTopic.ts';
 import { decodeRecordBatch, LOG_OVERHEAD } from '../../log/recordBatch.ts';
 import type { DecodedRecord } from '../../log/recordBatch.ts';
-import { BROKER_SESSION_TIMEOUT_MS } from '../controller/controller.machine.ts';
+import { BROKER_SESSION_TIMEOUT_MS, quorumIdOf, quorumNodeOf, replayMetadata } from '../controller/controller.machine.ts';
+import { emptyImage } from '../controller/metadata.ts';
+import type { MetadataRecord } from '../controller/metadataRecords.ts';
+import { createRaftDurableState, RaftNode } from '../controller/raft.ts';
+import type { RaftMessage, RaftOutput } from '../controller/raft.ts';
+import type { Random } from '../../random.ts';
 import {
   REPLICA_FETCH_BACKOFF_MS,
   REPLICA_FETCH_MAX_BYTES,
@@ -119,6 +128,10 @@ export interface BrokerOptions {
   readonly controllers: readonly NodeId[];
   readonly config: BrokerConfig;
   readonly inspection: InspectionSink;
+  /** Seeded source for the metadata observer (which voter to ask first). */
+  readonly random: Random;
+  /** The cluster id this broker was formatted with (Kafka's meta.properties). */
+  readonly clusterId: string;
 }
 
 type PartitionActor = ActorRefFrom<typeof partitionMachine>;
@@ -217,6 +230,11 @@ export class Broker {
   private controllerIndex = 0;
   /** Whether a controller answered since the last registration or heartbeat was sent. */
   private controllerAnswered = true;
+  /** This process's replica of the metadata log, as a Raft observer. */
+  private metadataLog: RaftNode<MetadataRecord> | undefined;
+  private metadataTimer: TimerHandle | undefined;
+  /** The image replayed from the committed metadata log (applied once registered). */
+  private replayed: ClusterMetadataImage | undefined;
   /** Auto-create requests in flight: correlation id → topic names. */
   private readonly autoCreateRequests = new Map<number, readonly string[]>();
 
@@ -254,6 +272,7 @@ export class Broker {
       readOffsets: (partition) => this.readAll(OFFSETS_TOPIC, partition),
     });
     this.unregister = this.options.transport.register(this.node, (message, from) => this.onMessage(message, from));
+    this.startMetadataLog();
     this.register();
     this.scheduleRetention();
     this.scheduleIsrCheck();
@@ -323,6 +342,10 @@ export class Broker {
     this.image = undefined;
     this.autoCreating.clear();
     this.autoCreateRequests.clear();
+    if (this.metadataTimer !== undefined) this.options.clock.clearTimeout(this.metadataTimer);
+    this.metadataTimer = undefined;
+    this.metadataLog = undefined;
+    this.replayed = undefined;
     this.controllerAnswered = true;
   }
 
@@ -353,10 +376,9 @@ export class Broker {
   }
 
   /** Bookkeeping for any message from a controller: it answered; NOT_CONTROLLER points at the active one. */
-  private fromController(message: Message, from: NodeId): void {
+  private fromController(message: Message): void {
     this.controllerAnswered = true;
-    if (message.type === 'metadata.update') this.useController(from);
-    else if (message.error === 'NOT_CONTROLLER') {
+    if (message.error === 'NOT_CONTROLLER') {
       if (typeof message.controllerId === 'number' && message.controllerId >= 0) this.useController(controllerNode(message.controllerId));
       else this.nextController();
     }
@@ -380,8 +402,50 @@ export class Broker {
     this.registrationTimer = undefined;
     const first = this.brokerEpoch === undefined;
     this.brokerEpoch = message.brokerEpoch;
-    this.applyImage(message.image as ClusterMetadataImage);
+    this.applyReplayed();
     if (first) this.scheduleHeartbeat();
+  }
+
+  // ------------------------------------------------------------------ metadata log (observer)
+
+  /** A fresh observer replica: it fetches the whole log (or the leader's snapshot and the rest). */
+  private startMetadataLog(): void {
+    const voters = this.options.controllers.map((node) => quorumIdOf(node) as number);
+    this.replayed = emptyImage(this.options.clusterId, -1);
+    this.metadataLog = new RaftNode<MetadataRecord>({ id: quorumIdOf(this.node) as number, voters, observer: true, random: this.options.random.fork(), durable: createRaftDurableState<MetadataRecord>() });
+    this.onMetadataOutput(this.metadataLog.start(this.options.clock.now()));
+  }
+
+  private onMetadataOutput(output: RaftOutput<MetadataRecord>): void {
+    const log = this.metadataLog;
+    if (log === undefined || this.actor === undefined) return;
+    for (const { to, message } of output.messages) this.send(quorumNodeOf(to), { type: 'quorum.message', message });
+    if (output.leaderChange?.leaderId !== undefined) this.useController(controllerNode(output.leaderChange.leaderId));
+    if (output.committed.length > 0 || output.loadSnapshot !== undefined) {
+      this.replayed = replayMetadata(this.replayed ?? emptyImage(this.options.clusterId, -1), output);
+      this.applyReplayed();
+    }
+    if (this.metadataTimer !== undefined) this.options.clock.clearTimeout(this.metadataTimer);
+    this.metadataTimer = undefined;
+    const next = output.nextDeadlineMs;
+    if (next !== undefined) {
+      this.metadataTimer = this.options.clock.setTimeout(() => {
+        this.metadataTimer = undefined;
+        if (this.metadataLog === log) this.onMetadataOutput(log.tick(this.options.clock.now()));
+      }, Math.max(0, next - this.options.clock.now()));
+    }
+  }
+
+  /**
+   * Applies the replayed image once this process is registered and the image holds that
+   * registration: an older image may still name the crashed incarnation as a partition leader.
+   */
+  private applyReplayed(): void {
+    if (this.brokerEpoch === undefined) return;
+    const image = this.replayed;
+    const own = image?.brokers.find((b) => b.id === this.id);
+    if (image === undefined || own === undefined || own.epoch !== this.brokerEpoch) return;
+    this.applyImage(image);
   }
 
   /** Keeps the session alive: one heartbeat every `broker.heartbeat.interval.ms`. */
@@ -389,7 +453,7 @@ export class Broker {
     this.heartbeatTimer = this.options.clock.setTimeout(() => {
       this.heartbeatTimer = undefined;
       if (this.actor === undefined || this.brokerEpoch === undefined) return;
-      this.sendSessionRequest({ type: 'brokerHeartbeat.request', correlationId: this.nextCorrelationId++, brokerId: this.id, brokerEpoch: this.brokerEpoch, currentMetadataVersion: this.image?.version ?? -1 });
+      this.sendSessionRequest({ type: 'brokerHeartbeat.request', correlationId: this.nextCorrelationId++, brokerId: this.id, brokerEpoch: this.brokerEpoch, currentMetadataVersion: this.replayed?.version ?? -1 });
       this.scheduleHeartbeat();
     }, this.options.config.brokerHeartbeatIntervalMs);
   }
@@ -397,8 +461,6 @@ export class Broker {
   private onHeartbeatResponse(message: Message): void {
     // The controller no longer knows this registration (e.g. it lost its state): register again.
     if (message.error === 'STALE_BROKER_EPOCH' || message.error === 'BROKER_ID_NOT_REGISTERED') this.register();
-    // Metadata this broker missed (a push lost while it was cut off) comes with the answer.
-    else if (message.image !== undefined) this.applyImage(message.image as ClusterMetadataImage);
   }
 
   /** Kafka's isr-expiration task: leaders drop followers that lag, every replica.lag.time.max.ms / 2. */
@@ -429,7 +491,7 @@ export class Broker {
       if (message.correlationId !== undefined) this.send(from, { type: 'transport.unreachable', correlationId: message.correlationId, node: this.node });
       return;
     }
-    if (from.startsWith('controller:')) this.fromController(message, from);
+    if (from.startsWith('controller:') && message.type !== 'quorum.message') this.fromController(message);
     switch (message.type) {
       case 'createTopics.response':
         this.onAutoCreateResponse(message);
@@ -437,11 +499,11 @@ export class Broker {
       case 'brokerRegistration.response':
         this.onRegistered(message);
         return;
-      case 'metadata.update':
-        // Before registration the image may still name this broker's previous incarnation as a
-        // leader: acting on it could serve (and let followers truncate to) a log that lost data.
-        if (this.brokerEpoch !== undefined) this.applyImage(message.image as ClusterMetadataImage);
+      case 'quorum.message': {
+        const sender = quorumIdOf(from);
+        if (sender !== undefined && this.metadataLog !== undefined) this.onMetadataOutput(this.metadataLog.receive(sender, message.message as RaftMessage<MetadataRecord>, this.options.clock.now()));
         return;
+      }
       case 'brokerHeartbeat.response':
         this.onHeartbeatResponse(message);
         return;

@@ -6,7 +6,7 @@
  * `metadata.ts` (image → image) on top of what it has appended so far, turns the change into
  * metadata records (`metadataRecords.ts`), appends them, and answers once they are committed on a
  * majority of voters, as Kafka's `QuorumController` does. Every controller replays committed
- * records into the same image; the active one pushes each new committed image to the brokers.
+ * records into the same image; brokers fetch the log as Raft observers and replay it too.
  * The others answer NOT_CONTROLLER with the leader they know of.
  *
  * Besides the log the active controller keeps one piece of soft state, as Kafka's
@@ -165,7 +165,7 @@ function handle(context: HandleState, message: Message): Outcome | undefined {
         return { image, reply: { type: 'brokerRegistration.response', ...errorOf(e) } };
       }
       const epoch = image.brokers.find((b) => b.id === request.brokerId)?.epoch ?? image.version;
-      return { image, reply: { type: 'brokerRegistration.response', brokerEpoch: epoch, image }, touch: { brokerId: request.brokerId, epoch } };
+      return { image, reply: { type: 'brokerRegistration.response', brokerEpoch: epoch }, touch: { brokerId: request.brokerId, epoch } };
     }
     case 'brokerHeartbeat.request': {
       const request = message as unknown as BrokerHeartbeatRequest;
@@ -176,10 +176,7 @@ function handle(context: HandleState, message: Message): Outcome | undefined {
       // has the metadata it was registered at (Kafka: caught up with the metadata log).
       if (registration.fenced && request.currentMetadataVersion >= (registration.epoch ?? 0)) image = withBrokerUnfenced(image, request.brokerId);
       const fenced = image.brokers.find((b) => b.id === request.brokerId)?.fenced ?? true;
-      // A broker behind on metadata (it missed a push while cut off) catches up with the answer,
-      // as a Kafka broker catches up by fetching the metadata log.
-      const behind = request.currentMetadataVersion < image.version;
-      return { image, reply: { type: 'brokerHeartbeat.response', isFenced: fenced, ...(behind ? { image } : {}) }, touch: { brokerId: request.brokerId, epoch: request.brokerEpoch } };
+      return { image, reply: { type: 'brokerHeartbeat.response', isFenced: fenced }, touch: { brokerId: request.brokerId, epoch: request.brokerEpoch } };
     }
     case 'alterPartition.request': {
       const request = message as unknown as AlterPartitionRequest;
@@ -273,13 +270,30 @@ export interface QuorumMessage {
   readonly [field: string]: unknown;
 }
 
-function controllerIdOf(node: NodeId): number | undefined {
-  const m = /^controller:(\d+)$/.exec(node);
-  return m === null ? undefined : Number(m[1]);
+/**
+ * Raft replica ids of brokers, which replay the metadata log as observers. Kafka's node ids are
+ * unique across roles; samsa numbers brokers and controllers separately, so brokers take this
+ * range in the quorum.
+ */
+export const BROKER_QUORUM_ID_BASE = 1_000_000;
+
+/** The Raft replica id of a node (`controller:i` → i, `broker:b` → base + b), undefined for others. */
+export function quorumIdOf(node: NodeId): number | undefined {
+  const m = /^(controller|broker):(\d+)$/.exec(node);
+  if (m === null) return undefined;
+  return m[1] === 'controller' ? Number(m[2]) : BROKER_QUORUM_ID_BASE + Number(m[2]);
 }
 
-/** Applies committed entries (and a loaded snapshot) to `image`; each entry's offset + 1 becomes the version. */
-function replay(image: ClusterMetadataImage, output: RaftOutput<MetadataRecord>): ClusterMetadataImage {
+/** The node of a Raft replica id (the inverse of {@link quorumIdOf}). */
+export function quorumNodeOf(id: number): NodeId {
+  return id >= BROKER_QUORUM_ID_BASE ? brokerNode(id - BROKER_QUORUM_ID_BASE) : controllerNode(id);
+}
+
+/**
+ * Applies committed entries (and a loaded snapshot) to `image`; each entry's offset + 1 becomes
+ * the version, so every controller and broker that replayed the same prefix holds the same image.
+ */
+export function replayMetadata(image: ClusterMetadataImage, output: RaftOutput<MetadataRecord>): ClusterMetadataImage {
   let next = output.loadSnapshot === undefined ? image : (output.loadSnapshot.state as ClusterMetadataImage);
   let run: MetadataRecord[] = [];
   let runEnd = 0n;
@@ -317,10 +331,10 @@ function absorb(c: ControllerContext, output: RaftOutput<MetadataRecord>, enqueu
   const raft = c.raft;
   for (const { to, message } of output.messages) {
     const envelope: QuorumMessage = { type: 'quorum.message', message };
-    enqueue(() => c.send(controllerNode(to), envelope));
+    enqueue(() => c.send(quorumNodeOf(to), envelope));
   }
   const before = base.image ?? c.image;
-  const image = output.committed.length === 0 && output.loadSnapshot === undefined ? before : replay(before, output);
+  const image = output.committed.length === 0 && output.loadSnapshot === undefined ? before : replayMetadata(before, output);
   let held = base.held ?? c.held;
   const release = (h: HeldReply, ok: boolean): void => {
     const reply = ok ? ('image' in h.reply ? { ...h.reply, image } : h.reply) : notController(h.reply, raft.leaderId);
@@ -363,7 +377,8 @@ function absorb(c: ControllerContext, output: RaftOutput<MetadataRecord>, enqueu
     c.notify({ type: '@samsa.controller.activated', controllerId: c.id, epoch: raft.epoch });
   }
   patch.active = active;
-  if (active && image !== before) enqueue(() => publish(c, before, image));
+  // Brokers learn the change by fetching the log; the active controller tells the inspectors.
+  if (active && image !== before) enqueue(() => notifyChanges(c, before, image));
   let since = (base.sinceSnapshot ?? c.sinceSnapshot) + output.committed.length;
   if (since >= METADATA_SNAPSHOT_INTERVAL_ENTRIES && raft.highWatermark > raft.logStartOffset) {
     raft.snapshot(image, raft.highWatermark);
@@ -452,7 +467,7 @@ export const controllerMachine = setup({
       if (event.type !== 'net.message') return;
       const { message, from } = event;
       if (message.type === 'quorum.message') {
-        const sender = controllerIdOf(from);
+        const sender = quorumIdOf(from);
         if (sender === undefined) return;
         enqueue.assign(absorb(c, c.raft.receive(sender, (message as QuorumMessage).message, c.clock.now()), enqueue));
         return;
@@ -506,8 +521,7 @@ export const controllerMachine = setup({
   },
 });
 
-/** Pushes a new image to every registered broker (fenced ones too: they replay metadata) and notifies. */
-function publish(context: ControllerContext, before: ClusterMetadataImage, image: ClusterMetadataImage): void {
-  for (const b of image.brokers) context.send(brokerNode(b.id), { type: 'metadata.update', image });
+/** Tells the inspectors what a newly committed image changed. */
+function notifyChanges(context: ControllerContext, before: ClusterMetadataImage, image: ClusterMetadataImage): void {
   for (const e of changesBetween(before, image)) context.notify(e);
 }

@@ -168,6 +168,40 @@ describe('controller quorum', () => {
     await cluster.settle(cluster.stop());
   });
 
+  it('brokers replay the metadata log as Raft observers: one cut off from the quorum catches up by fetching once healed', async () => {
+    const cluster = await quorum(608);
+    const fetches: string[] = [];
+    cluster.network.observe((e) => {
+      if (e.type === 'delivered' && e.message.type === 'quorum.message' && e.from.startsWith('broker:')) fetches.push(`${e.from}:${(e.message.message as { type: string }).type}`);
+    });
+    cluster.network.partition(['broker:3'], cluster.controllerNodes);
+    await cluster.settle(cluster.admin().createTopic('while-cut', { partitions: 2, replicationFactor: 2 }));
+    expect(cluster.brokerInternals(3)?.metadata?.topics['while-cut']).toBeUndefined();
+    cluster.network.heal();
+    await cluster.runUntil(() => cluster.brokerInternals(3)?.metadata?.topics['while-cut'] !== undefined, { maxSimulatedMs: 10_000 });
+    expect(cluster.brokerInternals(3)?.metadata).toEqual(cluster.controller(active(cluster)).metadata);
+    // Brokers only ever fetch: they never vote.
+    expect(new Set(fetches.map((f) => f.split(':').pop()))).toEqual(new Set(['fetch.request']));
+    await cluster.settle(cluster.stop());
+  });
+
+  it('a broker restarted after a snapshot starts from the quorum leader\'s snapshot and replays the rest', async () => {
+    const cluster = await quorum(609, 2);
+    const admin = cluster.admin();
+    await cluster.settle(admin.createTopic('busy', { partitions: 1, replicationFactor: 2 }));
+    for (let i = 0; i < METADATA_SNAPSHOT_INTERVAL_ENTRIES + 20; i++) await cluster.settle(admin.alterTopicConfig('busy', { 'retention.ms': 2_000_000 + i }));
+    const snapshots: string[] = [];
+    cluster.network.observe((e) => {
+      if (e.type === 'delivered' && e.message.type === 'quorum.message' && e.to === 'broker:2') snapshots.push((e.message.message as { type: string }).type);
+    });
+    cluster.broker(2).crash();
+    await cluster.settle(cluster.broker(2).restart());
+    await cluster.runUntil(() => cluster.brokerInternals(2)?.state === 'running', { maxSimulatedMs: 30_000 });
+    expect(snapshots).toContain('fetchSnapshot.response');
+    expect(cluster.brokerInternals(2)?.metadata?.topics.busy?.config['retention.ms']).toBe(String(2_000_000 + METADATA_SNAPSHOT_INTERVAL_ENTRIES + 19));
+    await cluster.settle(cluster.stop());
+  });
+
   it('refuses a bad quorum size or quorum config with a clear error', async () => {
     await expect(createCluster({ controllers: 0 })).rejects.toThrow(InvalidArgumentError);
     await expect(createCluster({ controllers: 1.5 })).rejects.toThrow(/expected 1 to 9 controllers/);
