@@ -5,7 +5,8 @@
 
 /* Cluster */
 export { createCluster, Cluster } from './actors/cluster.ts';
-export type { ClusterOptions, BrokerHandle } from './actors/cluster.ts';
+export type { ClusterOptions, BrokerHandle, ControllerHandle, QuorumState } from './actors/cluster.ts';
+export type { RaftConfig } from './actors/controller/raft.ts';
 export { Admin } from './actors/admin.ts';
 export type { CreateTopicOptions, TopicDescription, OffsetSpec } from './actors/admin.ts';
 export { Producer } from './actors/producer/producer.ts';
