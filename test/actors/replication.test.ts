@@ -11,45 +11,17 @@ import type { SamsaEvent } from '../../src/actors/inspection.ts';
 import type { ClusterMetadataImage, PartitionMetadata } from '../../src/actors/protocol.ts';
 import { KafkaProtocolError } from '../../src/errors.ts';
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
-import { encodeRecordBatch, LOG_OVERHEAD, readBatchHeader } from '../../src/log/recordBatch.ts';
+import { encodeRecordBatch } from '../../src/log/recordBatch.ts';
 import type { Message } from '../../src/transport/transport.ts';
 import { createTestCluster } from '../../src/testing.ts';
 import type { TestCluster } from '../../src/testing.ts';
+import { logBytes, newestBrokerImage } from '../helpers/cluster.ts';
 
 const dec = new TextDecoder();
 const text = (r: ConsumerRecord): string => dec.decode(r.value as Uint8Array);
 
-/** Every byte of a log from its start, batch by batch. */
-function logBytes(log: PartitionLog): Uint8Array {
-  const chunks: Uint8Array[] = [];
-  let offset = log.logStartOffset;
-  while (offset < log.logEndOffset) {
-    const { records } = log.read(offset, { maxBytes: 1 << 20 });
-    if (records.length === 0) break;
-    chunks.push(records.slice());
-    for (let p = 0; p < records.length; ) {
-      const h = readBatchHeader(records, p);
-      offset = h.baseOffset + BigInt(h.lastOffsetDelta) + 1n;
-      p += h.batchLength + LOG_OVERHEAD;
-    }
-  }
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-/** The newest metadata image any running broker applied. */
 function image(cluster: TestCluster): ClusterMetadataImage {
-  let newest: ClusterMetadataImage | undefined;
-  for (const id of cluster.brokerIds) {
-    const m = cluster.brokerInternals(id)?.metadata;
-    if (m !== undefined && (newest === undefined || m.version > newest.version)) newest = m;
-  }
-  return newest as ClusterMetadataImage;
+  return newestBrokerImage(cluster) as ClusterMetadataImage;
 }
 
 function partitionOf(cluster: TestCluster, topic: string, partition = 0): PartitionMetadata {

@@ -8,13 +8,13 @@
  */
 import type { Consumer } from '../../src/actors/consumer/consumer.ts';
 import type { Producer } from '../../src/actors/producer/producer.ts';
-import type { ClusterMetadataImage } from '../../src/actors/protocol.ts';
 import { sleep } from '../../src/actors/client/metadataCache.ts';
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
 import type { Random } from '../../src/random.ts';
 import { createRandom } from '../../src/random.ts';
 import type { TestCluster } from '../../src/testing.ts';
 import { createTestCluster } from '../../src/testing.ts';
+import { logBytes, newestBrokerImage } from '../helpers/cluster.ts';
 import { History } from '../helpers/histories.ts';
 
 const dec = new TextDecoder();
@@ -168,7 +168,7 @@ function watchCluster(cluster: TestCluster): Watch {
     const broker = Number(event.from.slice('broker:'.length));
     for (const p of (event.message.partitions as Array<{ topic: string; partition: number; highWatermark: bigint; error?: string }> | undefined) ?? []) {
       if (p.error !== undefined || p.highWatermark < 0n) continue;
-      const epoch = newestImage(cluster)?.topics[p.topic]?.partitions[p.partition]?.leaderEpoch ?? -1;
+      const epoch = newestBrokerImage(cluster)?.topics[p.topic]?.partitions[p.partition]?.leaderEpoch ?? -1;
       // Links are FIFO but deliveries across links interleave, so order is only known per link.
       const key = `broker ${broker} (boot ${watch.boots.get(broker) ?? 0}) ${p.topic}-${p.partition} epoch ${epoch} to ${event.to}`;
       const previous = watch.highWatermarks.get(key);
@@ -179,18 +179,8 @@ function watchCluster(cluster: TestCluster): Watch {
   return watch;
 }
 
-/** The newest metadata image any running broker replayed. */
-function newestImage(cluster: TestCluster): ClusterMetadataImage | undefined {
-  let newest: ClusterMetadataImage | undefined;
-  for (const id of cluster.brokerIds) {
-    const m = cluster.brokerInternals(id)?.metadata;
-    if (m !== undefined && (newest === undefined || m.version > newest.version)) newest = m;
-  }
-  return newest;
-}
-
 function leaderOf(watch: Watch, partition: number): number {
-  return newestImage(watch.cluster)?.topics[TOPIC]?.partitions[partition]?.leader ?? -1;
+  return newestBrokerImage(watch.cluster)?.topics[TOPIC]?.partitions[partition]?.leader ?? -1;
 }
 
 /** Seeded faults, one after another, each healed before the next. */
@@ -266,7 +256,7 @@ async function runNemesis(cluster: TestCluster, watch: Watch, random: Random, co
 
 
 function replicasCaughtUp(cluster: TestCluster, watch: Watch): boolean {
-  const image = newestImage(watch.cluster);
+  const image = newestBrokerImage(watch.cluster);
   if (image === undefined) return false;
   for (const p of image.topics[TOPIC]?.partitions ?? []) {
     if (p.leader < 0 || p.isr.length !== p.replicas.length) return false;
@@ -274,30 +264,6 @@ function replicasCaughtUp(cluster: TestCluster, watch: Watch): boolean {
     if (ends.some((e) => e === undefined || e !== ends[0])) return false;
   }
   return true;
-}
-
-/** Every byte of a log, batch by batch from its start. */
-export function logBytes(log: PartitionLog): Uint8Array {
-  const chunks: Uint8Array[] = [];
-  let offset = log.logStartOffset;
-  while (offset < log.logEndOffset) {
-    const { records } = log.read(offset, { maxBytes: 1 << 20 });
-    if (records.length === 0) break;
-    chunks.push(records.slice());
-    let p = 0;
-    const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
-    while (p + 27 <= records.length) {
-      offset = view.getBigInt64(p) + BigInt(view.getInt32(p + 23)) + 1n;
-      p += view.getInt32(p + 8) + 12;
-    }
-  }
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 function checkReplication(cluster: TestCluster, history: History, finalRead: Map<string, string>, committed: ReadonlyArray<{ partition: number; offset: bigint }>, watch: Watch): ReplicationAnomalies {

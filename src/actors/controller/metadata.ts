@@ -6,7 +6,7 @@
 import { InvalidArgumentError, KafkaProtocolError } from '../../errors.ts';
 import type { Random } from '../../random.ts';
 import { LOG_CONFIG_KEYS, parseLogConfig, logConfigToKafka } from '../../log/logConfig.ts';
-import type { BrokerRegistration, ClusterMetadataImage, PartitionMetadata, TopicMetadata } from '../protocol.ts';
+import type { AlterPartitionRequest, BrokerRegistration, ClusterMetadataImage, PartitionMetadata, TopicMetadata } from '../protocol.ts';
 
 /** Kafka's limit on topic name length. */
 export const MAX_TOPIC_NAME_LENGTH = 249;
@@ -251,14 +251,7 @@ export function withBrokerUnfenced(image: ClusterMetadataImage, id: number): Clu
 }
 
 /** An ISR change a partition leader asks for (AlterPartition, KIP-497). */
-export interface IsrChangeRequest {
-  readonly brokerId: number;
-  readonly topic: string;
-  readonly partition: number;
-  readonly leaderEpoch: number;
-  readonly partitionEpoch: number;
-  readonly newIsr: readonly number[];
-}
+export type IsrChangeRequest = Omit<AlterPartitionRequest, 'type' | 'correlationId'>;
 
 /**
  * Applies a leader's AlterPartition request, validated in Kafka's order

@@ -5,6 +5,7 @@ import type { ClusterMetadataImage } from '../../../src/actors/protocol.ts';
 import { createCluster } from '../../../src/actors/cluster.ts';
 import type { TestCluster } from '../../../src/testing.ts';
 import { createTestCluster } from '../../../src/testing.ts';
+import { newestBrokerImage as newestImage } from '../../helpers/cluster.ts';
 
 async function quorum(seed: number, brokers = 3): Promise<TestCluster> {
   const cluster = await createTestCluster({ seed, brokers, controllers: 3 });
@@ -18,18 +19,13 @@ function active(cluster: TestCluster): number {
   return id;
 }
 
-/** The images of every running controller, without the fields only the active one's pushes differ in. */
+/** The images of every running controller. */
 function controllerImages(cluster: TestCluster): ClusterMetadataImage[] {
   return cluster.controllerIds.map((id) => cluster.controller(id).metadata).filter((m): m is ClusterMetadataImage => m !== undefined);
 }
 
 function newestBrokerImage(cluster: TestCluster): ClusterMetadataImage {
-  let newest: ClusterMetadataImage | undefined;
-  for (const id of cluster.brokerIds) {
-    const m = cluster.brokerInternals(id)?.metadata;
-    if (m !== undefined && (newest === undefined || m.version > newest.version)) newest = m;
-  }
-  return newest as ClusterMetadataImage;
+  return newestImage(cluster) as ClusterMetadataImage;
 }
 
 describe('controller quorum', () => {
