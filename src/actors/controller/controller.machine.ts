@@ -324,8 +324,8 @@ function committedAt(output: RaftOutput<MetadataRecord>, offset: bigint): RaftEn
 
 /**
  * Takes one output of the Raft core into the controller: sends its messages, replays what was
- * committed, answers the replies it releases, publishes the new image (active controller), notices
- * activation and resignation, snapshots, and re-arms the Raft timer. Returns the context changes.
+ * committed, answers the replies it releases, notices activation and resignation, snapshots, and
+ * re-arms the Raft timer. Returns the context changes.
  */
 function absorb(c: ControllerContext, output: RaftOutput<MetadataRecord>, enqueue: Enqueue, base: Partial<ControllerContext> = {}): Partial<ControllerContext> {
   const raft = c.raft;
@@ -361,7 +361,8 @@ function absorb(c: ControllerContext, output: RaftOutput<MetadataRecord>, enqueu
     patch.pending = image;
     for (const id of Object.keys(c.sessions)) enqueue.cancel(sessionId(Number(id)));
     patch.sessions = {};
-    c.notify({ type: '@samsa.controller.resigned', controllerId: c.id, epoch: raft.epoch });
+    const epoch = raft.epoch;
+    enqueue(() => c.notify({ type: '@samsa.controller.resigned', controllerId: c.id, epoch }));
   } else if (!active && leading && output.committed.some((e) => e.kind === 'leaderChange' && e.epoch === raft.epoch && e.leaderId === c.id)) {
     // Our own LeaderChange is committed: everything before it is too, so the image is complete.
     active = true;
@@ -374,7 +375,8 @@ function absorb(c: ControllerContext, output: RaftOutput<MetadataRecord>, enqueu
       enqueue.raise({ type: 'broker.sessionExpired', brokerId: b.id, epoch: b.epoch }, { delay: c.sessionTimeoutMs, id: sessionId(b.id) });
     }
     patch.sessions = sessions;
-    c.notify({ type: '@samsa.controller.activated', controllerId: c.id, epoch: raft.epoch });
+    const epoch = raft.epoch;
+    enqueue(() => c.notify({ type: '@samsa.controller.activated', controllerId: c.id, epoch }));
   }
   patch.active = active;
   // Brokers learn the change by fetching the log; the active controller tells the inspectors.

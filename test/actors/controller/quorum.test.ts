@@ -93,6 +93,8 @@ describe('controller quorum', () => {
     const producer = cluster.producer({ acks: 'all' });
     await cluster.settle(producer.send('t', { value: 'before' }));
     const old = active(cluster);
+    const events: Array<{ type: string; controllerId?: unknown }> = [];
+    cluster.inspect((e) => void (e.type.startsWith('@samsa.controller') && events.push(e as { type: string })));
     const crashedAt = cluster.clock.now();
     cluster.controller(old).crash();
     await cluster.runUntil(() => cluster.activeControllerId() !== undefined && cluster.activeControllerId() !== old);
@@ -101,6 +103,7 @@ describe('controller quorum', () => {
     expect(failoverMs).toBeLessThan(6_000);
     const next = active(cluster);
     expect(cluster.controller(next).quorum!.epoch).toBeGreaterThan(0);
+    expect(events).toEqual([expect.objectContaining({ type: '@samsa.controller.crashed', controllerId: old }), expect.objectContaining({ type: '@samsa.controller.activated', controllerId: next })]);
     // The new active controller fences a broker that dies and elects a new partition leader.
     const leader = newestBrokerImage(cluster).topics.t!.partitions[0]!.leader;
     cluster.broker(leader).crash();
