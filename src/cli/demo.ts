@@ -1,5 +1,6 @@
 /**
- * `npm start`: the main demo. An embedded 3-broker cluster, a 6-partition topic replicated three
+ * `npm start`: the main demo. An embedded 3-broker cluster with a 3-controller Raft metadata
+ * quorum, a 6-partition topic replicated three
  * times (min.insync.replicas=2), 3 producers sending keyed records with acks=all, and a consumer
  * group of 3 that loses one member and gains another mid-stream. A third of the way in, the broker
  * leading the most partitions crashes: the controller fences it, the partitions fail over to
@@ -34,7 +35,7 @@ interface Stats {
 
 async function main(): Promise<void> {
   const clock = new SystemClock();
-  const cluster = await createCluster({ brokers: 3, clock, brokerConfig: { offsetsTopicNumPartitions: 6, brokerSessionTimeoutMs: SESSION_TIMEOUT_MS, brokerHeartbeatIntervalMs: HEARTBEAT_MS, groupConfig: { 'group.initial.rebalance.delay.ms': 100 } } });
+  const cluster = await createCluster({ brokers: 3, controllers: 3, clock, brokerConfig: { offsetsTopicNumPartitions: 6, brokerSessionTimeoutMs: SESSION_TIMEOUT_MS, brokerHeartbeatIntervalMs: HEARTBEAT_MS, groupConfig: { 'group.initial.rebalance.delay.ms': 100 } } });
   const stats: Stats = { produced: 0, consumed: 0, rebalances: 0, events: [] };
   const admin = cluster.admin();
   await admin.createTopic(TOPIC, { partitions: PARTITIONS, replicationFactor: 3, config: { 'min.insync.replicas': 2 } });
@@ -192,7 +193,9 @@ function startDisplay(cluster: Awaited<ReturnType<typeof createCluster>>, stats:
     out.push(`            produce ${produceRate.toLocaleString('en-US').padStart(9)} rec/s   consume ${consumeRate.toLocaleString('en-US').padStart(9)} rec/s`);
     const image = leaderImage(cluster);
     const lag = lagOf();
-    out.push(`  brokers ${cluster.brokerIds.map((id) => `${id}:${cluster.broker(id).running ? 'up' : 'DOWN'}`).join(' ')}`);
+    const activeController = cluster.activeControllerId();
+    const quorum = activeController === undefined ? undefined : cluster.controller(activeController).quorum;
+    out.push(`  brokers ${cluster.brokerIds.map((id) => `${id}:${cluster.broker(id).running ? 'up' : 'DOWN'}`).join(' ')}   controller quorum of ${cluster.controllerIds.length}: active ${activeController ?? 'none (electing)'}${quorum === undefined ? '' : `, epoch ${quorum.epoch}, metadata log ${quorum.highWatermark} committed`}`);
     for (let p = 0; p < PARTITIONS; p++) {
       const meta = image?.topics[TOPIC]?.partitions[p];
       const leader = meta?.leader ?? -1;
