@@ -5,7 +5,8 @@
  *   the shape of Kafka's 2014 benchmark (821,557 / 786,980 / 421,823 records/s there);
  * - failover time from a leader crash to the first successful acks=all write, in simulated time
  *   (the deterministic test cluster) and in wall-clock time (the embedded cluster on the system
- *   clock), with Kafka's default broker.session.timeout.ms and with a short one;
+ *   clock) when the in-process network reports the crash, and in simulated time when the leader
+ *   is cut off instead, so only broker.session.timeout.ms (Kafka's default and a short one) fences it;
  * - controller failover: from a crash of the active controller of a 3-voter quorum to the first
  *   metadata change the quorum commits again.
  */
@@ -67,6 +68,24 @@ async function leaderFailover(cluster: Cluster, run: <T>(p: Promise<T>) => Promi
   // The producer retries NOT_LEADER / NETWORK_EXCEPTION with fresh metadata until the new leader answers.
   await run(producer.send('t', { value: 'after the crash' }));
   return cluster.clock.now() - crashedAt;
+}
+
+/**
+ * Cuts the leader of `t`-0 off from every other node (no crash notice reaches anyone, as between
+ * processes) and sends acks=all until one write succeeds: the controller fences it only after
+ * broker.session.timeout.ms.
+ */
+async function leaderIsolation(cluster: TestCluster): Promise<number> {
+  const run = <T>(p: Promise<T>): Promise<T> => cluster.settle(p, { maxSimulatedMs: 120_000 });
+  const admin = cluster.admin();
+  await run(admin.createTopic('t', { partitions: 1, replicationFactor: 3, config: { 'min.insync.replicas': 2 } }));
+  const producer = cluster.producer({ clientId: 'isolation-producer', acks: 'all', lingerMs: 0, requestTimeoutMs: 200, retryBackoffMs: 10, deliveryTimeoutMs: 120_000 });
+  await run(producer.send('t', { value: 'warm-up' }));
+  const leader = (await run(admin.describeTopic('t'))).partitions[0]!.leader;
+  const isolatedAt = cluster.clock.now();
+  cluster.network.partition([`broker:${leader}`], [...cluster.brokerIds.filter((b) => b !== leader).map((b) => `broker:${b}`), ...cluster.controllerNodes, 'client:isolation-producer']);
+  await run(producer.send('t', { value: 'after the isolation' }));
+  return cluster.clock.now() - isolatedAt;
 }
 
 async function controllerFailover(cluster: Cluster, run: <T>(p: Promise<T>) => Promise<T>, until: () => number | undefined): Promise<number> {
@@ -131,10 +150,10 @@ export async function runReplicationBenchmarks(): Promise<{ rows: Measurement[];
   ];
 
   const failovers: FailoverResult[] = [];
-  failovers.push({ name: 'leader crash -> first acks=all write, default broker.session.timeout.ms (9 s)', clock: 'simulated', ms: await simulated(21, {}, (c) => leaderFailover(c, (p) => c.settle(p, { maxSimulatedMs: 120_000 }))) });
-  failovers.push({ name: 'leader crash -> first acks=all write, broker.session.timeout.ms=500', clock: 'simulated', ms: await simulated(22, { brokerConfig: FAST }, (c) => leaderFailover(c, (p) => c.settle(p, { maxSimulatedMs: 120_000 }))) });
-  failovers.push({ name: 'leader crash -> first acks=all write, default broker.session.timeout.ms (9 s)', clock: 'wall-clock', ms: await wallClock({}, (c) => leaderFailover(c, (p) => p)) });
-  failovers.push({ name: 'leader crash -> first acks=all write, broker.session.timeout.ms=500', clock: 'wall-clock', ms: await wallClock({ brokerConfig: FAST }, (c) => leaderFailover(c, (p) => p)) });
+  failovers.push({ name: 'leader crash -> first acks=all write (crash noticed by the in-process network)', clock: 'simulated', ms: await simulated(21, {}, (c) => leaderFailover(c, (p) => c.settle(p, { maxSimulatedMs: 120_000 }))) });
+  failovers.push({ name: 'leader crash -> first acks=all write (crash noticed by the in-process network)', clock: 'wall-clock', ms: await wallClock({}, (c) => leaderFailover(c, (p) => p)) });
+  failovers.push({ name: 'leader isolated -> first acks=all write, default broker.session.timeout.ms (9 s)', clock: 'simulated', ms: await simulated(22, {}, leaderIsolation) });
+  failovers.push({ name: 'leader isolated -> first acks=all write, broker.session.timeout.ms=500', clock: 'simulated', ms: await simulated(24, { brokerConfig: FAST }, leaderIsolation) });
   failovers.push({ name: 'active controller crash -> next committed metadata change (3 voters, Kafka quorum defaults)', clock: 'simulated', ms: await simulated(23, { controllers: 3 }, async (c) => {
     await c.runUntil(() => c.activeControllerId() !== undefined);
     return controllerFailover(c, (p) => c.settle(p, { maxSimulatedMs: 120_000 }), () => c.activeControllerId());

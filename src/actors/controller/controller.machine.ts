@@ -13,14 +13,15 @@
  * `BrokerHeartbeatManager`: the live broker sessions. A registration or heartbeat (re)arms a
  * delayed `broker.sessionExpired` event `broker.session.timeout.ms` ahead on the actor's clock;
  * when it fires, the broker is fenced and its partitions get new leaders. A newly active
- * controller starts a fresh session for every unfenced broker, as Kafka's does.
+ * controller starts a fresh session for every unfenced broker, as Kafka's does. When the
+ * in-process network reports that a broker's actor stopped, the broker is fenced at once.
  */
 import { enqueueActions, setup } from 'xstate';
 import type { Clock } from '../../clock.ts';
 import { KafkaProtocolError, SamsaError } from '../../errors.ts';
 import type { Random } from '../../random.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
-import { brokerNode, controllerNode } from '../../transport/transport.ts';
+import { brokerIdOf, brokerNode, controllerNode } from '../../transport/transport.ts';
 import type { AlterPartitionRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest, ClusterMetadataImage } from '../protocol.ts';
 import { wireError } from '../protocol.ts';
 import type { WireError } from '../protocol.ts';
@@ -472,6 +473,19 @@ export const controllerMachine = setup({
         const sender = quorumIdOf(from);
         if (sender === undefined) return;
         enqueue.assign(absorb(c, c.raft.receive(sender, (message as QuorumMessage).message, c.clock.now()), enqueue));
+        return;
+      }
+      if (message.type === 'transport.disconnected') {
+        // The in-process network says this only when a node's actor has stopped (a crash), never
+        // for a slow or cut link, so the broker is known dead: fence it now instead of waiting out
+        // broker.session.timeout.ms. Across processes no such notice exists and the session
+        // timeout alone decides, as in Kafka.
+        const brokerId = brokerIdOf(from);
+        if (!c.active || brokerId === undefined || c.sessions[brokerId] === undefined) return;
+        enqueue.cancel(sessionId(brokerId));
+        const sessions = { ...c.sessions };
+        delete sessions[brokerId];
+        change(c, withBrokerFenced(c.pending, brokerId), enqueue, { sessions });
         return;
       }
       if (c.active) {
