@@ -15,6 +15,11 @@
  *   and log start move, and is written (atomically) before the data of a new epoch, so the file
  *   never misses an epoch whose batches are on disk. On open it is loaded (or rebuilt from the
  *   batches' `partitionLeaderEpoch` when missing or damaged), then cut to the recovered log.
+ * - Idempotent producers (see `producerState.ts`): a retried batch is answered with its original
+ *   offsets and not appended again; a stale epoch or a sequence gap is refused before anything is
+ *   written. The producer state follows every append (leader or follower), truncation and log
+ *   start move, is snapshotted at every roll and on close, and is rebuilt on open from the newest
+ *   valid snapshot plus the batches after it.
  */
 import type { Clock } from '../clock.ts';
 import { SystemClock } from '../clock.ts';
@@ -52,6 +57,8 @@ import type { LogConfig } from './logConfig.ts';
 import { cleanLog } from './compaction.ts';
 import type { CleanOptions, CleanResult } from './compaction.ts';
 import { LogSegment, STOP_SCAN } from './segment.ts';
+import { decodeProducerSnapshot, encodeProducerSnapshot, ProducerStateManager } from './producerState.ts';
+import type { ProducerStateEntry } from './producerState.ts';
 import type { AppendedBatch, SegmentConfig } from './segment.ts';
 import type { Storage } from './storage/storage.ts';
 
@@ -86,6 +93,8 @@ export interface LogAppendInfo {
   readonly recordCount: number;
   /** Log start offset after the append. */
   readonly logStartOffset: bigint;
+  /** True when the batch was a producer's retry of one already in the log: nothing was appended. */
+  readonly duplicate?: boolean;
 }
 
 /** Options of {@link PartitionLog.read}. */
@@ -164,6 +173,7 @@ export class PartitionLog {
   private readonly inFlight = new Set<Promise<void>>();
   private jitterMs = 0;
   private readonly epochs = new LeaderEpochCache();
+  private readonly producers = new ProducerStateManager();
   /** {@link LeaderEpochCache.version} last written to the checkpoint file; -1 forces a write. */
   private epochCheckpointVersion = -1;
   /** First offset the cleaner has not yet compacted (meaningful for compacted topics). */
@@ -191,6 +201,20 @@ export class PartitionLog {
     const log = new PartitionLog(options.storage, options.dir, config, options.clock ?? new SystemClock(), options.random ?? createRandom(0));
     log.load();
     return log;
+  }
+
+  /** What the log knows of each idempotent producer that wrote to it, by producer id. */
+  get producerStates(): ReadonlyMap<bigint, ProducerStateEntry> {
+    return this.producers.entries;
+  }
+
+  /**
+   * Forgets producers idle for `expirationMs` (`producer.id.expiration.ms`, default one day) by
+   * their last batch's timestamp, as Kafka's periodic expiry does. Returns how many were removed.
+   */
+  removeExpiredProducers(expirationMs?: number): number {
+    this.ensureOpen();
+    return this.producers.removeExpired(this.clock.now(), expirationMs);
   }
 
   /** The log's configuration. */
@@ -287,6 +311,7 @@ export class PartitionLog {
     // Validate everything before any mutation.
     const headers: RecordBatchHeader[] = [];
     const positions: number[] = [];
+    const tips = new Map<bigint, { epoch: number; lastSeq: number }>();
     let p = 0;
     while (p < records.length) {
       if (records.length - p < RECORD_BATCH_OVERHEAD) throw new CorruptRecordError(`${records.length - p} trailing bytes are not a whole record batch`, p);
@@ -298,6 +323,15 @@ export class PartitionLog {
         if (isControlBatch(header)) throw new InvalidRecordError('clients may not write control batches; transaction markers are written by the transaction coordinator');
         if (header.recordsCount !== header.lastOffsetDelta + 1) throw new InvalidRecordError(`record count ${header.recordsCount} does not match lastOffsetDelta ${header.lastOffsetDelta} + 1`);
         if (compacted) this.assertKeyed(records, p);
+        if (header.producerId >= 0n) {
+          const duplicate = this.producers.check(header, tips, `log "${this.dir}"`);
+          if (duplicate !== undefined) {
+            // Kafka answers the first duplicate with its original offsets; a producer sends one
+            // batch per partition per request, so a duplicate never shares an append.
+            if (p !== 0 || size !== records.length) throw new InvalidRecordError(`a retried batch of producer ${header.producerId} (sequences ${duplicate.firstSeq}..${duplicate.lastSeq}) must be appended alone, not with other batches`);
+            return { firstOffset: duplicate.firstOffset, lastOffset: duplicate.lastOffset, logAppendTime: -1, maxTimestamp: duplicate.timestamp, batchCount: 0, recordCount: 0, logStartOffset: this.startOffset, duplicate: true };
+          }
+        }
       }
       headers.push(header);
       positions.push(p);
@@ -341,6 +375,12 @@ export class PartitionLog {
     this.persistLeaderEpochs();
     this.maybeRoll(records.length, maxTimestamp, firstOffset, lastOffset, now);
     this.activeSegment.append(records, batches);
+    for (let i = 0; i < headers.length; i++) {
+      const header = headers[i] as RecordBatchHeader;
+      if (header.producerId < 0n) continue;
+      const last = (batches[i] as AppendedBatch).lastOffset;
+      this.producers.update(header, last - BigInt(header.lastOffsetDelta), last);
+    }
     this.unflushedMessages += recordCount;
     this.maybeFlush(now);
     return { firstOffset, lastOffset, logAppendTime, maxTimestamp, batchCount: batches.length, recordCount, logStartOffset: this.startOffset };
@@ -472,6 +512,7 @@ export class PartitionLog {
     // A cut inside a batch removes the whole batch: the cache follows the actual log end.
     this.epochs.truncateFromEnd(this.logEndOffset);
     this.persistLeaderEpochs();
+    this.rebuildProducerState();
     if (this.recoveryPointOffset > this.logEndOffset) this.recoveryPointOffset = this.logEndOffset;
     if (this.firstDirtyOffset > this.logEndOffset) this.firstDirtyOffset = this.logEndOffset;
   }
@@ -486,6 +527,8 @@ export class PartitionLog {
     this.recoveryPointOffset = offset;
     this.firstDirtyOffset = offset;
     this.epochs.clear();
+    this.producers.clear();
+    for (const snapshot of this.snapshotOffsets()) this.storage.remove(this.snapshotPath(snapshot));
     this.writeCheckpoints();
   }
 
@@ -503,6 +546,7 @@ export class PartitionLog {
       this.epochs.truncateFromStart(offset);
       this.persistLeaderEpochs();
       this.deleteSegmentsWhile(this.logEndOffset, (_segment, next) => next !== undefined && next.baseOffset <= this.startOffset);
+      this.producers.onLogStartOffsetIncremented(this.startOffset);
     }
     return this.startOffset;
   }
@@ -554,7 +598,10 @@ export class PartitionLog {
       writeOffsetCheckpoint(this.storage, `${this.dir}/${LOG_START_OFFSET_FILE}`, this.startOffset);
       this.epochs.truncateFromStart(this.startOffset);
       this.persistLeaderEpochs();
+      this.producers.onLogStartOffsetIncremented(this.startOffset);
     }
+    // Snapshots of offsets whose segments are gone can never be replayed from.
+    for (const snapshot of this.snapshotOffsets()) if (snapshot < first.baseOffset) this.storage.remove(this.snapshotPath(snapshot));
     if (this.firstDirtyOffset < this.startOffset) this.firstDirtyOffset = this.startOffset;
     return count;
   }
@@ -587,6 +634,8 @@ export class PartitionLog {
       return;
     }
     this.segments.push(LogSegment.create(this.storage, this.dir, base, this.segmentConfig(), now));
+    // As Kafka, the producer state is snapshotted at every roll: a restart replays from here.
+    this.writeProducerSnapshot(base);
     old.onBecomeInactive();
     const upTo = old.nextOffset;
     this.track(
@@ -682,6 +731,7 @@ export class PartitionLog {
     }
     this.recoveryPointOffset = this.logEndOffset;
     this.writeCheckpoints();
+    this.writeProducerSnapshot(this.logEndOffset);
     this.storage.writeFileAtomic(`${this.dir}/${CLEAN_SHUTDOWN_FILE}`, EMPTY);
     for (const s of this.segments) s.close();
     this.closed = true;
@@ -855,7 +905,56 @@ export class PartitionLog {
     const dirty = readOffsetCheckpoint(storage, `${dir}/${CLEANER_OFFSET_FILE}`) ?? this.startOffset;
     this.firstDirtyOffset = dirty < this.startOffset ? this.startOffset : dirty > end ? end : dirty;
     this.loadLeaderEpochs(recovered);
+    this.rebuildProducerState();
     if (cleanShutdown) storage.remove(`${dir}/${CLEAN_SHUTDOWN_FILE}`);
+  }
+
+  private snapshotPath(offset: bigint): string {
+    return `${this.dir}/${offset.toString().padStart(20, '0')}.snapshot`;
+  }
+
+  /** Offsets of the producer snapshot files, ascending. */
+  private snapshotOffsets(): bigint[] {
+    return this.storage
+      .list(this.dir)
+      .map((f) => SEGMENT_FILE.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null && m[2] === 'snapshot' && m[3] === undefined)
+      .map((m) => BigInt(m[1] as string))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  private writeProducerSnapshot(offset: bigint): void {
+    this.storage.writeFileAtomic(this.snapshotPath(offset), encodeProducerSnapshot(this.producers.entries.values()));
+  }
+
+  /**
+   * Rebuilds the producer state from the newest valid snapshot at or below the log end plus the
+   * batch headers after it (Kafka's `loadProducerState`). Snapshots past the log end (after a
+   * truncation) and damaged ones are deleted.
+   */
+  private rebuildProducerState(): void {
+    const end = this.logEndOffset;
+    let from = (this.segments[0] as LogSegment).baseOffset;
+    this.producers.clear();
+    for (const offset of this.snapshotOffsets().reverse()) {
+      const decoded = offset > end || offset < from ? undefined : decodeProducerSnapshot(this.storage.readFile(this.snapshotPath(offset)));
+      if (decoded === undefined) {
+        this.storage.remove(this.snapshotPath(offset));
+        continue;
+      }
+      this.producers.load(decoded);
+      from = offset;
+      break;
+    }
+    for (const segment of this.segments) {
+      if (segment.nextOffset <= from) continue;
+      segment.scan(0, false, (header) => {
+        const last = header.baseOffset + BigInt(header.lastOffsetDelta);
+        if (last >= from && header.producerId >= 0n) this.producers.update(header, header.baseOffset, last);
+        return undefined;
+      });
+    }
+    this.producers.onLogStartOffsetIncremented(this.startOffset);
   }
 
   /**
