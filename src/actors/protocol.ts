@@ -63,6 +63,8 @@ export interface ClusterMetadataImage {
   readonly controllerId: number;
   readonly brokers: readonly BrokerRegistration[];
   readonly topics: Readonly<Record<string, TopicMetadata>>;
+  /** First producer id not yet handed out in a block (Kafka's ProducerIdsRecord). */
+  readonly nextProducerId: number;
 }
 
 /** A partition's records in a produce request: whole record batches, back to back. */

@@ -49,6 +49,8 @@ import {
   REPLICA_SOCKET_TIMEOUT_MS,
 } from '../partition/replication.ts';
 import { ReplicaFetcher } from './replicaFetcher.ts';
+import { ProducerIdManager } from './producerIds.ts';
+import { PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS, PRODUCER_ID_EXPIRATION_MS } from '../../log/producerState.ts';
 
 /** Broker-level settings (Kafka broker config keys in comments). */
 export interface BrokerConfig {
@@ -93,6 +95,10 @@ export interface BrokerConfig {
   readonly brokerSessionTimeoutMs: number;
   /** `controller.socket.timeout.ms` (default 30000): an AlterPartition without an answer this long is sent again. */
   readonly controllerSocketTimeoutMs: number;
+  /** `producer.id.expiration.ms` (default 86400000): a producer idle this long is forgotten by the logs. */
+  readonly producerIdExpirationMs: number;
+  /** `producer.id.expiration.check.interval.ms` (default 600000). */
+  readonly producerIdExpirationCheckIntervalMs: number;
 }
 
 /** Kafka's defaults for {@link BrokerConfig}. */
@@ -116,6 +122,8 @@ export const BROKER_CONFIG_DEFAULTS: BrokerConfig = {
   brokerHeartbeatIntervalMs: 2_000,
   brokerSessionTimeoutMs: BROKER_SESSION_TIMEOUT_MS,
   controllerSocketTimeoutMs: 30_000,
+  producerIdExpirationMs: PRODUCER_ID_EXPIRATION_MS,
+  producerIdExpirationCheckIntervalMs: PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS,
 };
 
 /** What a broker is created with. */
@@ -237,10 +245,17 @@ export class Broker {
   private replayed: ClusterMetadataImage | undefined;
   /** Auto-create requests in flight: correlation id → topic names. */
   private readonly autoCreateRequests = new Map<number, readonly string[]>();
+  private producerExpiryTimer: TimerHandle | undefined;
+  private readonly producerIds: ProducerIdManager;
 
   constructor(private readonly options: BrokerOptions) {
     this.id = options.id;
     this.node = brokerNode(options.id);
+    this.producerIds = new ProducerIdManager({
+      clock: options.clock,
+      nextCorrelationId: () => this.nextCorrelationId++,
+      requestBlock: (correlationId) => this.send(this.controller, { type: 'allocateProducerIds.request', correlationId, brokerId: this.id, brokerEpoch: this.brokerEpoch ?? -1 }),
+    });
   }
 
   /** Whether the broker process is up. */
@@ -275,6 +290,7 @@ export class Broker {
     this.startMetadataLog();
     this.register();
     this.scheduleRetention();
+    this.scheduleProducerExpiry();
     this.scheduleIsrCheck();
   }
 
@@ -333,7 +349,9 @@ export class Broker {
     this.alterRetries.clear();
     for (const actor of this.partitions.values()) actor.stop();
     this.partitions.clear();
-    for (const timer of [this.retentionTimer, this.registrationTimer, this.heartbeatTimer, this.isrTimer]) if (timer !== undefined) this.options.clock.clearTimeout(timer);
+    for (const timer of [this.retentionTimer, this.registrationTimer, this.heartbeatTimer, this.isrTimer, this.producerExpiryTimer]) if (timer !== undefined) this.options.clock.clearTimeout(timer);
+    this.producerExpiryTimer = undefined;
+    this.producerIds.stop();
     this.retentionTimer = undefined;
     this.registrationTimer = undefined;
     this.heartbeatTimer = undefined;
@@ -480,6 +498,14 @@ export class Broker {
     }, this.options.config.logRetentionCheckIntervalMs);
   }
 
+  /** Kafka's periodic producer-id expiry over every log this broker holds. */
+  private scheduleProducerExpiry(): void {
+    this.producerExpiryTimer = this.options.clock.setTimeout(() => {
+      for (const log of this.logs.values()) log.removeExpiredProducers(this.options.config.producerIdExpirationMs);
+      this.scheduleProducerExpiry();
+    }, this.options.config.producerIdExpirationCheckIntervalMs);
+  }
+
   private send(to: NodeId, message: Message): void {
     this.options.transport.send(this.node, to, message);
   }
@@ -538,6 +564,12 @@ export class Broker {
         return;
       case 'findCoordinator.request':
         this.findCoordinator(message, from);
+        return;
+      case 'initProducerId.request':
+        this.initProducerId(message, from);
+        return;
+      case 'allocateProducerIds.response':
+        this.producerIds.onResponse(message);
         return;
       default:
         if (GroupCoordinator.handles(message.type) && this.coordinator !== undefined) {
@@ -802,7 +834,24 @@ export class Broker {
     fetcher?.onDisconnected();
   }
 
+  /**
+   * InitProducerId for an idempotent producer: a fresh producer id from the controller-allocated
+   * block, epoch 0 (Kafka's answer without a transactional id).
+   */
+  private initProducerId(message: Message, from: NodeId): void {
+    const reply = (body: Record<string, unknown>): void => this.send(from, { type: 'initProducerId.response', correlationId: message.correlationId, ...body });
+    if (message.transactionalId !== undefined && message.transactionalId !== null) {
+      reply({ ...wireError('INVALID_REQUEST', 'transactional ids are not supported by this cluster: omit transactionalId for an idempotent producer'), producerId: -1n, producerEpoch: -1 });
+      return;
+    }
+    this.producerIds.generate((producerId) => reply({ producerId, producerEpoch: 0 }));
+  }
+
   private onUnreachable(correlationId: number): void {
+    if (this.producerIds.owns(correlationId)) {
+      this.producerIds.onUnreachable(correlationId);
+      return;
+    }
     if (this.alterInFlight.has(correlationId)) {
       this.retryAlterPartition(correlationId);
       return;

@@ -203,6 +203,16 @@ function handle(context: HandleState, message: Message): Outcome | undefined {
     }
     case 'metadata.request':
       return { image, reply: { type: 'metadata.response', image } };
+    case 'allocateProducerIds.request': {
+      // Kafka's AllocateProducerIds: a registered broker gets the next block of ids, recorded in
+      // the metadata log before the answer, so no id is ever handed out twice, whatever fails.
+      const registration = image.brokers.find((b) => b.id === message.brokerId);
+      if (registration === undefined) return { image, reply: { type: 'allocateProducerIds.response', ...wireError('BROKER_ID_NOT_REGISTERED', `broker ${String(message.brokerId)} is not registered; register first`) } };
+      if (registration.epoch !== message.brokerEpoch) return { image, reply: { type: 'allocateProducerIds.response', ...wireError('STALE_BROKER_EPOCH', `broker ${String(message.brokerId)} asks with epoch ${String(message.brokerEpoch)}; its registration has epoch ${String(registration.epoch)}`) } };
+      const start = image.nextProducerId;
+      image = { ...image, nextProducerId: start + PRODUCER_ID_BLOCK_SIZE };
+      return { image, reply: { type: 'allocateProducerIds.response', producerIdStart: BigInt(start), producerIdLen: PRODUCER_ID_BLOCK_SIZE } };
+    }
     case 'createTopics.request':
       for (const topic of message.topics as NewTopic[]) apply(topic.name, () => withTopic(image, topic, context.random, randomId(context.random)));
       return { image, reply: { type: 'createTopics.response', results } };
@@ -277,6 +287,9 @@ export interface QuorumMessage {
  * range in the quorum.
  */
 export const BROKER_QUORUM_ID_BASE = 1_000_000;
+
+/** Producer ids per AllocateProducerIds block (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`). */
+export const PRODUCER_ID_BLOCK_SIZE = 1000;
 
 /** The Raft replica id of a node (`controller:i` → i, `broker:b` → base + b), undefined for others. */
 export function quorumIdOf(node: NodeId): number | undefined {

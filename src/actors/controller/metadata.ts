@@ -347,7 +347,7 @@ function configOverrides(config: Readonly<Record<string, unknown>>): Record<stri
 
 /** An empty image for a new cluster. */
 export function emptyImage(clusterId: string, controllerId: number): ClusterMetadataImage {
-  return { version: 0, clusterId, controllerId, brokers: [], topics: {} };
+  return { version: 0, clusterId, controllerId, brokers: [], topics: {}, nextProducerId: 0 };
 }
 
 /** The metadata of one partition, or undefined. */

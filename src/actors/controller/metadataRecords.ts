@@ -18,7 +18,8 @@ export type MetadataRecord =
   | { readonly type: 'RemoveTopicRecord'; readonly name: string }
   | { readonly type: 'PartitionRecord'; readonly partition: PartitionMetadata }
   | { readonly type: 'PartitionChangeRecord'; readonly partition: PartitionMetadata }
-  | { readonly type: 'ClusterRecord'; readonly clusterId: string };
+  | { readonly type: 'ClusterRecord'; readonly clusterId: string }
+  | { readonly type: 'ProducerIdsRecord'; readonly nextProducerId: number };
 
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -31,6 +32,7 @@ function sameJson(a: unknown, b: unknown): boolean {
 export function recordsBetween(before: ClusterMetadataImage, after: ClusterMetadataImage): MetadataRecord[] {
   const records: MetadataRecord[] = [];
   if (before.clusterId !== after.clusterId) records.push({ type: 'ClusterRecord', clusterId: after.clusterId });
+  if (before.nextProducerId !== after.nextProducerId) records.push({ type: 'ProducerIdsRecord', nextProducerId: after.nextProducerId });
   const oldBrokers = new Map(before.brokers.map((b) => [b.id, b]));
   const newBrokers = new Map(after.brokers.map((b) => [b.id, b]));
   for (const b of after.brokers) if (!sameJson(oldBrokers.get(b.id), b)) records.push({ type: 'RegisterBrokerRecord', broker: b });
@@ -71,12 +73,16 @@ export function replayRecords(image: ClusterMetadataImage, records: readonly Met
   let brokers: BrokerRegistration[] | undefined;
   let topics: Record<string, TopicMetadata> | undefined;
   let clusterId = image.clusterId;
+  let nextProducerId = image.nextProducerId;
   const ownBrokers = (): BrokerRegistration[] => (brokers ??= [...image.brokers]);
   const ownTopics = (): Record<string, TopicMetadata> => (topics ??= { ...image.topics });
   for (const r of records) {
     switch (r.type) {
       case 'ClusterRecord':
         clusterId = r.clusterId;
+        break;
+      case 'ProducerIdsRecord':
+        nextProducerId = r.nextProducerId;
         break;
       case 'RegisterBrokerRecord': {
         const list = ownBrokers();
@@ -116,5 +122,5 @@ export function replayRecords(image: ClusterMetadataImage, records: readonly Met
       }
     }
   }
-  return { ...image, clusterId, version, ...(brokers === undefined ? {} : { brokers }), ...(topics === undefined ? {} : { topics }) };
+  return { ...image, clusterId, nextProducerId, version, ...(brokers === undefined ? {} : { brokers }), ...(topics === undefined ? {} : { topics }) };
 }
