@@ -2,16 +2,20 @@
  * Enforces the layer direction of DESIGN.md §1: a module may import only from its own layer or
  * the layers below it. Exits non-zero, listing every offending import, when the rule is broken.
  *
- *   examples, cli > streams > transactions > actors > transport > log > shared leaves
+ *   examples, cli > streams > actors > transport > transactions > log > shared leaves
+ *
+ * `transactions/` holds pure transaction state and its log records (no xstate, rxjs or nats); the
+ * transaction coordinator and producer actors use it, so it sits below `actors/`, and it builds on
+ * the record-batch format of `log/`.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 
 /** Rank of each layer: higher may import lower, never the reverse. */
-const RANK: Record<string, number> = { leaf: 0, log: 1, transport: 2, actors: 3, transactions: 4, streams: 5, cli: 6, index: 7, testing: 7 };
+const RANK: Record<string, number> = { leaf: 0, log: 1, transactions: 2, transport: 3, actors: 4, streams: 5, cli: 6, index: 7, testing: 7 };
 /** External packages a layer may not use, whatever its rank. */
-const FORBIDDEN_PACKAGES: Record<string, string[]> = { leaf: ['xstate', 'rxjs', 'nats'], log: ['xstate', 'rxjs', 'nats'], transport: ['rxjs'] };
+const FORBIDDEN_PACKAGES: Record<string, string[]> = { leaf: ['xstate', 'rxjs', 'nats'], log: ['xstate', 'rxjs', 'nats'], transactions: ['xstate', 'rxjs', 'nats'], transport: ['rxjs'] };
 
 function layerOf(src: string, file: string): string {
   const rel = relative(src, file).split('/');
