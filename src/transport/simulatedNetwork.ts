@@ -119,7 +119,9 @@ export class SimulatedNetwork implements Transport {
         if (tail !== undefined && tail.at === at && tail.order >= order) order = tail.order + (this.options.manual ? random.next() : 1);
         this.linkTail.set(link, { at, order });
       }
-      this.push({ at, order, from, to, message });
+      // A duplicate is a second copy off the wire, not the same object: the receiver may own and
+      // change what it is handed (a leader stamps offsets into produced batches in place).
+      this.push({ at, order, from, to, message: i === 0 ? message : structuredClone(message) });
       if (i === 1) this.emit({ type: 'duplicated', from, to, message });
     }
     this.schedule();

@@ -447,12 +447,12 @@ export class Producer {
   }
 
   /**
-   * Sends batches to a broker. The encoded bytes are handed over, not copied: the leader stamps
-   * offsets into them in place (as Kafka does with the request buffer) and the producer only ever
-   * resends them unchanged on retry, where they are stamped again.
+   * Sends batches to a broker. The first attempt hands the encoded bytes over, not a copy: the
+   * leader stamps offsets into them in place and its log keeps them (as Kafka does with the
+   * request buffer). A retry sends a copy, since the first attempt may have been appended.
    */
   private sendRequest(broker: number, batches: Batch[]): void {
-    const partitions = batches.map((b) => ({ topic: b.topic, partition: b.partition, records: b.encoded as Uint8Array }));
+    const partitions = batches.map((b) => ({ topic: b.topic, partition: b.partition, records: b.attempts === 0 ? (b.encoded as Uint8Array) : (b.encoded as Uint8Array).slice() }));
     for (const b of batches) {
       b.attempts++;
       b.sentLeaderEpoch = this.metadata.leaderEpochOf(b.topic, b.partition);

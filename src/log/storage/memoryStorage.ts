@@ -1,5 +1,5 @@
 /**
- * An in-process {@link Storage}: files are lists of fixed-size byte pages in a map, directories are
+ * An in-process {@link Storage}: files are lists of byte chunks in a map, directories are
  * tracked explicitly. It behaves like a POSIX file system seen through one process's page cache:
  * an open handle keeps the file it opened (an "inode") even when the path is renamed, removed or
  * atomically replaced, and every handle to the same file sees the same bytes.
@@ -12,81 +12,124 @@
 import { InvalidArgumentError, StorageError } from '../../errors.ts';
 import type { Storage, StorageFile } from './storage.ts';
 
-/** Size of a full page: large enough that a 1 GiB segment is ~1000 pages, small enough to allocate cheaply. */
-const PAGE_SIZE = 1 << 20;
-/** Smallest backing for the first page; matches the old buffer's minimum capacity. */
-const FIRST_PAGE_MIN = 64;
+/** Appends at least this large are kept as they are (the log owns the buffer it appends), not copied. */
+const ADOPT_MIN = 4096;
+/** First capacity of a buffer that collects small appends and writes. */
+const TAIL_MIN = 256;
+/** Largest buffer that collects small appends; beyond it a new one starts. */
+const TAIL_MAX = 1 << 20;
 
 /**
  * One file's content; handles point here, so it plays the role of an inode.
  *
- * The bytes live in fixed-size pages: page `i` holds positions [i·PAGE_SIZE, (i+1)·PAGE_SIZE).
- * Appending only ever touches the pages it writes into, so a 1 GiB segment grows without the
- * whole-file reallocate-and-copy a single doubling buffer needs, and truncation just drops pages.
+ * The bytes are a list of chunks laid end to end: chunk `i` holds `lengths[i]` bytes from
+ * position `starts[i]`. A large append (a record batch, a fetched run of batches) becomes a chunk
+ * as it is, without a copy: like a page cache taking the page it was handed, the log gives up the
+ * buffer it appends (see {@link StorageFile.append}). Small appends and positional writes are
+ * copied into a collecting chunk that grows by doubling up to {@link TAIL_MAX}. So appending never
+ * copies what was written before, and truncation only drops or shortens chunks.
  *
- * Page 0 is special so small files stay small: most files (index files, checkpoints) are a few
- * bytes to a few KiB, and giving each a 1 MiB page would waste memory. Page 0 therefore starts at
- * {@link FIRST_PAGE_MIN} bytes and doubles as needed up to {@link PAGE_SIZE}; all later pages are
- * allocated at full size. The doubling copies are bounded by the page size (under 2 MiB in all),
- * so they cost nothing that scales with the file.
- *
- * Invariants: a page may be missing (a hole from a write past the end) or, for page 0, shorter
- * than PAGE_SIZE; either way the missing bytes read as zeros. Every backed byte at or beyond
- * `size` is zero, so extending the file (by a write past the end) exposes zeros with no extra work.
+ * Invariants: chunks cover [0, size) without gaps (a write past the end adds a zero chunk for the
+ * hole, as a file system reads a hole as zeros); `lengths[i] <= chunks[i].length`; only the last
+ * chunk may have spare capacity, and then it is `tail`, a buffer this node allocated itself.
  */
 class MemoryNode {
-  pages: (Uint8Array | undefined)[] = [];
+  private chunks: Uint8Array[] = [];
+  private starts: number[] = [];
+  private lengths: number[] = [];
+  /** The last chunk when it is a collecting buffer of this node's own (spare room may follow its length). */
+  private tail: Uint8Array | undefined;
   size = 0;
 
   constructor(bytes?: Uint8Array) {
     if (bytes !== undefined) this.write(0, bytes);
   }
 
-  /** The page covering `index`, allocated or (page 0) grown so it backs offsets below `end`. */
-  private page(index: number, end: number): Uint8Array {
-    const page = this.pages[index];
-    if (index > 0) return page ?? (this.pages[index] = new Uint8Array(PAGE_SIZE));
-    if (page !== undefined && end <= page.length) return page;
-    let capacity = Math.max(FIRST_PAGE_MIN, page?.length ?? 0);
-    while (capacity < end) capacity *= 2;
-    const grown = new Uint8Array(Math.min(PAGE_SIZE, capacity));
-    if (page !== undefined) grown.set(page);
-    return (this.pages[0] = grown);
+  /** Index of the chunk holding `position` (< size). */
+  private chunkAt(position: number): number {
+    const starts = this.starts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if ((starts[mid] as number) <= position) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
   }
 
-  write(position: number, bytes: Uint8Array): void {
-    const end = position + bytes.length;
-    let index = Math.floor(position / PAGE_SIZE);
-    let offset = position - index * PAGE_SIZE;
-    let done = 0;
-    while (done < bytes.length) {
-      const count = Math.min(PAGE_SIZE - offset, bytes.length - done);
-      this.page(index, offset + count).set(count === bytes.length ? bytes : bytes.subarray(done, done + count), offset);
-      done += count;
-      index += 1;
-      offset = 0;
+  private push(chunk: Uint8Array, length: number, own: boolean): void {
+    this.chunks.push(chunk);
+    this.starts.push(this.size);
+    this.lengths.push(length);
+    this.size += length;
+    this.tail = own ? chunk : undefined;
+  }
+
+  /** Appends a copy of `bytes` (a small append, a write, or a hole's zeros when `bytes` is a count). */
+  private copyAppend(bytes: Uint8Array | number): void {
+    const n = typeof bytes === 'number' ? bytes : bytes.length;
+    if (n === 0) return;
+    const last = this.chunks.length - 1;
+    const tail = this.tail;
+    if (tail !== undefined && last >= 0 && this.chunks[last] === tail) {
+      const used = this.lengths[last] as number;
+      if (used + n <= tail.length) {
+        if (typeof bytes !== 'number') tail.set(bytes, used);
+        else tail.fill(0, used, used + n);
+        this.lengths[last] = used + n;
+        this.size += n;
+        return;
+      }
     }
-    // A write past the end leaves a hole that reads as zeros, as on a real file system (backed
-    // bytes past `size` are kept zero, and missing pages read as zeros).
-    if (end > this.size) this.size = end;
+    const previous = tail?.length ?? 0;
+    const capacity = Math.max(n, Math.min(TAIL_MAX, Math.max(TAIL_MIN, previous * 2)));
+    const chunk = new Uint8Array(capacity); // zeros: a hole needs no fill
+    if (typeof bytes !== 'number') chunk.set(bytes);
+    this.push(chunk, n, true);
+  }
+
+  /** Appends `bytes`, keeping a large buffer as a chunk of its own. The caller gives it up. */
+  append(bytes: Uint8Array): void {
+    if (bytes.length >= ADOPT_MIN) this.push(bytes, bytes.length, false);
+    else this.copyAppend(bytes);
+  }
+
+  /** Writes a copy of `bytes` at `position`, overwriting, extending, or leaving a zero hole before it. */
+  write(position: number, bytes: Uint8Array): void {
+    if (position > this.size) this.copyAppend(position - this.size);
+    let done = 0;
+    if (position < this.size) {
+      // Overwrite in place the part that lies inside the file.
+      let i = this.chunkAt(position);
+      let at = position;
+      while (done < bytes.length && i < this.chunks.length) {
+        const chunk = this.chunks[i] as Uint8Array;
+        const offset = at - (this.starts[i] as number);
+        const take = Math.min((this.lengths[i] as number) - offset, bytes.length - done);
+        chunk.set(bytes.subarray(done, done + take), offset);
+        done += take;
+        at += take;
+        i++;
+      }
+    }
+    if (done < bytes.length) this.copyAppend(done === 0 ? bytes : bytes.subarray(done));
   }
 
   read(position: number, length: number): Uint8Array {
     if (position >= this.size) return new Uint8Array(0);
     const count = Math.min(this.size - position, length);
-    let index = Math.floor(position / PAGE_SIZE);
-    let offset = position - index * PAGE_SIZE;
-    const first = this.pages[index];
-    // Fast path: the range lies inside one backed page.
-    if (first !== undefined && offset + count <= first.length) return first.slice(offset, offset + count);
-    const out = new Uint8Array(count); // zeros, so holes and unbacked tails need no copying
+    let i = this.chunkAt(position);
+    let offset = position - (this.starts[i] as number);
+    // Fast path: the range lies inside one chunk.
+    if (offset + count <= (this.lengths[i] as number)) return (this.chunks[i] as Uint8Array).slice(offset, offset + count);
+    const out = new Uint8Array(count);
     let done = 0;
     while (done < count) {
-      const take = Math.min(PAGE_SIZE - offset, count - done);
-      const page = this.pages[index];
-      if (page !== undefined && offset < page.length) out.set(page.subarray(offset, Math.min(page.length, offset + take)), done);
+      const take = Math.min((this.lengths[i] as number) - offset, count - done);
+      out.set((this.chunks[i] as Uint8Array).subarray(offset, offset + take), done);
       done += take;
-      index += 1;
+      i++;
       offset = 0;
     }
     return out;
@@ -94,35 +137,46 @@ class MemoryNode {
 
   truncate(size: number): void {
     if (size >= this.size) return;
-    this.size = size;
-    const keep = Math.ceil(size / PAGE_SIZE);
-    if (this.pages.length > keep) this.pages.length = keep;
-    if (keep === 0) return;
-    const last = this.pages[keep - 1];
-    if (last === undefined) return;
-    const offset = size - (keep - 1) * PAGE_SIZE;
-    // Give memory back when most of a large first page is now unused (e.g. a log truncated to a
-    // few bytes): copy the kept prefix into a fresh small page, which is already zero past `size`.
-    if (keep === 1 && last.length > 4096 && size < last.length / 4) {
-      const shrunk = new Uint8Array(Math.max(FIRST_PAGE_MIN, size * 2));
-      shrunk.set(last.subarray(0, size));
-      this.pages[0] = shrunk;
+    if (size === 0) {
+      this.chunks = [];
+      this.starts = [];
+      this.lengths = [];
+      this.tail = undefined;
+      this.size = 0;
       return;
     }
-    // Keep the invariant: the cut-off tail of the last kept page reads as zeros if the file grows again.
-    last.fill(0, offset);
+    const i = this.chunkAt(size - 1);
+    this.chunks.length = i + 1;
+    this.starts.length = i + 1;
+    this.lengths.length = i + 1;
+    this.lengths[i] = size - (this.starts[i] as number);
+    this.size = size;
+    const last = this.chunks[i] as Uint8Array;
+    if (last === this.tail) {
+      // Bytes past the new length are never read (later appends overwrite them); give memory back
+      // when most of a large collecting buffer is now unused.
+      const used = this.lengths[i] as number;
+      if (last.length > 4096 && used < last.length / 4) {
+        const shrunk = new Uint8Array(Math.max(TAIL_MIN, used * 2));
+        shrunk.set(last.subarray(0, used));
+        this.chunks[i] = shrunk;
+        this.tail = shrunk;
+      }
+    } else if (this.tail !== undefined) {
+      this.tail = undefined;
+    }
   }
 
-  /** Replaces the whole content (test hook), dropping the old pages. */
+  /** Replaces the whole content (test hook), dropping the old chunks. */
   replace(bytes: Uint8Array): void {
-    this.pages = [];
-    this.size = 0;
+    this.truncate(0);
     this.write(0, bytes);
   }
 
   /** Sets one byte inside the file (test hook). */
   setByte(position: number, byte: number): void {
-    this.page(Math.floor(position / PAGE_SIZE), (position % PAGE_SIZE) + 1)[position % PAGE_SIZE] = byte;
+    const i = this.chunkAt(position);
+    (this.chunks[i] as Uint8Array)[position - (this.starts[i] as number)] = byte;
   }
 
   contents(): Uint8Array {
@@ -190,7 +244,7 @@ class MemoryFile implements StorageFile {
   append(bytes: Uint8Array): number {
     const node = this.check('append to');
     const position = node.size;
-    node.write(position, bytes);
+    node.append(bytes);
     return position;
   }
 

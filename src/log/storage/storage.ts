@@ -13,7 +13,11 @@ export interface StorageFile {
   readonly path: string;
   /** Current size in bytes. */
   size(): number;
-  /** Appends bytes at the end; returns the position they were written at. */
+  /**
+   * Appends bytes at the end; returns the position they were written at. The caller gives the
+   * buffer up: the storage may keep it as it is instead of a copy, so it must not be modified
+   * afterwards (the partition log owns what it appends, see `PartitionLog.append`).
+   */
   append(bytes: Uint8Array): number;
   /** Writes bytes at `position` (which may extend the file). */
   write(position: number, bytes: Uint8Array): void;

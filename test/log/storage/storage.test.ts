@@ -89,7 +89,7 @@ describe('MemoryStorage test hooks', () => {
   });
 });
 
-describe('MemoryStorage pages', () => {
+describe('MemoryStorage chunks', () => {
   const MiB = 1 << 20;
   const pattern = (length: number, seed: number): Uint8Array => {
     const out = new Uint8Array(length);
