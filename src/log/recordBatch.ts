@@ -498,7 +498,8 @@ function writeInt64Number(view: DataView<ArrayBufferLike>, at: number, value: nu
   view.setUint32(at + 4, value - hi * TWO_POW_32);
 }
 
-interface HeaderFields {
+/** Every header field a batch is written with (batchLength and crc are computed). */
+export interface HeaderFields {
   baseOffset: bigint;
   partitionLeaderEpoch: number;
   attributes: number;
@@ -511,8 +512,11 @@ interface HeaderFields {
   recordsCount: number;
 }
 
-/** Writes the 61-byte header into `out` (whose length is the batch size) and then the CRC. */
-function writeHeaderAndCrc(out: Uint8Array, f: HeaderFields): void {
+/**
+ * Writes the 61-byte header into `out` (whose length is the batch size, records already in place
+ * from byte 61) and then the CRC-32C over attributes..end, making `out` a valid batch.
+ */
+export function writeBatchHeader(out: Uint8Array, f: HeaderFields): void {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   view.setBigInt64(BASE_OFFSET_OFFSET, f.baseOffset);
   view.setInt32(BATCH_LENGTH_OFFSET, out.length - LOG_OVERHEAD);
@@ -584,7 +588,7 @@ export function encodeRecordBatch(input: RecordBatchInput): Uint8Array {
     if (lastOffsetDeltaOverride === undefined) throw new InvalidArgumentError('records', 'is empty; an empty batch needs an explicit lastOffsetDelta (only compaction keeps empty batches)');
     checkOffsetRange(baseOffset, lastOffsetDeltaOverride);
     const out = new Uint8Array(RECORD_BATCH_OVERHEAD);
-    writeHeaderAndCrc(out, {
+    writeBatchHeader(out, {
       baseOffset,
       partitionLeaderEpoch,
       attributes,
@@ -656,7 +660,7 @@ export function encodeRecordBatch(input: RecordBatchInput): Uint8Array {
     out.set(payload, RECORD_BATCH_OVERHEAD);
     attributes |= codecId(compression);
   }
-  writeHeaderAndCrc(out, {
+  writeBatchHeader(out, {
     baseOffset,
     partitionLeaderEpoch,
     attributes,

@@ -1,8 +1,10 @@
 /**
  * The consumer's fetcher: keeps one fetch request in flight per leader broker for the assigned,
- * unpaused partitions that have nothing buffered, decodes the returned batches into records, and
- * holds them per partition until the application takes them. Holding at most one completed fetch
- * per partition is the backpressure: a slow application stops the fetching, it never makes the
+ * unpaused partitions, and holds each partition's completed fetches as the bytes the broker sent
+ * until the application takes records. Records are decoded a batch at a time as they are taken
+ * (Kafka's `CompletedFetch`), so a poll creates only the records it returns and nothing fetched
+ * ahead lives on as objects. Holding at most two completed fetches per partition (one being taken,
+ * one prefetched) is the backpressure: a slow application stops the fetching, it never makes the
  * buffer grow without bound.
  */
 import { decodeRecordBatchInto, isControlBatch, LOG_OVERHEAD, readBatchHeader } from '../../log/recordBatch.ts';
@@ -24,6 +26,15 @@ export interface ConsumerRecord {
   readonly headers: readonly RecordHeader[];
 }
 
+/** The bytes of one fetch response for a partition, taken batch by batch. */
+interface CompletedFetch {
+  readonly bytes: Uint8Array;
+  /** Byte position of the next batch to decode. */
+  position: number;
+  /** Records below this offset were already taken (a fetch starts at the batch holding its offset). */
+  readonly from: bigint;
+}
+
 /** Per-partition consumption state. */
 export interface PartitionState {
   readonly topic: string;
@@ -34,15 +45,17 @@ export interface PartitionState {
   /** Last high watermark (or LSO for read_committed) reported by the leader. */
   highWatermark: bigint;
   logStartOffset: bigint;
-  buffered: ConsumerRecord[];
-  /** Index of the next buffered record to hand out. */
+  /** Completed fetches not yet fully taken: at most 2 (one being taken, one prefetched). */
+  fetches: CompletedFetch[];
+  /** Records of the batch being taken, and the index of the next one to hand out. */
+  current: ConsumerRecord[];
   next: number;
-  /** Where the next fetch starts while records are buffered (past compacted gaps and control records). */
+  /** Where the next fetch starts while fetches are held (past compacted gaps and control records). */
   nextFetchOffset: bigint | undefined;
-  /** Fetch responses held in the buffer: at most 2 (one being taken, one prefetched). */
-  chunks: number;
   inFlight: boolean;
 }
+
+const NO_RECORDS: ConsumerRecord[] = [];
 
 /** Fetch settings (Kafka consumer config). */
 export interface FetchSettings {
@@ -97,53 +110,90 @@ export class Fetcher {
     for (const k of [...this.partitions.keys()]) if (!wanted.has(k)) this.partitions.delete(k);
     for (const tp of list) {
       const k = key(tp.topic, tp.partition);
-      if (!this.partitions.has(k)) this.partitions.set(k, { topic: tp.topic, partition: tp.partition, position: undefined, paused: false, highWatermark: -1n, logStartOffset: -1n, buffered: [], next: 0, nextFetchOffset: undefined, chunks: 0, inFlight: false });
+      if (!this.partitions.has(k)) this.partitions.set(k, { topic: tp.topic, partition: tp.partition, position: undefined, paused: false, highWatermark: -1n, logStartOffset: -1n, fetches: [], current: NO_RECORDS, next: 0, nextFetchOffset: undefined, inFlight: false });
     }
   }
 
   /** Sets the position and drops anything buffered for the partition. */
   seek(state: PartitionState, offset: bigint): void {
     state.position = offset;
-    state.buffered = [];
+    state.fetches = [];
+    state.current = NO_RECORDS;
     state.next = 0;
     state.nextFetchOffset = undefined;
-    state.chunks = 0;
   }
 
-  /** Offset the next fetch for a partition starts at: after what is buffered, else the position. */
+  /** Offset the next fetch for a partition starts at: after what is held, else the position. */
   private fetchOffsetOf(state: PartitionState): bigint | undefined {
-    return state.chunks > 0 ? state.nextFetchOffset : state.position;
-  }
-
-  /** Number of buffered records not yet handed out. */
-  get bufferedCount(): number {
-    let n = 0;
-    for (const s of this.partitions.values()) n += s.buffered.length - s.next;
-    return n;
+    return state.fetches.length > 0 ? state.nextFetchOffset : state.position;
   }
 
   /**
-   * Takes up to `max` buffered records, round-robin over partitions, advancing positions.
+   * Takes up to `max` records, partition by partition, advancing positions; records are decoded
+   * from the held fetches only as they are taken.
    */
   take(max: number): ConsumerRecord[] {
     const out: ConsumerRecord[] = [];
     for (const state of this.partitions.values()) {
       if (out.length >= max) break;
       if (state.paused) continue;
-      while (state.next < state.buffered.length && out.length < max) {
-        const record = state.buffered[state.next++] as ConsumerRecord;
-        out.push(record);
-        state.position = record.offset + 1n;
+      while (out.length < max) {
+        if (state.next < state.current.length) {
+          const record = state.current[state.next++] as ConsumerRecord;
+          out.push(record);
+          state.position = record.offset + 1n;
+          continue;
+        }
+        if (!this.decodeNext(state)) break;
       }
-      if (state.next >= state.buffered.length) {
-        state.buffered = [];
+      if (state.next >= state.current.length && state.fetches.length === 0) {
+        state.current = NO_RECORDS;
         state.next = 0;
-        state.chunks = 0;
+        // Everything held is taken: skip a trailing gap (compaction, control records) as well.
         if (state.nextFetchOffset !== undefined && state.position !== undefined && state.nextFetchOffset > state.position) state.position = state.nextFetchOffset;
         state.nextFetchOffset = undefined;
       }
     }
     return out;
+  }
+
+  /** Whether a partition still holds fetched data not yet taken. */
+  private holds(state: PartitionState): boolean {
+    return state.next < state.current.length || state.fetches.length > 0;
+  }
+
+  /**
+   * Decodes the next batch with records at or past the position into `state.current`; returns
+   * false when the held fetches are exhausted.
+   */
+  private decodeNext(state: PartitionState): boolean {
+    for (;;) {
+      const fetch = state.fetches[0];
+      if (fetch === undefined) return false;
+      const bytes = fetch.bytes;
+      const p = fetch.position;
+      if (p + LOG_OVERHEAD > bytes.length) {
+        state.fetches.shift();
+        continue;
+      }
+      const header = readBatchHeader(bytes, p);
+      const size = header.batchLength + LOG_OVERHEAD;
+      if (p + size > bytes.length) {
+        state.fetches.shift();
+        continue;
+      }
+      fetch.position = p + size;
+      const last = header.baseOffset + BigInt(header.lastOffsetDelta);
+      const from = state.position !== undefined && state.position > fetch.from ? state.position : fetch.from;
+      if (last < from || isControlBatch(header)) continue;
+      const { topic, partition } = state;
+      let records = decodeRecordBatchInto(bytes, p, (offset, _delta, timestamp, k, v, headers): ConsumerRecord => ({ topic, partition, offset, timestamp, key: k, value: v, headers })).records;
+      if (header.baseOffset < from) records = records.filter((r) => r.offset >= from);
+      if (records.length === 0) continue;
+      state.current = records;
+      state.next = 0;
+      return true;
+    }
   }
 
   /** Sends a fetch to every leader that has fetchable partitions and no fetch in flight. */
@@ -153,7 +203,7 @@ export class Fetcher {
     for (const state of this.partitions.values()) {
       // One response may wait in the buffer while the next is fetched (Kafka's fetcher pipelines
       // the same way); never more, so a slow application bounds what is held per partition.
-      if (state.paused || state.position === undefined || state.inFlight || state.chunks >= 2) continue;
+      if (state.paused || state.position === undefined || state.inFlight || state.fetches.length >= 2) continue;
       const leader = this.metadata.leaderOf(state.topic, state.partition);
       if (leader < 0) {
         this.hooks.metadataStale();
@@ -237,35 +287,32 @@ export class Fetcher {
       });
   }
 
-  /** Decodes batches into the partition buffer; returns whether any record was added. */
+  /**
+   * Holds a fetch response's bytes for the partition; returns whether it may carry records. Only
+   * batch headers are read here, to find where the next fetch starts.
+   */
   private absorb(state: PartitionState, bytes: Uint8Array, from: bigint): boolean {
-    const records: ConsumerRecord[] = [];
     let next = from;
+    let records = false;
     let p = 0;
     while (p + LOG_OVERHEAD <= bytes.length) {
       const header = readBatchHeader(bytes, p);
       const size = header.batchLength + LOG_OVERHEAD;
       if (p + size > bytes.length) break;
       const last = header.baseOffset + BigInt(header.lastOffsetDelta);
-      if (last >= next && !isControlBatch(header)) {
-        const { topic, partition } = state;
-        const decoded = decodeRecordBatchInto(bytes, p, (offset, _delta, timestamp, k, v, headers): ConsumerRecord => ({ topic, partition, offset, timestamp, key: k, value: v, headers }));
-        for (const r of decoded.records) if (r.offset >= from) records.push(r);
-      }
+      if (last >= next && !isControlBatch(header)) records = true;
       // Compaction and control records leave gaps: continue after the batch even when it gave nothing.
       if (last + 1n > next) next = last + 1n;
       p += size;
     }
-    if (records.length === 0) {
+    if (!records) {
       if (next > from) {
-        if (state.chunks > 0) state.nextFetchOffset = next;
+        if (this.holds(state)) state.nextFetchOffset = next;
         else state.position = next;
       }
       return false;
     }
-    state.buffered = state.chunks === 0 ? records : state.buffered.slice(state.next).concat(records);
-    state.next = 0;
-    state.chunks++;
+    state.fetches.push({ bytes, position: 0, from });
     // Positions advance as records are taken; a trailing gap is skipped once they all are.
     state.nextFetchOffset = next;
     return true;

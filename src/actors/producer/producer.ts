@@ -12,8 +12,8 @@ import type { Clock, TimerHandle } from '../../clock.ts';
 import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, TimeoutError, errorFromJSON } from '../../errors.ts';
 import type { KafkaErrorName } from '../../errors.ts';
 import type { CompressionCodec } from '../../log/compression.ts';
-import { encodeRecordBatch } from '../../log/recordBatch.ts';
-import type { RecordHeader, RecordInput } from '../../log/recordBatch.ts';
+import { RecordBatchBuilder } from '../../log/recordBatchBuilder.ts';
+import type { EncodedHeader } from '../../log/recordBatchBuilder.ts';
 import type { Random } from '../../random.ts';
 import type { Message, Transport } from '../../transport/transport.ts';
 import { brokerNode, clientNode } from '../../transport/transport.ts';
@@ -87,21 +87,56 @@ export interface ProducerContext {
   readonly clientId: string;
 }
 
+/**
+ * One `send` call waiting for its records. Where each record landed is kept in typed arrays, not
+ * objects, until the last one is acknowledged: the result objects are built once, when they are
+ * handed over, so nothing per record lives across garbage collections while the send waits.
+ */
 interface Delivery {
   readonly topic: string;
-  readonly results: RecordMetadata[];
+  readonly partitions: Int32Array;
+  /** Offsets as numbers (exact below 2^53); -1 when unknown (acks=0). */
+  readonly offsets: Float64Array;
+  /** Exact offsets, only when a batch lands at or beyond 2^53. */
+  bigOffsets: BigInt64Array | undefined;
+  readonly timestamps: Float64Array;
   remaining: number;
   settled: boolean;
   readonly resolve: (results: RecordMetadata[]) => void;
   readonly reject: (error: unknown) => void;
 }
 
+/** Offsets a Float64Array holds exactly. */
+const MAX_EXACT_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** The result objects of a delivery, built when it completes. */
+function deliveryResults(d: Delivery): RecordMetadata[] {
+  const n = d.partitions.length;
+  const out: RecordMetadata[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const offset = d.offsets[i] as number;
+    out[i] = { topic: d.topic, partition: d.partitions[i] as number, offset: d.bigOffsets !== undefined && offset === -2 ? (d.bigOffsets[i] as bigint) : BigInt(offset), timestamp: d.timestamps[i] as number };
+  }
+  return out;
+}
+
+/** A record validated by `send`, before it is written into a batch. */
+interface PreparedRecord {
+  readonly timestamp: number;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly headers: readonly EncodedHeader[];
+}
+
 interface Batch {
   readonly topic: string;
   readonly partition: number;
-  readonly records: RecordInput[];
+  /** The records, encoded as they are appended (none are kept as objects). */
+  readonly builder: RecordBatchBuilder;
+  /** Per record: its send, its index in that send, its timestamp. */
   readonly deliveries: Delivery[];
   readonly indices: number[];
+  readonly timestamps: number[];
   bytes: number;
   readonly createdAt: number;
   attempts: number;
@@ -113,7 +148,7 @@ interface Batch {
 
 const encoder = new TextEncoder();
 const RECORD_OVERHEAD = 21;
-const EMPTY_HEADERS: RecordHeader[] = [];
+const EMPTY_HEADERS: readonly EncodedHeader[] = [];
 
 /** Name of record `index` in error messages. */
 function recordLabel(index: number, single: boolean): string {
@@ -220,17 +255,20 @@ export class Producer {
       const meta = await this.metadata.topic(topic, this.context.clock, this.maxBlockMs, this.allowAutoTopicCreation);
       if (this.closed) throw new ClosedError(`producer "${this.clientId}"`);
       const results = await new Promise<RecordMetadata[]>((resolve, reject) => {
-        const delivery: Delivery = { topic, results: new Array(records.length), remaining: records.length, settled: false, resolve, reject };
+        const n = records.length;
+        const delivery: Delivery = { topic, partitions: new Int32Array(n), offsets: new Float64Array(n), bigOffsets: undefined, timestamps: new Float64Array(n), remaining: n, settled: false, resolve, reject };
         const count = meta.partitions.length;
         const available = meta.partitions.filter((p) => p.leader >= 0).map((p) => p.partition);
         // Check explicit partitions before appending anything, so a rejected send writes nothing.
-        for (let i = 0; i < prepared.length; i++) if (explicitPartitions[i] !== undefined) this.choosePartition(topic, prepared[i] as RecordInput, explicitPartitions[i], count, available);
+        for (let i = 0; i < prepared.length; i++) if (explicitPartitions[i] !== undefined) this.choosePartition(topic, prepared[i] as PreparedRecord, explicitPartitions[i], count, available);
         const open = this.openFor(topic);
         for (let i = 0; i < prepared.length; i++) {
-          const rec = prepared[i] as RecordInput;
+          const rec = prepared[i] as PreparedRecord;
           const partition = this.choosePartition(topic, rec, explicitPartitions[i], count, available);
           this.append(open, topic, partition, rec, sizes[i] as number, delivery, i);
         }
+        // The records are in their batches now: let go of them while the send waits for acks.
+        prepared.length = 0;
         this.scheduleDrain();
       });
       return single ? (results[0] as RecordMetadata) : results;
@@ -276,7 +314,7 @@ export class Producer {
    * Validates and converts one record. Per-record work stays allocation-light: the argument name
    * for an error message is only built when there is an error.
    */
-  private prepare(record: ProducerRecord, index: number, single: boolean, now: number, sizes: number[], explicit: Array<number | undefined>): RecordInput {
+  private prepare(record: ProducerRecord, index: number, single: boolean, now: number, sizes: number[], explicit: Array<number | undefined>): PreparedRecord {
     if (typeof record !== 'object' || record === null) throw new InvalidArgumentError(recordLabel(index, single), `expected a record object like { key, value }, got ${record === null ? 'null' : typeof record}`);
     if (!('value' in record)) throw new InvalidArgumentError(`${recordLabel(index, single)}.value`, 'a record needs a value (use null for a tombstone)');
     const key = toBytes(record.key, 'key', index, single);
@@ -286,7 +324,7 @@ export class Producer {
     let headers = EMPTY_HEADERS;
     let headerBytes = 0;
     if (record.headers !== undefined) {
-      headers = Object.entries(record.headers).map(([k, v]) => ({ key: k, value: toBytes(v, `headers.${k}`, index, single) }));
+      headers = Object.entries(record.headers).map(([k, v]) => ({ key: encoder.encode(k), value: toBytes(v, `headers.${k}`, index, single) }));
       for (const h of headers) headerBytes += h.key.length + (h.value?.length ?? 0) + 4;
     }
     const partition = record.partition;
@@ -298,7 +336,7 @@ export class Producer {
     return { timestamp, key, value, headers };
   }
 
-  private choosePartition(topic: string, record: RecordInput, explicit: number | undefined, count: number, available: readonly number[]): number {
+  private choosePartition(topic: string, record: PreparedRecord, explicit: number | undefined, count: number, available: readonly number[]): number {
     let partition: number;
     if (explicit !== undefined) partition = explicit;
     else if (typeof this.partitioner === 'function') partition = this.partitioner({ topic, key: record.key, value: record.value, partitionCount: count, availablePartitions: available });
@@ -328,22 +366,23 @@ export class Producer {
     }
   }
 
-  private append(open: Map<number, Batch>, topic: string, partition: number, record: RecordInput, bytes: number, delivery: Delivery, index: number): void {
+  private append(open: Map<number, Batch>, topic: string, partition: number, record: PreparedRecord, bytes: number, delivery: Delivery, index: number): void {
     let batch = open.get(partition);
-    if (batch !== undefined && batch.bytes + bytes > this.batchSize && batch.records.length > 0) {
+    if (batch !== undefined && batch.bytes + bytes > this.batchSize && batch.timestamps.length > 0) {
       this.ready.push(batch);
       open.delete(partition);
       this.openCount--;
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = { topic, partition, records: [], deliveries: [], indices: [], bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined };
+      batch = { topic, partition, builder: new RecordBatchBuilder(Math.min(this.batchSize, this.maxRequestSize) + 64), deliveries: [], indices: [], timestamps: [], bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined };
       open.set(partition, batch);
       this.openCount++;
     }
-    batch.records.push(record);
+    batch.builder.append(record.timestamp, record.key, record.value, record.headers);
     batch.deliveries.push(delivery);
     batch.indices.push(index);
+    batch.timestamps.push(record.timestamp);
     batch.bytes += bytes;
     if (this.partitioner === 'default' && record.key === null) this.sticky.onAppend(topic, partition, bytes, batch.bytes >= this.batchSize);
     if (batch.bytes >= this.batchSize) {
@@ -396,7 +435,7 @@ export class Producer {
         break;
       }
       if (now - batch.createdAt >= this.deliveryTimeoutMs) {
-        this.fail(batch, new TimeoutError(`delivery of ${batch.records.length} record(s) to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs, 'the partition had no reachable leader in time; check broker health or raise deliveryTimeoutMs'));
+        this.fail(batch, new TimeoutError(`delivery of ${batch.timestamps.length} record(s) to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs, 'the partition had no reachable leader in time; check broker health or raise deliveryTimeoutMs'));
         continue;
       }
       const leader = this.metadata.leaderOf(batch.topic, batch.partition);
@@ -429,7 +468,7 @@ export class Producer {
         const claimed = new Set<string>();
         let size = 0;
         for (const batch of pending) {
-          batch.encoded ??= encodeRecordBatch({ compression: this.compression, records: batch.records });
+          batch.encoded ??= batch.builder.build({ compression: this.compression });
           const key = `${batch.topic}\u0000${batch.partition}`;
           if (claimed.has(key) || (request.length > 0 && size + batch.encoded.length > this.maxRequestSize)) later.push(batch);
           else {
@@ -497,16 +536,22 @@ export class Producer {
   }
 
   private complete(batch: Batch, baseOffset: bigint, logAppendTime: number): void {
-    const known = baseOffset >= 0n;
-    let offset = baseOffset;
-    for (let i = 0; i < batch.records.length; i++, offset = known ? offset + 1n : offset) {
+    const timestamps = batch.timestamps;
+    const count = timestamps.length;
+    // -1 (acks=0) stays -1 for every record; -2 marks an offset kept in bigOffsets.
+    const exact = baseOffset < 0n || baseOffset + BigInt(count) <= MAX_EXACT_OFFSET;
+    const base = baseOffset < 0n ? -1 : exact ? Number(baseOffset) : -2;
+    for (let i = 0; i < count; i++) {
       const d = batch.deliveries[i] as Delivery;
       if (d.settled) continue;
-      const record = batch.records[i] as RecordInput;
-      d.results[batch.indices[i] as number] = { topic: batch.topic, partition: batch.partition, offset: known ? offset : -1n, timestamp: logAppendTime >= 0 ? logAppendTime : record.timestamp };
+      const at = batch.indices[i] as number;
+      d.partitions[at] = batch.partition;
+      d.offsets[at] = base < 0 ? base : base + i;
+      if (base === -2) (d.bigOffsets ??= new BigInt64Array(d.partitions.length))[at] = baseOffset + BigInt(i);
+      d.timestamps[at] = logAppendTime >= 0 ? logAppendTime : (timestamps[i] as number);
       if (--d.remaining === 0) {
         d.settled = true;
-        d.resolve(d.results);
+        d.resolve(deliveryResults(d));
       }
     }
   }
