@@ -20,6 +20,21 @@ describe('replication simulation, acks=all, RF=3, min.insync.replicas=2', () => 
 });
 
 /**
+ * The checker is not blind: the same nemesis with acks=1 (the leader answers before any follower
+ * has the write) loses acknowledged writes on some seeds, and the checker reports them.
+ */
+describe('replication simulation, acks=1: the checker catches the loss Kafka documents', () => {
+  it('reports lost acknowledged writes on at least one of seeds 4-7', async () => {
+    const lost: number[] = [];
+    for (const seed of [4, 5, 6, 7]) {
+      const { anomalies } = await runReplicationSim({ seed, controllers: seed % 2 === 0 ? 3 : 1, acks: 1 });
+      lost.push(anomalies.lostWrites.length);
+    }
+    expect(lost.some((n) => n > 0), `lost writes per seed: ${lost.join(', ')}`).toBe(true);
+  });
+});
+
+/**
  * Kafka's documented failure mode, shown rather than hidden: with acks=1 the leader answers
  * before any follower has the write, so a leader that dies cut off from its followers takes
  * acknowledged writes with it. The same scenario with acks=all loses nothing.

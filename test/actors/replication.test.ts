@@ -146,6 +146,65 @@ describe('replication', () => {
     });
   });
 
+  describe('leader epochs on fetches', () => {
+    it('a fetch carrying an older leader epoch gets FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH, the current one data', async () => {
+      const { cluster, leader, followers } = await topicWith(511, {});
+      await cluster.settle(cluster.producer({ acks: 'all' }).send('t', { value: 'epoch-0' }));
+      // Move leadership: epoch 1 on another broker.
+      cluster.broker(leader).crash();
+      await cluster.runUntil(() => partitionOf(cluster, 't').leaderEpoch === 1 && followers.includes(partitionOf(cluster, 't').leader));
+      const current = partitionOf(cluster, 't');
+      await cluster.runUntil(() => cluster.brokerInternals(current.leader)?.highWatermarkOf('t', 0) === 1n);
+      const responses: Message[] = [];
+      cluster.network.register('client:probe', (m) => responses.push(m));
+      const fetchWith = async (replicaId: number, currentLeaderEpoch: number): Promise<{ error?: string; records: Uint8Array }> => {
+        const correlationId = responses.length + 100;
+        cluster.network.send('client:probe', `broker:${current.leader}`, { type: 'fetch.request', correlationId, replicaId, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, isolationLevel: 'read_uncommitted', partitions: [{ topic: 't', partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20, currentLeaderEpoch }] });
+        await cluster.runUntil(() => responses.some((r) => r.correlationId === correlationId));
+        return (responses.find((r) => r.correlationId === correlationId)?.partitions as Array<{ error?: string; records: Uint8Array }>)[0] as { error?: string; records: Uint8Array };
+      };
+      // A consumer (replica id -1) and a follower both carry the epoch they believe current.
+      const otherFollower = current.replicas.find((id) => id !== current.leader) as number;
+      for (const replicaId of [-1, otherFollower]) {
+        expect((await fetchWith(replicaId, 0)).error).toBe('FENCED_LEADER_EPOCH');
+        expect((await fetchWith(replicaId, 7)).error).toBe('UNKNOWN_LEADER_EPOCH');
+        const ok = await fetchWith(replicaId, 1);
+        expect(ok.error).toBeUndefined();
+        expect(ok.records.length).toBeGreaterThan(0);
+      }
+      // -1 means "no epoch" (old clients): no check.
+      expect((await fetchWith(-1, -1)).error).toBeUndefined();
+      await cluster.settle(cluster.stop());
+    });
+  });
+
+  describe('retention', () => {
+    it('never deletes past the high watermark: expired segments a lagging ISR member has not copied stay', async () => {
+      // One batch per segment, everything expires after 1 s, retention checked every 200 ms.
+      const { cluster, leader, followers } = await topicWith(512, { 'segment.bytes': 100, 'retention.ms': 1_000 }, { brokerConfig: { logRetentionCheckIntervalMs: 200, replicaSocketTimeoutMs: 3_000 } });
+      const producer = cluster.producer({ acks: 1 });
+      for (let i = 0; i < 4; i++) await cluster.settle(producer.send('t', { value: `committed-${i}` }));
+      await converge(cluster, 't');
+      await cluster.runUntil(() => hwOf(cluster, leader, 't') === 4n);
+      cut(cluster, leader, followers[0] as number);
+      for (let i = 0; i < 4; i++) await cluster.settle(producer.send('t', { value: `uncommitted-${i}` }));
+      const log = logOf(cluster, leader, 't');
+      expect(log.logEndOffset).toBe(8n);
+      // Long enough for every segment to expire and the follower to stay in the ISR (30 s lag limit).
+      await cluster.runFor(5_000);
+      expect(hwOf(cluster, leader, 't')).toBe(4n);
+      // Everything below the high watermark could go; nothing at or above it did.
+      expect(log.logStartOffset).toBe(4n);
+      expect(log.logEndOffset).toBe(8n);
+      cluster.network.heal();
+      await cluster.runUntil(() => hwOf(cluster, leader, 't') === 8n);
+      await cluster.runFor(2_000);
+      // Once committed, the expired segments go too, the active one rolled first (as Kafka does).
+      expect(log.logStartOffset).toBe(8n);
+      await cluster.settle(cluster.stop());
+    });
+  });
+
   describe('acks and min.insync.replicas', () => {
     it('acks=all answers only once every ISR member has the write; acks=1 answers after the local append', async () => {
       const { cluster, leader, followers } = await topicWith(503, { 'min.insync.replicas': 2 }, { brokerConfig: { replicaSocketTimeoutMs: 3_000 } });
