@@ -959,3 +959,24 @@ export function setLogAppendTime(bytes: Uint8Array, position: number, timestampM
   writeInt64Number(view, at + MAX_TIMESTAMP_OFFSET, timestampMs);
   view.setUint32(at + CRC_OFFSET, computeCrc(bytes, position, header.batchLength + LOG_OVERHEAD));
 }
+
+/**
+ * Rewrites the producer fields of the batch at `position` — producer id, epoch, base sequence
+ * and the transactional flag — and recomputes the CRC (Kafka's `setProducerState` on a batch the
+ * producer resends under a new producer id or with adjusted sequences). The batch is verified
+ * first, so a corrupt batch is never re-blessed with a fresh CRC.
+ * @throws CorruptRecordError when the batch is invalid; InvalidArgumentError for bad values.
+ */
+export function setProducerState(bytes: Uint8Array, position: number, producerId: bigint, producerEpoch: number, baseSequence: number, transactional: boolean): void {
+  if (!isInt64(producerId)) throw new InvalidArgumentError('producerId', `must be an int64 bigint, got ${describe(producerId)}`);
+  if (!isInt(producerEpoch, -0x8000, 0x7fff)) throw new InvalidArgumentError('producerEpoch', `must be an int16, got ${describe(producerEpoch)}`);
+  if (!isInt(baseSequence, -0x80000000, INT32_MAX)) throw new InvalidArgumentError('baseSequence', `must be an int32, got ${describe(baseSequence)}`);
+  const header = assertBatchValid(bytes, position);
+  const view = viewOf(bytes);
+  const at = bytes.byteOffset + position;
+  view.setInt16(at + ATTRIBUTES_OFFSET, transactional ? header.attributes | TRANSACTIONAL_FLAG_MASK : header.attributes & ~TRANSACTIONAL_FLAG_MASK);
+  view.setBigInt64(at + PRODUCER_ID_OFFSET, producerId);
+  view.setInt16(at + PRODUCER_EPOCH_OFFSET, producerEpoch);
+  view.setInt32(at + BASE_SEQUENCE_OFFSET, baseSequence);
+  view.setUint32(at + CRC_OFFSET, computeCrc(bytes, position, header.batchLength + LOG_OVERHEAD));
+}

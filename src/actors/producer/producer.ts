@@ -12,14 +12,16 @@ import type { Clock, TimerHandle } from '../../clock.ts';
 import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, TimeoutError, errorFromJSON } from '../../errors.ts';
 import type { KafkaErrorName } from '../../errors.ts';
 import type { CompressionCodec } from '../../log/compression.ts';
+import { incrementSequence } from '../../log/producerState.ts';
+import { setProducerState } from '../../log/recordBatch.ts';
 import { RecordBatchBuilder } from '../../log/recordBatchBuilder.ts';
 import type { EncodedHeader } from '../../log/recordBatchBuilder.ts';
 import type { Random } from '../../random.ts';
 import type { Message, Transport } from '../../transport/transport.ts';
 import { brokerNode, clientNode } from '../../transport/transport.ts';
 import { ClientConnection } from '../client/connection.ts';
-import { MetadataCache } from '../client/metadataCache.ts';
-import type { ProducePartitionResult } from '../protocol.ts';
+import { MetadataCache, sleep } from '../client/metadataCache.ts';
+import type { ProducePartitionResult, TopicMetadata } from '../protocol.ts';
 import { keyPartition, RoundRobinPartitioner, UniformStickyPartitioner } from './partitioners.ts';
 import type { Partitioner } from './partitioners.ts';
 
@@ -76,6 +78,13 @@ export interface ProducerOptions {
   readonly adaptivePartitioning?: boolean;
   /** Ask brokers to auto-create unknown topics (`allow.auto.create.topics`, true). */
   readonly allowAutoTopicCreation?: boolean;
+  /**
+   * `enable.idempotence`: every batch carries a producer id and sequence numbers, so a retried
+   * batch is written once. On by default, as Kafka ≥ 3.0, when acks is 'all', retries > 0 and
+   * maxInFlightRequestsPerConnection ≤ 5; left unset with other settings it is silently off, set
+   * to true with them it is an error.
+   */
+  readonly idempotent?: boolean;
 }
 
 /** What the cluster hands a producer. */
@@ -144,6 +153,37 @@ interface Batch {
   /** Leader epoch of the partition when the batch was last sent (-1 before). */
   sentLeaderEpoch: number;
   encoded: Uint8Array | undefined;
+  /** Idempotence: position of the batch's first record in its partition's sequence (-1 until first sent). */
+  sequenceIndex: number;
+  /** The producer session (producer id) the sequence belongs to. */
+  session: number;
+  /** The session and sequence index the encoded bytes carry. */
+  stampedSession: number;
+  stampedIndex: number;
+  /** Idempotence: acknowledged in the current session. */
+  acked: boolean;
+}
+
+/**
+ * A partition leader keeps the last five batches of a producer to recognise retries (Kafka's
+ * `NUM_BATCHES_TO_RETAIN`), so at most this many batches may be sent from the oldest one not
+ * acknowledged: a batch whose answer was lost is then still recognised when it is retried.
+ */
+const MAX_BATCHES_IN_WINDOW = 5;
+
+/** Idempotence state of one partition (Kafka's per-partition sequence bookkeeping). */
+interface PartitionSequence {
+  /** Sequence index the next batch gets; its wire sequence wraps at 2^31-1. */
+  next: number;
+  /** Highest sequence index the partition acknowledged, -1 before any. */
+  acked: number;
+  /** Batches sent in this session, from the oldest not acknowledged, in sequence order. */
+  readonly window: Batch[];
+}
+
+/** The wire sequence (int32, wrapping to 0 after 2^31-1) of sequence index `index`. */
+function wireSequence(index: number): number {
+  return incrementSequence(0, index % 2147483648);
 }
 
 const encoder = new TextEncoder();
@@ -199,6 +239,14 @@ export class Producer {
   private readonly maxBlockMs: number;
   private readonly partitioner: ProducerOptions['partitioner'];
   private readonly allowAutoTopicCreation: boolean;
+  private readonly idempotent: boolean;
+  /** Idempotence: the producer id and epoch batches are stamped with (-1 until InitProducerId answered). */
+  private producerId = -1n;
+  private producerEpoch = -1;
+  /** Bumped with every new producer id: sequences assigned in an older session are assigned again. */
+  private session = 0;
+  private initializing: Promise<void> | undefined;
+  private readonly sequences = new Map<string, PartitionSequence>();
 
   constructor(
     private readonly context: ProducerContext,
@@ -221,6 +269,7 @@ export class Producer {
     this.maxRequestSize = positiveInt('maxRequestSize', options.maxRequestSize ?? 1048576, 1);
     this.maxBlockMs = positiveInt('maxBlockMs', options.maxBlockMs ?? 60000, 0);
     this.partitioner = options.partitioner ?? 'default';
+    this.idempotent = idempotenceOf(options.idempotent, this.acks, this.retries, this.maxInFlight);
     this.allowAutoTopicCreation = options.allowAutoTopicCreation ?? true;
     this.connection = new ClientConnection(clientNode(context.clientId), context.transport, context.clock);
     this.metadata = new MetadataCache(this.connection, context.brokers, this.requestTimeoutMs);
@@ -252,7 +301,10 @@ export class Producer {
     const prepared = records.map((r, i) => this.prepare(r, i, single, now, sizes, explicitPartitions));
     this.unfinished++;
     try {
-      const meta = await this.metadata.topic(topic, this.context.clock, this.maxBlockMs, this.allowAutoTopicCreation);
+      // Records go into batches in the order send() is called, as with Kafka's blocking send():
+      // with the topic known this happens before send() returns, otherwise behind earlier sends.
+      const known = this.waitingTopics.has(topic) ? undefined : this.metadata.image?.topics[topic];
+      const meta = known ?? (await this.topicInOrder(topic));
       if (this.closed) throw new ClosedError(`producer "${this.clientId}"`);
       const results = await new Promise<RecordMetadata[]>((resolve, reject) => {
         const n = records.length;
@@ -375,7 +427,7 @@ export class Producer {
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = { topic, partition, builder: new RecordBatchBuilder(Math.min(this.batchSize, this.maxRequestSize) + 64), deliveries: [], indices: [], timestamps: [], bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined };
+      batch = { topic, partition, builder: new RecordBatchBuilder(Math.min(this.batchSize, this.maxRequestSize) + 64), deliveries: [], indices: [], timestamps: [], bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined, sequenceIndex: -1, session: -1, stampedSession: -1, stampedIndex: -1, acked: false };
       open.set(partition, batch);
       this.openCount++;
     }
@@ -417,6 +469,12 @@ export class Producer {
   /** Sends ready batches, one request per leader broker, respecting the in-flight limit. */
   private drain(): void {
     if (this.ready.length === 0) return;
+    if (this.idempotent && this.producerId < 0n) {
+      // No batch leaves before the producer id is known; expired ones still fail on time.
+      this.expireReady();
+      if (this.ready.length > 0) void this.ensureProducerId();
+      return;
+    }
     // Nothing can go out while every broker is at its in-flight limit: skip the scan of the queue.
     const brokers = this.metadata.image?.brokers;
     if (brokers !== undefined && brokers.length > 0 && brokers.every((b) => (this.inFlightPerBroker.get(b.id) ?? 0) >= this.maxInFlight)) return;
@@ -427,6 +485,11 @@ export class Producer {
     // most one batch per partition; once no broker can take more, the rest of the queue waits as is.
     const brokerCount = brokers?.length ?? 0;
     const saturated = new Set<number>();
+    // Idempotence keeps each partition's batches in sequence order: while one of its batches waits
+    // for a retry, nothing after it may go out (Kafka mutes the partition the same way).
+    const blocked = this.idempotent && this.retrying.length > 0 ? new Set(this.retrying.map((b) => partitionKey(b))) : undefined;
+    // New batches taken per partition in this pass: they join the sequence window when sent.
+    const opened = new Map<string, number>();
     const queued = this.ready;
     for (let index = 0; index < queued.length; index++) {
       const batch = queued[index] as Batch;
@@ -437,6 +500,16 @@ export class Producer {
       if (now - batch.createdAt >= this.deliveryTimeoutMs) {
         this.fail(batch, new TimeoutError(`delivery of ${batch.timestamps.length} record(s) to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs, 'the partition had no reachable leader in time; check broker health or raise deliveryTimeoutMs'));
         continue;
+      }
+      if (this.idempotent) {
+        const key = partitionKey(batch);
+        const fresh = batch.session !== this.session;
+        const opening = fresh ? (opened.get(key) ?? 0) : 0;
+        if (blocked?.has(key) === true || (fresh && this.sequenceOf(batch).window.length + opening >= MAX_BATCHES_IN_WINDOW)) {
+          keep.push(batch);
+          continue;
+        }
+        if (fresh) opened.set(key, opening + 1);
       }
       const leader = this.metadata.leaderOf(batch.topic, batch.partition);
       if (leader < 0 || saturated.has(leader) || (this.inFlightPerBroker.get(leader) ?? 0) >= this.maxInFlight) {
@@ -468,12 +541,12 @@ export class Producer {
         const claimed = new Set<string>();
         let size = 0;
         for (const batch of pending) {
-          batch.encoded ??= batch.builder.build({ compression: this.compression });
-          const key = `${batch.topic}\u0000${batch.partition}`;
-          if (claimed.has(key) || (request.length > 0 && size + batch.encoded.length > this.maxRequestSize)) later.push(batch);
+          const bytes = batch.encoded?.length ?? batch.builder.sizeInBytes;
+          const key = partitionKey(batch);
+          if (claimed.has(key) || (request.length > 0 && size + bytes > this.maxRequestSize)) later.push(batch);
           else {
             request.push(batch);
-            size += batch.encoded.length;
+            size += bytes;
           }
           claimed.add(key);
         }
@@ -491,7 +564,7 @@ export class Producer {
    * request buffer). A retry sends a copy, since the first attempt may have been appended.
    */
   private sendRequest(broker: number, batches: Batch[]): void {
-    const partitions = batches.map((b) => ({ topic: b.topic, partition: b.partition, records: b.attempts === 0 ? (b.encoded as Uint8Array) : (b.encoded as Uint8Array).slice() }));
+    const partitions = batches.map((b) => ({ topic: b.topic, partition: b.partition, records: this.bytesFor(b) }));
     for (const b of batches) {
       b.attempts++;
       b.sentLeaderEpoch = this.metadata.leaderEpochOf(b.topic, b.partition);
@@ -525,6 +598,98 @@ export class Producer {
   }
 
   /**
+   * The bytes to send for a batch: built on its first send (with its producer id, epoch and
+   * sequence when idempotent), a copy on a retry, re-stamped when its sequence was reassigned.
+   */
+  private bytesFor(b: Batch): Uint8Array {
+    if (this.idempotent && b.session !== this.session) {
+      // First send in this producer session: the batch takes the partition's next sequences.
+      const seq = this.sequenceOf(b);
+      b.sequenceIndex = seq.next;
+      b.session = this.session;
+      b.acked = false;
+      seq.next += b.timestamps.length;
+      seq.window.push(b);
+    }
+    if (b.encoded === undefined) {
+      b.encoded = this.idempotent ? b.builder.build({ compression: this.compression, producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: wireSequence(b.sequenceIndex) }) : b.builder.build({ compression: this.compression });
+      b.stampedSession = b.session;
+      b.stampedIndex = b.sequenceIndex;
+      return b.encoded;
+    }
+    const bytes = b.attempts === 0 ? b.encoded : b.encoded.slice();
+    if (this.idempotent && (b.stampedSession !== b.session || b.stampedIndex !== b.sequenceIndex)) {
+      setProducerState(bytes, 0, this.producerId, this.producerEpoch, wireSequence(b.sequenceIndex), false);
+      b.stampedSession = b.session;
+      b.stampedIndex = b.sequenceIndex;
+    }
+    b.encoded = bytes;
+    return bytes;
+  }
+
+  private sequenceOf(b: Batch): PartitionSequence {
+    const key = partitionKey(b);
+    let seq = this.sequences.get(key);
+    if (seq === undefined) this.sequences.set(key, (seq = { next: 0, acked: -1, window: [] }));
+    return seq;
+  }
+
+  /**
+   * InitProducerId (without a transactional id): any broker hands out a fresh producer id with
+   * epoch 0. Retried with backoff while brokers are unavailable; once known, draining resumes.
+   */
+  private ensureProducerId(): Promise<void> {
+    this.initializing ??= (async () => {
+      for (let attempt = 0; !this.closed; attempt++) {
+        const brokers = this.context.brokers();
+        const broker = brokers[attempt % Math.max(1, brokers.length)];
+        try {
+          if (broker === undefined) throw new KafkaProtocolError('BROKER_NOT_AVAILABLE', 'no broker is known yet');
+          const response = await this.connection.request<Message & { producerId?: bigint; producerEpoch?: number; error?: string; message?: string }>(brokerNode(broker), { type: 'initProducerId.request', transactionalId: null, transactionTimeoutMs: 60_000 }, this.requestTimeoutMs);
+          if (response.error !== undefined) throw errorFromJSON({ name: 'KafkaProtocolError', code: response.error, message: response.message ?? response.error, retriable: false });
+          this.producerId = response.producerId as bigint;
+          this.producerEpoch = response.producerEpoch as number;
+          this.session++;
+          return;
+        } catch (error) {
+          const retriable = SamsaError.is(error) && error.retriable;
+          if (!retriable && KafkaProtocolError.isKafka(error)) {
+            // Nothing can be sent without a producer id: fail what waits.
+            for (const b of this.ready.splice(0)) this.fail(b, error);
+            return;
+          }
+          await sleep(this.context.clock, Math.min(this.retryBackoffMs * 2 ** Math.min(attempt, 10), this.retryBackoffMaxMs));
+          this.expireReady();
+        }
+      }
+    })().finally(() => {
+      this.initializing = undefined;
+      this.drain();
+    });
+    return this.initializing;
+  }
+
+  /**
+   * The broker no longer knows this producer's sequences (its state expired, or a sent batch
+   * failed for good and left a gap): start a new producer session. Every batch not yet
+   * acknowledged takes new sequences under the new producer id when it is next sent.
+   */
+  private resetProducerId(): void {
+    this.producerId = -1n;
+    this.producerEpoch = -1;
+    this.sequences.clear();
+  }
+
+  /** Fails ready batches whose delivery.timeout.ms has passed. */
+  private expireReady(): void {
+    const now = this.context.clock.now();
+    const expired = this.ready.filter((b) => now - b.createdAt >= this.deliveryTimeoutMs);
+    if (expired.length === 0) return;
+    this.ready.splice(0, this.ready.length, ...this.ready.filter((b) => now - b.createdAt < this.deliveryTimeoutMs));
+    for (const b of expired) this.fail(b, new TimeoutError(`delivery of ${b.timestamps.length} record(s) to ${b.topic}-${b.partition}`, this.deliveryTimeoutMs, 'no producer id or leader was available in time; check broker health or raise deliveryTimeoutMs'));
+  }
+
+  /**
    * A request waits at most `request.timeout.ms`, and never past the earliest delivery deadline of
    * its batches: like Kafka's expiry of in-flight batches, `delivery.timeout.ms` is kept to the ms.
    */
@@ -538,6 +703,13 @@ export class Producer {
   private complete(batch: Batch, baseOffset: bigint, logAppendTime: number): void {
     const timestamps = batch.timestamps;
     const count = timestamps.length;
+    if (this.idempotent && batch.session === this.session) {
+      const seq = this.sequenceOf(batch);
+      // A retried batch answered as a duplicate may come back after later ones: never go back.
+      seq.acked = Math.max(seq.acked, batch.sequenceIndex + count - 1);
+      batch.acked = true;
+      while (seq.window[0]?.acked === true) seq.window.shift();
+    }
     // -1 (acks=0) stays -1 for every record; -2 marks an offset kept in bigOffsets.
     const exact = baseOffset < 0n || baseOffset + BigInt(count) <= MAX_EXACT_OFFSET;
     const base = baseOffset < 0n ? -1 : exact ? Number(baseOffset) : -2;
@@ -557,6 +729,9 @@ export class Producer {
   }
 
   private fail(batch: Batch, error: unknown): void {
+    // A batch that went out and failed for good leaves a gap (or an unknown outcome) in its
+    // partition's sequences: later batches could never be accepted, so start a new session.
+    if (this.idempotent && batch.session === this.session && this.producerId >= 0n) this.resetProducerId();
     for (const d of batch.deliveries) {
       if (d.settled) continue;
       d.settled = true;
@@ -567,7 +742,14 @@ export class Producer {
   private retryOrFail(batch: Batch, error: unknown): void {
     const name = SamsaError.is(error) ? error.code : '';
     const known = KafkaProtocolError.isKafka(error) ? error.retriable : SamsaError.is(error) && error.retriable;
-    const retriable = known || RETRIABLE_WITH_METADATA.has(name) || error instanceof TimeoutError;
+    let retriable = known || RETRIABLE_WITH_METADATA.has(name) || error instanceof TimeoutError;
+    if (this.idempotent && name === 'OUT_OF_ORDER_SEQUENCE_NUMBER') {
+      // An earlier batch of the partition is not acknowledged yet (in flight or being retried):
+      // this one is retried after it. When it is the next expected one, the broker lost this
+      // producer's state (expiry, truncation): a new producer session takes over the batch.
+      retriable = true;
+      if (batch.session === this.session && batch.sequenceIndex === this.sequenceOf(batch).acked + 1) this.resetProducerId();
+    }
     const elapsed = this.context.clock.now() - batch.createdAt;
     if (!retriable || batch.attempts > this.retries || elapsed >= this.deliveryTimeoutMs) {
       this.fail(batch, retriable && elapsed >= this.deliveryTimeoutMs ? new TimeoutError(`delivery to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs) : error);
@@ -587,14 +769,42 @@ export class Producer {
     this.retryTimer = this.context.clock.setTimeout(() => {
       this.retryTimer = undefined;
       const now = this.context.clock.now();
-      const due = this.retrying.filter((b) => b.retryAt <= now);
-      const later = this.retrying.filter((b) => b.retryAt > now);
-      this.retrying.length = 0;
-      this.retrying.push(...later);
-      this.ready.push(...due);
+      const due = new Set(this.retrying.filter((b) => b.retryAt <= now).map(partitionKey));
+      this.requeue(this.retrying.filter((b) => due.has(partitionKey(b))));
       this.drain();
       this.scheduleRetry();
     }, Math.max(0, next - this.context.clock.now()));
+  }
+
+  /**
+   * Moves retrying batches back to the front of the queue, each partition's in the order they
+   * were first sent, so they go out again ahead of that partition's newer batches.
+   */
+  private requeue(batches: readonly Batch[]): void {
+    if (batches.length === 0) return;
+    const moving = new Set(batches);
+    this.retrying.splice(0, this.retrying.length, ...this.retrying.filter((b) => !moving.has(b)));
+    const ordered = [...batches].sort((a, b) => a.sequenceIndex - b.sequenceIndex || a.createdAt - b.createdAt);
+    this.ready.unshift(...ordered);
+  }
+
+  /** Per topic, the last send still waiting for its metadata: later sends queue behind it. */
+  private readonly waitingTopics = new Map<string, Promise<void>>();
+
+  /** Topic metadata, obtained after every earlier send to the topic that was waiting for it. */
+  private topicInOrder(topic: string): Promise<TopicMetadata> {
+    const previous = this.waitingTopics.get(topic) ?? Promise.resolve();
+    const lookup = (): Promise<TopicMetadata> => this.metadata.topic(topic, this.context.clock, this.maxBlockMs, this.allowAutoTopicCreation);
+    const next = previous.then(lookup, lookup);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.waitingTopics.set(topic, tail);
+    void tail.then(() => {
+      if (this.waitingTopics.get(topic) === tail) this.waitingTopics.delete(topic);
+    });
+    return next;
   }
 
   private refreshing: Promise<void> | undefined;
@@ -612,8 +822,8 @@ export class Producer {
         if (moved.length > 0) {
           // Once per new epoch: a batch that cannot be sent yet is not moved again by the next refresh.
           for (const b of moved) b.sentLeaderEpoch = this.metadata.leaderEpochOf(b.topic, b.partition);
-          this.retrying.splice(0, this.retrying.length, ...this.retrying.filter((b) => !moved.includes(b)));
-          this.ready.push(...moved);
+          const partitions = new Set(moved.map(partitionKey));
+          this.requeue(this.retrying.filter((b) => partitions.has(partitionKey(b))));
         }
         this.drain();
         if (this.ready.length > 0 && this.ready.every((b) => this.metadata.leaderOf(b.topic, b.partition) < 0)) {
@@ -625,6 +835,18 @@ export class Producer {
       });
     return this.refreshing;
   }
+}
+
+function partitionKey(b: { topic: string; partition: number }): string {
+  return `${b.topic}\u0000${b.partition}`;
+}
+
+/** Kafka's rule for `enable.idempotence`: explicit true with a conflicting setting is an error; unset, it follows the settings. */
+function idempotenceOf(explicit: boolean | undefined, acks: 0 | 1 | -1, retries: number, maxInFlight: number): boolean {
+  if (explicit !== undefined && typeof explicit !== 'boolean') throw new InvalidArgumentError('idempotent', `expected a boolean, got ${typeof explicit}`);
+  const conflict = acks !== -1 ? `acks=${acks} (idempotence needs acks='all')` : retries === 0 ? 'retries=0 (idempotence needs retries > 0)' : maxInFlight > 5 ? `maxInFlightRequestsPerConnection=${maxInFlight} (idempotence allows at most 5)` : undefined;
+  if (explicit === true && conflict !== undefined) throw new InvalidArgumentError('idempotent', `idempotence cannot be enabled with ${conflict}; change that setting or set idempotent: false`);
+  return explicit ?? conflict === undefined;
 }
 
 function positiveInt(name: string, value: number, min: number): number {
