@@ -31,8 +31,8 @@ import type { InspectionSink } from '../inspection.ts';
 import { GroupCoordinator } from '../groupCoordinator/coordinator.ts';
 import type { GroupCoordinatorConfig } from '../groupCoordinator/groupState.ts';
 import { OFFSETS_TOPIC, offsetsPartitionFor } from '../groupCoordinator/offsetsTopic.ts';
-import { decodeRecordBatch, LOG_OVERHEAD } from '../../log/recordBatch.ts';
-import type { DecodedRecord } from '../../log/recordBatch.ts';
+import { decodeRecordBatch, isControlBatch, isTransactional, LOG_OVERHEAD } from '../../log/recordBatch.ts';
+import type { OffsetsLogEntry } from '../groupCoordinator/coordinator.ts';
 import { BROKER_SESSION_TIMEOUT_MS, quorumIdOf, quorumNodeOf, replayMetadata } from '../controller/controller.machine.ts';
 import { emptyImage } from '../controller/metadata.ts';
 import type { MetadataRecord } from '../controller/metadataRecords.ts';
@@ -761,8 +761,11 @@ export class Broker {
     this.dispatch(requestId, topic, partition, { type: 'produce.append', requestId, records, acks: -1, origin: 'coordinator', timeoutMs: this.options.config.offsetsCommitTimeoutMs }, (error) => ({ type: 'produce.result', requestId, topic, partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
   }
 
-  /** Every record of a local partition, read straight from its log (coordinator loading). */
-  private *readAll(topic: string, partition: number): Iterable<DecodedRecord> {
+  /**
+   * Every entry of a local partition, read straight from its log (coordinator loading): records
+   * with the producer of a transactional batch, and transaction markers.
+   */
+  private *readAll(topic: string, partition: number): Iterable<OffsetsLogEntry> {
     const log = this.logs.get(`${topic}-${partition}`);
     if (log === undefined) return;
     let offset = log.logStartOffset;
@@ -772,9 +775,17 @@ export class Broker {
       let p = 0;
       while (p < records.length) {
         const batch = decodeRecordBatch(records, p);
-        for (const r of batch.records) if (r.offset >= offset) yield r;
-        offset = batch.header.baseOffset + BigInt(batch.header.lastOffsetDelta) + 1n;
-        p += batch.header.batchLength + LOG_OVERHEAD;
+        const header = batch.header;
+        if (isControlBatch(header)) {
+          const marker = batch.records[0];
+          const type = marker?.key === null || marker === undefined ? undefined : transactionMarkerOf(marker.key);
+          if (type !== undefined && header.baseOffset >= offset) yield { kind: 'marker', producerId: header.producerId, commit: type === 'COMMIT' };
+        } else {
+          const producer = isTransactional(header) ? { transactionalProducerId: header.producerId } : {};
+          for (const r of batch.records) if (r.offset >= offset) yield { kind: 'record', record: r, ...producer };
+        }
+        offset = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
+        p += header.batchLength + LOG_OVERHEAD;
       }
     }
   }
@@ -980,6 +991,13 @@ export class Broker {
       this.fetch({ ...parked.request, maxWaitMs: Math.max(0, remaining) }, parked.from, remaining > 0);
     }
   }
+}
+
+/** The type of an EndTransactionMarker control record from its key (version int16, type int16: 0 ABORT, 1 COMMIT). */
+function transactionMarkerOf(key: Uint8Array): 'COMMIT' | 'ABORT' | undefined {
+  if (key.length < 4) return undefined;
+  const type = (key[2] as number) * 256 + (key[3] as number);
+  return type === 1 ? 'COMMIT' : type === 0 ? 'ABORT' : undefined;
 }
 
 function liveBrokers(image: ClusterMetadataImage): number {

@@ -4,6 +4,12 @@
  * it stores as records in that partition (durable before a commit is acknowledged) and reloads
  * from it when it takes over the partition — after a restart, offsets are exactly as committed.
  *
+ * Transactional offset commits (TxnOffsetCommit, KIP-98 and KIP-447) are validated against the
+ * member and generation, written as a transactional batch of the producer, and kept pending —
+ * visible to nobody — until the transaction's marker reaches the partition: COMMIT makes them the
+ * committed offsets, ABORT drops them. OffsetFetch with `requireStable` answers
+ * UNSTABLE_OFFSET_COMMIT for a partition while any such offsets are pending.
+ *
  * Group metadata is stored there too, as Kafka does: a GroupMetadata record when a generation
  * completes (the leader's SyncGroup is answered only once it is written), when the group becomes
  * Empty, and a tombstone when it is deleted. Taking over the partition rebuilds every group from
@@ -40,14 +46,24 @@ export interface CoordinatorHost {
    * so the offsets cache changes before the next request is handled.
    */
   appendOffsets(partition: number, records: Uint8Array, done: (error: WireError | undefined) => void): void;
-  /** Every record of a local `__consumer_offsets` partition, oldest first. */
-  readOffsets(partition: number): Iterable<DecodedRecord>;
+  /** Every entry of a local `__consumer_offsets` partition, oldest first. */
+  readOffsets(partition: number): Iterable<OffsetsLogEntry>;
 }
+
+/** One entry of the offsets log as the coordinator replays it. */
+export type OffsetsLogEntry =
+  /** A record, with the producer of its batch when the batch is transactional. */
+  | { readonly kind: 'record'; readonly record: DecodedRecord; readonly transactionalProducerId?: bigint }
+  /** A transaction marker (control batch) of a producer. */
+  | { readonly kind: 'marker'; readonly producerId: bigint; readonly commit: boolean };
 
 interface PendingCommit {
   readonly from: NodeId;
   readonly message: Message;
 }
+
+/** Offsets a transaction wrote and that wait for its marker, per producer id, by `topic\0partition`. */
+type PendingTxnOffsets = Map<bigint, Map<string, OffsetCommitValue>>;
 
 type GroupRequestMessage = Message & { groupId: string };
 
@@ -57,6 +73,8 @@ const GROUP_REQUESTS = new Set(['joinGroup.request', 'syncGroup.request', 'heart
 export class GroupCoordinator {
   private readonly groups = new Map<string, Actor<typeof groupMachine>>();
   private readonly offsets = new Map<string, Map<string, OffsetCommitValue>>();
+  /** Per group: transactional offsets not yet committed or aborted. */
+  private readonly pendingTxn = new Map<string, PendingTxnOffsets>();
   private readonly loaded = new Set<number>();
   private readonly pendingCommits = new Map<number, PendingCommit>();
   private nextInternalId = 1;
@@ -68,7 +86,7 @@ export class GroupCoordinator {
 
   /** Whether `message` is one the coordinator answers. */
   static handles(type: string): boolean {
-    return GROUP_REQUESTS.has(type) || type === 'offsetCommit.request' || type === 'offsetFetch.request' || type === 'listGroups.request';
+    return GROUP_REQUESTS.has(type) || type === 'offsetCommit.request' || type === 'txnOffsetCommit.request' || type === 'offsetFetch.request' || type === 'listGroups.request';
   }
 
   /** The offsets partition of a group. */
@@ -84,7 +102,15 @@ export class GroupCoordinator {
   load(partition: number): void {
     if (this.loaded.has(partition)) return;
     const groups = new Map<string, GroupMetadata | null>();
-    for (const record of this.host.readOffsets(partition)) {
+    /** Groups with pending offsets, per producer id, to settle when its marker comes. */
+    const pendingGroups = new Map<bigint, Set<string>>();
+    for (const entry of this.host.readOffsets(partition)) {
+      if (entry.kind === 'marker') {
+        for (const groupId of pendingGroups.get(entry.producerId) ?? []) this.settlePending(groupId, entry.producerId, entry.commit);
+        pendingGroups.delete(entry.producerId);
+        continue;
+      }
+      const record = entry.record;
       if (record.key === null) continue;
       const key = decodeOffsetsTopicKey(record.key);
       if (key === undefined) continue;
@@ -92,8 +118,16 @@ export class GroupCoordinator {
         groups.set(key.group, record.value === null ? null : decodeGroupMetadataValue(record.value, key.group));
         continue;
       }
-      const group = this.groupOffsets(key.group);
       const k = `${key.topic}\u0000${key.partition}`;
+      if (entry.transactionalProducerId !== undefined) {
+        if (record.value === null) continue;
+        this.pendingOf(key.group, entry.transactionalProducerId).set(k, decodeOffsetValue(record.value));
+        let set = pendingGroups.get(entry.transactionalProducerId);
+        if (set === undefined) pendingGroups.set(entry.transactionalProducerId, (set = new Set()));
+        set.add(key.group);
+        continue;
+      }
+      const group = this.groupOffsets(key.group);
       if (record.value === null) group.delete(k);
       else group.set(k, decodeOffsetValue(record.value));
     }
@@ -114,6 +148,45 @@ export class GroupCoordinator {
     for (const groupId of [...this.offsets.keys()]) {
       if (this.partitionFor(groupId) === partition) this.offsets.delete(groupId);
     }
+    for (const groupId of [...this.pendingTxn.keys()]) {
+      if (this.partitionFor(groupId) === partition) this.pendingTxn.delete(groupId);
+    }
+  }
+
+  /**
+   * A transaction marker of `producerId` was written to offsets partition `partition` (Kafka's
+   * `handleTxnCompletion`): its pending offsets there become committed (COMMIT) or are dropped.
+   */
+  completeTransaction(partition: number, producerId: bigint, commit: boolean): void {
+    if (!this.loaded.has(partition)) return;
+    for (const groupId of [...this.pendingTxn.keys()]) {
+      if (this.partitionFor(groupId) === partition) this.settlePending(groupId, producerId, commit);
+    }
+  }
+
+  private settlePending(groupId: string, producerId: bigint, commit: boolean): void {
+    const byProducer = this.pendingTxn.get(groupId);
+    const pending = byProducer?.get(producerId);
+    if (byProducer === undefined || pending === undefined) return;
+    byProducer.delete(producerId);
+    if (byProducer.size === 0) this.pendingTxn.delete(groupId);
+    if (!commit) return;
+    const stored = this.groupOffsets(groupId);
+    for (const [k, value] of pending) stored.set(k, value);
+  }
+
+  private pendingOf(groupId: string, producerId: bigint): Map<string, OffsetCommitValue> {
+    let byProducer = this.pendingTxn.get(groupId);
+    if (byProducer === undefined) this.pendingTxn.set(groupId, (byProducer = new Map()));
+    let pending = byProducer.get(producerId);
+    if (pending === undefined) byProducer.set(producerId, (pending = new Map()));
+    return pending;
+  }
+
+  /** Whether a transaction's offsets for this partition of the group wait for their marker. */
+  private hasPending(groupId: string, key: string): boolean {
+    for (const pending of this.pendingTxn.get(groupId)?.values() ?? []) if (pending.has(key)) return true;
+    return false;
   }
 
   /** Stops every group actor. */
@@ -148,13 +221,21 @@ export class GroupCoordinator {
     if (message.type === 'offsetFetch.request') {
       const stored = this.offsets.get(groupId);
       const wanted = (message.partitions as Array<{ topic: string; partition: number }> | undefined) ?? [...(stored?.keys() ?? [])].map((k) => ({ topic: k.split('\u0000')[0] as string, partition: Number(k.split('\u0000')[1]) }));
-      reply({ partitions: wanted.map((tp) => ({ topic: tp.topic, partition: tp.partition, offset: stored?.get(`${tp.topic}\u0000${tp.partition}`)?.offset ?? -1n, metadata: stored?.get(`${tp.topic}\u0000${tp.partition}`)?.metadata ?? '' })) });
+      const requireStable = message.requireStable === true;
+      reply({
+        partitions: wanted.map((tp) => {
+          const k = `${tp.topic}\u0000${tp.partition}`;
+          // KIP-447: a new owner must not start from offsets a transaction is about to replace.
+          if (requireStable && this.hasPending(groupId, k)) return { topic: tp.topic, partition: tp.partition, offset: -1n, metadata: '', ...wireError('UNSTABLE_OFFSET_COMMIT', `group "${groupId}" has offsets for ${tp.topic}-${tp.partition} in a transaction not yet committed or aborted; retry shortly`) };
+          return { topic: tp.topic, partition: tp.partition, offset: stored?.get(k)?.offset ?? -1n, metadata: stored?.get(k)?.metadata ?? '' };
+        }),
+      });
       return;
     }
-    // offsetCommit.request: the group validates member and generation, then the offsets are appended.
+    // offsetCommit / txnOffsetCommit: the group validates member and generation, then the offsets are appended.
     const internalId = this.nextInternalId++;
     this.pendingCommits.set(internalId, { from, message });
-    this.group(groupId).send({ type: 'offsetCommit.validate', correlationId: internalId, replyTo: `@internal:${groupId}`, memberId: message.memberId as string, generationId: message.generationId as number, ...(message.groupInstanceId === undefined ? {} : { groupInstanceId: message.groupInstanceId as string }) });
+    this.group(groupId).send({ type: 'offsetCommit.validate', correlationId: internalId, replyTo: `@internal:${groupId}`, memberId: (message.memberId as string | undefined) ?? '', generationId: (message.generationId as number | undefined) ?? -1, ...(message.groupInstanceId === undefined || message.groupInstanceId === null ? {} : { groupInstanceId: message.groupInstanceId as string }), ...(message.type === 'txnOffsetCommit.request' ? { transactional: true } : {}) });
   }
 
   /** The group's actor, created on first use (new and Empty) or, with `restore`, as loaded from its record. */
@@ -212,20 +293,25 @@ export class GroupCoordinator {
   private commit(groupId: string, pending: PendingCommit, error: string | undefined): void {
     const { from, message } = pending;
     const partitions = (message.partitions as Array<{ topic: string; partition: number; offset: bigint; metadata?: string }>) ?? [];
-    const reply = (body: Record<string, unknown>): void => this.host.send(from, { type: 'offsetCommit.response', correlationId: message.correlationId, ...body } as Message);
+    const transactional = message.type === 'txnOffsetCommit.request';
+    const reply = (body: Record<string, unknown>): void => this.host.send(from, { type: transactional ? 'txnOffsetCommit.response' : 'offsetCommit.response', correlationId: message.correlationId, ...body } as Message);
     if (error !== undefined) {
       reply({ ...wireError(error as never), partitions: partitions.map((p) => ({ topic: p.topic, partition: p.partition, ...wireError(error as never) })) });
       return;
     }
     const now = this.host.clock.now();
     const values = partitions.map((p) => ({ tp: p, value: { offset: p.offset, leaderEpoch: -1, metadata: p.metadata ?? '', commitTimestamp: now } }));
-    const batch = encodeRecordBatch({ records: values.map(({ tp, value }) => ({ timestamp: now, key: encodeOffsetKey({ group: groupId, topic: tp.topic, partition: tp.partition }), value: encodeOffsetValue(value) })) });
+    const records = values.map(({ tp, value }) => ({ timestamp: now, key: encodeOffsetKey({ group: groupId, topic: tp.topic, partition: tp.partition }), value: encodeOffsetValue(value) }));
+    // A transaction's offsets go in a transactional batch of its producer (Kafka's storeOffsets),
+    // so the marker that ends the transaction also settles them.
+    const producerId = transactional ? BigInt(message.producerId as bigint) : -1n;
+    const batch = transactional ? encodeRecordBatch({ producerId, producerEpoch: message.producerEpoch as number, baseSequence: 0, isTransactional: true, records }) : encodeRecordBatch({ records });
     this.host.appendOffsets(this.partitionFor(groupId), batch, (failure) => {
       if (failure !== undefined) {
         reply({ ...failure, partitions: partitions.map((p) => ({ topic: p.topic, partition: p.partition, ...failure })) });
         return;
       }
-      const stored = this.groupOffsets(groupId);
+      const stored = transactional ? this.pendingOf(groupId, producerId) : this.groupOffsets(groupId);
       for (const { tp, value } of values) stored.set(`${tp.topic}\u0000${tp.partition}`, value);
       reply({ partitions: partitions.map((p) => ({ topic: p.topic, partition: p.partition })) });
     });

@@ -5,13 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from '../../../src/clock.ts';
-import { decodeRecordBatch, encodeRecordBatch } from '../../../src/log/recordBatch.ts';
+import { decodeRecordBatch, encodeRecordBatch, isTransactional } from '../../../src/log/recordBatch.ts';
 import type { DecodedRecord } from '../../../src/log/recordBatch.ts';
 import type { Message, NodeId } from '../../../src/transport/transport.ts';
 import { InspectionSink } from '../../../src/actors/inspection.ts';
 import { wireError } from '../../../src/actors/protocol.ts';
 import type { WireError } from '../../../src/actors/protocol.ts';
 import { GroupCoordinator } from '../../../src/actors/groupCoordinator/coordinator.ts';
+import type { OffsetsLogEntry } from '../../../src/actors/groupCoordinator/coordinator.ts';
 import type { GroupMetadata } from '../../../src/actors/groupCoordinator/groupState.ts';
 import { decodeGroupMetadataValue, decodeOffsetsTopicKey, encodeGroupMetadataKey, encodeGroupMetadataValue, encodeOffsetKey, encodeOffsetValue } from '../../../src/actors/groupCoordinator/offsetsTopic.ts';
 
@@ -35,7 +36,7 @@ function coordinatorOn(log: DecodedRecord[], options: { clock?: SimulatedClock; 
       if (options.deferAppends === true) deferred.push(done);
       else done(undefined);
     },
-    readOffsets: () => [...log],
+    readOffsets: () => log.map((record) => ({ kind: 'record' as const, record })),
   });
   let correlationId = 1;
   const request = (message: Record<string, unknown> & { type: string }): Message | undefined => {
@@ -128,5 +129,86 @@ describe('group coordinator: GroupMetadata records', () => {
     expect(c.request({ type: 'heartbeat.request', memberId: 'm2', generationId: 2 })).toMatchObject({ errorCode: 0 });
     expect(c.request({ type: 'heartbeat.request', memberId: 'm1', generationId: 1 })).toMatchObject({ error: 'UNKNOWN_MEMBER_ID' });
     expect(c.request({ type: 'offsetFetch.request', partitions: [{ topic: 't', partition: 0 }] })).toMatchObject({ partitions: [{ offset: 5n }] });
+  });
+});
+
+describe('group coordinator: transactional offsets (TxnOffsetCommit, KIP-98/KIP-447)', () => {
+  /** A coordinator whose offsets log keeps batch-level entries, as the broker replays them. */
+  function txnCoordinator(entries: OffsetsLogEntry[]) {
+    const clock = new SimulatedClock(1_000);
+    const sent: Message[] = [];
+    const coordinator = new GroupCoordinator({
+      brokerId: 1,
+      clock,
+      inspection: new InspectionSink(),
+      offsetsPartitions: 1,
+      groupConfig: {},
+      send: (_to, message) => sent.push(message),
+      appendOffsets: (_partition, records, done) => {
+        const batch = decodeRecordBatch(records);
+        for (const r of batch.records) entries.push({ kind: 'record', record: r, ...(isTransactional(batch.header) ? { transactionalProducerId: batch.header.producerId } : {}) });
+        done(undefined);
+      },
+      readOffsets: () => [...entries],
+    });
+    let correlationId = 1;
+    const request = (message: Record<string, unknown> & { type: string }): Message | undefined => {
+      const id = correlationId++;
+      coordinator.handle({ groupId: 'g', ...message, correlationId: id }, CLIENT);
+      return sent.find((m) => m.correlationId === id);
+    };
+    return { clock, coordinator, request, nextId: () => correlationId, reply: (id: number) => sent.find((m) => m.correlationId === id) };
+  }
+  const tp = [{ topic: 't', partition: 0 }];
+  const fetch = (c: ReturnType<typeof txnCoordinator>, requireStable: boolean): unknown => (c.request({ type: 'offsetFetch.request', partitions: tp, requireStable }) as unknown as { partitions: unknown[] }).partitions[0];
+
+  it('keeps a transaction’s offsets pending until its marker: invisible, UNSTABLE_OFFSET_COMMIT for require_stable, then committed or dropped', () => {
+    const entries: OffsetsLogEntry[] = [];
+    const c = txnCoordinator(entries);
+    c.coordinator.load(0);
+    expect(c.request({ type: 'offsetCommit.request', memberId: '', generationId: -1, partitions: [{ topic: 't', partition: 0, offset: 3n }] })).toMatchObject({ partitions: [{ topic: 't', partition: 0 }] });
+    expect(c.request({ type: 'txnOffsetCommit.request', transactionalId: 'tx', producerId: 7n, producerEpoch: 0, memberId: '', generationId: -1, partitions: [{ topic: 't', partition: 0, offset: 10n }] })).toMatchObject({ type: 'txnOffsetCommit.response', partitions: [{ topic: 't', partition: 0 }] });
+    expect(fetch(c, false)).toMatchObject({ offset: 3n });
+    expect(fetch(c, true)).toMatchObject({ error: 'UNSTABLE_OFFSET_COMMIT', errorCode: 88 });
+    c.coordinator.completeTransaction(0, 7n, false);
+    expect(fetch(c, true)).toMatchObject({ offset: 3n });
+    c.request({ type: 'txnOffsetCommit.request', transactionalId: 'tx', producerId: 7n, producerEpoch: 1, memberId: '', generationId: -1, partitions: [{ topic: 't', partition: 0, offset: 12n }] });
+    c.coordinator.completeTransaction(0, 7n, true);
+    expect(fetch(c, true)).toMatchObject({ offset: 12n });
+  });
+
+  it('replays pending and settled transactional offsets from the log after a failover', () => {
+    const entries: OffsetsLogEntry[] = [];
+    const c = txnCoordinator(entries);
+    c.coordinator.load(0);
+    c.request({ type: 'txnOffsetCommit.request', producerId: 1n, producerEpoch: 0, memberId: '', generationId: -1, partitions: [{ topic: 't', partition: 0, offset: 5n }] });
+    entries.push({ kind: 'marker', producerId: 1n, commit: true });
+    c.request({ type: 'txnOffsetCommit.request', producerId: 2n, producerEpoch: 0, memberId: '', generationId: -1, partitions: [{ topic: 't', partition: 0, offset: 9n }] });
+    entries.push({ kind: 'marker', producerId: 2n, commit: false });
+    c.request({ type: 'txnOffsetCommit.request', producerId: 3n, producerEpoch: 0, memberId: '', generationId: -1, partitions: [{ topic: 't', partition: 0, offset: 11n }] });
+    const again = txnCoordinator(entries);
+    again.coordinator.load(0);
+    expect(fetch(again, false)).toMatchObject({ offset: 5n });
+    expect(fetch(again, true)).toMatchObject({ error: 'UNSTABLE_OFFSET_COMMIT' });
+    again.coordinator.completeTransaction(0, 3n, true);
+    expect(fetch(again, true)).toMatchObject({ offset: 11n });
+  });
+
+  it('fences a zombie: a TxnOffsetCommit from an older generation gets ILLEGAL_GENERATION and stores nothing (KIP-447)', () => {
+    const entries: OffsetsLogEntry[] = [];
+    const c = txnCoordinator(entries);
+    c.coordinator.load(0);
+    const first = c.request({ ...join, memberId: '' }) as Message & { memberId: string };
+    const id = c.nextId();
+    c.request({ ...join, memberId: first.memberId });
+    c.clock.advance(3_000);
+    expect(c.reply(id)).toMatchObject({ generationId: 1 });
+    c.request({ type: 'syncGroup.request', memberId: first.memberId, generationId: 1, assignments: [{ memberId: first.memberId, assignment: tp }] });
+    const before = entries.length;
+    expect(c.request({ type: 'txnOffsetCommit.request', producerId: 4n, producerEpoch: 0, memberId: first.memberId, generationId: 0, partitions: [{ topic: 't', partition: 0, offset: 8n }] })).toMatchObject({ error: 'ILLEGAL_GENERATION' });
+    expect(c.request({ type: 'txnOffsetCommit.request', producerId: 4n, producerEpoch: 0, memberId: 'someone-else', generationId: 1, partitions: [{ topic: 't', partition: 0, offset: 8n }] })).toMatchObject({ error: 'UNKNOWN_MEMBER_ID' });
+    expect(entries.length).toBe(before);
+    expect(c.request({ type: 'txnOffsetCommit.request', producerId: 4n, producerEpoch: 0, memberId: first.memberId, generationId: 1, partitions: [{ topic: 't', partition: 0, offset: 8n }] })).toMatchObject({ partitions: [{ topic: 't', partition: 0 }] });
+    expect(entries.at(-1)).toMatchObject({ kind: 'record', transactionalProducerId: 4n });
   });
 });
