@@ -292,6 +292,24 @@ export class TimeoutError extends SamsaError {
   }
 }
 
+/**
+ * A transactional producer call its transaction state does not allow, such as committing with no
+ * transaction begun (Kafka's `IllegalStateException` from its `TransactionManager`).
+ */
+export class TransactionStateError extends SamsaError {
+  constructor(
+    readonly transactionalId: string,
+    readonly state: string,
+    readonly operation: string,
+    hint: string,
+  ) {
+    super(`producer with transactional id "${transactionalId}" cannot ${operation} in state ${state}; ${hint}`, 'ILLEGAL_TRANSACTION_STATE', false);
+  }
+  override details(): Record<string, unknown> {
+    return { transactionalId: this.transactionalId, state: this.state, operation: this.operation };
+  }
+}
+
 /** Every samsa error class, for `instanceof` checks without importing each one. */
 export const errors = {
   SamsaError,
@@ -306,6 +324,7 @@ export const errors = {
   StorageError,
   ClosedError,
   TimeoutError,
+  TransactionStateError,
 } as const;
 
 /**

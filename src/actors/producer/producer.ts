@@ -23,6 +23,8 @@ import { ClientConnection } from '../client/connection.ts';
 import { MetadataCache, sleep } from '../client/metadataCache.ts';
 import type { ProducePartitionResult, TopicMetadata } from '../protocol.ts';
 import { keyPartition, RoundRobinPartitioner, UniformStickyPartitioner } from './partitioners.ts';
+import { TransactionManager } from './transactionManager.ts';
+import type { ConsumerGroupMetadata, TransactionPhase } from './transactionManager.ts';
 import type { Partitioner } from './partitioners.ts';
 
 /** A record to send. Keys and values are bytes or strings (UTF-8); serialize objects first. */
@@ -85,6 +87,26 @@ export interface ProducerOptions {
    * to true with them it is an error.
    */
   readonly idempotent?: boolean;
+  /**
+   * `transactional.id`: makes the producer transactional (idempotence is then required). One id
+   * per logical producer: a new instance with the same id fences the old one.
+   */
+  readonly transactionalId?: string;
+  /** `transaction.timeout.ms` (60000): the coordinator aborts a transaction open longer than this. */
+  readonly transactionTimeoutMs?: number;
+}
+
+/** A transaction in progress, as handed to {@link Producer.transaction}'s callback. */
+export interface Transaction {
+  /** Sends records as part of the transaction (see {@link Producer.send}). */
+  send(topic: string, record: ProducerRecord): Promise<RecordMetadata>;
+  send(topic: string, records: readonly ProducerRecord[]): Promise<RecordMetadata[]>;
+  /**
+   * Commits consumer offsets with the transaction (`sendOffsetsToTransaction`): the next offset
+   * to read per partition, and the consumer's group metadata so that a zombie of an older
+   * generation is fenced (KIP-447).
+   */
+  sendOffsets(offsets: ReadonlyArray<{ topic: string; partition: number; offset: bigint }>, group: ConsumerGroupMetadata): Promise<void>;
 }
 
 /** What the cluster hands a producer. */
@@ -247,10 +269,11 @@ export class Producer {
   private session = 0;
   private initializing: Promise<void> | undefined;
   private readonly sequences = new Map<string, PartitionSequence>();
+  private readonly txn: TransactionManager | undefined;
 
   constructor(
     private readonly context: ProducerContext,
-    options: ProducerOptions = {},
+    private readonly options: ProducerOptions = {},
   ) {
     const acks = options.acks ?? 'all';
     if (acks !== 0 && acks !== 1 && acks !== -1 && acks !== 'all') throw new InvalidArgumentError('acks', `expected 0, 1, -1 or 'all', got ${String(acks)}`);
@@ -269,11 +292,122 @@ export class Producer {
     this.maxRequestSize = positiveInt('maxRequestSize', options.maxRequestSize ?? 1048576, 1);
     this.maxBlockMs = positiveInt('maxBlockMs', options.maxBlockMs ?? 60000, 0);
     this.partitioner = options.partitioner ?? 'default';
-    this.idempotent = idempotenceOf(options.idempotent, this.acks, this.retries, this.maxInFlight);
+    const transactionalId = options.transactionalId;
+    if (transactionalId !== undefined && (typeof transactionalId !== 'string' || transactionalId.length === 0)) throw new InvalidArgumentError('transactionalId', `expected a non-empty string, got ${JSON.stringify(transactionalId)}`);
+    if (transactionalId !== undefined && options.idempotent === false) throw new InvalidArgumentError('idempotent', 'a transactional producer is idempotent; remove idempotent: false or the transactionalId');
+    this.idempotent = idempotenceOf(transactionalId === undefined ? options.idempotent : true, this.acks, this.retries, this.maxInFlight);
     this.allowAutoTopicCreation = options.allowAutoTopicCreation ?? true;
     this.connection = new ClientConnection(clientNode(context.clientId), context.transport, context.clock);
     this.metadata = new MetadataCache(this.connection, context.brokers, this.requestTimeoutMs);
     this.sticky = new UniformStickyPartitioner({ random: context.random, batchSize: this.batchSize, adaptive: options.adaptivePartitioning ?? true });
+    if (transactionalId !== undefined) {
+      const transactionTimeoutMs = positiveInt('transactionTimeoutMs', options.transactionTimeoutMs ?? 60_000, 1);
+      this.txn = new TransactionManager({
+        transactionalId,
+        transactionTimeoutMs,
+        connection: this.connection,
+        clock: context.clock,
+        requestTimeoutMs: this.requestTimeoutMs,
+        retryBackoffMs: this.retryBackoffMs,
+        brokers: context.brokers,
+        producerIdAndEpoch: () => ({ producerId: this.producerId, producerEpoch: this.producerEpoch }),
+        setProducerIdAndEpoch: (producerId, producerEpoch) => this.setProducerIdAndEpoch(producerId, producerEpoch),
+        flush: () => this.flush(),
+        failUnsent: (error) => this.failUnsent(error),
+        drain: () => this.drain(),
+      });
+    }
+  }
+
+  /** The transactional id, undefined for a producer that is not transactional. */
+  get transactionalId(): string | undefined {
+    return this.txn === undefined ? undefined : this.options.transactionalId;
+  }
+
+  /** The phase of the producer's transactions (Kafka's client transaction states), undefined when not transactional. */
+  get transactionPhase(): TransactionPhase | undefined {
+    return this.txn?.phase;
+  }
+
+  /**
+   * `initTransactions()`: registers the transactional id with its coordinator, fencing any older
+   * producer with the same id and aborting a transaction it left open. Call once, first.
+   * @throws TransactionStateError when not transactional or already initialized; PRODUCER_FENCED…
+   */
+  async initTransactions(): Promise<void> {
+    await this.transactions('initTransactions').initTransactions();
+  }
+
+  /** `beginTransaction()`: the following sends belong to a new transaction. */
+  beginTransaction(): void {
+    this.transactions('beginTransaction').begin();
+  }
+
+  /**
+   * `sendOffsetsToTransaction()`: the consumer offsets commit with the transaction, or not at all.
+   * @throws KafkaProtocolError ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID when the group moved on (the transaction must be aborted).
+   */
+  async sendOffsetsToTransaction(offsets: ReadonlyArray<{ topic: string; partition: number; offset: bigint }>, group: ConsumerGroupMetadata): Promise<void> {
+    await this.transactions('sendOffsetsToTransaction').sendOffsets(offsets, group);
+  }
+
+  /**
+   * `commitTransaction()`: waits for every send of the transaction, then commits it; read_committed
+   * consumers then see all of its records and offsets, partition by partition as markers land.
+   * @throws KafkaProtocolError TRANSACTION_ABORTABLE when a send failed (abort, then retry the work).
+   */
+  async commitTransaction(): Promise<void> {
+    await this.transactions('commitTransaction').commit();
+  }
+
+  /** `abortTransaction()`: drops unsent records; what was written is never shown to read_committed consumers. */
+  async abortTransaction(): Promise<void> {
+    await this.transactions('abortTransaction').abort();
+  }
+
+  /**
+   * Runs `work` in a transaction: begins one (initializing the producer first if needed), commits
+   * when `work` resolves, aborts when it throws or when the commit fails with an abortable error,
+   * and rethrows. Resolves with what `work` returned.
+   */
+  async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    const txn = this.transactions('transaction');
+    if (txn.phase === 'uninitialized') await txn.initTransactions();
+    txn.begin();
+    const tx: Transaction = {
+      send: ((topic: string, records: ProducerRecord | readonly ProducerRecord[]) => this.send(topic, records as ProducerRecord)) as Transaction['send'],
+      sendOffsets: (offsets, group) => txn.sendOffsets(offsets, group),
+    };
+    let result: T;
+    try {
+      result = await work(tx);
+      await txn.commit();
+    } catch (error) {
+      if (txn.phase === 'inTransaction' || txn.phase === 'abortableError') await txn.abort();
+      throw error;
+    }
+    return result;
+  }
+
+  private transactions(operation: string): TransactionManager {
+    if (this.closed) throw new ClosedError(`producer "${this.clientId}"`);
+    if (this.txn === undefined) throw new InvalidArgumentError('transactionalId', `${operation}() needs a transactional producer; create it with cluster.producer({ transactionalId: '…' })`);
+    return this.txn;
+  }
+
+  /** Adopts a producer id and epoch from the transaction coordinator: a new session, sequences from 0. */
+  private setProducerIdAndEpoch(producerId: bigint, producerEpoch: number): void {
+    this.producerId = producerId;
+    this.producerEpoch = producerEpoch;
+    this.session++;
+    this.sequences.clear();
+  }
+
+  /** Fails every batch not sent yet (open, queued or waiting for a retry): the transaction aborts. */
+  private failUnsent(error: unknown): void {
+    this.closeOpenBatches();
+    const waiting = [...this.ready.splice(0), ...this.retrying.splice(0)];
+    for (const b of waiting) this.fail(b, error, false);
   }
 
   /** The client id (also its network address suffix). */
@@ -292,6 +426,8 @@ export class Producer {
   async send(topic: string, input: ProducerRecord | readonly ProducerRecord[]): Promise<RecordMetadata | RecordMetadata[]> {
     if (this.closed) throw new ClosedError(`producer "${this.clientId}"`);
     if (typeof topic !== 'string' || topic.length === 0) throw new InvalidArgumentError('topic', `expected a topic name, got ${JSON.stringify(topic)}`);
+    // A transactional producer sends only inside a healthy transaction.
+    this.txn?.checkSend();
     const single = !Array.isArray(input);
     const records = (single ? [input] : input) as readonly ProducerRecord[];
     if (records.length === 0) return [];
@@ -470,9 +606,10 @@ export class Producer {
   private drain(): void {
     if (this.ready.length === 0) return;
     if (this.idempotent && this.producerId < 0n) {
-      // No batch leaves before the producer id is known; expired ones still fail on time.
+      // No batch leaves before the producer id is known; expired ones still fail on time. A
+      // transactional producer gets its id from initTransactions().
       this.expireReady();
-      if (this.ready.length > 0) void this.ensureProducerId();
+      if (this.ready.length > 0 && this.txn === undefined) void this.ensureProducerId();
       return;
     }
     // Nothing can go out while every broker is at its in-flight limit: skip the scan of the queue.
@@ -510,6 +647,11 @@ export class Producer {
           continue;
         }
         if (fresh) opened.set(key, opening + 1);
+        // A transaction's batch waits until the coordinator has its partition (AddPartitionsToTxn).
+        if (this.txn !== undefined && !this.txn.mayProduceTo(batch.topic, batch.partition)) {
+          keep.push(batch);
+          continue;
+        }
       }
       const leader = this.metadata.leaderOf(batch.topic, batch.partition);
       if (leader < 0 || saturated.has(leader) || (this.inFlightPerBroker.get(leader) ?? 0) >= this.maxInFlight) {
@@ -612,14 +754,14 @@ export class Producer {
       seq.window.push(b);
     }
     if (b.encoded === undefined) {
-      b.encoded = this.idempotent ? b.builder.build({ compression: this.compression, producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: wireSequence(b.sequenceIndex) }) : b.builder.build({ compression: this.compression });
+      b.encoded = this.idempotent ? b.builder.build({ compression: this.compression, producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: wireSequence(b.sequenceIndex), isTransactional: this.txn !== undefined }) : b.builder.build({ compression: this.compression });
       b.stampedSession = b.session;
       b.stampedIndex = b.sequenceIndex;
       return b.encoded;
     }
     const bytes = b.attempts === 0 ? b.encoded : b.encoded.slice();
     if (this.idempotent && (b.stampedSession !== b.session || b.stampedIndex !== b.sequenceIndex)) {
-      setProducerState(bytes, 0, this.producerId, this.producerEpoch, wireSequence(b.sequenceIndex), false);
+      setProducerState(bytes, 0, this.producerId, this.producerEpoch, wireSequence(b.sequenceIndex), this.txn !== undefined);
       b.stampedSession = b.session;
       b.stampedIndex = b.sequenceIndex;
     }
@@ -728,10 +870,16 @@ export class Producer {
     }
   }
 
-  private fail(batch: Batch, error: unknown): void {
-    // A batch that went out and failed for good leaves a gap (or an unknown outcome) in its
-    // partition's sequences: later batches could never be accepted, so start a new session.
-    if (this.idempotent && batch.session === this.session && this.producerId >= 0n) this.resetProducerId();
+  private fail(batch: Batch, error: unknown, notify = true): void {
+    if (this.txn !== undefined) {
+      // In a transaction a lost batch means the transaction cannot commit (or, fenced, that this
+      // producer is done); the abort's epoch bump settles the sequences.
+      if (notify) this.txn.onError(error);
+    } else if (this.idempotent && batch.session === this.session && this.producerId >= 0n) {
+      // A batch that went out and failed for good leaves a gap (or an unknown outcome) in its
+      // partition's sequences: later batches could never be accepted, so start a new session.
+      this.resetProducerId();
+    }
     for (const d of batch.deliveries) {
       if (d.settled) continue;
       d.settled = true;
@@ -748,7 +896,11 @@ export class Producer {
       // this one is retried after it. When it is the next expected one, the broker lost this
       // producer's state (expiry, truncation): a new producer session takes over the batch.
       retriable = true;
-      if (batch.session === this.session && batch.sequenceIndex === this.sequenceOf(batch).acked + 1) this.resetProducerId();
+      if (batch.session === this.session && batch.sequenceIndex === this.sequenceOf(batch).acked + 1) {
+        // In a transaction this is an abortable error, as in Kafka.
+        if (this.txn !== undefined) retriable = false;
+        else this.resetProducerId();
+      }
     }
     const elapsed = this.context.clock.now() - batch.createdAt;
     if (!retriable || batch.attempts > this.retries || elapsed >= this.deliveryTimeoutMs) {
