@@ -31,6 +31,9 @@ import type { InspectionSink } from '../inspection.ts';
 import { GroupCoordinator } from '../groupCoordinator/coordinator.ts';
 import type { GroupCoordinatorConfig } from '../groupCoordinator/groupState.ts';
 import { OFFSETS_TOPIC, offsetsPartitionFor } from '../groupCoordinator/offsetsTopic.ts';
+
+/** The internal topic transaction coordinators keep their state in. */
+export const TRANSACTION_STATE_TOPIC = '__transaction_state';
 import { decodeRecordBatch, isControlBatch, isTransactional, LOG_OVERHEAD } from '../../log/recordBatch.ts';
 import type { OffsetsLogEntry } from '../groupCoordinator/coordinator.ts';
 import { BROKER_SESSION_TIMEOUT_MS, quorumIdOf, quorumNodeOf, replayMetadata } from '../controller/controller.machine.ts';
@@ -99,6 +102,20 @@ export interface BrokerConfig {
   readonly producerIdExpirationMs: number;
   /** `producer.id.expiration.check.interval.ms` (default 600000). */
   readonly producerIdExpirationCheckIntervalMs: number;
+  /** `transaction.state.log.num.partitions` (default 50). */
+  readonly transactionStateLogNumPartitions: number;
+  /** `transaction.state.log.replication.factor` (default 3; samsa takes min(this, live brokers), as for offsets). */
+  readonly transactionStateLogReplicationFactor: number;
+  /** `transaction.state.log.min.isr` (default 2, capped at the replicas the topic gets). */
+  readonly transactionStateLogMinIsr: number;
+  /** `transaction.max.timeout.ms` (default 900000): the largest `transaction.timeout.ms` a producer may ask for. */
+  readonly transactionMaxTimeoutMs: number;
+  /** `transactional.id.expiration.ms` (default 604800000): an idle transactional id is forgotten. */
+  readonly transactionalIdExpirationMs: number;
+  /** `transaction.abort.timed.out.transaction.cleanup.interval.ms` (default 10000). */
+  readonly transactionAbortTimedOutTransactionCleanupIntervalMs: number;
+  /** `transaction.remove.expired.transaction.cleanup.interval.ms` (default 3600000). */
+  readonly transactionRemoveExpiredTransactionCleanupIntervalMs: number;
 }
 
 /** Kafka's defaults for {@link BrokerConfig}. */
@@ -124,6 +141,13 @@ export const BROKER_CONFIG_DEFAULTS: BrokerConfig = {
   controllerSocketTimeoutMs: 30_000,
   producerIdExpirationMs: PRODUCER_ID_EXPIRATION_MS,
   producerIdExpirationCheckIntervalMs: PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS,
+  transactionStateLogNumPartitions: 50,
+  transactionStateLogReplicationFactor: 3,
+  transactionStateLogMinIsr: 2,
+  transactionMaxTimeoutMs: 900_000,
+  transactionalIdExpirationMs: 604_800_000,
+  transactionAbortTimedOutTransactionCleanupIntervalMs: 10_000,
+  transactionRemoveExpiredTransactionCleanupIntervalMs: 3_600_000,
 };
 
 /** What a broker is created with. */
@@ -715,35 +739,43 @@ export class Broker {
     }
   }
 
+  /**
+   * FindCoordinator: the leader of the internal partition that holds the key — a group's
+   * `__consumer_offsets` partition or a transactional id's `__transaction_state` partition. The
+   * topic is created on first use, as Kafka does; the client retries until it has a leader.
+   */
   private findCoordinator(message: Message, from: NodeId): void {
     const reply = (body: Record<string, unknown>): void => this.send(from, { type: 'findCoordinator.response', correlationId: message.correlationId, ...body });
     const image = this.image;
     const key = message.key;
+    const transaction = message.keyType === 'transaction';
     if (typeof key !== 'string' || key.length === 0) {
-      reply({ ...wireError('INVALID_GROUP_ID', `group id must be a non-empty string, got ${JSON.stringify(key)}`), coordinator: -1 });
+      reply({ ...wireError(transaction ? 'INVALID_REQUEST' : 'INVALID_GROUP_ID', `${transaction ? 'transactional' : 'group'} id must be a non-empty string, got ${JSON.stringify(key)}`), coordinator: -1 });
       return;
     }
     if (image === undefined) {
       reply({ ...wireError('COORDINATOR_NOT_AVAILABLE', `broker ${this.id} has no metadata yet`), coordinator: -1 });
       return;
     }
-    const offsets = image.topics[OFFSETS_TOPIC];
-    if (offsets === undefined) {
-      // Created on first use, as Kafka does; the client retries until it exists.
-      if (!this.autoCreating.has(OFFSETS_TOPIC)) {
-        this.autoCreate({
-          type: 'createTopics.request',
-          // Kafka refuses while fewer than offsets.topic.replication.factor brokers are alive;
-          // samsa takes as many replicas as there are live brokers, up to that factor.
-          topics: [{ name: OFFSETS_TOPIC, numPartitions: this.options.config.offsetsTopicNumPartitions, replicationFactor: Math.max(1, Math.min(this.options.config.offsetsTopicReplicationFactor, liveBrokers(image))), internal: true, config: { 'cleanup.policy': 'compact', 'segment.bytes': 104857600 } }],
-        });
+    const config = this.options.config;
+    const topicName = transaction ? TRANSACTION_STATE_TOPIC : OFFSETS_TOPIC;
+    const internal = image.topics[topicName];
+    if (internal === undefined) {
+      if (!this.autoCreating.has(topicName)) {
+        // Kafka refuses while fewer than the configured replication factor of brokers are alive;
+        // samsa takes as many replicas as there are live brokers, up to that factor.
+        const replicas = Math.max(1, Math.min(transaction ? config.transactionStateLogReplicationFactor : config.offsetsTopicReplicationFactor, liveBrokers(image)));
+        const topic = transaction
+          ? { name: topicName, numPartitions: config.transactionStateLogNumPartitions, replicationFactor: replicas, internal: true, config: { 'cleanup.policy': 'compact', 'segment.bytes': 104857600, 'min.insync.replicas': Math.min(config.transactionStateLogMinIsr, replicas) } }
+          : { name: topicName, numPartitions: config.offsetsTopicNumPartitions, replicationFactor: replicas, internal: true, config: { 'cleanup.policy': 'compact', 'segment.bytes': 104857600 } };
+        this.autoCreate({ type: 'createTopics.request', topics: [topic] });
       }
-      reply({ ...wireError('COORDINATOR_NOT_AVAILABLE', 'the offsets topic is being created'), coordinator: -1 });
+      reply({ ...wireError('COORDINATOR_NOT_AVAILABLE', `the ${topicName} topic is being created`), coordinator: -1 });
       return;
     }
-    const partition = offsetsPartitionFor(key, offsets.partitions.length);
-    const leader = offsets.partitions[partition]?.leader ?? -1;
-    if (leader < 0) reply({ ...wireError('COORDINATOR_NOT_AVAILABLE', `offsets partition ${partition} has no leader`), coordinator: -1 });
+    const partition = offsetsPartitionFor(key, internal.partitions.length);
+    const leader = internal.partitions[partition]?.leader ?? -1;
+    if (leader < 0) reply({ ...wireError('COORDINATOR_NOT_AVAILABLE', `${topicName} partition ${partition} has no leader`), coordinator: -1 });
     else reply({ coordinator: leader });
   }
 
