@@ -167,10 +167,12 @@ export class Admin {
    * ListOffsets per partition: 'earliest' (log start), 'latest' (high watermark) or the first
    * offset whose timestamp is ≥ the given one (-1n when there is none).
    */
-  async listOffsets(topic: string, spec: OffsetSpec = 'latest'): Promise<Array<{ partition: number; offset: bigint; timestamp: number }>> {
+  async listOffsets(topic: string, spec: OffsetSpec = 'latest', options: { isolationLevel?: 'read_uncommitted' | 'read_committed' } = {}): Promise<Array<{ partition: number; offset: bigint; timestamp: number }>> {
     const timestamp = spec === 'earliest' ? -2 : spec === 'latest' ? -1 : spec;
     if (typeof timestamp !== 'number' || !Number.isInteger(timestamp) || timestamp < -2) throw new InvalidArgumentError('spec', `expected 'earliest', 'latest' or a timestamp in ms, got ${String(spec)}`);
-    const results = await this.perLeader(topic, 'listOffsets.request', (p) => ({ topic, partition: p.partition, timestamp }));
+    const isolationLevel = options.isolationLevel ?? 'read_uncommitted';
+    if (isolationLevel !== 'read_uncommitted' && isolationLevel !== 'read_committed') throw new InvalidArgumentError('isolationLevel', `expected 'read_uncommitted' or 'read_committed', got ${String(isolationLevel)}`);
+    const results = await this.perLeader(topic, 'listOffsets.request', (p) => ({ topic, partition: p.partition, timestamp }), { isolationLevel });
     return results.map((r) => ({ partition: r.partition as number, offset: r.offset as bigint, timestamp: r.timestamp as number })).sort((a, b) => a.partition - b.partition);
   }
 
@@ -228,7 +230,7 @@ export class Admin {
    * (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, a stale leader epoch, an unreachable leader)
    * are retried with fresh metadata until the request timeout; other errors are thrown.
    */
-  private async perLeader(topic: string, type: string, build: (p: PartitionMetadata) => Record<string, unknown> | undefined): Promise<Array<Record<string, unknown>>> {
+  private async perLeader(topic: string, type: string, build: (p: PartitionMetadata) => Record<string, unknown> | undefined, extra: Record<string, unknown> = {}): Promise<Array<Record<string, unknown>>> {
     const deadline = this.context.clock.now() + this.timeoutMs;
     const done = new Map<number, Record<string, unknown>>();
     let wanted: Set<number> | undefined;
@@ -252,7 +254,7 @@ export class Admin {
       }
       const responses = await Promise.all(
         [...byLeader].map(([leader, partitions]) =>
-          this.connection.request<Message & { partitions: Array<Record<string, unknown>> }>(brokerNode(leader), { type, partitions }, this.timeoutMs).then(
+          this.connection.request<Message & { partitions: Array<Record<string, unknown>> }>(brokerNode(leader), { type, ...extra, partitions }, this.timeoutMs).then(
             (r) => r.partitions,
             (e: unknown) => partitions.map((entry) => ({ partition: entry.partition, error: 'NETWORK_EXCEPTION', message: e instanceof Error ? e.message : String(e) })),
           ),

@@ -32,6 +32,8 @@ import { Consumer } from './consumer/consumer.ts';
 import type { ConsumerOptions } from './consumer/consumer.ts';
 import { Producer } from './producer/producer.ts';
 import type { ProducerOptions } from './producer/producer.ts';
+import { Pipeline } from './pipeline.ts';
+import type { PipelineOptions } from './pipeline.ts';
 
 /** Options of {@link createCluster}. */
 export interface ClusterOptions {
@@ -115,6 +117,7 @@ export class Cluster {
   private readonly storages = new Map<number, Storage>();
   private readonly controllers = new Map<number, { actor: Actor<typeof controllerMachine> | undefined; unregister: (() => void) | undefined; readonly durable: RaftDurableState<MetadataRecord> }>();
   private readonly clients = new Set<{ close(): void | Promise<void> }>();
+  private readonly pipelines = new Set<Pipeline>();
   private clientCount = 0;
   private readonly brokerConfig: BrokerConfig;
 
@@ -289,6 +292,17 @@ export class Cluster {
     return consumer;
   }
 
+  /**
+   * Starts a consume-transform-produce loop: read_committed input, `process` per record, outputs
+   * and input offsets committed in one transaction per `commitIntervalMs` — exactly once by
+   * default (Kafka Streams' exactly_once_v2, KIP-447). See {@link Pipeline}.
+   */
+  pipeline(options: PipelineOptions): Pipeline {
+    const pipeline = new Pipeline({ clock: this.clock, consumer: (o) => this.consumer(o), producer: (o) => this.producer(o), nextClientId: () => this.nextClientId('pipeline') }, options);
+    this.pipelines.add(pipeline);
+    return pipeline;
+  }
+
   /** Observes XState inspection events of every actor and samsa's `@samsa.*` events. */
   inspect(listener: (event: InspectionEvent) => void): () => void {
     return this.inspection.subscribe(listener);
@@ -296,6 +310,8 @@ export class Cluster {
 
   /** Stops every client, broker and the controller; file-backed logs are closed cleanly. */
   async stop(): Promise<void> {
+    for (const p of this.pipelines) await p.stop();
+    this.pipelines.clear();
     for (const c of this.clients) await c.close();
     this.clients.clear();
     for (const b of this.brokers.values()) await b.stop();

@@ -143,6 +143,8 @@ export interface FetchPartitionResult extends Partial<WireError> {
    * truncate (by epoch, never by high watermark) and fetch again. No records come with it.
    */
   readonly divergingEpoch?: { readonly epoch: number; readonly endOffset: bigint };
+  /** read_committed fetches: the aborted transactions overlapping the records (Kafka's AbortedTransactions). */
+  readonly abortedTransactions?: ReadonlyArray<{ readonly producerId: bigint; readonly firstOffset: bigint }>;
 }
 
 /** `fetch.response`. */

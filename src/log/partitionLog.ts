@@ -20,6 +20,15 @@
  *   written. The producer state follows every append (leader or follower), truncation and log
  *   start move, is snapshotted at every roll and on close, and is rebuilt on open from the newest
  *   valid snapshot plus the batches after it.
+ * - Transactions (Kafka's `UnifiedLog` with `ProducerStateManager` and `TransactionIndex`): a
+ *   producer's first transactional batch opens its transaction, its COMMIT or ABORT marker closes
+ *   it, identically on the leader ({@link PartitionLog.appendTransactionMarker}), on followers and
+ *   on replay. {@link PartitionLog.firstUnstableOffset} and {@link PartitionLog.lastStableOffset}
+ *   follow the open transactions. Every ABORT marker that closes a transaction adds Kafka's
+ *   AbortedTxn entry to its segment's `.txnindex`, so all replicas hold the same entries, which
+ *   {@link PartitionLog.collectAbortedTransactions} serves to read_committed fetches. Truncation
+ *   cuts the indexes and re-opens transactions whose marker was cut; recovery rebuilds the index of
+ *   every recovered segment from its batches; retention deletes a segment's index with it.
  */
 import type { Clock } from '../clock.ts';
 import { SystemClock } from '../clock.ts';
@@ -58,7 +67,10 @@ import { cleanLog } from './compaction.ts';
 import type { CleanOptions, CleanResult } from './compaction.ts';
 import { LogSegment, STOP_SCAN } from './segment.ts';
 import { decodeProducerSnapshot, encodeProducerSnapshot, ProducerStateManager } from './producerState.ts';
-import type { ProducerStateEntry } from './producerState.ts';
+import type { CompletedTxn, MarkerFields, ProducerStateEntry, Tip } from './producerState.ts';
+import { encodeTransactionMarker, readControlBatch } from './controlRecords.ts';
+import type { TransactionResult } from './controlRecords.ts';
+import type { AbortedTxn, TransactionIndex } from './transactionIndex.ts';
 import type { AppendedBatch, SegmentConfig } from './segment.ts';
 import type { Storage } from './storage/storage.ts';
 
@@ -95,6 +107,25 @@ export interface LogAppendInfo {
   readonly logStartOffset: bigint;
   /** True when the batch was a producer's retry of one already in the log: nothing was appended. */
   readonly duplicate?: boolean;
+}
+
+/** A transaction marker for {@link PartitionLog.appendTransactionMarker} (Kafka's WriteTxnMarkers entry). */
+export interface TransactionMarkerAppend {
+  readonly producerId: bigint;
+  /** The producer epoch the marker carries; with transaction version 2 already bumped (epoch + 1). */
+  readonly producerEpoch: number;
+  /** Epoch of the transaction coordinator writing it (its `__transaction_state` partition's leader epoch). */
+  readonly coordinatorEpoch: number;
+  readonly result: TransactionResult;
+  /** The marker record's timestamp; default: the log's clock. */
+  readonly timestamp?: number;
+}
+
+/** An aborted transaction overlapping a fetch, as a Fetch response lists it for read_committed consumers. */
+export interface AbortedTransaction {
+  readonly producerId: bigint;
+  /** Offset of the transaction's first batch: the consumer drops the producer's transactional batches from here to its ABORT marker. */
+  readonly firstOffset: bigint;
 }
 
 /** Options of {@link PartitionLog.read}. */
@@ -160,6 +191,11 @@ function isLogConfig(value: unknown): value is LogConfig {
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_SEGMENTS: ReadonlySet<LogSegment> = new Set();
+
+function abortedTxnOf(completed: CompletedTxn): AbortedTxn {
+  return { producerId: completed.producerId, firstOffset: completed.firstOffset, lastOffset: completed.lastOffset, lastStableOffset: completed.lastStableOffset };
+}
 
 /** A partition's log on one broker. See the module comment for its guarantees. */
 export class PartitionLog {
@@ -215,6 +251,56 @@ export class PartitionLog {
   removeExpiredProducers(expirationMs?: number): number {
     this.ensureOpen();
     return this.producers.removeExpired(this.clock.now(), expirationMs);
+  }
+
+  /**
+   * Open transactions on this partition: producer id → offset of the transaction's first batch
+   * (Kafka's `ongoingTxns`). A transaction opens with its producer's first transactional batch and
+   * closes with its marker.
+   */
+  get ongoingTransactions(): ReadonlyMap<bigint, bigint> {
+    return this.producers.ongoingTransactions;
+  }
+
+  /**
+   * The smallest first offset of any open transaction (never below the log start, as Kafka's
+   * `firstUnstableOffset`), undefined when no transaction is open.
+   */
+  get firstUnstableOffset(): bigint | undefined {
+    const first = this.producers.firstUnstableOffset;
+    return first === undefined || first >= this.startOffset ? first : this.startOffset;
+  }
+
+  /**
+   * The last stable offset (LSO) for the given high watermark: min(highWatermark,
+   * {@link firstUnstableOffset}). read_committed consumers read only below it.
+   */
+  lastStableOffset(highWatermark: bigint): bigint {
+    const first = this.firstUnstableOffset;
+    return first !== undefined && first < highWatermark ? first : highWatermark;
+  }
+
+  /**
+   * The aborted transactions a read_committed fetch from `fetchOffset` must filter, up to
+   * `upperBoundOffset` (exclusive; the end of what the fetch returns): those whose ABORT marker is
+   * at or after `fetchOffset` and whose first offset is below `upperBoundOffset`, oldest marker
+   * first. As Kafka's `UnifiedLog.collectAbortedTransactions` it reads the `.txnindex` of the
+   * segment holding `fetchOffset` and of the following ones, stopping after the first entry whose
+   * last stable offset reaches `upperBoundOffset` (no later marker can then close a transaction
+   * overlapping the range).
+   * @throws InvalidArgumentError when an offset is not a bigint.
+   */
+  collectAbortedTransactions(fetchOffset: bigint, upperBoundOffset: bigint): AbortedTransaction[] {
+    this.ensureOpen();
+    if (typeof fetchOffset !== 'bigint') throw new InvalidArgumentError('fetchOffset', `expected a bigint offset, got ${typeof fetchOffset}`);
+    if (typeof upperBoundOffset !== 'bigint') throw new InvalidArgumentError('upperBoundOffset', `expected a bigint offset, got ${typeof upperBoundOffset}`);
+    const out: AbortedTransaction[] = [];
+    for (let i = this.segmentIndexFor(fetchOffset); i < this.segments.length; i++) {
+      const result = (this.segments[i] as LogSegment).txnIndex.collectAbortedTxns(fetchOffset, upperBoundOffset);
+      for (const txn of result.abortedTransactions) out.push({ producerId: txn.producerId, firstOffset: txn.firstOffset });
+      if (result.isComplete) break;
+    }
+    return out;
   }
 
   /** The log's configuration. */
@@ -311,7 +397,10 @@ export class PartitionLog {
     // Validate everything before any mutation.
     const headers: RecordBatchHeader[] = [];
     const positions: number[] = [];
-    const tips = new Map<bigint, { epoch: number; lastSeq: number }>();
+    // Per-producer state within this append, and the markers of control batches by batch index:
+    // allocated only when a producer's batch shows up, so plain appends pay nothing for them.
+    let tips: Map<bigint, Tip> | undefined;
+    let markers: (MarkerFields | undefined)[] | undefined;
     let p = 0;
     while (p < records.length) {
       if (records.length - p < RECORD_BATCH_OVERHEAD) throw new CorruptRecordError(`${records.length - p} trailing bytes are not a whole record batch`, p);
@@ -324,13 +413,21 @@ export class PartitionLog {
         if (header.recordsCount !== header.lastOffsetDelta + 1) throw new InvalidRecordError(`record count ${header.recordsCount} does not match lastOffsetDelta ${header.lastOffsetDelta} + 1`);
         if (compacted) this.assertKeyed(records, p);
         if (header.producerId >= 0n) {
-          const duplicate = this.producers.check(header, tips, `log "${this.dir}"`);
+          const duplicate = this.producers.check(header, (tips ??= new Map()), `log "${this.dir}"`);
           if (duplicate !== undefined) {
             // Kafka answers the first duplicate with its original offsets; a producer sends one
             // batch per partition per request, so a duplicate never shares an append.
             if (p !== 0 || size !== records.length) throw new InvalidRecordError(`a retried batch of producer ${header.producerId} (sequences ${duplicate.firstSeq}..${duplicate.lastSeq}) must be appended alone, not with other batches`);
             return { firstOffset: duplicate.firstOffset, lastOffset: duplicate.lastOffset, logAppendTime: -1, maxTimestamp: duplicate.timestamp, batchCount: 0, recordCount: 0, logStartOffset: this.startOffset, duplicate: true };
           }
+        }
+      } else if (header.producerId >= 0n && isControlBatch(header)) {
+        // A transaction marker: the coordinator's is checked as Kafka's appendEndTxnMarker does; a
+        // follower takes the leader's as it is (Kafka only logs a stale one on replication).
+        const marker = this.markerOf(records, p, header, origin);
+        if (marker !== undefined) {
+          if (origin === 'coordinator') this.producers.checkMarker(header.producerId, header.producerEpoch, marker, (tips ??= new Map()), `log "${this.dir}"`);
+          (markers ??= [])[headers.length] = marker;
         }
       }
       headers.push(header);
@@ -374,12 +471,22 @@ export class PartitionLog {
     }
     this.persistLeaderEpochs();
     this.maybeRoll(records.length, maxTimestamp, firstOffset, lastOffset, now);
-    this.activeSegment.append(records, batches);
+    const segment = this.activeSegment;
+    segment.append(records, batches);
     for (let i = 0; i < headers.length; i++) {
       const header = headers[i] as RecordBatchHeader;
       if (header.producerId < 0n) continue;
       const last = (batches[i] as AppendedBatch).lastOffset;
-      this.producers.update(header, last - BigInt(header.lastOffsetDelta), last);
+      const first = last - BigInt(header.lastOffsetDelta);
+      if (!isControlBatch(header)) {
+        this.producers.update(header, first, last);
+        continue;
+      }
+      const marker = markers?.[i];
+      if (marker === undefined) continue;
+      // Batch by batch, as on replay: the entry's LSO is the one right after this marker.
+      const completed = this.producers.update(header, first, last, marker);
+      if (completed !== undefined && completed.aborted) segment.txnIndex.append(abortedTxnOf(completed));
     }
     this.unflushedMessages += recordCount;
     this.maybeFlush(now);
@@ -387,11 +494,32 @@ export class PartitionLog {
   }
 
   /**
+   * Appends a COMMIT or ABORT marker for a producer's transaction as the partition leader (Kafka's
+   * WriteTxnMarkers → `appendAsLeader` with origin COORDINATOR): the control batch is stamped with
+   * the next offset and `leaderEpoch` as {@link append} does. The producer's open transaction, if
+   * any, closes; an ABORT that closes one adds its entry to the active segment's `.txnindex`. A
+   * marker for a producer with no open transaction here is still written (Kafka writes markers to
+   * every partition of the transaction) and takes over its epoch and coordinator epoch.
+   *
+   * @throws KafkaProtocolError INVALID_PRODUCER_EPOCH when the marker's epoch is older than the
+   *   producer's (a newer one, the transaction version 2 bump, is accepted and fences the old
+   *   epoch); TRANSACTION_COORDINATOR_FENCED when its coordinator epoch is older than the
+   *   producer's last marker's; InvalidArgumentError for fields out of range. Nothing is written then.
+   */
+  appendTransactionMarker(marker: TransactionMarkerAppend, options: { readonly leaderEpoch: number }): LogAppendInfo {
+    this.ensureWritable();
+    if (typeof marker !== 'object' || marker === null) throw new InvalidArgumentError('marker', 'expected { producerId, producerEpoch, coordinatorEpoch, result }');
+    const bytes = encodeTransactionMarker({ producerId: marker.producerId, producerEpoch: marker.producerEpoch, coordinatorEpoch: marker.coordinatorEpoch, result: marker.result, timestamp: marker.timestamp ?? this.clock.now() });
+    return this.append(bytes, { origin: 'coordinator', leaderEpoch: options.leaderEpoch });
+  }
+
+  /**
    * Appends batches fetched from the partition leader, as a follower does (Kafka's
    * `appendAsFollower`): the bytes are written exactly as received, with the offsets and
    * `partitionLeaderEpoch` the leader stamped, so every replica holds the same bytes at the same
    * offsets. Every batch is validated first (whole, CRC-32C); offsets must not go below the log
-   * end. The leader epoch cache follows the batches' epochs.
+   * end. The leader epoch cache follows the batches' epochs; producer state, open transactions and
+   * `.txnindex` entries follow the batches and markers exactly as on the leader.
    *
    * @throws CorruptRecordError, InvalidArgumentError (a batch below the log end: truncate first) —
    *   nothing was written.
@@ -608,7 +736,8 @@ export class PartitionLog {
 
   /**
    * Runs one compaction pass (see {@link cleanLog}); a no-op unless `cleanup.policy` includes
-   * `compact` and the log is dirty enough. `upperBoundOffset` is the high watermark.
+   * `compact` and the log is dirty enough. `upperBoundOffset` is the high watermark or the LSO;
+   * the log's own {@link firstUnstableOffset} bounds the pass too.
    */
   clean(options: CleanOptions = {}): CleanResult {
     this.ensureWritable();
@@ -797,6 +926,39 @@ export class PartitionLog {
     if (this.failure !== undefined) throw this.failure;
   }
 
+  /**
+   * The marker of the control batch at `position`. A coordinator may only write transaction
+   * markers; a follower copies other control records (and batches compaction emptied) without
+   * treating them as markers.
+   * @throws CorruptRecordError for a malformed control record; InvalidRecordError when the coordinator's batch holds no marker.
+   */
+  private markerOf(records: Uint8Array, position: number, header: RecordBatchHeader, origin: AppendOrigin): MarkerFields | undefined {
+    const content = readControlBatch(records, position);
+    if (content.kind === 'transactionMarker') return { result: content.result, coordinatorEpoch: content.coordinatorEpoch };
+    if (origin === 'coordinator') {
+      throw new InvalidRecordError(`control batch of producer ${header.producerId} for log "${this.dir}" holds ${content.kind === 'empty' ? 'no record' : `a ${content.type} control record (type ${content.typeId})`}, not a COMMIT or ABORT marker; only transaction markers may be written for a producer`);
+    }
+    return undefined;
+  }
+
+  /** Replays one stored batch of a producer into the producer state, adding its `.txnindex` entry to `index` when given. */
+  private replayBatch(header: RecordBatchHeader, lastOffset: bigint, bytes: Uint8Array, at: number, index: TransactionIndex | undefined): void {
+    if (!isControlBatch(header)) {
+      this.producers.update(header, header.baseOffset, lastOffset);
+      return;
+    }
+    let marker: MarkerFields | undefined;
+    try {
+      const content = readControlBatch(bytes, at);
+      if (content.kind === 'transactionMarker') marker = content;
+    } catch {
+      // Appends never store a malformed marker of a producer; whatever this is, it closes nothing.
+    }
+    if (marker === undefined) return;
+    const completed = this.producers.update(header, header.baseOffset, lastOffset, marker);
+    if (index !== undefined && completed !== undefined && completed.aborted) index.append(abortedTxnOf(completed));
+  }
+
   private assertKeyed(records: Uint8Array, position: number): void {
     for (const record of decodeRecordBatch(records, position, { verifyCrc: false }).records) {
       if (record.key === null) throw new InvalidRecordError(`compacted topic log "${this.dir}" cannot accept a record without a key (offset delta ${record.offsetDelta}); give every record a key or change cleanup.policy`);
@@ -859,7 +1021,7 @@ export class PartitionLog {
 
     // Leftovers of an interrupted cleaning or deletion.
     for (const f of files) if (f.endsWith('.cleaned') || f.endsWith('.deleted') || f.endsWith('.tmp')) storage.remove(`${dir}/${f}`);
-    this.completeSwaps(files.filter((f) => f.endsWith('.log.swap')));
+    const swapped = this.completeSwaps(files.filter((f) => f.endsWith('.log.swap')));
 
     const cleanShutdown = storage.exists(`${dir}/${CLEAN_SHUTDOWN_FILE}`);
     const checkpointedRecovery = readOffsetCheckpoint(storage, `${dir}/${RECOVERY_POINT_FILE}`);
@@ -872,19 +1034,21 @@ export class PartitionLog {
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const now = this.clock.now();
     const recovered = new Set<LogSegment>();
+    const txnRebuild = new Set<LogSegment>();
     for (let i = 0; i < bases.length; i++) {
       const base = bases[i] as bigint;
       const nextBase = bases[i + 1];
       const recover = !cleanShutdown && (recoveryPoint === undefined || nextBase === undefined || nextBase > recoveryPoint);
-      const { segment, truncatedBytes } = LogSegment.load(storage, dir, base, this.segmentConfig(), now, recover);
+      const { segment, truncatedBytes, txnIndexNeedsRebuild } = LogSegment.load(storage, dir, base, this.segmentConfig(), now, recover);
       const overlaps = nextBase !== undefined && segment.nextOffset > nextBase;
       this.segments.push(segment);
       if (recover) recovered.add(segment);
+      if (txnIndexNeedsRebuild || swapped.has(base)) txnRebuild.add(segment);
       if (truncatedBytes > 0 || overlaps) {
         // Damage in this segment: nothing after it can be trusted to follow on.
         if (overlaps) segment.truncateTo(nextBase as bigint);
         for (const later of bases.slice(i + 1)) {
-          for (const ext of ['log', 'index', 'timeindex'] as const) storage.remove(LogSegment.path(dir, later, ext));
+          for (const ext of ['log', 'index', 'timeindex', 'txnindex'] as const) storage.remove(LogSegment.path(dir, later, ext));
         }
         break;
       }
@@ -905,7 +1069,8 @@ export class PartitionLog {
     const dirty = readOffsetCheckpoint(storage, `${dir}/${CLEANER_OFFSET_FILE}`) ?? this.startOffset;
     this.firstDirtyOffset = dirty < this.startOffset ? this.startOffset : dirty > end ? end : dirty;
     this.loadLeaderEpochs(recovered);
-    this.rebuildProducerState();
+    // Kafka rebuilds the .txnindex of every recovered segment; so does samsa for damaged ones.
+    this.rebuildProducerState(new Set(this.segments.filter((s) => txnRebuild.has(s))));
     if (cleanShutdown) storage.remove(`${dir}/${CLEAN_SHUTDOWN_FILE}`);
   }
 
@@ -928,15 +1093,21 @@ export class PartitionLog {
   }
 
   /**
-   * Rebuilds the producer state from the newest valid snapshot at or below the log end plus the
-   * batch headers after it (Kafka's `loadProducerState`). Snapshots past the log end (after a
-   * truncation) and damaged ones are deleted.
+   * Rebuilds the producer state, open transactions included, from the newest valid snapshot at or
+   * below the log end plus the batches after it (Kafka's `loadProducerState`; only control batches
+   * are decoded, for their marker). Snapshots past the log end (after a truncation) and damaged
+   * ones are deleted. The `.txnindex` of each segment in `rebuildTxnIndexes` is emptied and refilled
+   * from its markers (Kafka's `LogSegment.recover`); that needs the state at the segment's base, so
+   * the replay then starts from a snapshot at or below the first such segment.
    */
-  private rebuildProducerState(): void {
+  private rebuildProducerState(rebuildTxnIndexes: ReadonlySet<LogSegment> = NO_SEGMENTS): void {
     const end = this.logEndOffset;
     let from = (this.segments[0] as LogSegment).baseOffset;
+    let limit = end;
+    for (const s of rebuildTxnIndexes) if (s.baseOffset < limit) limit = s.baseOffset;
     this.producers.clear();
     for (const offset of this.snapshotOffsets().reverse()) {
+      if (offset > limit && offset <= end) continue; // valid, but past where the replay must start
       const decoded = offset > end || offset < from ? undefined : decodeProducerSnapshot(this.storage.readFile(this.snapshotPath(offset)));
       if (decoded === undefined) {
         this.storage.remove(this.snapshotPath(offset));
@@ -946,11 +1117,14 @@ export class PartitionLog {
       from = offset;
       break;
     }
+    for (const s of rebuildTxnIndexes) s.txnIndex.reset();
     for (const segment of this.segments) {
       if (segment.nextOffset <= from) continue;
-      segment.scan(0, false, (header) => {
+      const index = rebuildTxnIndexes.has(segment) ? segment.txnIndex : undefined;
+      segment.scan(0, false, (header, _position, bytes, at) => {
+        if (header.producerId < 0n) return undefined;
         const last = header.baseOffset + BigInt(header.lastOffsetDelta);
-        if (last >= from && header.producerId >= 0n) this.producers.update(header, header.baseOffset, last);
+        if (last >= from) this.replayBatch(header, last, bytes, at, index);
         return undefined;
       });
     }
@@ -991,10 +1165,13 @@ export class PartitionLog {
 
   /**
    * Finishes a cleaner swap interrupted by a crash: the `.swap` segment replaces every segment
-   * whose base offset lies in its offset range, then takes its final name.
+   * whose base offset lies in its offset range, then takes its final name. Returns the base
+   * offsets whose `.txnindex` must be rebuilt from the log: those of completed swaps and of any
+   * `.txnindex.swap` left behind (which may predate or follow the log swap, so it is not trusted).
    */
-  private completeSwaps(swaps: string[]): void {
+  private completeSwaps(swaps: string[]): Set<bigint> {
     const { storage, dir } = this;
+    const rebuild = new Set<bigint>();
     for (const swap of swaps.sort()) {
       const base = BigInt(swap.slice(0, 20));
       const file = storage.open(`${dir}/${swap}`);
@@ -1018,6 +1195,13 @@ export class PartitionLog {
       }
       for (const ext of ['index', 'timeindex'] as const) storage.remove(`${dir}/${swap.slice(0, 20)}.${ext}.swap`);
       storage.rename(`${dir}/${swap}`, `${dir}/${swap.slice(0, -'.swap'.length)}`);
+      rebuild.add(base);
     }
+    for (const f of storage.list(dir)) {
+      if (!f.endsWith('.txnindex.swap')) continue;
+      storage.remove(`${dir}/${f}`);
+      rebuild.add(BigInt(f.slice(0, 20)));
+    }
+    return rebuild;
   }
 }

@@ -11,14 +11,25 @@
  * - A batch of an older epoch fails with INVALID_PRODUCER_EPOCH; a sequence that does not follow
  *   the producer's last one (wrapping at 2^31-1 to 0), or a new epoch not starting at 0, fails
  *   with OUT_OF_ORDER_SEQUENCE_NUMBER. A producer the log holds no state for may start anywhere.
- * - The state is a pure function of the log: replaying the batch headers of a log rebuilds it.
- *   {@link encodeProducerSnapshot} writes it with a CRC-32C, so a restart replays only the batches
- *   after the newest valid snapshot, and a damaged snapshot is detected and ignored.
+ * - Transactions (Kafka's `ProducerAppendInfo` / `ProducerStateManager`): a transactional data
+ *   batch of a producer with no open transaction opens one at its first offset; its marker closes
+ *   it. {@link ProducerStateManager.ongoingTransactions} and
+ *   {@link ProducerStateManager.firstUnstableOffset} always reflect exactly the open transactions.
+ *   A client's non-transactional batch while its producer has a transaction open fails with
+ *   INVALID_TXN_STATE. A marker older than the producer's epoch fails with INVALID_PRODUCER_EPOCH,
+ *   one from an older coordinator epoch with TRANSACTION_COORDINATOR_FENCED; a newer epoch (the
+ *   bump of transaction version 2) is taken over, after which the old epoch is fenced and the new
+ *   one starts at sequence 0.
+ * - The state is a pure function of the log: replaying the batches of a log (headers, plus the
+ *   marker of each control batch) rebuilds it. {@link encodeProducerSnapshot} writes it with a
+ *   CRC-32C, so a restart replays only the batches after the newest valid snapshot, and a damaged
+ *   snapshot is detected and ignored.
  */
 import { KafkaProtocolError } from '../errors.ts';
 import { crc32c } from './crc32c.ts';
 import { isControlBatch, isTransactional } from './recordBatch.ts';
 import type { RecordBatchHeader } from './recordBatch.ts';
+import type { TransactionResult } from './controlRecords.ts';
 
 /** Batches kept per producer for duplicate detection (Kafka's `NUM_BATCHES_TO_RETAIN`). */
 export const NUM_BATCHES_TO_RETAIN = 5;
@@ -68,15 +79,69 @@ function inSequence(lastSeq: number, nextSeq: number): boolean {
   return nextSeq === lastSeq + 1 || (nextSeq === 0 && lastSeq === INT32_MAX);
 }
 
-/** The epoch and last sequence a batch is checked against while one append is being validated. */
-interface Tip {
+/**
+ * The epoch and last sequence a batch is checked against while one append is being validated,
+ * and whether the producer's transaction is open at that point.
+ */
+export interface Tip {
   readonly epoch: number;
   readonly lastSeq: number;
+  readonly inTxn: boolean;
+}
+
+/** The marker fields that change producer state (read from a control batch's record). */
+export interface MarkerFields {
+  readonly result: TransactionResult;
+  readonly coordinatorEpoch: number;
+}
+
+/** A transaction a marker just closed (Kafka's `CompletedTxn`), with the LSO for its `.txnindex` entry. */
+export interface CompletedTxn {
+  readonly producerId: bigint;
+  /** Offset of the transaction's first batch. */
+  readonly firstOffset: bigint;
+  /** Offset of the marker. */
+  readonly lastOffset: bigint;
+  readonly aborted: boolean;
+  /**
+   * Kafka's `ProducerStateManager.lastStableOffset(completedTxn)`: the first offset of the
+   * earliest other transaction still open, or the marker's offset + 1 when none is.
+   */
+  readonly lastStableOffset: bigint;
 }
 
 /** See the module comment. */
 export class ProducerStateManager {
   private readonly producers = new Map<bigint, ProducerStateEntry>();
+  /** Open transactions: producer id → first offset (mirrors each entry's currentTxnFirstOffset). */
+  private readonly ongoing = new Map<bigint, bigint>();
+  /** Cached smallest value of {@link ongoing}; null when it must be recomputed. */
+  private firstUnstable: bigint | undefined | null = undefined;
+
+  /** Open transactions: producer id → offset of the transaction's first batch. */
+  get ongoingTransactions(): ReadonlyMap<bigint, bigint> {
+    return this.ongoing;
+  }
+
+  /** The smallest first offset of any open transaction, undefined when none is open. */
+  get firstUnstableOffset(): bigint | undefined {
+    if (this.firstUnstable === null) {
+      let min: bigint | undefined;
+      for (const first of this.ongoing.values()) if (min === undefined || first < min) min = first;
+      this.firstUnstable = min;
+    }
+    return this.firstUnstable;
+  }
+
+  private setOngoing(pid: bigint, firstOffset: bigint): void {
+    if (firstOffset < 0n) {
+      if (this.ongoing.delete(pid)) this.firstUnstable = null;
+      return;
+    }
+    if (this.ongoing.get(pid) === firstOffset) return;
+    this.ongoing.set(pid, firstOffset);
+    this.firstUnstable = null;
+  }
 
   /** Every producer the log holds state for. */
   get entries(): ReadonlyMap<bigint, ProducerStateEntry> {
@@ -92,7 +157,8 @@ export class ProducerStateManager {
    * Validates a client batch of an idempotent producer. Returns the original batch when this is a
    * retry of a retained one, undefined when it may be appended. `pending` carries the tips of
    * batches validated earlier in the same append (Kafka checks a request's batches in order).
-   * @throws KafkaProtocolError INVALID_PRODUCER_EPOCH or OUT_OF_ORDER_SEQUENCE_NUMBER.
+   * @throws KafkaProtocolError INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, or
+   *   INVALID_TXN_STATE for a non-transactional batch while the producer has a transaction open.
    */
   check(header: RecordBatchHeader, pending: Map<bigint, Tip>, where: string): ProducerBatchMetadata | undefined {
     const pid = header.producerId;
@@ -117,42 +183,101 @@ export class ProducerStateManager {
         if (last !== undefined && !inSequence(last, firstSeq)) {
           throw new KafkaProtocolError('OUT_OF_ORDER_SEQUENCE_NUMBER', `producer ${pid} (epoch ${epoch}) sent sequence ${firstSeq} to ${where}, but the next expected is ${incrementSequence(last, 1)}; an earlier batch is missing`);
         }
+        // The epoch is known but none of its batches are (a marker brought it, as transaction
+        // version 2 bumps the epoch at every marker): as Kafka, the epoch's first batch is sequence 0.
+        if (last === undefined && knownEpoch >= 0 && firstSeq !== 0) {
+          throw new KafkaProtocolError('OUT_OF_ORDER_SEQUENCE_NUMBER', `producer ${pid} sent sequence ${firstSeq} to ${where} as its first batch of epoch ${epoch}; the first batch of an epoch must start at sequence 0`);
+        }
       }
     }
-    pending.set(pid, { epoch, lastSeq });
+    const inTxn = tip?.inTxn ?? (entry !== undefined && entry.currentTxnFirstOffset >= 0n);
+    const transactional = isTransactional(header);
+    if (inTxn && !transactional) {
+      const since = tip === undefined ? `at offset ${entry?.currentTxnFirstOffset}` : 'earlier in this request';
+      throw new KafkaProtocolError('INVALID_TXN_STATE', `producer ${pid} wrote a non-transactional batch to ${where} while its transaction (started ${since}) is open; send it inside the transaction, or commit or abort the transaction first`);
+    }
+    pending.set(pid, { epoch, lastSeq, inTxn: inTxn || transactional });
     return undefined;
   }
 
-  /** Records a batch that is now in the log (appended as leader or follower, or replayed on load). */
-  update(header: RecordBatchHeader, firstOffset: bigint, lastOffset: bigint): void {
+  /**
+   * Validates a transaction marker the coordinator wants to write, as Kafka's
+   * `ProducerAppendInfo.appendEndTxnMarker` does for a leader. A newer epoch is accepted (with
+   * transaction version 2 the coordinator writes the marker with the epoch already bumped).
+   * `pending` is the same per-append state {@link check} uses; the marker's epoch is recorded in it.
+   * @throws KafkaProtocolError INVALID_PRODUCER_EPOCH when the marker's epoch is older than the
+   *   producer's; TRANSACTION_COORDINATOR_FENCED when its coordinator epoch is older than the one of
+   *   the producer's last marker.
+   */
+  checkMarker(producerId: bigint, producerEpoch: number, marker: MarkerFields, pending: Map<bigint, Tip>, where: string): void {
+    const entry = this.producers.get(producerId);
+    const tip = pending.get(producerId);
+    const knownEpoch = tip?.epoch ?? entry?.producerEpoch;
+    if (knownEpoch !== undefined && producerEpoch < knownEpoch) {
+      throw new KafkaProtocolError('INVALID_PRODUCER_EPOCH', `${marker.result} marker for producer ${producerId} on ${where} carries epoch ${producerEpoch}, older than the producer's current epoch ${knownEpoch}; the producer was fenced, so this marker belongs to a finished transaction`);
+    }
+    const coordinatorEpoch = entry?.coordinatorEpoch ?? -1;
+    if (marker.coordinatorEpoch < coordinatorEpoch) {
+      throw new KafkaProtocolError('TRANSACTION_COORDINATOR_FENCED', `${marker.result} marker for producer ${producerId} on ${where} comes from coordinator epoch ${marker.coordinatorEpoch}, older than ${coordinatorEpoch} of its last marker; a newer transaction coordinator has taken over`);
+    }
+    pending.set(producerId, { epoch: producerEpoch, lastSeq: producerEpoch === entry?.producerEpoch ? (tip?.lastSeq ?? entry.batches[entry.batches.length - 1]?.lastSeq ?? -1) : -1, inTxn: false });
+  }
+
+  /**
+   * Records a batch that is now in the log (appended as leader or follower, or replayed on load).
+   * A control batch must come with its `marker` (a control batch without one, emptied by
+   * compaction or of another control type, changes nothing and must not be passed). Returns the
+   * transaction a marker closed, undefined when it closed none (a marker for a producer with no
+   * open transaction here, or a data batch).
+   */
+  update(header: RecordBatchHeader, firstOffset: bigint, lastOffset: bigint, marker?: MarkerFields): CompletedTxn | undefined {
     const pid = header.producerId;
-    if (pid < 0n) return;
+    if (pid < 0n) return undefined;
     const prior = this.producers.get(pid);
     const epoch = header.producerEpoch;
     if (isControlBatch(header)) {
-      // A transaction marker: the producer's open transaction, if any, is over.
+      if (marker === undefined) return undefined;
+      // A transaction marker: the producer's open transaction, if any, is over. Kafka takes the
+      // marker's epoch (clearing the batches when it changed) and coordinator epoch as they are.
+      const openedAt = prior?.currentTxnFirstOffset ?? -1n;
       this.producers.set(pid, {
         producerId: pid,
         producerEpoch: epoch,
         batches: prior !== undefined && prior.producerEpoch === epoch ? prior.batches : [],
         lastTimestamp: header.maxTimestamp,
-        coordinatorEpoch: prior?.coordinatorEpoch ?? -1,
+        coordinatorEpoch: marker.coordinatorEpoch,
         currentTxnFirstOffset: -1n,
       });
-      return;
+      if (openedAt < 0n) return undefined;
+      const lastStableOffset = this.lastStableOffsetAfter(pid, firstOffset);
+      this.setOngoing(pid, -1n);
+      return { producerId: pid, firstOffset: openedAt, lastOffset: firstOffset, aborted: marker.result === 'ABORT', lastStableOffset };
     }
     const batch: ProducerBatchMetadata = { firstSeq: header.baseSequence, lastSeq: lastSequenceOf(header), firstOffset, lastOffset, timestamp: header.maxTimestamp };
     const kept = prior !== undefined && prior.producerEpoch === epoch ? prior.batches : [];
     const batches = kept.length >= NUM_BATCHES_TO_RETAIN ? [...kept.slice(kept.length - NUM_BATCHES_TO_RETAIN + 1), batch] : [...kept, batch];
     const openTxn = prior?.currentTxnFirstOffset ?? -1n;
+    const txnFirstOffset = isTransactional(header) && openTxn < 0n ? firstOffset : openTxn;
     this.producers.set(pid, {
       producerId: pid,
       producerEpoch: epoch,
       batches,
       lastTimestamp: header.maxTimestamp,
       coordinatorEpoch: prior?.coordinatorEpoch ?? -1,
-      currentTxnFirstOffset: isTransactional(header) && openTxn < 0n ? firstOffset : openTxn,
+      currentTxnFirstOffset: txnFirstOffset,
     });
+    if (txnFirstOffset !== openTxn) this.setOngoing(pid, txnFirstOffset);
+    return undefined;
+  }
+
+  /**
+   * Kafka's `lastStableOffset(completedTxn)` for a marker of `producerId` at `markerOffset`: the
+   * first offset of the earliest transaction of another producer still open, else markerOffset + 1.
+   */
+  private lastStableOffsetAfter(producerId: bigint, markerOffset: bigint): bigint {
+    let min: bigint | undefined;
+    for (const [pid, first] of this.ongoing) if (pid !== producerId && (min === undefined || first < min)) min = first;
+    return min ?? markerOffset + 1n;
   }
 
   /** Forgets producers whose last batch lies below the new log start (Kafka evicts them too). */
@@ -181,12 +306,17 @@ export class ProducerStateManager {
   /** Forgets everything (before a rebuild). */
   clear(): void {
     this.producers.clear();
+    this.ongoing.clear();
+    this.firstUnstable = undefined;
   }
 
-  /** Replaces the state with a decoded snapshot. */
+  /** Replaces the state with a decoded snapshot (open transactions included). */
   load(entries: readonly ProducerStateEntry[]): void {
-    this.producers.clear();
-    for (const e of entries) this.producers.set(e.producerId, e);
+    this.clear();
+    for (const e of entries) {
+      this.producers.set(e.producerId, e);
+      if (e.currentTxnFirstOffset >= 0n) this.setOngoing(e.producerId, e.currentTxnFirstOffset);
+    }
   }
 }
 

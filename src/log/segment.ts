@@ -1,7 +1,8 @@
 /**
  * One log segment: `<20-digit base offset>.log` holding whole record batches back to back, with
- * its sparse `.index` and `.timeindex`. Segments know nothing about retention or replication;
- * {@link PartitionLog} orchestrates them.
+ * its sparse `.index` and `.timeindex` and its aborted-transaction index `.txnindex`. Segments know
+ * nothing about retention, replication or producers; {@link PartitionLog} orchestrates them (it
+ * also decides the `.txnindex` entries, which depend on the producer state).
  */
 import { CorruptRecordError } from '../errors.ts';
 import { OffsetIndex, OFFSET_INDEX_ENTRY_SIZE } from './offsetIndex.ts';
@@ -9,6 +10,8 @@ import { assertBatchValid, readBatchHeader, RECORD_BATCH_OVERHEAD, LOG_OVERHEAD 
 import type { RecordBatchHeader } from './recordBatch.ts';
 import type { Storage, StorageFile } from './storage/storage.ts';
 import { TimeIndex, TIME_INDEX_ENTRY_SIZE } from './timeIndex.ts';
+import { TransactionIndex } from './transactionIndex.ts';
+import type { AbortedTxn } from './transactionIndex.ts';
 
 /** File-name stem of a segment: the base offset zero-padded to 20 digits, as Kafka names it. */
 export function segmentFileStem(baseOffset: bigint): string {
@@ -85,41 +88,54 @@ export class LogSegment {
     private readonly config: SegmentConfig,
     /** Clock time the segment was created or loaded: the age fallback when no timestamp is known. */
     readonly createdMs: number,
+    /** The segment's aborted transactions (`.txnindex`); the partition log appends to it. */
+    readonly txnIndex: TransactionIndex,
   ) {
     this.offsetIndex = new OffsetIndex(Math.floor(config.segmentIndexBytes / OFFSET_INDEX_ENTRY_SIZE));
     this.timeIndex = new TimeIndex(Math.floor(config.segmentIndexBytes / TIME_INDEX_ENTRY_SIZE));
     this.nextOffset = baseOffset;
   }
 
-  /** Path of `<stem>.log`, `.index` or `.timeindex` (with an optional suffix such as `.cleaned`). */
-  static path(dir: string, baseOffset: bigint, ext: 'log' | 'index' | 'timeindex', suffix = ''): string {
+  /** Path of `<stem>.log`, `.index`, `.timeindex` or `.txnindex` (with an optional suffix such as `.cleaned`). */
+  static path(dir: string, baseOffset: bigint, ext: 'log' | 'index' | 'timeindex' | 'txnindex', suffix = ''): string {
     return `${dir}/${segmentFileStem(baseOffset)}.${ext}${suffix}`;
   }
 
-  /** Creates an empty segment (its `.log` file is created empty). */
+  /** Creates an empty segment (its `.log` file is created empty, a stale `.txnindex` is removed). */
   static create(storage: Storage, dir: string, baseOffset: bigint, config: SegmentConfig, nowMs: number, suffix = ''): LogSegment {
     const file = storage.open(LogSegment.path(dir, baseOffset, 'log', suffix), { create: true });
     if (file.size() > 0) file.truncate(0);
-    return new LogSegment(storage, dir, baseOffset, file, config, nowMs);
+    const txnIndex = TransactionIndex.create(storage, LogSegment.path(dir, baseOffset, 'txnindex', suffix), baseOffset);
+    return new LogSegment(storage, dir, baseOffset, file, config, nowMs, txnIndex);
   }
 
   /**
    * Opens an existing segment. With `recover`, every batch is CRC-checked, a torn or corrupt tail
    * is cut off and both indexes are rebuilt; otherwise the indexes are loaded (and rebuilt only
    * when they fail the sanity check) and just the tail after the last index entry is scanned.
+   *
+   * The `.txnindex` is emptied when recovering and when it fails its sanity check; then
+   * `txnIndexNeedsRebuild` is true and the caller (which knows the producer state) must refill it
+   * from the batches. Otherwise entries whose marker lies past the recovered end are dropped.
    */
-  static load(storage: Storage, dir: string, baseOffset: bigint, config: SegmentConfig, nowMs: number, recover: boolean): { segment: LogSegment; truncatedBytes: number; problem?: string } {
+  static load(storage: Storage, dir: string, baseOffset: bigint, config: SegmentConfig, nowMs: number, recover: boolean): { segment: LogSegment; truncatedBytes: number; problem?: string; txnIndexNeedsRebuild: boolean } {
     const file = storage.open(LogSegment.path(dir, baseOffset, 'log'), { create: false });
-    const segment = new LogSegment(storage, dir, baseOffset, file, config, nowMs);
+    const txnPath = LogSegment.path(dir, baseOffset, 'txnindex');
+    const loaded = recover ? undefined : TransactionIndex.load(storage, txnPath, baseOffset);
+    const txnIndexNeedsRebuild = loaded === undefined || loaded.problem !== undefined;
+    const txnIndex = loaded?.index ?? TransactionIndex.create(storage, txnPath, baseOffset);
+    const segment = new LogSegment(storage, dir, baseOffset, file, config, nowMs, txnIndex);
     if (!recover && segment.loadIndexes()) {
       segment.completeFromIndexes();
-      return { segment, truncatedBytes: 0 };
+      txnIndex.truncateTo(segment.nextOffset);
+      return { segment, truncatedBytes: 0, txnIndexNeedsRebuild };
     }
     const sizeBefore = file.size();
     const result = segment.rebuild(true);
     if (result.validBytes < sizeBefore) file.truncate(result.validBytes);
     segment.rewriteIndexFiles();
-    return { segment, truncatedBytes: sizeBefore - result.validBytes, ...(result.problem === undefined ? {} : { problem: result.problem }) };
+    txnIndex.truncateTo(segment.nextOffset);
+    return { segment, truncatedBytes: sizeBefore - result.validBytes, txnIndexNeedsRebuild, ...(result.problem === undefined ? {} : { problem: result.problem }) };
   }
 
   /** Size of the `.log` file in bytes. */
@@ -155,12 +171,13 @@ export class LogSegment {
   }
 
   /**
-   * Opens a segment whose `.log` was just written by the cleaner, indexing the batches it is
-   * told about instead of reading them back.
+   * Opens a segment whose `.log` (and `.txnindex`, when `abortedTxns` is not empty) was just
+   * written by the cleaner, indexing the batches it is told about instead of reading them back.
    */
-  static adopt(storage: Storage, dir: string, baseOffset: bigint, config: SegmentConfig, nowMs: number, batches: readonly AppendedBatch[]): LogSegment {
+  static adopt(storage: Storage, dir: string, baseOffset: bigint, config: SegmentConfig, nowMs: number, batches: readonly AppendedBatch[], abortedTxns: readonly AbortedTxn[] = []): LogSegment {
     const file = storage.open(LogSegment.path(dir, baseOffset, 'log'), { create: false });
-    const segment = new LogSegment(storage, dir, baseOffset, file, config, nowMs);
+    const txnIndex = TransactionIndex.of(storage, LogSegment.path(dir, baseOffset, 'txnindex'), baseOffset, abortedTxns);
+    const segment = new LogSegment(storage, dir, baseOffset, file, config, nowMs, txnIndex);
     segment.indexBatches(0, batches);
     segment.onBecomeInactive();
     return segment;
@@ -242,8 +259,9 @@ export class LogSegment {
   }
 
   /**
-   * Removes every batch from the one containing `offset` onwards. Returns the bytes removed.
-   * Like Kafka, a cut inside a batch removes the whole batch.
+   * Removes every batch from the one containing `offset` onwards, and the `.txnindex` entries of
+   * the markers removed. Returns the bytes removed. Like Kafka, a cut inside a batch removes the
+   * whole batch.
    */
   truncateTo(offset: bigint): number {
     if (offset >= this.nextOffset) return 0;
@@ -256,6 +274,7 @@ export class LogSegment {
     this.recomputeTail();
     if (found.position === 0) this.firstBatchTimestamp = -1;
     this.rewriteIndexFiles();
+    this.txnIndex.truncateTo(this.nextOffset);
     this.dirty = true;
     return before - found.position;
   }
@@ -293,16 +312,21 @@ export class LogSegment {
     this.persistIndexes();
   }
 
-  /** fsyncs the `.log` file (indexes are rebuilt on recovery, so they need no fsync). */
+  /**
+   * fsyncs the `.log` file and the `.txnindex` (as Kafka's segment flush): the sparse indexes are
+   * rebuilt on recovery and need no fsync, but the aborted-transaction entries of a segment below
+   * the recovery point are not, so they become durable with its batches.
+   */
   async sync(): Promise<void> {
     this.dirty = false;
-    await this.log.sync();
+    await Promise.all([this.log.sync(), this.txnIndex.sync()]);
   }
 
   /** Synchronous fsync for close. */
   syncNow(): void {
     this.dirty = false;
     this.log.syncNow();
+    this.txnIndex.syncNow();
   }
 
   /** Releases file handles. */
@@ -310,10 +334,11 @@ export class LogSegment {
     this.log.close();
   }
 
-  /** Deletes the segment's files (the handle is closed first). */
+  /** Deletes the segment's files, `.txnindex` included (the handle is closed first). */
   delete(): void {
     this.log.close();
     for (const ext of ['log', 'index', 'timeindex'] as const) this.storage.remove(LogSegment.path(this.dir, this.baseOffset, ext));
+    this.txnIndex.delete();
   }
 
   /** Scans every batch from the start, rebuilding both indexes and the tail state. */

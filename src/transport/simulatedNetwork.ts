@@ -28,7 +28,11 @@ export interface NetworkFaults {
   readonly duplicateRate?: number;
   /** Allow messages on one link to overtake each other (breaks per-link FIFO). */
   readonly reorder?: boolean;
+  /** Apply these faults only to messages of these types (e.g. `['writeTxnMarkers.request']`); all when unset. */
+  readonly types?: readonly string[];
 }
+
+const NO_FAULTS: NetworkFaults = {};
 
 /** A message on its way. */
 interface InFlight {
@@ -89,6 +93,16 @@ export class SimulatedNetwork implements Transport {
     };
   }
 
+  /**
+   * Removes a node as a killed process disappears: nothing it had in flight is delivered to it
+   * any more and its peers get no notice (they find out by timeouts, as after a power cut). Its
+   * id can then be registered again by a new process.
+   */
+  kill(node: NodeId): void {
+    this.handlers.delete(node);
+    this.peers.delete(node);
+  }
+
   /** Whether a node is registered (alive). */
   isRegistered(node: NodeId): boolean {
     return this.handlers.has(node);
@@ -100,7 +114,8 @@ export class SimulatedNetwork implements Transport {
     if (peers === undefined) this.peers.set(to, (peers = new Set()));
     peers.add(from);
     const link = `${from}\u0000${to}`;
-    const faults = this.linkFaults.get(link) ?? this.faults;
+    const set = this.linkFaults.get(link) ?? this.faults;
+    const faults = set.types === undefined || set.types.includes(message.type) ? set : NO_FAULTS;
     const random = this.options.random;
     if (faults.dropRate !== undefined && faults.dropRate > 0 && random.next() < faults.dropRate) {
       this.emit({ type: 'dropped', from, to, message });

@@ -53,6 +53,7 @@ import {
 } from '../partition/replication.ts';
 import { ReplicaFetcher } from './replicaFetcher.ts';
 import { ProducerIdManager } from './producerIds.ts';
+import { TransactionCoordinator } from '../txnCoordinator/txnCoordinator.ts';
 import { PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS, PRODUCER_ID_EXPIRATION_MS } from '../../log/producerState.ts';
 
 /** Broker-level settings (Kafka broker config keys in comments). */
@@ -169,7 +170,7 @@ export interface BrokerOptions {
 type PartitionActor = ActorRefFrom<typeof partitionMachine>;
 
 interface Pending {
-  readonly kind: 'produce' | 'fetch' | 'listOffsets' | 'deleteRecords';
+  readonly kind: 'produce' | 'fetch' | 'listOffsets' | 'deleteRecords' | 'writeTxnMarkers';
   readonly to: NodeId;
   readonly correlationId: number;
   remaining: number;
@@ -178,6 +179,8 @@ interface Pending {
   bytes: number;
   /** An error or a diverging epoch: a fetch is answered at once instead of parked. */
   hasError: boolean;
+  /** WriteTxnMarkers: whose transaction, and its outcome (the group coordinator settles offsets with it). */
+  marker?: { readonly producerId: bigint; readonly commit: boolean };
 }
 
 /** An AlterPartition this broker sent for one of its leader partitions. */
@@ -246,6 +249,7 @@ export class Broker {
   private registrationTimer: TimerHandle | undefined;
   private readonly autoCreating = new Set<string>();
   private coordinator: GroupCoordinator | undefined;
+  private txnCoordinator: TransactionCoordinator | undefined;
   private readonly internalWaiters = new Map<number, (error: WireError | undefined) => void>();
   /** Set once the controller accepted this process's registration; metadata is applied only then. */
   private brokerEpoch: number | undefined;
@@ -310,6 +314,23 @@ export class Broker {
       appendOffsets: (partition, records, done) => this.appendInternal(OFFSETS_TOPIC, partition, records, done),
       readOffsets: (partition) => this.readAll(OFFSETS_TOPIC, partition),
     });
+    const config = this.options.config;
+    this.txnCoordinator = new TransactionCoordinator({
+      brokerId: this.id,
+      clock: this.options.clock,
+      inspection: this.options.inspection,
+      config: { 'transaction.max.timeout.ms': config.transactionMaxTimeoutMs, 'transactional.id.expiration.ms': config.transactionalIdExpirationMs },
+      abortCheckIntervalMs: config.transactionAbortTimedOutTransactionCleanupIntervalMs,
+      expiryCheckIntervalMs: config.transactionRemoveExpiredTransactionCleanupIntervalMs,
+      send: (to, message) => this.send(to, message),
+      appendState: (partition, records, done) => this.appendInternal(TRANSACTION_STATE_TOPIC, partition, records, done),
+      readState: (partition) => [...this.readAll(TRANSACTION_STATE_TOPIC, partition)].flatMap((e) => (e.kind === 'record' ? [e.record] : [])),
+      newProducerId: () => this.producerIds.tryGenerate(),
+      leaderOf: (topic, partition) => this.image?.topics[topic]?.partitions[partition]?.leader ?? -1,
+      stateTopicPartitions: () => this.image?.topics[TRANSACTION_STATE_TOPIC]?.partitions.length ?? 0,
+      offsetsPartitionFor: (groupId) => offsetsPartitionFor(groupId, this.image?.topics[OFFSETS_TOPIC]?.partitions.length ?? config.offsetsTopicNumPartitions),
+      nextCorrelationId: () => this.nextCorrelationId++,
+    });
     this.unregister = this.options.transport.register(this.node, (message, from) => this.onMessage(message, from));
     this.startMetadataLog();
     this.register();
@@ -359,6 +380,8 @@ export class Broker {
   private teardown(): void {
     this.coordinator?.stop();
     this.coordinator = undefined;
+    this.txnCoordinator?.stop();
+    this.txnCoordinator = undefined;
     this.internalWaiters.clear();
     this.unregister?.();
     this.unregister = undefined;
@@ -590,12 +613,20 @@ export class Broker {
         this.findCoordinator(message, from);
         return;
       case 'initProducerId.request':
-        this.initProducerId(message, from);
+        if (typeof message.transactionalId === 'string') this.txnCoordinator?.handle(message, from);
+        else this.initProducerId(message, from);
+        return;
+      case 'writeTxnMarkers.request':
+        this.writeTxnMarkers(message, from);
         return;
       case 'allocateProducerIds.response':
         this.producerIds.onResponse(message);
         return;
       default:
+        if (TransactionCoordinator.handles(message) && this.txnCoordinator !== undefined) {
+          this.txnCoordinator.handle(message, from);
+          return;
+        }
         if (GroupCoordinator.handles(message.type) && this.coordinator !== undefined) {
           this.coordinator.handle(message, from);
           return;
@@ -660,6 +691,14 @@ export class Broker {
       for (const p of offsets.partitions) {
         if (p.leader === this.id) this.coordinator.load(p.partition);
         else this.coordinator.unload(p.partition);
+      }
+    }
+    // The coordinator epoch of a __transaction_state partition is its leader epoch.
+    const txnState = image.topics[TRANSACTION_STATE_TOPIC];
+    if (txnState !== undefined && this.txnCoordinator !== undefined) {
+      for (const p of txnState.partitions) {
+        if (p.leader === this.id) this.txnCoordinator.load(p.partition, p.leaderEpoch);
+        else this.txnCoordinator.unload(p.partition);
       }
     }
     this.actor.send({ type: 'metadata.applied', version: image.version });
@@ -891,6 +930,10 @@ export class Broker {
   }
 
   private onUnreachable(correlationId: number): void {
+    if (this.txnCoordinator?.ownsMarkerRequest(correlationId) === true) {
+      this.txnCoordinator.onMarkersFailed(correlationId);
+      return;
+    }
     if (this.producerIds.owns(correlationId)) {
       this.producerIds.onUnreachable(correlationId);
       return;
@@ -931,6 +974,27 @@ export class Broker {
     }
   }
 
+  /**
+   * WriteTxnMarkers from a transaction coordinator: one COMMIT or ABORT control batch per
+   * partition, each answered once the ISR has it. A marker in `__consumer_offsets` settles the
+   * transaction's pending offsets in this broker's group coordinator.
+   */
+  private writeTxnMarkers(message: Message, from: NodeId): void {
+    const partitions = (message.partitions as Array<{ topic: string; partition: number }> | undefined) ?? [];
+    const requestId = this.begin('writeTxnMarkers', from, message.correlationId as number, partitions.length);
+    const pending = this.pending.get(requestId) as Pending;
+    const producerId = message.producerId as bigint;
+    const commit = message.committed === true;
+    pending.marker = { producerId, commit };
+    if (partitions.length === 0) {
+      this.complete(requestId, pending);
+      return;
+    }
+    for (const p of partitions) {
+      this.dispatch(requestId, p.topic, p.partition, { type: 'marker.append', requestId, producerId, producerEpoch: message.producerEpoch as number, coordinatorEpoch: message.coordinatorEpoch as number, commit, timeoutMs: this.options.config.offsetsCommitTimeoutMs }, (error) => ({ type: 'produce.result', requestId, topic: p.topic, partition: p.partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
+    }
+  }
+
   private fetch(request: FetchRequest, from: NodeId, mayPark: boolean): void {
     const requestId = this.begin('fetch', from, request.correlationId, request.partitions.length);
     const pending = this.pending.get(requestId) as Pending;
@@ -948,7 +1012,7 @@ export class Broker {
     const partitions = message.partitions as Array<{ topic: string; partition: number; timestamp: number }>;
     const requestId = this.begin('listOffsets', from, message.correlationId as number, partitions.length);
     for (const p of partitions) {
-      this.dispatch(requestId, p.topic, p.partition, { type: 'listOffsets.query', requestId, timestamp: p.timestamp, isolationLevel: 'read_uncommitted' }, (error) => ({ type: 'listOffsets.result', requestId, topic: p.topic, partition: p.partition, offset: -1n, timestamp: -1, error }));
+      this.dispatch(requestId, p.topic, p.partition, { type: 'listOffsets.query', requestId, timestamp: p.timestamp, isolationLevel: message.isolationLevel === 'read_committed' ? 'read_committed' : 'read_uncommitted' }, (error) => ({ type: 'listOffsets.result', requestId, topic: p.topic, partition: p.partition, offset: -1n, timestamp: -1, error }));
     }
   }
 
@@ -987,6 +1051,7 @@ export class Broker {
     if (pending === undefined) return;
     const { type: _type, requestId: _id, ...result } = event as PartitionEmitted & { requestId: number };
     pending.results.push(result);
+    if (pending.marker !== undefined && event.type === 'produce.result' && event.error === undefined && event.topic === OFFSETS_TOPIC) this.coordinator?.completeTransaction(event.partition, pending.marker.producerId, pending.marker.commit);
     if (('error' in result && result.error !== undefined) || ('divergingEpoch' in result && result.divergingEpoch !== undefined)) pending.hasError = true;
     if (event.type === 'fetch.result') pending.bytes += event.records.length;
     pending.remaining--;

@@ -9,6 +9,8 @@ import type { Message } from '../../transport/transport.ts';
 
 /** How long a block request may go unanswered before it is sent again. */
 const BLOCK_REQUEST_TIMEOUT_MS = 1000;
+/** Prefetch once fewer than a tenth of a block (1000 ids) remain. */
+const BLOCK_PREFETCH_DIVISOR = 1000n;
 /** Pause before asking again after a refusal (NOT_CONTROLLER, not registered yet). */
 const BLOCK_RETRY_BACKOFF_MS = 100;
 
@@ -38,6 +40,21 @@ export class ProducerIdManager {
     }
     this.waiters.push(deliver);
     if (this.inFlight === undefined && this.timer === undefined) this.ask();
+  }
+
+  /**
+   * A fresh producer id now if the current block has one, else undefined (a block is then
+   * requested, so a retry shortly after succeeds). Asks for the next block ahead of need once the
+   * current one is nine tenths used, as Kafka's `RPCProducerIdManager` prefetches.
+   */
+  tryGenerate(): bigint | undefined {
+    if (this.next < this.end && this.waiters.length === 0) {
+      const id = this.next++;
+      if ((this.end - this.next) * 10n < BLOCK_PREFETCH_DIVISOR && this.inFlight === undefined && this.timer === undefined) this.ask();
+      return id;
+    }
+    if (this.inFlight === undefined && this.timer === undefined) this.ask();
+    return undefined;
   }
 
   /** Whether `correlationId` is this manager's block request. */

@@ -8,7 +8,7 @@
  */
 import { Observable } from 'rxjs';
 import type { Clock, TimerHandle } from '../../clock.ts';
-import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, errorFromJSON } from '../../errors.ts';
+import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, TimeoutError, errorFromJSON } from '../../errors.ts';
 import type { Random } from '../../random.ts';
 import type { Message, Transport } from '../../transport/transport.ts';
 import { brokerNode, clientNode } from '../../transport/transport.ts';
@@ -68,6 +68,8 @@ export interface ConsumerOptions {
   readonly requestTimeoutMs?: number;
   /** `retry.backoff.ms` (100). */
   readonly retryBackoffMs?: number;
+  /** `default.api.timeout.ms` (60000): how long `committed()` waits for transactional offsets to settle. */
+  readonly defaultApiTimeoutMs?: number;
   readonly rebalanceListener?: RebalanceListener;
 }
 
@@ -111,6 +113,7 @@ export class Consumer {
   private lastAutoCommit: number;
   private readonly maxPollRecords: number;
   private readonly requestTimeoutMs: number;
+  private readonly defaultApiTimeoutMs: number;
   private readonly retryBackoffMs: number;
   private readonly listener: RebalanceListener;
   private waiters: Array<() => void> = [];
@@ -136,6 +139,7 @@ export class Consumer {
     this.autoCommitIntervalMs = positive('autoCommitIntervalMs', options.autoCommitIntervalMs ?? 5000, 0);
     this.maxPollRecords = positive('maxPollRecords', options.maxPollRecords ?? 500, 1);
     this.requestTimeoutMs = positive('requestTimeoutMs', options.requestTimeoutMs ?? 30000, 1);
+    this.defaultApiTimeoutMs = positive('defaultApiTimeoutMs', options.defaultApiTimeoutMs ?? 60000, 1);
     this.retryBackoffMs = positive('retryBackoffMs', options.retryBackoffMs ?? 100, 0);
     const sessionTimeoutMs = positive('sessionTimeoutMs', options.sessionTimeoutMs ?? 45000, 1);
     const heartbeatIntervalMs = positive('heartbeatIntervalMs', options.heartbeatIntervalMs ?? 3000, 1);
@@ -284,12 +288,33 @@ export class Consumer {
     return out;
   }
 
-  /** Committed offsets of the group for these partitions (-1n when none). */
+  /**
+   * Committed offsets of the group for these partitions (-1n when none). A read_committed
+   * consumer asks for stable offsets (KIP-447): while a transaction's offsets for a partition
+   * await their marker it waits, up to `defaultApiTimeoutMs`, rather than see an offset about to
+   * be replaced.
+   * @throws TimeoutError when offsets stay pending that long.
+   */
   async committed(partitions: readonly TopicPartition[] = this.assignment()): Promise<Array<TopicPartition & { offset: bigint }>> {
+    this.requireGroup('committed');
+    const deadline = this.context.clock.now() + this.defaultApiTimeoutMs;
+    for (;;) {
+      const { offsets, unstable } = await this.fetchCommitted(partitions);
+      if (unstable.length === 0) return offsets;
+      if (this.context.clock.now() + this.retryBackoffMs > deadline) throw new TimeoutError(`fetching committed offsets of ${unstable.map((p) => `${p.topic}-${p.partition}`).join(', ')}`, this.defaultApiTimeoutMs, 'a transaction holding offsets for them has not completed; it commits, aborts or times out (transaction.timeout.ms)');
+      await sleep(this.context.clock, this.retryBackoffMs);
+    }
+  }
+
+  /** One OffsetFetch: the offsets, and the partitions whose offsets are unstable (UNSTABLE_OFFSET_COMMIT). */
+  private async fetchCommitted(partitions: readonly TopicPartition[]): Promise<{ offsets: Array<TopicPartition & { offset: bigint }>; unstable: TopicPartition[] }> {
     const groupId = this.requireGroup('committed');
     const response = await (this.membership as GroupMembership).coordinatorRequest<Message & { error?: string; message?: string; partitions: Array<{ topic: string; partition: number; offset: bigint; error?: string; message?: string }> }>({ type: 'offsetFetch.request', partitions, requireStable: this.options.isolationLevel === 'read_committed' });
     if (response.error !== undefined) throw errorFromJSON({ name: 'KafkaProtocolError', code: response.error, message: response.message ?? `offset fetch for group "${groupId}" failed`, retriable: false });
-    return response.partitions.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset }));
+    const unstable = response.partitions.filter((p) => p.error === 'UNSTABLE_OFFSET_COMMIT').map((p) => ({ topic: p.topic, partition: p.partition }));
+    const failed = response.partitions.find((p) => p.error !== undefined && p.error !== 'UNSTABLE_OFFSET_COMMIT');
+    if (failed !== undefined) throw errorFromJSON({ name: 'KafkaProtocolError', code: failed.error as string, message: failed.message ?? `offset fetch for ${failed.topic}-${failed.partition} failed`, retriable: false });
+    return { offsets: response.partitions.filter((p) => p.error === undefined).map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset })), unstable };
   }
 
   /**
@@ -533,14 +558,19 @@ export class Consumer {
     await this.metadata.refresh(unique(unknown.map((s) => s.topic))).catch(() => undefined);
     let needReset = unknown;
     if (this.options.groupId !== undefined) {
-      const committed = await this.committed(unknown.map((s) => ({ topic: s.topic, partition: s.partition })));
-      const byKey = new Map(committed.map((c) => [tpKey(c.topic, c.partition), c.offset]));
+      const { offsets, unstable } = await this.fetchCommitted(unknown.map((s) => ({ topic: s.topic, partition: s.partition })));
+      const byKey = new Map(offsets.map((c) => [tpKey(c.topic, c.partition), c.offset]));
+      // A partition whose offsets a transaction still holds keeps no position yet (KIP-447): it
+      // is neither reset nor fetched, and asked again on a later poll.
+      const waiting = new Set(unstable.map((p) => tpKey(p.topic, p.partition)));
       needReset = [];
       for (const s of unknown) {
+        if (waiting.has(tpKey(s.topic, s.partition))) continue;
         const offset = byKey.get(tpKey(s.topic, s.partition)) ?? -1n;
         if (offset >= 0n) s.position = offset;
         else needReset.push(s);
       }
+      if (waiting.size > 0 && needReset.length === 0) await sleep(this.context.clock, this.retryBackoffMs);
     }
     if (needReset.length === 0) return;
     if (this.resetPolicy === 'none') {
@@ -560,7 +590,7 @@ export class Consumer {
     await Promise.all(
       [...byLeader].map(async ([leader, list]) => {
         // A leader that is down or moved leaves these positions unknown: retried below after a backoff.
-        const response = await this.connection.request<Message & { partitions: Array<{ topic: string; partition: number; offset: bigint; error?: string }> }>(brokerNode(leader), { type: 'listOffsets.request', partitions: list.map((s) => ({ topic: s.topic, partition: s.partition, timestamp })) }, this.requestTimeoutMs).catch(() => ({ partitions: [] }));
+        const response = await this.connection.request<Message & { partitions: Array<{ topic: string; partition: number; offset: bigint; error?: string }> }>(brokerNode(leader), { type: 'listOffsets.request', isolationLevel: this.options.isolationLevel ?? 'read_uncommitted', partitions: list.map((s) => ({ topic: s.topic, partition: s.partition, timestamp })) }, this.requestTimeoutMs).catch(() => ({ partitions: [] }));
         for (const r of response.partitions) {
           const s = this.fetcher.get(r.topic, r.partition);
           if (s !== undefined && r.error === undefined && r.offset >= 0n) this.fetcher.seek(s, r.offset);

@@ -7,7 +7,8 @@
  * one prefetched) is the backpressure: a slow application stops the fetching, it never makes the
  * buffer grow without bound.
  */
-import { decodeRecordBatchInto, isControlBatch, LOG_OVERHEAD, readBatchHeader } from '../../log/recordBatch.ts';
+import { readControlBatch } from '../../log/controlRecords.ts';
+import { decodeRecordBatchInto, isControlBatch, isTransactional, LOG_OVERHEAD, readBatchHeader } from '../../log/recordBatch.ts';
 import type { RecordHeader } from '../../log/recordBatch.ts';
 import { brokerNode } from '../../transport/transport.ts';
 import type { Message } from '../../transport/transport.ts';
@@ -33,6 +34,12 @@ interface CompletedFetch {
   position: number;
   /** Records below this offset were already taken (a fetch starts at the batch holding its offset). */
   readonly from: bigint;
+  /** read_committed: the aborted transactions the broker listed, by first offset. */
+  readonly aborted: ReadonlyArray<{ readonly producerId: bigint; readonly firstOffset: bigint }>;
+  /** Index of the next aborted transaction not yet reached. */
+  abortedIndex: number;
+  /** Producers whose aborted transaction is being skipped (until their ABORT marker). */
+  readonly abortedProducers: Set<bigint>;
 }
 
 /** Per-partition consumption state. */
@@ -184,6 +191,7 @@ export class Fetcher {
       }
       fetch.position = p + size;
       const last = header.baseOffset + BigInt(header.lastOffsetDelta);
+      if (this.settings.isolationLevel === 'read_committed' && header.producerId >= 0n && skipAsAborted(fetch, bytes, p, header, last)) continue;
       const from = state.position !== undefined && state.position > fetch.from ? state.position : fetch.from;
       if (last < from || isControlBatch(header)) continue;
       const { topic, partition } = state;
@@ -268,9 +276,10 @@ export class Fetcher {
               }
               continue;
             }
-            state.highWatermark = r.highWatermark;
+            // read_committed consumers track (and compute lag from) the last stable offset.
+            state.highWatermark = this.settings.isolationLevel === 'read_committed' && r.lastStableOffset >= 0n ? r.lastStableOffset : r.highWatermark;
             state.logStartOffset = r.logStartOffset;
-            if (this.absorb(state, r.records, from)) arrived = true;
+            if (this.absorb(state, r.records, from, r.abortedTransactions ?? [])) arrived = true;
           }
           if (arrived) this.hooks.dataArrived();
         },
@@ -291,7 +300,7 @@ export class Fetcher {
    * Holds a fetch response's bytes for the partition; returns whether it may carry records. Only
    * batch headers are read here, to find where the next fetch starts.
    */
-  private absorb(state: PartitionState, bytes: Uint8Array, from: bigint): boolean {
+  private absorb(state: PartitionState, bytes: Uint8Array, from: bigint, aborted: ReadonlyArray<{ producerId: bigint; firstOffset: bigint }>): boolean {
     let next = from;
     let records = false;
     let p = 0;
@@ -312,9 +321,27 @@ export class Fetcher {
       }
       return false;
     }
-    state.fetches.push({ bytes, position: 0, from });
+    state.fetches.push({ bytes, position: 0, from, aborted: [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)), abortedIndex: 0, abortedProducers: new Set() });
     // Positions advance as records are taken; a trailing gap is skipped once they all are.
     state.nextFetchOffset = next;
     return true;
   }
+}
+
+/**
+ * Kafka's read_committed filter (the consumer's `CompletedFetch`): aborted transactions that begin
+ * at or before this batch become active; a producer's ABORT marker ends its; a transactional batch
+ * of a producer with an active aborted transaction is skipped. Returns true to skip the batch.
+ */
+function skipAsAborted(fetch: CompletedFetch, bytes: Uint8Array, position: number, header: ReturnType<typeof readBatchHeader>, last: bigint): boolean {
+  while (fetch.abortedIndex < fetch.aborted.length && (fetch.aborted[fetch.abortedIndex] as { firstOffset: bigint }).firstOffset <= last) {
+    fetch.abortedProducers.add((fetch.aborted[fetch.abortedIndex] as { producerId: bigint }).producerId);
+    fetch.abortedIndex++;
+  }
+  if (isControlBatch(header)) {
+    const content = readControlBatch(bytes, position);
+    if (content.kind === 'transactionMarker' && content.result === 'ABORT') fetch.abortedProducers.delete(header.producerId);
+    return true;
+  }
+  return isTransactional(header) && fetch.abortedProducers.has(header.producerId);
 }

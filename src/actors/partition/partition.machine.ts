@@ -15,7 +15,7 @@
 import { emit, enqueueActions, setup } from 'xstate';
 import type { Clock } from '../../clock.ts';
 import { KafkaProtocolError, OffsetOutOfRangeError, SamsaError } from '../../errors.ts';
-import type { PartitionLog } from '../../log/partitionLog.ts';
+import type { AbortedTransaction, LogAppendInfo, PartitionLog } from '../../log/partitionLog.ts';
 import { wireError } from '../protocol.ts';
 import type { WireError } from '../protocol.ts';
 import {
@@ -98,6 +98,8 @@ export interface PartitionState {
 export type PartitionEvent =
   | { type: 'produce.append'; requestId: number; records: Uint8Array; acks: 0 | 1 | -1; origin?: 'client' | 'coordinator'; timeoutMs?: number }
   | { type: 'produce.expired'; requestId: number }
+  /** WriteTxnMarkers for this partition: append a COMMIT or ABORT control batch, acks=all. */
+  | { type: 'marker.append'; requestId: number; producerId: bigint; producerEpoch: number; coordinatorEpoch: number; commit: boolean; timeoutMs?: number }
   | {
       type: 'fetch.read';
       requestId: number;
@@ -143,7 +145,7 @@ export type PartitionEvent =
 /** Results and notices a partition emits to its broker. */
 export type PartitionEmitted =
   | { type: 'produce.result'; requestId: number; topic: string; partition: number; baseOffset: bigint; lastOffset: bigint; logAppendTime: number; logStartOffset: bigint; error?: WireError }
-  | { type: 'fetch.result'; requestId: number; topic: string; partition: number; records: Uint8Array; highWatermark: bigint; lastStableOffset: bigint; logStartOffset: bigint; divergingEpoch?: DivergingEpoch; error?: WireError }
+  | { type: 'fetch.result'; requestId: number; topic: string; partition: number; records: Uint8Array; highWatermark: bigint; lastStableOffset: bigint; logStartOffset: bigint; abortedTransactions?: readonly AbortedTransaction[]; divergingEpoch?: DivergingEpoch; error?: WireError }
   | { type: 'listOffsets.result'; requestId: number; topic: string; partition: number; offset: bigint; timestamp: number; error?: WireError }
   | { type: 'deleteRecords.result'; requestId: number; topic: string; partition: number; lowWatermark: bigint; error?: WireError }
   /** The log end or the high watermark moved: parked fetches may now be answered. */
@@ -230,6 +232,30 @@ function advance(next: PartitionContext, enqueue: Enqueue, appended = false): Pi
   return { highWatermark, waiting };
 }
 
+/**
+ * Answers an append that is in the log: at once for acks 0/1 or when the high watermark already
+ * covers it, otherwise it waits for the ISR (Kafka's DelayedProduce) until `timeoutMs`.
+ */
+function answerAppend(c: PartitionContext, requestId: number, info: LogAppendInfo, acks: 0 | 1 | -1, timeoutMs: number | undefined, enqueue: Enqueue): void {
+  const result = { requestId, baseOffset: info.firstOffset, lastOffset: info.lastOffset, logAppendTime: info.logAppendTime };
+  const fields = advance(c, enqueue, true);
+  if (acks === -1 && fields.highWatermark <= info.lastOffset) {
+    enqueue.assign({ ...fields, waiting: [...fields.waiting, { ...result, requiredOffset: info.lastOffset + 1n }] });
+    enqueue.raise({ type: 'produce.expired', requestId }, { delay: timeoutMs ?? DEFAULT_PRODUCE_TIMEOUT_MS, id: delayedId(requestId) });
+    return;
+  }
+  enqueue.assign(fields);
+  enqueue(emit({ type: 'produce.result', topic: c.topic, partition: c.partition, ...result, logStartOffset: info.logStartOffset }));
+}
+
+/** Refuses an acks=all write while the ISR is smaller than min.insync.replicas; true when refused. */
+function refuseUnderMinIsr(c: PartitionContext, requestId: number, enqueue: Enqueue): boolean {
+  const minIsr = c.log.config.minInsyncReplicas;
+  if (c.isr.length >= minIsr) return false;
+  enqueue(emit({ type: 'produce.result', requestId, topic: c.topic, partition: c.partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: c.log.logStartOffset, error: wireError('NOT_ENOUGH_REPLICAS', `${c.topic}-${c.partition} has ${c.isr.length} in-sync replica(s) ${JSON.stringify(c.isr)}, fewer than min.insync.replicas=${minIsr}; nothing was written`) }));
+  return true;
+}
+
 /** Proposes `newIsr` to the controller and marks it in flight. */
 function propose(c: PartitionContext, newIsr: readonly number[], enqueue: Enqueue): readonly number[] {
   enqueue(emit({ type: 'isr.proposed', topic: c.topic, partition: c.partition, leaderEpoch: c.leaderEpoch, partitionEpoch: c.partitionEpoch, newIsr }));
@@ -300,28 +326,29 @@ export const partitionMachine = setup({
         'produce.append': {
           actions: enqueueActions(({ context: c, event, enqueue }) => {
             const { topic, partition, log } = c;
-            const fail = (error: WireError): void => enqueue(emit({ type: 'produce.result', requestId: event.requestId, topic, partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: log.logStartOffset, error }));
-            const minIsr = log.config.minInsyncReplicas;
-            if (event.acks === -1 && c.isr.length < minIsr) {
-              fail(wireError('NOT_ENOUGH_REPLICAS', `${topic}-${partition} has ${c.isr.length} in-sync replica(s) ${JSON.stringify(c.isr)}, fewer than min.insync.replicas=${minIsr}; nothing was written`));
-              return;
-            }
+            if (event.acks === -1 && refuseUnderMinIsr(c, event.requestId, enqueue)) return;
             let info;
             try {
               info = log.append(event.records, { leaderEpoch: c.leaderEpoch, origin: event.origin ?? 'client' });
             } catch (e) {
-              fail(toWireError(e));
+              enqueue(emit({ type: 'produce.result', requestId: event.requestId, topic, partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: log.logStartOffset, error: toWireError(e) }));
               return;
             }
-            const result = { requestId: event.requestId, baseOffset: info.firstOffset, lastOffset: info.lastOffset, logAppendTime: info.logAppendTime };
-            const fields = advance(c, enqueue, true);
-            if (event.acks === -1 && fields.highWatermark <= info.lastOffset) {
-              enqueue.assign({ ...fields, waiting: [...fields.waiting, { ...result, requiredOffset: info.lastOffset + 1n }] });
-              enqueue.raise({ type: 'produce.expired', requestId: event.requestId }, { delay: event.timeoutMs ?? DEFAULT_PRODUCE_TIMEOUT_MS, id: delayedId(event.requestId) });
+            answerAppend(c, event.requestId, info, event.acks, event.timeoutMs, enqueue);
+          }),
+        },
+        'marker.append': {
+          actions: enqueueActions(({ context: c, event, enqueue }) => {
+            // Kafka writes markers with acks=all: the transaction is complete here once the ISR has it.
+            if (refuseUnderMinIsr(c, event.requestId, enqueue)) return;
+            let info;
+            try {
+              info = c.log.appendTransactionMarker({ producerId: event.producerId, producerEpoch: event.producerEpoch, coordinatorEpoch: event.coordinatorEpoch, result: event.commit ? 'COMMIT' : 'ABORT' }, { leaderEpoch: c.leaderEpoch });
+            } catch (e) {
+              enqueue(emit({ type: 'produce.result', requestId: event.requestId, topic: c.topic, partition: c.partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: c.log.logStartOffset, error: toWireError(e) }));
               return;
             }
-            enqueue.assign(fields);
-            enqueue(emit({ type: 'produce.result', topic, partition, ...result, logStartOffset: info.logStartOffset }));
+            answerAppend(c, event.requestId, info, -1, event.timeoutMs, enqueue);
           }),
         },
         'produce.expired': {
@@ -335,8 +362,8 @@ export const partitionMachine = setup({
         'fetch.read': {
           actions: enqueueActions(({ context: c, event, enqueue }) => {
             const { topic, partition, log } = c;
-            const result = (highWatermark: bigint, fields: { records: Uint8Array; divergingEpoch?: DivergingEpoch; error?: WireError }): void => {
-              enqueue(emit({ type: 'fetch.result', requestId: event.requestId, topic, partition, highWatermark, lastStableOffset: highWatermark, logStartOffset: log.logStartOffset, ...fields }));
+            const result = (highWatermark: bigint, fields: { records: Uint8Array; divergingEpoch?: DivergingEpoch; error?: WireError; abortedTransactions?: readonly AbortedTransaction[] }): void => {
+              enqueue(emit({ type: 'fetch.result', requestId: event.requestId, topic, partition, highWatermark, lastStableOffset: log.lastStableOffset(highWatermark), logStartOffset: log.logStartOffset, ...fields }));
             };
             if (event.currentLeaderEpoch >= 0 && event.currentLeaderEpoch !== c.leaderEpoch) {
               const name = event.currentLeaderEpoch < c.leaderEpoch ? 'FENCED_LEADER_EPOCH' : 'UNKNOWN_LEADER_EPOCH';
@@ -345,9 +372,14 @@ export const partitionMachine = setup({
             }
             const replicaId = event.replicaId ?? -1;
             if (replicaId < 0) {
-              // Consumers read only what every ISR member has: below the high watermark.
+              // Consumers read only what every ISR member has: below the high watermark; read_committed
+              // consumers only below the last stable offset, with the aborted transactions to skip.
               try {
-                result(c.highWatermark, { records: log.read(event.fetchOffset, { maxBytes: event.maxBytes, maxOffset: c.highWatermark }).records });
+                if (event.isolationLevel === 'read_committed') {
+                  const lso = log.lastStableOffset(c.highWatermark);
+                  const records = log.read(event.fetchOffset, { maxBytes: event.maxBytes, maxOffset: lso }).records;
+                  result(c.highWatermark, { records, abortedTransactions: records.length === 0 ? [] : log.collectAbortedTransactions(event.fetchOffset, lso) });
+                } else result(c.highWatermark, { records: log.read(event.fetchOffset, { maxBytes: event.maxBytes, maxOffset: c.highWatermark }).records });
               } catch (e) {
                 result(c.highWatermark, { records: EMPTY, error: toWireError(e) });
               }
@@ -419,7 +451,9 @@ export const partitionMachine = setup({
         },
         'listOffsets.query': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            const { topic, partition, log, highWatermark } = context;
+            const { topic, partition, log } = context;
+            // read_committed clients see the log up to the last stable offset.
+            const highWatermark = event.isolationLevel === 'read_committed' ? log.lastStableOffset(context.highWatermark) : context.highWatermark;
             try {
               const found = event.timestamp === -1 ? { offset: highWatermark, timestamp: -1 } : log.offsetForTimestamp(event.timestamp);
               const offset = found === undefined ? -1n : found.offset > highWatermark ? highWatermark : found.offset;
@@ -464,6 +498,7 @@ export const partitionMachine = setup({
     follower: {
       on: {
         'produce.append': { actions: emit(({ context, event }) => ({ type: 'produce.result' as const, requestId: event.requestId, topic: context.topic, partition: context.partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: context.log.logStartOffset, error: notLeader(context) })) },
+        'marker.append': { actions: emit(({ context, event }) => ({ type: 'produce.result' as const, requestId: event.requestId, topic: context.topic, partition: context.partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: context.log.logStartOffset, error: notLeader(context) })) },
         'fetch.read': { actions: emit(({ context, event }) => ({ type: 'fetch.result' as const, requestId: event.requestId, topic: context.topic, partition: context.partition, records: EMPTY, highWatermark: -1n, lastStableOffset: -1n, logStartOffset: context.log.logStartOffset, error: notLeader(context) })) },
         'listOffsets.query': { actions: emit(({ context, event }) => ({ type: 'listOffsets.result' as const, requestId: event.requestId, topic: context.topic, partition: context.partition, offset: -1n, timestamp: -1, error: notLeader(context) })) },
         'deleteRecords.apply': { actions: emit(({ context, event }) => ({ type: 'deleteRecords.result' as const, requestId: event.requestId, topic: context.topic, partition: context.partition, lowWatermark: -1n, error: notLeader(context) })) },
@@ -527,7 +562,8 @@ export const partitionMachine = setup({
     'retention.tick': {
       actions: ({ context }) => {
         context.log.deleteOldSegments(context.highWatermark);
-        context.log.clean({ upperBoundOffset: context.highWatermark });
+        // The cleaner never reaches an open transaction (Kafka's first unstable offset bound).
+        context.log.clean({ upperBoundOffset: context.log.lastStableOffset(context.highWatermark) });
       },
     },
     stop: { target: '.stopped' },

@@ -309,6 +309,7 @@ export class Producer {
         clock: context.clock,
         requestTimeoutMs: this.requestTimeoutMs,
         retryBackoffMs: this.retryBackoffMs,
+        maxBlockMs: this.maxBlockMs,
         brokers: context.brokers,
         producerIdAndEpoch: () => ({ producerId: this.producerId, producerEpoch: this.producerEpoch }),
         setProducerIdAndEpoch: (producerId, producerEpoch) => this.setProducerIdAndEpoch(producerId, producerEpoch),

@@ -80,6 +80,8 @@ export interface TransactionHost {
   readonly clock: Clock;
   readonly requestTimeoutMs: number;
   readonly retryBackoffMs: number;
+  /** `max.block.ms`: how long a transactional call keeps retrying retriable errors (EndTxn retries until answered). */
+  readonly maxBlockMs: number;
   readonly brokers: () => readonly number[];
   producerIdAndEpoch(): { producerId: bigint; producerEpoch: number };
   /** Adopts the coordinator's producer id and epoch: a new producer session, sequences from 0. */
@@ -186,10 +188,32 @@ export class TransactionManager {
   mayProduceTo(topic: string, partition: number): boolean {
     const key = `${topic}\u0000${partition}`;
     if (this.added.has(key)) return true;
+    if (this.phase === 'aborting' || this.phase === 'fatalError') {
+      // A send() still waiting for topic metadata when the abort began (or the producer was
+      // fenced) appends its batch after failUnsent() ran: it can never join this transaction, and
+      // the abort's flush would wait for it forever (found by the transactional simulation,
+      // test/sim/txnSim.ts, seed 2). Fail it as failUnsent() would have.
+      this.failLateBatches();
+      return false;
+    }
     if (this.phase !== 'inTransaction' && this.phase !== 'committing') return false;
     if (!this.toAdd.has(key)) this.toAdd.set(key, { topic, partition });
     if (!this.adding) void this.addPartitions();
     return false;
+  }
+
+  private failingLate = false;
+
+  /** Fails, once the producer's drain is over, the batches that reached it too late (see {@link mayProduceTo}). */
+  private failLateBatches(): void {
+    if (this.failingLate) return;
+    this.failingLate = true;
+    queueMicrotask(() => {
+      this.failingLate = false;
+      const phase = this.phase;
+      if (phase === 'fatalError') this.host.failUnsent(this.error);
+      else if (phase === 'aborting') this.host.failUnsent(new KafkaProtocolError('TRANSACTION_ABORTABLE', `the transaction of "${this.transactionalId}" was aborted before this batch was sent`));
+    });
   }
 
   private async addPartitions(): Promise<void> {
@@ -210,7 +234,9 @@ export class TransactionManager {
           }
           this.host.drain();
         } catch (error) {
+          // The transaction cannot include these partitions: it must abort, and what waits for them fails.
           this.onError(error);
+          this.host.failUnsent(error);
           return;
         }
       }
@@ -295,7 +321,8 @@ export class TransactionManager {
    * `transaction`), retrying retriable errors with backoff; `endless` keeps retrying (EndTxn).
    */
   private async coordinatorRequest<T>(type: string, body: Record<string, unknown>, options: { endless?: boolean } = {}): Promise<T & Message> {
-    for (let attempt = 0; ; attempt++) {
+    const deadline = this.host.clock.now() + this.host.maxBlockMs;
+    for (;;) {
       let error: unknown;
       try {
         const coordinator = this.coordinator ?? (await this.findCoordinator('transaction', this.transactionalId));
@@ -308,7 +335,7 @@ export class TransactionManager {
       }
       const code = codeOf(error);
       if (COORDINATOR_MOVED.has(code)) this.coordinator = undefined;
-      if (!RETRY.has(code) || (!options.endless && attempt >= 50)) throw error;
+      if (!RETRY.has(code) || (!options.endless && this.host.clock.now() >= deadline)) throw error;
       await sleep(this.host.clock, code === 'CONCURRENT_TRANSACTIONS' ? CONCURRENT_BACKOFF_MS : this.host.retryBackoffMs);
     }
   }
@@ -316,7 +343,8 @@ export class TransactionManager {
   /** TxnOffsetCommit to the group's coordinator, retrying coordinator moves. */
   private async groupRequest(groupId: string, message: Record<string, unknown> & { type: string }): Promise<void> {
     let coordinator: number | undefined;
-    for (let attempt = 0; ; attempt++) {
+    const deadline = this.host.clock.now() + this.host.maxBlockMs;
+    for (;;) {
       let error: unknown;
       try {
         coordinator ??= await this.findCoordinator('group', groupId);
@@ -328,7 +356,7 @@ export class TransactionManager {
       }
       const code = codeOf(error);
       if (COORDINATOR_MOVED.has(code)) coordinator = undefined;
-      if (!RETRY.has(code) || attempt >= 50) throw error;
+      if (!RETRY.has(code) || this.host.clock.now() >= deadline) throw error;
       await sleep(this.host.clock, this.host.retryBackoffMs);
     }
   }

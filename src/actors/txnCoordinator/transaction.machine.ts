@@ -1,0 +1,227 @@
+/**
+ * One transactional id at its coordinator, as an XState machine whose states are Kafka's
+ * transaction states (`New` until the id is first registered). The decisions are the pure
+ * functions of `src/transactions/transactionState.ts`; this machine only sequences them: a
+ * decision to write is emitted as `write` and takes effect — the machine moves to the new state
+ * and the requester is answered — only when the coordinator reports the record durable
+ * (`write.done`), exactly as Kafka's coordinator answers after its `__transaction_state` append.
+ * Every state change follows Kafka's valid-previous-state table (a guard checks it), and while a
+ * write is in flight every request is answered CONCURRENT_TRANSACTIONS by the decisions.
+ */
+import { emit, enqueueActions, setup } from 'xstate';
+import type { KafkaErrorName } from '../../errors.ts';
+import {
+  abortTimedOut,
+  completeTransaction,
+  completeTransition,
+  expireTransactionalId,
+  handleAddOffsetsToTxn,
+  handleAddPartitionsToTxn,
+  handleEndTxn,
+  handleInitProducerId,
+  isValidTransition,
+  markersFor,
+  onWriteFailed,
+} from '../../transactions/transactionState.ts';
+import type {
+  AddOffsetsToTxnRequest,
+  AddPartitionsToTxnRequest,
+  Decision,
+  EndTxnRequest,
+  InitProducerIdRequest,
+  TransactionCoordinatorConfig,
+  TransactionMetadata,
+  TransactionState,
+  TxnMarkers,
+  TxnReply,
+  WriteDecision,
+} from '../../transactions/transactionState.ts';
+
+/** Who to answer: an opaque handle the coordinator maps back to a client request. */
+export type ReplyTo = number;
+
+/** What the machine is created with. */
+export interface TransactionInput {
+  readonly transactionalId: string;
+  /** The metadata loaded from `__transaction_state` (after a failover), or undefined for a new id. */
+  readonly restore?: TransactionMetadata;
+  readonly config: Partial<TransactionCoordinatorConfig>;
+  /** A fresh producer id, or a thrown COORDINATOR_LOAD_IN_PROGRESS while none is at hand. */
+  readonly newProducerId: () => bigint;
+  /** The coordinator's clock. */
+  readonly now: () => number;
+}
+
+/** A write this machine waits for. */
+interface InFlightWrite {
+  readonly writeId: number;
+  readonly decision: WriteDecision;
+  /** The request to answer once it is durable (none for completions, timeouts and expiry). */
+  readonly replyTo: ReplyTo | undefined;
+}
+
+interface TransactionContext {
+  readonly transactionalId: string;
+  readonly metadata: TransactionMetadata | undefined;
+  readonly inFlight: InFlightWrite | undefined;
+  readonly nextWriteId: number;
+  readonly config: Partial<TransactionCoordinatorConfig>;
+  readonly newProducerId: () => bigint;
+  readonly now: () => number;
+}
+
+/** Requests and notices from the coordinator. */
+export type TransactionEvent =
+  | { type: 'initProducerId'; request: InitProducerIdRequest; replyTo: ReplyTo }
+  | { type: 'addPartitions'; request: AddPartitionsToTxnRequest; replyTo: ReplyTo }
+  | { type: 'addOffsets'; request: AddOffsetsToTxnRequest; replyTo: ReplyTo }
+  | { type: 'endTxn'; request: EndTxnRequest; replyTo: ReplyTo }
+  /** Abort if the transaction outlived its `transaction.timeout.ms`. */
+  | { type: 'timeout.check' }
+  /** Expire the id if idle for `transactional.id.expiration.ms`. */
+  | { type: 'expiry.check' }
+  /** Resend the markers of a Prepare* transaction (after a failover or a lost marker round). */
+  | { type: 'markers.resume' }
+  /** Every partition acknowledged the markers. */
+  | { type: 'markers.done' }
+  | { type: 'write.done'; writeId: number }
+  | { type: 'write.failed'; writeId: number; error: KafkaErrorName };
+
+/** What the machine asks its coordinator to do. */
+export type TransactionEmitted =
+  | { type: 'respond'; replyTo: ReplyTo; reply: TxnReply }
+  /** Append `transit` to `__transaction_state` with acks=all; report `write.done` or `write.failed` with `writeId`. */
+  | { type: 'write'; writeId: number; transit: TransactionMetadata }
+  /** Write these markers to every partition's leader; report `markers.done` when all acknowledged. */
+  | { type: 'sendMarkers'; markers: TxnMarkers }
+  /** The id expired: the coordinator forgets it. */
+  | { type: 'forgotten'; transactionalId: string }
+  /** A transaction reached a final state (for inspection). */
+  | { type: '@samsa.txn.completed'; transactionalId: string; producerId: bigint; producerEpoch: number; committed: boolean };
+
+/** Carries out a decision: answer now, or hold the pending state and ask for the write. */
+function apply(c: TransactionContext, decision: Decision | undefined, replyTo: ReplyTo | undefined): { assign?: Partial<TransactionContext>; emit: TransactionEmitted[] } {
+  if (decision === undefined) return { emit: [] };
+  if (decision.kind === 'error') return { emit: replyTo === undefined ? [] : [{ type: 'respond', replyTo, reply: decision }] };
+  if (decision.kind === 'respond') return { emit: replyTo === undefined ? [] : [{ type: 'respond', replyTo, reply: decision.response }] };
+  const writeId = c.nextWriteId;
+  return { assign: { metadata: decision.pending, inFlight: { writeId, decision, replyTo }, nextWriteId: writeId + 1 }, emit: [{ type: 'write', writeId, transit: decision.transit }] };
+}
+
+function decisionContext(c: TransactionContext): { now: number; config: Partial<TransactionCoordinatorConfig>; newProducerId: () => bigint } {
+  return { now: c.now(), config: c.config, newProducerId: c.newProducerId };
+}
+
+function isPrepare(m: TransactionMetadata | undefined): m is TransactionMetadata {
+  return m !== undefined && m.pendingState === undefined && (m.state === 'PrepareCommit' || m.state === 'PrepareAbort');
+}
+
+/** What an event (other than a durable write) leads to: the pure decisions say what each state allows. */
+function react(c: TransactionContext, event: TransactionEvent): { assign?: Partial<TransactionContext>; emit: TransactionEmitted[] } {
+  switch (event.type) {
+    case 'initProducerId':
+      return apply(c, handleInitProducerId(c.metadata, event.request, decisionContext(c)), event.replyTo);
+    case 'addPartitions':
+      return apply(c, handleAddPartitionsToTxn(c.metadata, event.request, decisionContext(c)), event.replyTo);
+    case 'addOffsets':
+      return apply(c, handleAddOffsetsToTxn(c.metadata, event.request, decisionContext(c)), event.replyTo);
+    case 'endTxn':
+      return apply(c, handleEndTxn(c.metadata, event.request, decisionContext(c)), event.replyTo);
+    case 'timeout.check':
+      return c.metadata === undefined ? { emit: [] } : apply(c, abortTimedOut(c.metadata, decisionContext(c)), undefined);
+    case 'expiry.check':
+      return c.metadata === undefined ? { emit: [] } : apply(c, expireTransactionalId(c.metadata, c.now(), c.config), undefined);
+    case 'markers.done':
+      return isPrepare(c.metadata) ? apply(c, completeTransaction(c.metadata, c.now()), undefined) : { emit: [] };
+    case 'markers.resume':
+      return isPrepare(c.metadata) ? { emit: [{ type: 'sendMarkers', markers: markersFor(c.metadata) }] } : { emit: [] };
+    case 'write.failed': {
+      const inFlight = c.inFlight;
+      if (inFlight === undefined || inFlight.writeId !== event.writeId) return { emit: [] };
+      const failure = onWriteFailed(c.metadata as TransactionMetadata, event.error);
+      const emitted: TransactionEmitted[] = inFlight.replyTo === undefined ? [] : [{ type: 'respond', replyTo: inFlight.replyTo, reply: { kind: 'error', error: failure.error, message: failure.message } }];
+      const after = { ...c, metadata: failure.metadata, inFlight: undefined };
+      // A completion must happen eventually (its markers are already in the logs): write it again.
+      if (failure.retry && isPrepare(failure.metadata)) {
+        const again = apply(after, completeTransaction(failure.metadata, c.now()), undefined);
+        return { assign: { metadata: failure.metadata, inFlight: undefined, ...again.assign }, emit: [...emitted, ...again.emit] };
+      }
+      return { assign: { metadata: failure.metadata, inFlight: undefined }, emit: emitted };
+    }
+    case 'write.done':
+      // A durable write the machine does not wait for (already failed or superseded) changes nothing.
+      return { emit: [] };
+  }
+}
+
+/** Applies a durable write: hold the new metadata, answer, and send markers when the decision says so. */
+function completed(c: TransactionContext): { assign: Partial<TransactionContext>; emit: TransactionEmitted[] } {
+  const inFlight = c.inFlight as InFlightWrite;
+  const metadata = completeTransition(c.metadata as TransactionMetadata);
+  const out: TransactionEmitted[] = [];
+  if (inFlight.replyTo !== undefined) out.push({ type: 'respond', replyTo: inFlight.replyTo, reply: inFlight.decision.response });
+  if (metadata === undefined) out.push({ type: 'forgotten', transactionalId: c.transactionalId });
+  else {
+    if (metadata.state === 'CompleteCommit' || metadata.state === 'CompleteAbort') out.push({ type: '@samsa.txn.completed', transactionalId: c.transactionalId, producerId: metadata.producerId, producerEpoch: metadata.producerEpoch, committed: metadata.state === 'CompleteCommit' });
+    if (inFlight.decision.then === 'sendMarkers') out.push({ type: 'sendMarkers', markers: markersFor(metadata) });
+  }
+  return { assign: { metadata, inFlight: undefined }, emit: out };
+}
+
+const KAFKA_STATES: readonly TransactionState[] = ['Empty', 'Ongoing', 'PrepareCommit', 'PrepareAbort', 'CompleteCommit', 'CompleteAbort'];
+
+/** The events every state reacts to the same way (through the decisions). */
+const REACTIONS = ['initProducerId', 'addPartitions', 'addOffsets', 'endTxn', 'timeout.check', 'expiry.check', 'markers.done', 'markers.resume', 'write.failed'] as const;
+
+const machineSetup = setup({
+  types: { context: {} as TransactionContext, input: {} as TransactionInput, events: {} as TransactionEvent, emitted: {} as TransactionEmitted },
+  actions: {
+    react: enqueueActions(({ context: c, event, enqueue }) => {
+      const out = react(c, event);
+      if (out.assign !== undefined) enqueue.assign(out.assign);
+      for (const e of out.emit) enqueue(emit(e));
+    }),
+    complete: enqueueActions(({ context: c, enqueue }) => {
+      const out = completed(c);
+      enqueue.assign(out.assign);
+      for (const e of out.emit) enqueue(emit(e));
+    }),
+  },
+  guards: {
+    /** The awaited write is durable and leads to `state` (Dead: the id expired). */
+    writeLeadsTo: ({ context: c, event }, params: { state: TransactionState }) => event.type === 'write.done' && event.writeId === c.inFlight?.writeId && c.inFlight.decision.transit.state === params.state,
+    restoredAs: ({ context: c }, params: { state: TransactionState | undefined }) => c.metadata?.state === params.state,
+  },
+});
+
+/** A state node: shared reactions, and `write.done` to each state the valid-previous-state table allows from it. */
+function stateNode(from: TransactionState | 'New') {
+  const targets: TransactionState[] = from === 'New' ? ['Empty'] : [...KAFKA_STATES, 'Dead'].filter((to) => isValidTransition(from, to as TransactionState)) as TransactionState[];
+  return {
+    on: {
+      ...Object.fromEntries(REACTIONS.map((type) => [type, { actions: 'react' as const }])),
+      'write.done': [...targets.map((to) => ({ guard: { type: 'writeLeadsTo' as const, params: { state: to } }, target: to, actions: 'complete' as const })), { actions: 'react' as const }],
+    },
+  };
+}
+
+/** See the module comment. */
+export const transactionMachine = machineSetup.createMachine({
+  id: 'transaction',
+  context: ({ input }) => ({ transactionalId: input.transactionalId, metadata: input.restore, inFlight: undefined, nextWriteId: 1, config: input.config, newProducerId: input.newProducerId, now: input.now }),
+  initial: 'restoring',
+  states: {
+    // A loaded id starts in the state it was written in.
+    restoring: {
+      always: [{ guard: { type: 'restoredAs', params: { state: undefined } }, target: 'New' }, ...KAFKA_STATES.map((state) => ({ guard: { type: 'restoredAs' as const, params: { state } }, target: state }))],
+    },
+    New: stateNode('New'),
+    Empty: stateNode('Empty'),
+    Ongoing: stateNode('Ongoing'),
+    PrepareCommit: stateNode('PrepareCommit'),
+    PrepareAbort: stateNode('PrepareAbort'),
+    CompleteCommit: stateNode('CompleteCommit'),
+    CompleteAbort: stateNode('CompleteAbort'),
+    Dead: { type: 'final' },
+  },
+});
