@@ -34,6 +34,7 @@ import { OFFSETS_TOPIC, offsetsPartitionFor } from '../groupCoordinator/offsetsT
 
 /** The internal topic transaction coordinators keep their state in. */
 export const TRANSACTION_STATE_TOPIC = '__transaction_state';
+import { controlBatchContent } from '../../log/controlRecords.ts';
 import { decodeRecordBatch, isControlBatch, isTransactional, LOG_OVERHEAD } from '../../log/recordBatch.ts';
 import type { OffsetsLogEntry } from '../groupCoordinator/coordinator.ts';
 import { BROKER_SESSION_TIMEOUT_MS, quorumIdOf, quorumNodeOf, replayMetadata } from '../controller/controller.machine.ts';
@@ -848,9 +849,8 @@ export class Broker {
         const batch = decodeRecordBatch(records, p);
         const header = batch.header;
         if (isControlBatch(header)) {
-          const marker = batch.records[0];
-          const type = marker?.key === null || marker === undefined ? undefined : transactionMarkerOf(marker.key);
-          if (type !== undefined && header.baseOffset >= offset) yield { kind: 'marker', producerId: header.producerId, commit: type === 'COMMIT' };
+          const content = controlBatchContent(batch);
+          if (content.kind === 'transactionMarker' && header.baseOffset >= offset) yield { kind: 'marker', producerId: header.producerId, commit: content.result === 'COMMIT' };
         } else {
           const producer = isTransactional(header) ? { transactionalProducerId: header.producerId } : {};
           for (const r of batch.records) if (r.offset >= offset) yield { kind: 'record', record: r, ...producer };
@@ -1088,13 +1088,6 @@ export class Broker {
       this.fetch({ ...parked.request, maxWaitMs: Math.max(0, remaining) }, parked.from, remaining > 0);
     }
   }
-}
-
-/** The type of an EndTransactionMarker control record from its key (version int16, type int16: 0 ABORT, 1 COMMIT). */
-function transactionMarkerOf(key: Uint8Array): 'COMMIT' | 'ABORT' | undefined {
-  if (key.length < 4) return undefined;
-  const type = (key[2] as number) * 256 + (key[3] as number);
-  return type === 1 ? 'COMMIT' : type === 0 ? 'ABORT' : undefined;
 }
 
 function liveBrokers(image: ClusterMetadataImage): number {
