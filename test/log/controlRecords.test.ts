@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { CorruptRecordError, InvalidArgumentError } from '../../src/errors.ts';
 import { controlBatchContent, decodeControlRecord, encodeTransactionMarker, readControlBatch } from '../../src/log/controlRecords.ts';
 import { crc32c } from '../../src/log/crc32c.ts';
-import { decodeRecordBatch, encodeControlBatch, encodeRecordBatch, isControlBatch, isTransactional, readBatchHeader, stampBatch } from '../../src/log/recordBatch.ts';
+import { decodeRecordBatch, encodeRecordBatch, isControlBatch, isTransactional, readBatchHeader, stampBatch } from '../../src/log/recordBatch.ts';
 
 const require = createRequire(import.meta.url);
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => unknown;
@@ -71,11 +71,6 @@ describe('encodeTransactionMarker', () => {
   ] as const)('writes a %s marker byte for byte as the spec lays it out (type %i, coordinator epoch %i)', (result, type, coordinatorEpoch) => {
     const bytes = encodeTransactionMarker({ producerId: 4000n, producerEpoch: 3, coordinatorEpoch, result, timestamp: T });
     expect(bytes).toEqual(handBuilt(4000n, 3, coordinatorEpoch, type, T));
-  });
-
-  it('agrees with the record batch module’s encodeControlBatch', () => {
-    const mine = encodeTransactionMarker({ producerId: 12n, producerEpoch: 1, coordinatorEpoch: 9, result: 'ABORT', timestamp: T });
-    expect(mine).toEqual(encodeControlBatch({ type: 'ABORT', coordinatorEpoch: 9, producerId: 12n, producerEpoch: 1, timestamp: T }));
   });
 
   it('is a transactional control batch holding exactly one record at offset delta 0', () => {

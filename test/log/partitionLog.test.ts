@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from '../../src/clock.ts';
 import { ClosedError, CorruptRecordError, InvalidConfigError, InvalidRecordError, OffsetOutOfRangeError, RecordTooLargeError } from '../../src/errors.ts';
 import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP, PartitionLog } from '../../src/log/partitionLog.ts';
-import { encodeControlBatch, readBatchHeader, LOG_OVERHEAD } from '../../src/log/recordBatch.ts';
+import { readBatchHeader, LOG_OVERHEAD } from '../../src/log/recordBatch.ts';
+import { encodeTransactionMarker } from '../../src/log/controlRecords.ts';
 import type { Storage } from '../../src/log/storage/storage.ts';
 import { batchOf, decodeAll, numbered, openLog, readAll, storageFixtures } from '../helpers/log.ts';
 
@@ -172,7 +173,7 @@ describe.each(storageFixtures)('partition log on $name storage', (fixture) => {
 
     it('refuses control batches from clients and keyless records on compacted topics', () => {
       const { log } = openLog(storage, { 'cleanup.policy': 'compact' });
-      const marker = encodeControlBatch({ type: 'COMMIT', coordinatorEpoch: 0, producerId: 1n, producerEpoch: 0, timestamp: 1 });
+      const marker = encodeTransactionMarker({ result: 'COMMIT', coordinatorEpoch: 0, producerId: 1n, producerEpoch: 0, timestamp: 1 });
       expect(() => log.append(marker)).toThrow(InvalidRecordError);
       expect(() => log.append(batchOf([{ key: null, value: 'v' }]))).toThrow(/cannot accept a record without a key/);
       expect(log.append(marker, { origin: 'coordinator' }).lastOffset).toBe(0n);

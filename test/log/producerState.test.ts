@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KafkaProtocolError } from '../../src/errors.ts';
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
 import { decodeProducerSnapshot, encodeProducerSnapshot, incrementSequence, NUM_BATCHES_TO_RETAIN, PRODUCER_ID_EXPIRATION_MS } from '../../src/log/producerState.ts';
-import { encodeControlBatch, encodeRecordBatch } from '../../src/log/recordBatch.ts';
+import { encodeRecordBatch } from '../../src/log/recordBatch.ts';
+import { encodeTransactionMarker } from '../../src/log/controlRecords.ts';
 import type { Storage } from '../../src/log/storage/storage.ts';
 import { openLog, readAll, storageFixtures } from '../helpers/log.ts';
 
@@ -203,7 +204,7 @@ describe.each(storageFixtures)('idempotent appends on $name storage', (fixture) 
     log.append(idempotent(4n, 0, 1, 2, { transactional: true }));
     log.append(idempotent(4n, 0, 3, 1, { transactional: true }));
     expect(log.producerStates.get(4n)?.currentTxnFirstOffset).toBe(1n);
-    log.append(encodeControlBatch({ type: 'COMMIT', coordinatorEpoch: 0, producerId: 4n, producerEpoch: 0, timestamp: 1 }), { origin: 'coordinator' });
+    log.append(encodeTransactionMarker({ result: 'COMMIT', coordinatorEpoch: 0, producerId: 4n, producerEpoch: 0, timestamp: 1 }), { origin: 'coordinator' });
     expect(log.producerStates.get(4n)?.currentTxnFirstOffset).toBe(-1n);
     expect(log.producerStates.get(4n)?.batches.at(-1)?.lastSeq).toBe(3);
   });

@@ -26,9 +26,7 @@ import {
   batchCrcValid,
   batchSize,
   compressionOf,
-  decodeControlRecord,
   decodeRecordBatch,
-  encodeControlBatch,
   encodeRecordBatch,
   hasDeleteHorizon,
   isControlBatch,
@@ -43,6 +41,7 @@ import {
 import type { RecordBatchInput, ScanEnd, ScannedBatch } from '../../src/log/recordBatch.ts';
 import { COMPRESSION_CODECS } from '../../src/log/compression.ts';
 import { crc32c } from '../../src/log/crc32c.ts';
+import { encodeTransactionMarker } from '../../src/log/controlRecords.ts';
 import { CorruptRecordError, InvalidArgumentError } from '../../src/errors.ts';
 
 const enc = new TextEncoder();
@@ -311,41 +310,6 @@ describe('encode / decode', () => {
   });
 });
 
-describe('control batches', () => {
-  it('encodes a COMMIT marker exactly like Kafka EndTransactionMarker', () => {
-    const bytes = encodeControlBatch({ type: 'COMMIT', coordinatorEpoch: 17, producerId: 4000n, producerEpoch: 3, timestamp: T0, baseOffset: 42n, partitionLeaderEpoch: 2 });
-    const { header, records } = decodeRecordBatch(bytes);
-    expect(header).toMatchObject({ baseOffset: 42n, partitionLeaderEpoch: 2, producerId: 4000n, producerEpoch: 3, baseSequence: -1, recordsCount: 1, lastOffsetDelta: 0, baseTimestamp: T0, maxTimestamp: T0 });
-    expect(header.attributes).toBe(CONTROL_FLAG_MASK | TRANSACTIONAL_FLAG_MASK);
-    expect(isControlBatch(header) && isTransactional(header)).toBe(true);
-    expect([...records[0]!.key!]).toEqual([0, 0, 0, 1]);
-    expect([...records[0]!.value!]).toEqual([0, 0, 0, 0, 0, 17]);
-    expect(decodeControlRecord(records[0]!)).toEqual({ type: 'COMMIT', version: 0, coordinatorEpoch: 17 });
-  });
-
-  it('encodes an ABORT marker with key type 0', () => {
-    const bytes = encodeControlBatch({ type: 'ABORT', coordinatorEpoch: -1, producerId: 1n, producerEpoch: 0, timestamp: T0 });
-    const record = decodeRecordBatch(bytes).records[0]!;
-    expect([...record.key!]).toEqual([0, 0, 0, 0]);
-    expect(decodeControlRecord(record)).toEqual({ type: 'ABORT', version: 0, coordinatorEpoch: -1 });
-  });
-
-  it('parses newer marker versions as version 0 and rejects malformed markers', () => {
-    expect(decodeControlRecord({ key: new Uint8Array([0, 1, 0, 1, 9]), value: new Uint8Array([0, 2, 0, 0, 1, 0, 7]) })).toEqual({ type: 'COMMIT', version: 2, coordinatorEpoch: 256 });
-    expect(() => decodeControlRecord({ key: new Uint8Array([0, 0, 0]), value: new Uint8Array(6) })).toThrow(/at least 4 bytes/);
-    expect(() => decodeControlRecord({ key: null, value: new Uint8Array(6) })).toThrow(CorruptRecordError);
-    expect(() => decodeControlRecord({ key: new Uint8Array([0xff, 0xff, 0, 0]), value: new Uint8Array(6) })).toThrow(/key version -1/);
-    expect(() => decodeControlRecord({ key: new Uint8Array([0, 0, 0, 2]), value: new Uint8Array(6) })).toThrow(/type 2 is not a transaction marker/);
-    expect(() => decodeControlRecord({ key: new Uint8Array([0, 0, 0, 0]), value: new Uint8Array(5) })).toThrow(/at least 6 bytes/);
-    expect(() => decodeControlRecord({ key: new Uint8Array([0, 0, 0, 0]), value: new Uint8Array([0x80, 0, 0, 0, 0, 0]) })).toThrow(/marker version -32768/);
-  });
-
-  it('validates its input', () => {
-    expect(() => encodeControlBatch({ type: 'PREPARE' as 'ABORT', coordinatorEpoch: 0, producerId: 1n, producerEpoch: 0, timestamp: T0 })).toThrow(InvalidArgumentError);
-    expect(() => encodeControlBatch({ type: 'ABORT', coordinatorEpoch: 2 ** 31, producerId: 1n, producerEpoch: 0, timestamp: T0 })).toThrow(/coordinatorEpoch/);
-  });
-});
-
 describe('stamping on append', () => {
   it('stampBatch sets baseOffset and partitionLeaderEpoch without touching the CRC', () => {
     const bytes = encodeRecordBatch(simple);
@@ -393,7 +357,8 @@ describe('stamping on append', () => {
 
 describe('scanBatches', () => {
   const a = encodeRecordBatch(simple);
-  const c = encodeControlBatch({ type: 'COMMIT', coordinatorEpoch: 1, producerId: 5n, producerEpoch: 0, timestamp: T0, baseOffset: 3n });
+  const c = encodeTransactionMarker({ result: 'COMMIT', coordinatorEpoch: 1, producerId: 5n, producerEpoch: 0, timestamp: T0 });
+  stampBatch(c, 0, 3n, -1);
 
   it('yields every whole batch and reports a complete walk', () => {
     const log = concatBytes(a, c, a);
