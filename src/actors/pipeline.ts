@@ -48,8 +48,14 @@ export interface PipelineOptions {
    * 30000 with at_least_once (Kafka Streams' defaults).
    */
   readonly commitIntervalMs?: number;
-  /** Client id of this instance; the producer's transactional id is `<groupId>-<clientId>`, stable across restarts. */
+  /** Client id of this instance (its consumer and producer are `<clientId>-consumer` and `<clientId>-producer`). */
   readonly clientId?: string;
+  /**
+   * The instance's identity across restarts (Kafka Streams keeps a process id in its state
+   * directory): the transactional id is `<groupId>-<instanceId>`, so a restarted instance fences
+   * the one it replaces. Default: the client id.
+   */
+  readonly instanceId?: string;
   /** Extra consumer settings (isolation level, group id and auto-commit are the pipeline's). */
   readonly consumer?: Omit<ConsumerOptions, 'groupId' | 'isolationLevel' | 'enableAutoCommit' | 'rebalanceListener' | 'clientId'>;
   /** Extra producer settings (transactional id and idempotence are the pipeline's). */
@@ -118,7 +124,7 @@ export class Pipeline {
     this.commitIntervalMs = options.commitIntervalMs ?? (this.exactlyOnce ? 100 : 30_000);
     if (!Number.isInteger(this.commitIntervalMs) || this.commitIntervalMs < 0) throw new InvalidArgumentError('commitIntervalMs', `expected an integer ≥ 0, got ${this.commitIntervalMs}`);
     this.clientId = options.clientId ?? context.nextClientId();
-    this.transactionalId = `${options.groupId}-${this.clientId}`;
+    this.transactionalId = `${options.groupId}-${options.instanceId ?? this.clientId}`;
     this.consumer = context.consumer({
       autoOffsetReset: 'earliest',
       ...options.consumer,
@@ -170,7 +176,9 @@ export class Pipeline {
     for (const record of records) {
       let result: PipelineResult;
       try {
-        result = await this.options.process(record);
+        const returned = this.options.process(record);
+        // Only an async function is awaited: yielding per record would send each output alone.
+        result = returned instanceof Promise ? await returned : (returned as PipelineResult);
       } catch (error) {
         // The application failed: nothing of this transaction may become visible.
         await this.abort();

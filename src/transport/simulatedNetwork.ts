@@ -41,6 +41,8 @@ interface InFlight {
   readonly from: NodeId;
   readonly to: NodeId;
   readonly message: Message;
+  /** The receiving process (registration) the message was sent to; -1 when none was registered. */
+  readonly incarnation: number;
 }
 
 /**
@@ -65,6 +67,9 @@ export interface SimulatedNetworkOptions {
 /** The in-process network. See the module comment for its guarantees. */
 export class SimulatedNetwork implements Transport {
   private readonly handlers = new Map<NodeId, MessageHandler>();
+  /** Per node id, which registration (process) holds it: a message is for the process it was sent to. */
+  private readonly incarnations = new Map<NodeId, number>();
+  private nextIncarnation = 1;
   private queue: InFlight[] = [];
   private readonly linkTail = new Map<string, { at: number; order: number }>();
   private faults: NetworkFaults = {};
@@ -84,6 +89,7 @@ export class SimulatedNetwork implements Transport {
   register(node: NodeId, handler: MessageHandler): () => void {
     if (this.handlers.has(node)) throw new InvalidArgumentError('node', `node "${node}" is already registered on the network; stop it before starting another with the same id`);
     this.handlers.set(node, handler);
+    this.incarnations.set(node, this.nextIncarnation++);
     return () => {
       if (this.handlers.get(node) !== handler) return;
       this.handlers.delete(node);
@@ -91,16 +97,6 @@ export class SimulatedNetwork implements Transport {
       this.peers.delete(node);
       for (const peer of peers ?? []) this.send(node, peer, { type: 'transport.disconnected', node });
     };
-  }
-
-  /**
-   * Removes a node as a killed process disappears: nothing it had in flight is delivered to it
-   * any more and its peers get no notice (they find out by timeouts, as after a power cut). Its
-   * id can then be registered again by a new process.
-   */
-  kill(node: NodeId): void {
-    this.handlers.delete(node);
-    this.peers.delete(node);
   }
 
   /** Whether a node is registered (alive). */
@@ -136,7 +132,7 @@ export class SimulatedNetwork implements Transport {
       }
       // A duplicate is a second copy off the wire, not the same object: the receiver may own and
       // change what it is handed (a leader stamps offsets into produced batches in place).
-      this.push({ at, order, from, to, message: i === 0 ? message : structuredClone(message) });
+      this.push({ at, order, from, to, message: i === 0 ? message : structuredClone(message), incarnation: this.handlers.has(to) ? (this.incarnations.get(to) as number) : -1 });
       if (i === 1) this.emit({ type: 'duplicated', from, to, message });
     }
     this.schedule();
@@ -218,6 +214,12 @@ export class SimulatedNetwork implements Transport {
       return;
     }
     const handler = this.handlers.get(item.to);
+    // Sent to a process that has since stopped: its connections died with it, so a new process
+    // with the same id never receives it (as a restarted process never gets its predecessor's replies).
+    if (handler !== undefined && item.incarnation !== -1 && this.incarnations.get(item.to) !== item.incarnation) {
+      this.emit({ type: 'dropped', from: item.from, to: item.to, message: item.message });
+      return;
+    }
     if (handler === undefined) {
       this.emit({ type: 'unreachable', from: item.from, to: item.to, message: item.message });
       // A stopped process refuses connections: the sender of a request learns at once (as from

@@ -585,11 +585,14 @@ export class Producer {
     if (this.lingerMs === 0 || this.flushesInProgress > 0) {
       if (this.drainQueued) return;
       this.drainQueued = true;
-      queueMicrotask(() => {
+      // On the next turn of the event loop, not in a microtask: sends resuming from awaits (on
+      // metadata, or an application's async step) append first, so a batch carries all of them
+      // — with linger.ms=0 Kafka's sender thread batches whatever accumulated while it was busy.
+      this.context.clock.setTimeout(() => {
         this.drainQueued = false;
         this.closeOpenBatches();
         this.drain();
-      });
+      }, 0);
       return;
     }
     if (this.ready.length > 0) this.drain();

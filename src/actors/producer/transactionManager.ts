@@ -198,11 +198,13 @@ export class TransactionManager {
     }
     if (this.phase !== 'inTransaction' && this.phase !== 'committing') return false;
     if (!this.toAdd.has(key)) this.toAdd.set(key, { topic, partition });
-    if (!this.adding) void this.addPartitions();
+    if (!this.adding) this.addingRun = this.addPartitions();
     return false;
   }
 
   private failingLate = false;
+  /** The AddPartitionsToTxn round in progress (it never rejects). */
+  private addingRun: Promise<void> | undefined;
 
   /** Fails, once the producer's drain is over, the batches that reached it too late (see {@link mayProduceTo}). */
   private failLateBatches(): void {
@@ -291,6 +293,13 @@ export class TransactionManager {
 
   private async endTransaction(commit: boolean): Promise<void> {
     this.toAdd.clear();
+    // As Kafka's client (one transactional request in flight at a time), EndTxn goes out only once
+    // an AddPartitionsToTxn still being retried has its answer. Sent alongside, an abort could
+    // bump the epoch first, and the retried AddPartitionsToTxn then fences this producer after its
+    // abort succeeded; or, with nothing registered yet, EndTxn would be skipped although the
+    // coordinator did add the partition (found by the transactional simulation, test/sim/txnSim.ts, seed 6).
+    if (this.adding) await this.addingRun;
+    if (this.phase === 'fatalError') throw this.error as Error;
     // Nothing reached the coordinator: there is nothing to end (Kafka skips EndTxn then).
     if (!this.registered) {
       this.actor.send({ type: 'completed' });
@@ -312,6 +321,8 @@ export class TransactionManager {
 
   /** A batch or request of the transaction failed for good: the transaction (or the producer) is lost. */
   onError(error: unknown): void {
+    // Fenced already: the machine is final, and each later failing batch would only be reported to a stopped actor.
+    if (this.phase === 'fatalError') return;
     if (FATAL.has(codeOf(error))) this.actor.send({ type: 'fatalError', error });
     else this.actor.send({ type: 'abortableError', error });
   }

@@ -116,8 +116,11 @@ function isPrepare(m: TransactionMetadata | undefined): m is TransactionMetadata
   return m !== undefined && m.pendingState === undefined && (m.state === 'PrepareCommit' || m.state === 'PrepareAbort');
 }
 
+/** How long a failed completion write waits before it is tried again (Kafka retries it from its marker channel's loop). */
+const COMPLETION_RETRY_BACKOFF_MS = 100;
+
 /** What an event (other than a durable write) leads to: the pure decisions say what each state allows. */
-function react(c: TransactionContext, event: TransactionEvent): { assign?: Partial<TransactionContext>; emit: TransactionEmitted[] } {
+function react(c: TransactionContext, event: TransactionEvent): { assign?: Partial<TransactionContext>; emit: TransactionEmitted[]; retryCompletionAfterMs?: number } {
   switch (event.type) {
     case 'initProducerId':
       return apply(c, handleInitProducerId(c.metadata, event.request, decisionContext(c)), event.replyTo);
@@ -140,11 +143,16 @@ function react(c: TransactionContext, event: TransactionEvent): { assign?: Parti
       if (inFlight === undefined || inFlight.writeId !== event.writeId) return { emit: [] };
       const failure = onWriteFailed(c.metadata as TransactionMetadata, event.error);
       const emitted: TransactionEmitted[] = inFlight.replyTo === undefined ? [] : [{ type: 'respond', replyTo: inFlight.replyTo, reply: { kind: 'error', error: failure.error, message: failure.message } }];
-      const after = { ...c, metadata: failure.metadata, inFlight: undefined };
-      // A completion must happen eventually (its markers are already in the logs): write it again.
-      if (failure.retry && isPrepare(failure.metadata)) {
-        const again = apply(after, completeTransaction(failure.metadata, c.now()), undefined);
-        return { assign: { metadata: failure.metadata, inFlight: undefined, ...again.assign }, emit: [...emitted, ...again.emit] };
+      // A completion must happen eventually (its markers are already in the logs): write it again,
+      // after a backoff. onWriteFailed keeps the pending Complete* transit for a retry, but with no
+      // write in flight holding it would answer CONCURRENT_TRANSACTIONS forever (and
+      // completeTransaction() refuses a metadata with a pending transit): go back to the Prepare*
+      // state and complete again, as on markers.done. Found by the transactional simulation
+      // (test/sim/txnSim.ts, seed 135): CompleteCommit failed with NOT_ENOUGH_REPLICAS while two
+      // brokers were down, and the transactional id stayed in PrepareCommit for good.
+      if (failure.retry) {
+        const prepared: TransactionMetadata = { ...failure.metadata, pendingState: undefined };
+        if (isPrepare(prepared)) return { assign: { metadata: prepared, inFlight: undefined }, emit: emitted, retryCompletionAfterMs: COMPLETION_RETRY_BACKOFF_MS };
       }
       return { assign: { metadata: failure.metadata, inFlight: undefined }, emit: emitted };
     }
@@ -180,6 +188,8 @@ const machineSetup = setup({
       const out = react(c, event);
       if (out.assign !== undefined) enqueue.assign(out.assign);
       for (const e of out.emit) enqueue(emit(e));
+      // Every partition has its marker already: markers.done completes the transaction again.
+      if (out.retryCompletionAfterMs !== undefined) enqueue.raise({ type: 'markers.done' }, { delay: out.retryCompletionAfterMs });
     }),
     complete: enqueueActions(({ context: c, enqueue }) => {
       const out = completed(c);

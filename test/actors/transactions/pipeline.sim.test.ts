@@ -24,6 +24,8 @@ function sleep(cluster: TestCluster, ms: number): Promise<void> {
 
 interface Worker {
   readonly name: string;
+  /** The identity kept across restarts (the transactional id derives from it). */
+  readonly instance: string;
   readonly pipeline: Pipeline;
   crashed: boolean;
 }
@@ -61,11 +63,12 @@ async function runPipelineSim(seed: number, guarantee: 'exactly_once_v2' | 'at_l
 
   const workers: Worker[] = [];
   let started = 0;
-  const startWorker = (name?: string): Worker => {
-    const id = name ?? `w${started++}`;
+  const startWorker = (instance?: string): Worker => {
+    const id = `w${started++}`;
     const pipeline = cluster.pipeline({
       groupId: 'payments-app',
       clientId: id,
+      instanceId: instance ?? id,
       from: 'orders',
       to: 'payments',
       processingGuarantee: guarantee,
@@ -81,7 +84,7 @@ async function runPipelineSim(seed: number, guarantee: 'exactly_once_v2' | 'at_l
     });
     // A worker that hit a fatal error (fenced) just ends; the simulation starts others.
     pipeline.done.catch(() => undefined);
-    const worker = { name: id, pipeline, crashed: false };
+    const worker = { name: id, instance: instance ?? id, pipeline, crashed: false };
     workers.push(worker);
     return worker;
   };
@@ -113,19 +116,12 @@ async function runPipelineSim(seed: number, guarantee: 'exactly_once_v2' | 'at_l
           break;
         }
         case 'crash-worker-restart': {
-          // The same process restarts: same transactional id, so initTransactions fences its predecessor.
+          // The same instance restarts: same transactional id, so initTransactions fences its predecessor.
           const victim = live[random.int(live.length)];
           if (victim === undefined) break;
           crashWorker(victim);
           await sleep(cluster, 500 + random.int(3_000));
-          // The dead process is gone from the network; its successor has its name (and fresh
-          // connections: the cut that silenced the dead one does not apply to it).
-          cluster.network.kill(`client:${victim.name}-consumer`);
-          cluster.network.kill(`client:${victim.name}-producer`);
-          workers.splice(workers.indexOf(victim), 1);
-          cluster.network.heal();
-          for (const w of workers) if (w.crashed) crashWorker(w);
-          startWorker(victim.name);
+          startWorker(victim.instance);
           break;
         }
         case 'crash-leader': {
