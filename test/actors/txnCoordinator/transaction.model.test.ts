@@ -49,7 +49,7 @@ function runModel(steps: readonly Step[]): Set<string> {
     const emitted: TransactionEmitted[] = [];
     actor.on('*', (e) => emitted.push(e as TransactionEmitted));
     actor.start();
-    let writes: number[] = [];
+    const writes: number[] = [];
     let replyTo = 1;
     /** The identity the current producer instance holds (from its last successful answer). */
     let identity = { producerId: -1n, producerEpoch: -1 };
