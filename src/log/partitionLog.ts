@@ -87,6 +87,12 @@ export interface AppendOptions {
    * Replicated batches keep the epoch the leader stamped, and the cache follows that.
    */
   readonly leaderEpoch?: number;
+  /**
+   * Coordinator markers: the transaction version they are written under. With 2 (KIP-890) a marker
+   * must carry a newer epoch than the producer's current one here, so a late or duplicated marker
+   * of a finished transaction cannot end the next one, which runs at the bumped epoch.
+   */
+  readonly transactionVersion?: number;
 }
 
 /** What an append did. */
@@ -421,12 +427,16 @@ export class PartitionLog {
             return { firstOffset: duplicate.firstOffset, lastOffset: duplicate.lastOffset, logAppendTime: -1, maxTimestamp: duplicate.timestamp, batchCount: 0, recordCount: 0, logStartOffset: this.startOffset, duplicate: true };
           }
         }
+      } else if (origin === 'coordinator' && header.producerId >= 0n && !isControlBatch(header)) {
+        // A coordinator's own write for a producer (a TxnOffsetCommit's offsets): Kafka checks its
+        // epoch, so a fenced or delayed request of a finished transaction is refused.
+        this.producers.checkEpoch(header, (tips ??= new Map()), `log "${this.dir}"`);
       } else if (header.producerId >= 0n && isControlBatch(header)) {
         // A transaction marker: the coordinator's is checked as Kafka's appendEndTxnMarker does; a
         // follower takes the leader's as it is (Kafka only logs a stale one on replication).
         const marker = this.markerOf(records, p, header, origin);
         if (marker !== undefined) {
-          if (origin === 'coordinator') this.producers.checkMarker(header.producerId, header.producerEpoch, marker, (tips ??= new Map()), `log "${this.dir}"`);
+          if (origin === 'coordinator') this.producers.checkMarker(header.producerId, header.producerEpoch, marker, (tips ??= new Map()), `log "${this.dir}"`, options.transactionVersion ?? 0);
           (markers ??= [])[headers.length] = marker;
         }
       }
@@ -506,11 +516,11 @@ export class PartitionLog {
    *   epoch); TRANSACTION_COORDINATOR_FENCED when its coordinator epoch is older than the
    *   producer's last marker's; InvalidArgumentError for fields out of range. Nothing is written then.
    */
-  appendTransactionMarker(marker: TransactionMarkerAppend, options: { readonly leaderEpoch: number }): LogAppendInfo {
+  appendTransactionMarker(marker: TransactionMarkerAppend, options: { readonly leaderEpoch: number; readonly transactionVersion?: number }): LogAppendInfo {
     this.ensureWritable();
     if (typeof marker !== 'object' || marker === null) throw new InvalidArgumentError('marker', 'expected { producerId, producerEpoch, coordinatorEpoch, result }');
     const bytes = encodeTransactionMarker({ producerId: marker.producerId, producerEpoch: marker.producerEpoch, coordinatorEpoch: marker.coordinatorEpoch, result: marker.result, timestamp: marker.timestamp ?? this.clock.now() });
-    return this.append(bytes, { origin: 'coordinator', leaderEpoch: options.leaderEpoch });
+    return this.append(bytes, { origin: 'coordinator', leaderEpoch: options.leaderEpoch, ...(options.transactionVersion === undefined ? {} : { transactionVersion: options.transactionVersion }) });
   }
 
   /**

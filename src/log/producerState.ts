@@ -209,18 +209,39 @@ export class ProducerStateManager {
    *   producer's; TRANSACTION_COORDINATOR_FENCED when its coordinator epoch is older than the one of
    *   the producer's last marker.
    */
-  checkMarker(producerId: bigint, producerEpoch: number, marker: MarkerFields, pending: Map<bigint, Tip>, where: string): void {
+  checkMarker(producerId: bigint, producerEpoch: number, marker: MarkerFields, pending: Map<bigint, Tip>, where: string, transactionVersion = 0): void {
     const entry = this.producers.get(producerId);
     const tip = pending.get(producerId);
     const knownEpoch = tip?.epoch ?? entry?.producerEpoch;
     if (knownEpoch !== undefined && producerEpoch < knownEpoch) {
       throw new KafkaProtocolError('INVALID_PRODUCER_EPOCH', `${marker.result} marker for producer ${producerId} on ${where} carries epoch ${producerEpoch}, older than the producer's current epoch ${knownEpoch}; the producer was fenced, so this marker belongs to a finished transaction`);
     }
+    // Transaction version 2 writes a transaction's markers with the epoch bumped past its data,
+    // and the next transaction runs at that bumped epoch: a marker not newer than the current
+    // epoch is a late or duplicated one of a finished transaction (KIP-890).
+    if (transactionVersion >= 2 && knownEpoch !== undefined && producerEpoch <= knownEpoch) {
+      throw new KafkaProtocolError('INVALID_PRODUCER_EPOCH', `${marker.result} marker for producer ${producerId} on ${where} carries epoch ${producerEpoch}, not newer than the producer's current epoch ${knownEpoch}; it belongs to a transaction already ended here`);
+    }
     const coordinatorEpoch = entry?.coordinatorEpoch ?? -1;
     if (marker.coordinatorEpoch < coordinatorEpoch) {
       throw new KafkaProtocolError('TRANSACTION_COORDINATOR_FENCED', `${marker.result} marker for producer ${producerId} on ${where} comes from coordinator epoch ${marker.coordinatorEpoch}, older than ${coordinatorEpoch} of its last marker; a newer transaction coordinator has taken over`);
     }
     pending.set(producerId, { epoch: producerEpoch, lastSeq: producerEpoch === entry?.producerEpoch ? (tip?.lastSeq ?? entry.batches[entry.batches.length - 1]?.lastSeq ?? -1) : -1, inTxn: false });
+  }
+
+  /**
+   * Checks a data batch a coordinator writes for a producer (a TxnOffsetCommit's offsets): an
+   * epoch older than the producer's current one means a fenced or finished transaction.
+   * @throws KafkaProtocolError INVALID_PRODUCER_EPOCH.
+   */
+  checkEpoch(header: RecordBatchHeader, pending: Map<bigint, Tip>, where: string): void {
+    const pid = header.producerId;
+    const tip = pending.get(pid);
+    const entry = this.producers.get(pid);
+    const knownEpoch = tip?.epoch ?? entry?.producerEpoch;
+    if (knownEpoch !== undefined && header.producerEpoch < knownEpoch) {
+      throw new KafkaProtocolError('INVALID_PRODUCER_EPOCH', `a coordinator write for producer ${pid} on ${where} carries epoch ${header.producerEpoch}, older than its current epoch ${knownEpoch}; it belongs to a fenced or finished transaction`);
+    }
   }
 
   /**

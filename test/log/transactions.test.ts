@@ -208,6 +208,38 @@ describe.each(storageFixtures)('transactions in the partition log on $name stora
     expect(readCommitted(log).map((r) => r.value)).toEqual(['d']);
   });
 
+  it('with transaction version 2, refuses a marker not newer than the producer’s epoch: a late duplicate cannot end the next transaction', () => {
+    const { log } = openLog(storage);
+    const p = new TestProducer(1n, 0);
+    const tv2 = (result: 'COMMIT' | 'ABORT', producerEpoch: number): unknown => log.appendTransactionMarker({ producerId: 1n, producerEpoch, coordinatorEpoch: 0, result }, { leaderEpoch: 0, transactionVersion: 2 });
+    log.append(p.batch(['a'], true)); // 0, epoch 0
+    tv2('COMMIT', 1); // 1: transaction N ends; its markers carry the bumped epoch 1
+    p.epoch = 1;
+    p.seq = 0;
+    log.append(p.batch(['b'], true)); // 2: transaction N+1 runs at epoch 1
+    // The first copy of transaction N's marker, delayed, arrives now: it must not end N+1.
+    expect(errorOf(() => tv2('COMMIT', 1)).code).toBe('INVALID_PRODUCER_EPOCH');
+    expect(log.ongoingTransactions).toEqual(new Map([[1n, 2n]]));
+    tv2('ABORT', 2); // N+1's own marker
+    expect(readCommitted(log).map((r) => r.value)).toEqual(['a']);
+    // Without a version (or version 1) a marker at the current epoch is still accepted, as Kafka's TV1.
+    const { log: tv1 } = openLog(storage, {}, new SimulatedClock(1_000_000), 'tv1-0');
+    tv1.append(new TestProducer(2n, 0).batch(['x'], true));
+    tv1.appendTransactionMarker({ producerId: 2n, producerEpoch: 0, coordinatorEpoch: 0, result: 'COMMIT' }, { leaderEpoch: 0 });
+    expect(readCommitted(tv1).map((r) => r.value)).toEqual(['x']);
+  });
+
+  it('refuses a coordinator’s write for a producer epoch older than the producer’s (a TxnOffsetCommit of a finished transaction)', () => {
+    const { log } = openLog(storage);
+    const offsets = (epoch: number): Uint8Array => encodeRecordBatch({ producerId: 3n, producerEpoch: epoch, baseSequence: 0, isTransactional: true, records: [{ timestamp: 1, key: new Uint8Array([1]), value: new Uint8Array([2]) }] });
+    log.append(offsets(0), { origin: 'coordinator' });
+    log.appendTransactionMarker({ producerId: 3n, producerEpoch: 1, coordinatorEpoch: 0, result: 'ABORT' }, { leaderEpoch: 0, transactionVersion: 2 });
+    const end = log.logEndOffset;
+    expect(errorOf(() => log.append(offsets(0), { origin: 'coordinator' })).code).toBe('INVALID_PRODUCER_EPOCH');
+    expect(log.logEndOffset).toBe(end);
+    expect(log.append(offsets(1), { origin: 'coordinator' }).firstOffset).toBe(end);
+  });
+
   it('lets only the coordinator write markers, and only well-formed COMMIT or ABORT ones', () => {
     const { log } = openLog(storage);
     const leaderChange = encodeRecordBatch({ isControl: true, producerId: 1n, producerEpoch: 0, records: [{ timestamp: 1, key: new Uint8Array([0, 0, 0, 2]), value: new Uint8Array(0) }] });

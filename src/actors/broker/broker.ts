@@ -991,7 +991,7 @@ export class Broker {
       return;
     }
     for (const p of partitions) {
-      this.dispatch(requestId, p.topic, p.partition, { type: 'marker.append', requestId, producerId, producerEpoch: message.producerEpoch as number, coordinatorEpoch: message.coordinatorEpoch as number, commit, timeoutMs: this.options.config.offsetsCommitTimeoutMs }, (error) => ({ type: 'produce.result', requestId, topic: p.topic, partition: p.partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
+      this.dispatch(requestId, p.topic, p.partition, { type: 'marker.append', requestId, producerId, producerEpoch: message.producerEpoch as number, coordinatorEpoch: message.coordinatorEpoch as number, commit, transactionVersion: typeof message.transactionVersion === 'number' ? message.transactionVersion : 0, timeoutMs: this.options.config.offsetsCommitTimeoutMs }, (error) => ({ type: 'produce.result', requestId, topic: p.topic, partition: p.partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: -1n, error }));
     }
   }
 

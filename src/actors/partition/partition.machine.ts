@@ -99,7 +99,7 @@ export type PartitionEvent =
   | { type: 'produce.append'; requestId: number; records: Uint8Array; acks: 0 | 1 | -1; origin?: 'client' | 'coordinator'; timeoutMs?: number }
   | { type: 'produce.expired'; requestId: number }
   /** WriteTxnMarkers for this partition: append a COMMIT or ABORT control batch, acks=all. */
-  | { type: 'marker.append'; requestId: number; producerId: bigint; producerEpoch: number; coordinatorEpoch: number; commit: boolean; timeoutMs?: number }
+  | { type: 'marker.append'; requestId: number; producerId: bigint; producerEpoch: number; coordinatorEpoch: number; commit: boolean; transactionVersion: number; timeoutMs?: number }
   | {
       type: 'fetch.read';
       requestId: number;
@@ -343,7 +343,7 @@ export const partitionMachine = setup({
             if (refuseUnderMinIsr(c, event.requestId, enqueue)) return;
             let info;
             try {
-              info = c.log.appendTransactionMarker({ producerId: event.producerId, producerEpoch: event.producerEpoch, coordinatorEpoch: event.coordinatorEpoch, result: event.commit ? 'COMMIT' : 'ABORT' }, { leaderEpoch: c.leaderEpoch });
+              info = c.log.appendTransactionMarker({ producerId: event.producerId, producerEpoch: event.producerEpoch, coordinatorEpoch: event.coordinatorEpoch, result: event.commit ? 'COMMIT' : 'ABORT' }, { leaderEpoch: c.leaderEpoch, transactionVersion: event.transactionVersion });
             } catch (e) {
               enqueue(emit({ type: 'produce.result', requestId: event.requestId, topic: c.topic, partition: c.partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: c.log.logStartOffset, error: toWireError(e) }));
               return;

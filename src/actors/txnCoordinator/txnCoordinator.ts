@@ -324,7 +324,7 @@ export class TransactionCoordinator {
       const correlationId = this.host.nextCorrelationId();
       const timer = this.host.clock.setTimeout(() => this.onMarkersFailed(correlationId), MARKER_REQUEST_TIMEOUT_MS);
       this.markerRequests.set(correlationId, { transactionalId, round, partitions, timer });
-      this.host.send(brokerNode(leader), { type: 'writeTxnMarkers.request', correlationId, producerId: markers.producerId, producerEpoch: markers.producerEpoch, coordinatorEpoch: round.coordinatorEpoch, committed: markers.commit, partitions });
+      this.host.send(brokerNode(leader), { type: 'writeTxnMarkers.request', correlationId, producerId: markers.producerId, producerEpoch: markers.producerEpoch, coordinatorEpoch: round.coordinatorEpoch, committed: markers.commit, transactionVersion: markers.transactionVersion, partitions });
     }
     // Partitions without a leader are tried again once metadata names one.
     if (leaderless) this.retryLater(transactionalId, round);

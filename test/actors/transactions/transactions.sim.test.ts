@@ -105,12 +105,11 @@ describe('the transactional simulation checker is not blind', () => {
 });
 
 /**
- * Two bugs the simulations found outside the transaction coordinator and client (reported, not
- * fixed here), each reproduced by a scripted scenario so the reproduction does not hang on one
- * seed's interleaving. Both are late requests of an ended transaction that the partition log
- * accepts. `it.fails` documents them: once fixed these go red; make them plain `it`s.
+ * Two anomalies the simulations found, kept as scripted regressions (they do not depend on one
+ * seed's interleaving). Both are late requests of an ended transaction that the partition log
+ * must refuse, as Kafka's ProducerAppendInfo does.
  */
-describe('known bugs found by the transactional simulations (it.fails until fixed)', () => {
+describe('late requests of an ended transaction, found by the transactional simulations', () => {
   const dec = new TextDecoder();
   async function cluster3(seed: number, topics: Record<string, number>): Promise<TestCluster> {
     const cluster = await createTestCluster({ seed, brokers: 3, brokerConfig: { offsetsTopicNumPartitions: 3, transactionStateLogNumPartitions: 3 } });
@@ -127,22 +126,14 @@ describe('known bugs found by the transactional simulations (it.fails until fixe
   }
 
   /**
-   * Bug A. A WriteTxnMarkers request delayed past the coordinator's 5 s marker request timeout
-   * (MARKER_REQUEST_TIMEOUT_MS) is sent again; the retry completes the transaction and the
-   * producer's next transaction, at the epoch that marker carries (transaction version 2 writes
-   * markers with the bumped epoch, which the next transaction uses), writes to the same partition.
-   * Then the original marker arrives and `ProducerStateManager.checkMarker`
-   * (src/log/producerState.ts) accepts it, since it only rejects epochs *below* the producer's
-   * current one: the stale COMMIT ends the next transaction's open batch early, so its record is
-   * committed although that transaction aborts (an aborted read; with several partitions, a torn
-   * transaction). Kafka rejects a TV2 marker whose epoch is not above the producer's current one
-   * while a transaction is open (ProducerAppendInfo.checkProducerEpoch; KAFKA-19999 keeps an
-   * idempotent retry when none is open); the WriteTxnMarkers request would need to carry the
-   * transaction version for that. Found by the KAFKA-17754 scenario (`npm run soak -- 100 1
-   * --txn-reorder`: seeds 64, 65 and 74 at the time, before an unrelated producer change moved the
-   * interleavings): precommitted reads, and offsets of an aborted transaction committed.
+   * A WriteTxnMarkers request delayed past the coordinator's 5 s marker request timeout is sent
+   * again; the retry completes the transaction, and the producer's next transaction runs at the
+   * epoch that marker carries (transaction version 2 writes markers with the bumped epoch). When
+   * the original marker finally arrives it must be refused (its epoch is not newer than the
+   * producer's), or it would end the next transaction early and commit what that one aborts.
+   * Found by the KAFKA-17754 scenario (reorder seeds 64, 65 and 74 at the time).
    */
-  it.fails('A: a duplicate WriteTxnMarkers delivered late ends the next transaction early', async () => {
+  it('a duplicate WriteTxnMarkers delivered late does not end the next transaction', async () => {
     const cluster = await cluster3(811, { one: 1 });
     const producer = cluster.producer({ transactionalId: 'late-marker' });
     await cluster.settle(producer.initTransactions());
@@ -167,19 +158,13 @@ describe('known bugs found by the transactional simulations (it.fails until fixe
   });
 
   /**
-   * Bug B. A TxnOffsetCommit of a producer epoch that has already been fenced (its transaction
-   * aborted, the ABORT marker with the bumped epoch written to __consumer_offsets) is still written:
-   * `PartitionLog.append` (src/log/partitionLog.ts) checks the producer epoch only of client
-   * batches and markers, not of the group coordinator's transactional offset batches (origin
-   * 'coordinator'), where Kafka's ProducerAppendInfo checks every data batch's epoch and answers
-   * INVALID_PRODUCER_EPOCH. The group coordinator keeps the offsets pending under the producer id
-   * alone (src/actors/groupCoordinator/coordinator.ts), and the next COMMIT marker of that producer
-   * id commits them: the group ends at an offset only an aborted transaction carried. With no later
-   * transaction they stay pending for good and committed() never becomes stable. Found by the
-   * nemesis simulation after coordinator failovers (`npm run soak -- 150 1 --txn`: seed 111, a
-   * hanging transactional offset, and at the time also seed 121, an aborted offset committed).
+   * A TxnOffsetCommit delivered after its transaction aborted (the ABORT marker with the bumped
+   * epoch already in __consumer_offsets) must be refused with INVALID_PRODUCER_EPOCH, as Kafka
+   * checks every data batch's epoch; kept pending under the producer id, the next COMMIT of that
+   * producer would commit an offset only an aborted transaction carried. Found by the nemesis
+   * simulation after coordinator failovers (seeds 111 and 121 at the time).
    */
-  it.fails('B: a TxnOffsetCommit delivered after its transaction aborted is committed by the next transaction', async () => {
+  it('a TxnOffsetCommit delivered after its transaction aborted is refused, not committed by the next transaction', async () => {
     const cluster = await cluster3(812, { in: 2, out: 1 });
     const producer = cluster.producer({ transactionalId: 'late-offsets', clientId: 'late-offsets', requestTimeoutMs: 2_000 });
     const group = { groupId: 'late-group', generationId: -1, memberId: '', groupInstanceId: undefined };
