@@ -3,6 +3,7 @@ import { report } from './harness.ts';
 import { runClusterBenchmarks } from './cluster.bench.ts';
 import { runLogBenchmarks } from './log.bench.ts';
 import { runReplicationBenchmarks } from './replication.bench.ts';
+import { runTransactionBenchmarks } from './transactions.bench.ts';
 
 const logRecords = Number(process.env.BENCH_LOG_RECORDS ?? 1_000_000);
 report(`log: ${logRecords.toLocaleString('en-US')} records, 100 B values + 16 B keys, ~16 KiB batches (median of ${process.env.BENCH_ROUNDS ?? 3} rounds)`, runLogBenchmarks(), 'log.json');
@@ -17,3 +18,6 @@ const replication = await runReplicationBenchmarks();
 report(`replication: ${replicationRecords.toLocaleString('en-US')} records per case, 3 brokers, 6 partitions, median of 3 interleaved rounds`, replication.rows, 'replication.json');
 console.log('\nfailover (time from the crash to the first success)');
 for (const f of replication.failovers) console.log(`  ${f.clock.padEnd(10)} ${f.ms.toFixed(0).padStart(7)} ms  ${f.name}`);
+
+const transactions = await runTransactionBenchmarks();
+report(`exactly once: ${Number(process.env.BENCH_TXN_PRODUCE_RECORDS ?? 300_000).toLocaleString('en-US')} records per produce case, ${Number(process.env.BENCH_TXN_PIPELINE_RECORDS ?? 100_000).toLocaleString('en-US')} per pipeline case, 3 brokers, RF=3, acks=all, median of ${process.env.BENCH_ROUNDS ?? 3} interleaved rounds`, transactions, 'transactions.json');

@@ -22,10 +22,14 @@ export class SystemClock implements Clock {
     return Date.now();
   }
   setTimeout(callback: () => void, delayMs: number): TimerHandle {
+    // A zero delay means "on the next turn of the event loop": Node clamps setTimeout to 1 ms,
+    // which would make every such turn (a producer's drain) cost a millisecond.
+    if (delayMs <= 0) return { immediate: setImmediate(callback) };
     return setTimeout(callback, delayMs);
   }
   clearTimeout(handle: TimerHandle): void {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
+    if (typeof handle === 'object' && handle !== null && 'immediate' in handle) clearImmediate((handle as { immediate: ReturnType<typeof setImmediate> }).immediate);
+    else clearTimeout(handle as ReturnType<typeof setTimeout>);
   }
 }
 
