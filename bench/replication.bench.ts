@@ -24,6 +24,7 @@ const VALUE = new Uint8Array(100).map((_, i) => (i * 7) & 0xff);
 const PARTITIONS = 6;
 const SEND_CHUNK = 1000;
 const IN_FLIGHT_SENDS = 64;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 function chunks(): Array<Array<{ key: Uint8Array; value: Uint8Array }>> {
   const out: Array<Array<{ key: Uint8Array; value: Uint8Array }>> = [];
@@ -127,21 +128,27 @@ export async function runReplicationBenchmarks(): Promise<{ rows: Measurement[];
   };
   const work = chunks();
   const bytes = RECORDS * (100 + 16 + 10);
-  // Interleaved rounds so machine noise hits every case alike; the median of three per case. Each
-  // case writes a fresh topic that is deleted afterwards, so no case runs on a larger heap.
+  // Interleaved rounds so machine noise hits every case alike, in a rotating order, after one
+  // warm-up round; the median of ROUNDS per case. Each case writes a fresh topic (written once to
+  // every partition before the clock starts, so its followers are fetching) that is deleted
+  // afterwards, so no case runs on a larger heap.
   const times: Record<string, number[]> = { rf1: [], 'rf3-acks1': [], 'rf3-acksall': [] };
-  for (let round = 0; round < 3; round++) {
-    for (const [name, c] of Object.entries(cases)) {
-      const topic = `${name}-${round}`;
+  const entries = Object.entries(cases);
+  for (let round = -1; round < ROUNDS; round++) {
+    for (let i = 0; i < entries.length; i++) {
+      const [name, c] = entries[(i + Math.max(0, round)) % entries.length] as (typeof entries)[number];
+      const topic = `${name}-${round + 1}`;
       await admin.createTopic(topic, { partitions: PARTITIONS, replicationFactor: c.replicationFactor, config: { 'min.insync.replicas': Math.min(2, c.replicationFactor) } });
       const producer = cluster.producer({ acks: c.acks });
-      times[name]!.push(await produceSeconds(producer, topic, work));
+      await producer.send(topic, Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, value: 'warm-up' })));
+      const seconds = await produceSeconds(producer, topic, work);
+      if (round >= 0) times[name]!.push(seconds);
       await producer.close();
       await admin.deleteTopic(topic);
     }
   }
   await cluster.stop();
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[1] as number;
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const rf1 = median(times.rf1!);
   const rows = [
     measurement('produce RF=1, acks=1 (reference)', RECORDS, bytes, rf1),

@@ -25,6 +25,12 @@ import { brokerIdOf, brokerNode, controllerNode } from '../../transport/transpor
 import { partitionMachine } from '../partition/partition.machine.ts';
 import type { PartitionEmitted, PartitionEvent } from '../partition/partition.machine.ts';
 import type { AlterPartitionResponse, ClusterMetadataImage, FetchPartition, FetchPartitionResult, FetchRequest, PartitionMetadata, ProduceRequest } from '../protocol.ts';
+
+/**
+ * An idle follower's fetches reach its partition actor at least this many times per
+ * `replica.lag.time.max.ms`, so the leader keeps seeing it caught up (see `idleFetchResult`).
+ */
+const IDLE_FOLLOWER_REFRESH_DIVISOR = 10;
 import { wireError } from '../protocol.ts';
 import type { WireError } from '../protocol.ts';
 import type { InspectionSink } from '../inspection.ts';
@@ -276,6 +282,8 @@ export class Broker {
   private readonly autoCreateRequests = new Map<number, readonly string[]>();
   private producerExpiryTimer: TimerHandle | undefined;
   private readonly producerIds: ProducerIdManager;
+  /** Per `topic-partition:replica`, the last follower fetch a leader partition's actor handled. */
+  private readonly followerFetches = new Map<string, { fetchOffset: bigint; leaderEpoch: number; at: number }>();
 
   constructor(private readonly options: BrokerOptions) {
     this.id = options.id;
@@ -395,6 +403,7 @@ export class Broker {
     this.alterInFlight.clear();
     for (const timer of this.alterRetries) this.options.clock.clearTimeout(timer);
     this.alterRetries.clear();
+    this.followerFetches.clear();
     for (const actor of this.partitions.values()) actor.stop();
     this.partitions.clear();
     for (const timer of [this.retentionTimer, this.registrationTimer, this.heartbeatTimer, this.isrTimer, this.producerExpiryTimer]) if (timer !== undefined) this.options.clock.clearTimeout(timer);
@@ -1001,11 +1010,52 @@ export class Broker {
     // Parking is decided once all partitions answered (see complete()).
     (pending as { park?: { request: FetchRequest; mayPark: boolean } }).park = { request, mayPark };
     let budget = request.maxBytes;
+    const replicaId = request.replicaId ?? -1;
+    const now = this.options.clock.now();
     for (const p of request.partitions) {
       const maxBytes = Math.max(0, Math.min(p.partitionMaxBytes, budget));
+      const idle = this.idleFetchResult(requestId, p, replicaId, now, request.isolationLevel);
+      if (idle !== undefined) {
+        this.onPartitionResult(idle);
+        continue;
+      }
       this.dispatch(requestId, p.topic, p.partition, { type: 'fetch.read', requestId, fetchOffset: p.fetchOffset, maxBytes, currentLeaderEpoch: p.currentLeaderEpoch, isolationLevel: request.isolationLevel, replicaId: request.replicaId ?? -1, ...(p.lastFetchedEpoch === undefined ? {} : { lastFetchedEpoch: p.lastFetchedEpoch }) }, (error) => fetchFailure(requestId, p, error));
       budget = Math.max(0, budget - p.partitionMaxBytes);
     }
+  }
+
+  /**
+   * The answer to a partition of a fetch that can read nothing new, given without a round trip
+   * through the partition's actor (Kafka answers such partitions from its cached state too). A
+   * consumer at the (last stable or) high watermark, or a follower at the leader's log end that
+   * reported the same offset last time and was heard by the actor within the last
+   * {@link IDLE_FOLLOWER_REFRESH_DIVISOR}th of `replica.lag.time.max.ms` (so the ISR keeps seeing it
+   * caught up). Undefined when the actor must take the fetch: a new offset, data, a leadership or
+   * epoch question, a divergence check.
+   */
+  private idleFetchResult(requestId: number, p: FetchPartition, replicaId: number, now: number, isolationLevel: FetchRequest['isolationLevel']): Extract<PartitionEmitted, { type: 'fetch.result' }> | undefined {
+    const key = `${p.topic}-${p.partition}`;
+    const actor = this.partitions.get(key);
+    const log = this.logs.get(key);
+    if (actor === undefined || log === undefined) return undefined;
+    const snapshot = actor.getSnapshot();
+    if (snapshot.value !== 'leader') return undefined;
+    const c = snapshot.context as { leaderEpoch: number; highWatermark: bigint; replicas: readonly number[] };
+    if (p.currentLeaderEpoch >= 0 && p.currentLeaderEpoch !== c.leaderEpoch) return undefined;
+    const end = log.logEndOffset;
+    if (replicaId < 0) {
+      const bound = isolationLevel === 'read_committed' ? log.lastStableOffset(c.highWatermark) : c.highWatermark;
+      if (p.fetchOffset !== bound || p.fetchOffset < log.logStartOffset) return undefined;
+    } else {
+      if (p.fetchOffset !== end || !c.replicas.includes(replicaId)) return undefined;
+      const heard = this.followerFetches.get(`${key}:${replicaId}`);
+      if (heard === undefined || heard.fetchOffset !== p.fetchOffset || heard.leaderEpoch !== c.leaderEpoch || now - heard.at >= this.options.config.replicaLagTimeMaxMs / IDLE_FOLLOWER_REFRESH_DIVISOR) {
+        // The actor takes this one; remember what it was told.
+        this.followerFetches.set(`${key}:${replicaId}`, { fetchOffset: p.fetchOffset, leaderEpoch: c.leaderEpoch, at: now });
+        return undefined;
+      }
+    }
+    return { type: 'fetch.result', requestId, topic: p.topic, partition: p.partition, records: EMPTY, highWatermark: c.highWatermark, lastStableOffset: log.lastStableOffset(c.highWatermark), logStartOffset: log.logStartOffset };
   }
 
   private listOffsets(message: Message, from: NodeId): void {
@@ -1027,7 +1077,7 @@ export class Broker {
   private onPartitionResult(event: PartitionEmitted): void {
     switch (event.type) {
       case 'partition.appended':
-        this.wakeParked(event.topic, event.partition);
+        this.wakeParked(event.topic, event.partition, event.logEndMoved);
         return;
       case 'isr.proposed':
         this.sendAlterPartition(event);
@@ -1079,8 +1129,15 @@ export class Broker {
     this.parked.set(key, parked);
   }
 
-  private wakeParked(topic: string, partition: number): void {
-    for (const [key, parked] of this.parked) {
+  /**
+   * Answers parked fetches that include the partition. A follower reads up to the log end, so
+   * only new data completes its fetch (as Kafka's DelayedFetch counts bytes); a consumer also
+   * gains data when the high watermark (or last stable offset) moves.
+   */
+  private wakeParked(topic: string, partition: number, logEndMoved: boolean): void {
+    // A snapshot: a woken fetch may park again at once (a new entry) and must not be woken twice.
+    for (const [key, parked] of [...this.parked]) {
+      if (!logEndMoved && (parked.request.replicaId ?? -1) >= 0) continue;
       if (!parked.request.partitions.some((p) => p.topic === topic && p.partition === partition)) continue;
       this.parked.delete(key);
       if (parked.timer !== undefined) this.options.clock.clearTimeout(parked.timer);

@@ -55,6 +55,9 @@ interface Followed {
   leaderEpoch: number;
   /** Left out of fetches until this time (after an error). */
   delayedUntil: number;
+  /** The high watermark and log start the partition actor was last handed (-1 before any). */
+  lastHighWatermark: bigint;
+  lastLogStartOffset: bigint;
 }
 
 interface InFlight {
@@ -94,8 +97,10 @@ export class ReplicaFetcher {
       if (existing.leaderEpoch !== leaderEpoch) {
         existing.leaderEpoch = leaderEpoch;
         existing.delayedUntil = 0;
+        existing.lastHighWatermark = -1n;
+        existing.lastLogStartOffset = -1n;
       }
-    } else this.partitions.set(key, { topic, partition, leaderEpoch, delayedUntil: 0 });
+    } else this.partitions.set(key, { topic, partition, leaderEpoch, delayedUntil: 0, lastHighWatermark: -1n, lastLogStartOffset: -1n });
     this.fetch();
   }
 
@@ -173,6 +178,10 @@ export class ReplicaFetcher {
       const sent = inFlight.sent.get(key);
       // Unfollowed or re-targeted while the fetch was out: the answer no longer applies.
       if (p === undefined || sent === undefined || p.leaderEpoch !== sent.leaderEpoch) continue;
+      // Nothing new for an idle partition: its actor would change nothing, so it is not woken.
+      if (r.records.length === 0 && r.error === undefined && r.divergingEpoch === undefined && r.highWatermark === p.lastHighWatermark && r.logStartOffset === p.lastLogStartOffset) continue;
+      p.lastHighWatermark = r.error === undefined ? r.highWatermark : -1n;
+      p.lastLogStartOffset = r.error === undefined ? r.logStartOffset : -1n;
       const endBefore = this.host.logOf(r.topic, r.partition)?.logEndOffset;
       this.host.deliver(r.topic, r.partition, {
         type: 'replica.fetched',

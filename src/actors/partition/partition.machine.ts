@@ -149,7 +149,7 @@ export type PartitionEmitted =
   | { type: 'listOffsets.result'; requestId: number; topic: string; partition: number; offset: bigint; timestamp: number; error?: WireError }
   | { type: 'deleteRecords.result'; requestId: number; topic: string; partition: number; lowWatermark: bigint; error?: WireError }
   /** The log end or the high watermark moved: parked fetches may now be answered. */
-  | { type: 'partition.appended'; topic: string; partition: number; highWatermark: bigint }
+  | { type: 'partition.appended'; topic: string; partition: number; highWatermark: bigint; /** The log end moved (new data for followers), not just the high watermark. */ logEndMoved: boolean }
   /** The leader asks the controller to change the ISR (the broker sends `alterPartition.request`). */
   | { type: 'isr.proposed'; topic: string; partition: number; leaderEpoch: number; partitionEpoch: number; newIsr: readonly number[] }
   /** This leader was elected for a new epoch (or this broker hosts a new leader). */
@@ -228,7 +228,7 @@ function failWaiting(c: PartitionContext, enqueue: Enqueue, leaderEpoch: number)
 function advance(next: PartitionContext, enqueue: Enqueue, appended = false): Pick<PartitionContext, 'highWatermark' | 'waiting'> {
   const highWatermark = leaderHighWatermark(next);
   const waiting = settleWaiting(next, highWatermark, enqueue);
-  if (appended || highWatermark !== next.highWatermark) enqueue(emit({ type: 'partition.appended', topic: next.topic, partition: next.partition, highWatermark }));
+  if (appended || highWatermark !== next.highWatermark) enqueue(emit({ type: 'partition.appended', topic: next.topic, partition: next.partition, highWatermark, logEndMoved: appended }));
   return { highWatermark, waiting };
 }
 
