@@ -15,7 +15,7 @@ console.log(`end-to-end latency at ${cluster.latency.rate.toLocaleString('en-US'
 
 const replicationRecords = Number(process.env.BENCH_REPLICATION_RECORDS ?? 500_000);
 const replication = await runReplicationBenchmarks();
-report(`replication: ${replicationRecords.toLocaleString('en-US')} records per case, 3 brokers, 6 partitions, median of 3 interleaved rounds`, replication.rows, 'replication.json');
+report(`replication: ${replicationRecords.toLocaleString('en-US')} records per case, 3 brokers, 6 partitions, median of ${process.env.BENCH_ROUNDS ?? 5} interleaved rounds after a warm-up round`, replication.rows, 'replication.json');
 console.log('\nfailover (time from the crash to the first success)');
 for (const f of replication.failovers) console.log(`  ${f.clock.padEnd(10)} ${f.ms.toFixed(0).padStart(7)} ms  ${f.name}`);
 

@@ -173,6 +173,8 @@ export class Pipeline {
       this.inTransaction = true;
     }
     if (this.pendingRecords === 0) this.openedAt = this.context.clock.now();
+    // A poll's outputs go out as one send per topic (in order, so per-key order holds), not one per record.
+    const outputs = new Map<string, ProducerRecord[]>();
     for (const record of records) {
       let result: PipelineResult;
       try {
@@ -184,9 +186,19 @@ export class Pipeline {
         await this.abort();
         throw error;
       }
-      for (const { topic, record: out } of outputsOf(result, this.options.to)) this.outstanding.push(this.producer.send(topic, out));
+      for (const { topic, record: out } of outputsOf(result, this.options.to)) {
+        let list = outputs.get(topic);
+        if (list === undefined) outputs.set(topic, (list = []));
+        list.push(out);
+      }
       this.pending.set(`${record.topic}\u0000${record.partition}`, { topic: record.topic, partition: record.partition, offset: record.offset + 1n });
       this.pendingRecords++;
+    }
+    for (const [topic, list] of outputs) {
+      const sent = this.producer.send(topic, list);
+      // Its failure is handled at the commit (which then fails); until then it is not unhandled.
+      sent.catch(() => undefined);
+      this.outstanding.push(sent);
     }
   }
 

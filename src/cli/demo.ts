@@ -5,12 +5,16 @@
  * group of 3 that loses one member and gains another mid-stream. A third of the way in, the broker
  * leading the most partitions crashes: the controller fences it, the partitions fail over to
  * in-sync followers and the producers carry on; a few seconds later it restarts, truncates by
- * leader epoch, catches up and rejoins the ISR. A live display shows throughput, per-partition
- * leaders, ISRs, offsets, lag and rebalances; the run ends with a verified summary: every
- * acknowledged record consumed, per-key order intact.
+ * leader epoch, catches up and rejoins the ISR. Alongside, an exactly-once pipeline (two workers,
+ * one transaction per 100 ms) turns every order into a payment; halfway through, one worker is
+ * replaced by a new instance with its identity, which fences it and aborts its open transaction.
+ * A live display shows throughput, per-partition leaders, ISRs, offsets, lag and rebalances; the
+ * run ends with a verified summary: every acknowledged record consumed, per-key order intact, and
+ * exactly one committed payment per order.
  */
 import { createCluster } from '../actors/cluster.ts';
 import type { Consumer } from '../actors/consumer/consumer.ts';
+import type { Pipeline } from '../actors/pipeline.ts';
 import type { ClusterMetadataImage } from '../actors/protocol.ts';
 import { SystemClock } from '../clock.ts';
 
@@ -21,6 +25,7 @@ const PAUSE_MS = 40;
 /** Shorter than Kafka's 9 s default so the failover shows within the demo; the mechanism is the same. */
 const DOWN_MS = 4_000;
 const TOPIC = 'orders';
+const PAYMENTS = 'payments';
 const PARTITIONS = 6;
 const decoder = new TextDecoder();
 
@@ -28,15 +33,18 @@ interface Stats {
   produced: number;
   consumed: number;
   rebalances: number;
+  transactionsCommitted: number;
+  transactionsAborted: number;
   events: string[];
 }
 
 async function main(): Promise<void> {
   const clock = new SystemClock();
-  const cluster = await createCluster({ brokers: 3, controllers: 3, clock, brokerConfig: { offsetsTopicNumPartitions: 6, groupConfig: { 'group.initial.rebalance.delay.ms': 100 } } });
-  const stats: Stats = { produced: 0, consumed: 0, rebalances: 0, events: [] };
+  const cluster = await createCluster({ brokers: 3, controllers: 3, clock, brokerConfig: { offsetsTopicNumPartitions: 6, transactionStateLogNumPartitions: 6, groupConfig: { 'group.initial.rebalance.delay.ms': 100 } } });
+  const stats: Stats = { produced: 0, consumed: 0, rebalances: 0, transactionsCommitted: 0, transactionsAborted: 0, events: [] };
   const admin = cluster.admin();
   await admin.createTopic(TOPIC, { partitions: PARTITIONS, replicationFactor: 3, config: { 'min.insync.replicas': 2 } });
+  await admin.createTopic(PAYMENTS, { partitions: PARTITIONS, replicationFactor: 3, config: { 'min.insync.replicas': 2 } });
   const started = clock.now();
   const elapsed = (): string => `${((clock.now() - started) / 1000).toFixed(1)}s`;
   cluster.inspect((e) => {
@@ -45,7 +53,31 @@ async function main(): Promise<void> {
     else if (event.type === '@samsa.broker.fenced') stats.events.push(`${elapsed()} controller fenced broker ${String(event.brokerId)}`);
     else if (event.type === '@samsa.leader.changed' && event.topic === TOPIC) stats.events.push(`${elapsed()} ${TOPIC}-${String(event.partition)} leader ${String(event.previousLeader)} -> ${String(event.leader)} (leader epoch ${String(event.leaderEpoch)})`);
     else if (event.type === '@samsa.isr.expanded' && event.topic === TOPIC) stats.events.push(`${elapsed()} ${TOPIC}-${String(event.partition)} ISR back to ${JSON.stringify(event.isr)}`);
+    else if (event.type === '@samsa.txn.completed') {
+      if (event.committed === true) stats.transactionsCommitted++;
+      else stats.transactionsAborted++;
+    }
   });
+
+  // Exactly once: every order becomes one payment, in transactions that also commit the input offsets.
+  const pipelines: Pipeline[] = [];
+  let pipelineClients = 0;
+  const startPipeline = (instanceId: string): Pipeline => {
+    const pipeline = cluster.pipeline({
+      groupId: 'payments-app',
+      clientId: `${instanceId}-${pipelineClients++}`,
+      instanceId,
+      from: TOPIC,
+      to: PAYMENTS,
+      consumer: { maxPollRecords: 2_000 },
+      process: (r) => ({ key: r.key, value: `paid ${decoder.decode(r.value as Uint8Array)}` }),
+    });
+    pipeline.done.catch((e: unknown) => stats.events.push(`${elapsed()} pipeline worker ${pipeline.clientId} stopped: ${(e as Error).message.split(';')[0] ?? ''}`));
+    pipelines.push(pipeline);
+    return pipeline;
+  };
+  startPipeline('payments-a');
+  startPipeline('payments-b');
 
   // Producers: keyed records "customer-N" → value "<producer>:<seq>"; per key, seq must arrive in order.
   const acked = new Map<string, number>(); // partition:offset -> producer seq marker
@@ -66,9 +98,8 @@ async function main(): Promise<void> {
   const seen = new Set<string>();
   let duplicates = 0;
   let orderViolations = 0;
-  // A retried batch the old leader had written but not acknowledged is written again (the
-  // producer is not idempotent yet, as Kafka's with enable.idempotence=false): a duplicate write,
-  // told apart from reordering.
+  // A retried batch the old leader had written but not acknowledged would be written again by a
+  // producer without idempotence; these producers are idempotent (Kafka's default), so this stays 0.
   const values = new Set<string>();
   let duplicateWrites = 0;
   const members: Array<{ consumer: Consumer; running: boolean; loop: Promise<void> }> = [];
@@ -113,6 +144,7 @@ async function main(): Promise<void> {
   // DOWN_MS later; at a quarter one group member leaves, at three quarters a new one joins.
   let crashed = false;
   let churned = 0;
+  let replaced = false;
   const display = startDisplay(cluster, stats, total, elapsed, () => {
     if (!crashed && stats.produced > total / 3) {
       crashed = true;
@@ -126,6 +158,13 @@ async function main(): Promise<void> {
         void cluster.broker(victim).restart();
         stats.events.push(`${elapsed()} broker ${victim} restarted`);
       }, DOWN_MS);
+    }
+    if (!replaced && stats.produced > total / 2) {
+      // A new process with worker a's identity: initTransactions fences the old one (a zombie from
+      // now on) and aborts the transaction it had open; the group hands its partitions over.
+      replaced = true;
+      startPipeline('payments-a');
+      stats.events.push(`${elapsed()} pipeline worker payments-a replaced by a new instance (the old one is fenced)`);
     }
     if (churned === 0 && stats.produced > total / 4) {
       churned = 1;
@@ -147,9 +186,25 @@ async function main(): Promise<void> {
 
   await producing;
   while (seen.size < acked.size) await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), 50));
+  // The pipeline has done its part when the group's committed input offsets reach the end of orders.
+  const ends = await admin.listOffsets(TOPIC, 'latest');
+  const checker = cluster.consumer({ clientId: 'payments-check', groupId: 'payments-app', enableAutoCommit: false, isolationLevel: 'read_committed' });
+  for (;;) {
+    const committed = await checker.committed(ends.map((e) => ({ topic: TOPIC, partition: e.partition })));
+    if (committed.every((c) => c.offset >= (ends.find((e) => e.partition === c.partition)?.offset ?? 0n))) break;
+    await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), 100));
+  }
+  await checker.close();
   display.stop();
   for (const m of members) m.running = false;
   await Promise.all(members.map((m) => m.consumer.close()));
+  await Promise.all(pipelines.map((p) => p.stop()));
+  const paid = await readPayments(cluster, 'read_committed');
+  const written = await readPayments(cluster, 'read_uncommitted');
+  const orderValues = [...values];
+  const missing = orderValues.filter((v) => (paid.get(`paid ${v}`) ?? 0) === 0).length;
+  const duplicatePayments = [...paid.values()].filter((n) => n > 1).length;
+  const hidden = [...written.values()].reduce((a, b) => a + b, 0) - [...paid.values()].reduce((a, b) => a + b, 0);
   const seconds = (clock.now() - started) / 1000;
   const lost = [...acked.keys()].filter((k) => !seen.has(k)).length;
   console.log(`\nsummary after ${seconds.toFixed(1)} s`);
@@ -157,11 +212,32 @@ async function main(): Promise<void> {
   console.log(`  topic                      ${TOPIC}: ${PARTITIONS} partitions, replication factor 3, min.insync.replicas=2, producers acks=all`);
   console.log(`  consumed                   ${seen.size.toLocaleString('en-US')} distinct offsets, ${duplicates} re-deliveries, ${duplicateWrites} duplicate writes from producer retries`);
   console.log(`  rebalances                 ${stats.rebalances}`);
+  console.log(`  exactly once               ${orderValues.length.toLocaleString('en-US')} orders -> ${[...paid.values()].reduce((a, b) => a + b, 0).toLocaleString('en-US')} committed payments in ${stats.transactionsCommitted} transactions; ${stats.transactionsAborted} aborted, their ${hidden} payment(s) hidden from read_committed readers`);
   for (const e of stats.events) console.log(`  ${e}`);
-  const ok = lost === 0 && orderViolations === 0;
-  console.log(`\n${ok ? 'verified' : 'FAILED'}: ${lost} acknowledged records lost, ${orderViolations} per-key order violations`);
+  const ok = lost === 0 && orderViolations === 0 && missing === 0 && duplicatePayments === 0;
+  console.log(`\n${ok ? 'verified' : 'FAILED'}: ${lost} acknowledged records lost, ${orderViolations} per-key order violations, ${missing} orders without a payment, ${duplicatePayments} orders paid twice`);
   await cluster.stop();
   if (!ok) process.exitCode = 1;
+}
+
+/** How many times each value appears in the payments topic, read from the start at `isolationLevel`. */
+async function readPayments(cluster: Awaited<ReturnType<typeof createCluster>>, isolationLevel: 'read_committed' | 'read_uncommitted'): Promise<Map<string, number>> {
+  const ends = await cluster.admin().listOffsets(PAYMENTS, 'latest', { isolationLevel });
+  const reader = cluster.consumer({ autoOffsetReset: 'earliest', enableAutoCommit: false, isolationLevel, maxPollRecords: 10_000 });
+  reader.assign(ends.map((e) => ({ topic: PAYMENTS, partition: e.partition })));
+  const counts = new Map<string, number>();
+  const done = (): boolean => ends.every((e) => reader.lag().find((l) => l.partition === e.partition)?.lag === 0n);
+  for (let idle = 0; idle < 20; ) {
+    const records = await reader.poll({ timeoutMs: 100 });
+    for (const r of records) {
+      const v = decoder.decode(r.value as Uint8Array);
+      counts.set(v, (counts.get(v) ?? 0) + 1);
+    }
+    idle = records.length === 0 ? idle + 1 : 0;
+    if (records.length === 0 && done()) break;
+  }
+  await reader.close();
+  return counts;
 }
 
 /** The newest metadata image any running broker holds. */
