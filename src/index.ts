@@ -10,7 +10,10 @@ export type { RaftConfig } from './actors/controller/raft.ts';
 export { Admin } from './actors/admin.ts';
 export type { CreateTopicOptions, TopicDescription, OffsetSpec } from './actors/admin.ts';
 export { Producer } from './actors/producer/producer.ts';
-export type { ProducerOptions, ProducerRecord, RecordMetadata } from './actors/producer/producer.ts';
+export type { ProducerOptions, ProducerRecord, RecordMetadata, Transaction } from './actors/producer/producer.ts';
+export type { ConsumerGroupMetadata, TransactionPhase } from './actors/producer/transactionManager.ts';
+export { Pipeline } from './actors/pipeline.ts';
+export type { PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './actors/pipeline.ts';
 export type { Partitioner, PartitionerArgs } from './actors/producer/partitioners.ts';
 export { Consumer } from './actors/consumer/consumer.ts';
 export type { ConsumerOptions, ConsumerRecord, ConsumerBatch, RebalanceListener } from './actors/consumer/consumer.ts';
@@ -41,6 +44,7 @@ export {
   StorageError,
   ClosedError,
   TimeoutError,
+  TransactionStateError,
   KAFKA_ERRORS,
   errors,
   errorFromJSON,
