@@ -136,8 +136,11 @@ export interface FetchPartitionResult extends Partial<WireError> {
   readonly highWatermark: bigint;
   readonly lastStableOffset: bigint;
   readonly logStartOffset: bigint;
-  /** Whole record batches as stored. */
-  readonly records: Uint8Array;
+  /**
+   * Whole record batches as stored, in runs laid end to end in offset order (views of the leader's
+   * log, never copied on the way; read-only). `[]` when there is nothing to return.
+   */
+  readonly records: readonly Uint8Array[];
   /**
    * Follower fetches only: the follower's log diverges from the leader's at this epoch; it must
    * truncate (by epoch, never by high watermark) and fetch again. No records come with it.

@@ -154,6 +154,16 @@ export interface ReadResult {
   readonly logEndOffset: bigint;
 }
 
+/** Result of {@link PartitionLog.readViews}. */
+export interface ReadViewsResult {
+  /** Runs of whole record batches as stored, in offset order; `[]` when nothing is available. */
+  readonly records: readonly Uint8Array[];
+  /** Log start offset at the time of the read. */
+  readonly logStartOffset: bigint;
+  /** Log end offset at the time of the read. */
+  readonly logEndOffset: bigint;
+}
+
 /** An offset found by a ListOffsets-style lookup. */
 export interface TimestampAndOffset {
   readonly offset: bigint;
@@ -391,6 +401,11 @@ export class PartitionLog {
    * @throws CorruptRecordError, RecordTooLargeError, InvalidRecordError — nothing was written.
    */
   append(records: Uint8Array, options: AppendOptions = {}): LogAppendInfo {
+    return this.appendBatches(records, options, false);
+  }
+
+  /** {@link append}, skipping the CRC check of batches the caller has just checked (`crcChecked`). */
+  private appendBatches(records: Uint8Array, options: AppendOptions, crcChecked: boolean): LogAppendInfo {
     this.ensureWritable();
     if (!(records instanceof Uint8Array)) throw new InvalidArgumentError('records', `expected a Uint8Array of record batches, got ${typeof records}`);
     if (records.length === 0) throw new InvalidArgumentError('records', 'no record batches to append');
@@ -410,8 +425,9 @@ export class PartitionLog {
     let p = 0;
     while (p < records.length) {
       if (records.length - p < RECORD_BATCH_OVERHEAD) throw new CorruptRecordError(`${records.length - p} trailing bytes are not a whole record batch`, p);
-      const header = assertBatchValid(records, p);
+      const header = crcChecked ? readBatchHeader(records, p) : assertBatchValid(records, p);
       const size = header.batchLength + LOG_OVERHEAD;
+      if (crcChecked && size > records.length - p) throw new CorruptRecordError(`batch of ${size} bytes is truncated: only ${records.length - p} bytes remain`, p);
       // The leader checked the size; a follower copies what it has (Kafka's ignoreRecordSize).
       if (size > config.maxMessageBytes && origin !== 'replication') throw new RecordTooLargeError(size, config.maxMessageBytes);
       if (origin === 'client') {
@@ -534,25 +550,31 @@ export class PartitionLog {
    * @throws CorruptRecordError, InvalidArgumentError (a batch below the log end: truncate first) —
    *   nothing was written.
    */
-  appendAsFollower(records: Uint8Array): LogAppendInfo {
+  appendAsFollower(records: Uint8Array | readonly Uint8Array[]): LogAppendInfo {
+    const given = records instanceof Uint8Array ? [records] : records;
     const limit = this.currentConfig.segmentBytes;
-    if (records.length <= limit) return this.append(records, { origin: 'replication' });
-    // A fetch may carry more than one segment holds: append it in runs of whole batches that fit.
+    if (given.length === 1 && (given[0] as Uint8Array).length <= limit) return this.append(given[0] as Uint8Array, { origin: 'replication' });
+    if (given.length === 0) throw new InvalidArgumentError('records', 'no record batches to append');
+    // Runs of whole batches (a fetch answer's views of the leader's log) are written as they are,
+    // split where one would not fit a segment; every batch is checked before the first is written,
+    // so a bad batch writes nothing.
     const runs: Uint8Array[] = [];
-    let start = 0;
-    let p = 0;
-    while (p < records.length) {
-      if (records.length - p < RECORD_BATCH_OVERHEAD) throw new CorruptRecordError(`${records.length - p} trailing bytes are not a whole record batch`, p);
-      // Validate every batch before the first run is written, so a bad batch writes nothing.
-      const size = assertBatchValid(records, p).batchLength + LOG_OVERHEAD;
-      if (p > start && p + size - start > limit) {
-        runs.push(records.subarray(start, p));
-        start = p;
+    for (const run of given) {
+      if (!(run instanceof Uint8Array)) throw new InvalidArgumentError('records', `expected Uint8Array runs of record batches, got ${typeof run}`);
+      let start = 0;
+      let p = 0;
+      while (p < run.length) {
+        if (run.length - p < RECORD_BATCH_OVERHEAD) throw new CorruptRecordError(`${run.length - p} trailing bytes are not a whole record batch`, p);
+        const size = assertBatchValid(run, p).batchLength + LOG_OVERHEAD;
+        if (p > start && p + size - start > limit) {
+          runs.push(run.subarray(start, p));
+          start = p;
+        }
+        p += size;
       }
-      p += size;
+      if (p > start) runs.push(start === 0 ? run : run.subarray(start));
     }
-    runs.push(records.subarray(start));
-    const infos = runs.map((run) => this.append(run, { origin: 'replication' }));
+    const infos = runs.map((run) => this.appendBatches(run, { origin: 'replication' }, true));
     const first = infos[0] as LogAppendInfo;
     const last = infos[infos.length - 1] as LogAppendInfo;
     return {
@@ -565,10 +587,29 @@ export class PartitionLog {
   }
 
   /**
-   * Reads whole batches from the one containing `fromOffset`.
+   * Reads whole batches from the one containing `fromOffset`, as one buffer the caller owns.
    * @throws OffsetOutOfRangeError when `fromOffset` is below the log start or above the log end.
    */
   read(fromOffset: bigint, options: ReadOptions = {}): ReadResult {
+    const plan = this.planRead(fromOffset, options);
+    const records = plan.segment?.read(fromOffset, plan.maxBytes, plan.bound, options.minOneBatch ?? true) ?? EMPTY;
+    return { records, logStartOffset: this.startOffset, logEndOffset: plan.end };
+  }
+
+  /**
+   * The batches {@link read} returns, as runs of whole batches that are views of the stored bytes
+   * (no copy; a fetch answer hands them on as they are). The runs never change, whatever the log
+   * does afterwards, and must not be written to.
+   * @throws OffsetOutOfRangeError when `fromOffset` is below the log start or above the log end.
+   */
+  readViews(fromOffset: bigint, options: ReadOptions = {}): ReadViewsResult {
+    const plan = this.planRead(fromOffset, options);
+    const records = plan.segment?.readViews(fromOffset, plan.maxBytes, plan.bound, options.minOneBatch ?? true) ?? [];
+    return { records, logStartOffset: this.startOffset, logEndOffset: plan.end };
+  }
+
+  /** Checks a read's arguments and finds the segment it starts in (none when nothing is below the bound). */
+  private planRead(fromOffset: bigint, options: ReadOptions): { segment: LogSegment | undefined; maxBytes: number; bound: bigint; end: bigint } {
     this.ensureOpen();
     const end = this.logEndOffset;
     if (typeof fromOffset !== 'bigint') throw new InvalidArgumentError('fromOffset', `expected a bigint offset, got ${typeof fromOffset}`);
@@ -576,14 +617,13 @@ export class PartitionLog {
     const maxBytes = options.maxBytes ?? 1048576;
     if (!Number.isInteger(maxBytes) || maxBytes < 0) throw new InvalidArgumentError('maxBytes', `expected a non-negative integer, got ${maxBytes}`);
     const bound = options.maxOffset === undefined || options.maxOffset > end ? end : options.maxOffset;
-    const result = (records: Uint8Array): ReadResult => ({ records, logStartOffset: this.startOffset, logEndOffset: end });
-    if (fromOffset >= bound) return result(EMPTY);
-    for (let i = this.segmentIndexFor(fromOffset); i < this.segments.length; i++) {
-      const segment = this.segments[i] as LogSegment;
-      if (segment.nextOffset <= fromOffset) continue;
-      return result(segment.read(fromOffset, maxBytes, bound, options.minOneBatch ?? true) ?? EMPTY);
+    if (fromOffset < bound) {
+      for (let i = this.segmentIndexFor(fromOffset); i < this.segments.length; i++) {
+        const segment = this.segments[i] as LogSegment;
+        if (segment.nextOffset > fromOffset) return { segment, maxBytes, bound, end };
+      }
     }
-    return result(EMPTY);
+    return { segment: undefined, maxBytes, bound, end };
   }
 
   /**

@@ -64,6 +64,20 @@ export type BatchVisitor = (header: RecordBatchHeader, position: number, bytes: 
 /** Visitor result that ends a scan without reporting a problem. */
 export const STOP_SCAN = '\u0000stop';
 
+/** `length` bytes starting at `at` in `views[v]` and running on into the next views, as one new buffer. */
+function joined(views: readonly Uint8Array[], v: number, at: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const view = views[v++] as Uint8Array;
+    const take = Math.min(view.length - at, length - done);
+    out.set(view.subarray(at, at + take), done);
+    done += take;
+    at = 0;
+  }
+  return out;
+}
+
 /** One segment of a partition log. */
 export class LogSegment {
   offsetIndex: OffsetIndex;
@@ -215,12 +229,21 @@ export class LogSegment {
     const end = this.log.size();
     const chunkSize = Math.max(this.config.indexIntervalBytes * 2, 8192);
     while (position < end) {
-      const chunk = this.log.read(position, Math.min(chunkSize, end - position));
+      // Views, not a copy: only headers are read here.
+      const views = this.log.readViews(position, Math.min(chunkSize, end - position));
+      let total = 0;
+      for (const view of views) total += view.length;
       let p = 0;
-      while (p + RECORD_BATCH_OVERHEAD <= chunk.length) {
-        const header = readBatchHeader(chunk, p);
+      let v = 0;
+      let at = 0;
+      while (p + RECORD_BATCH_OVERHEAD <= total) {
+        const view = views[v] as Uint8Array;
+        const header = view.length - at >= RECORD_BATCH_OVERHEAD ? readBatchHeader(view, at) : readBatchHeader(joined(views, v, at, RECORD_BATCH_OVERHEAD), 0);
         if (header.baseOffset + BigInt(header.lastOffsetDelta) >= offset) return { position: position + p, header };
-        p += header.batchLength + LOG_OVERHEAD;
+        const size = header.batchLength + LOG_OVERHEAD;
+        p += size;
+        at += size;
+        while (v < views.length && at >= (views[v] as Uint8Array).length) at -= (views[v++] as Uint8Array).length;
       }
       if (p === 0) {
         // A single header straddles the chunk end: read just it.
@@ -256,6 +279,55 @@ export class LogSegment {
       end += size;
     }
     return end === bytes.length ? bytes : bytes.subarray(0, end);
+  }
+
+  /**
+   * What {@link read} returns, as runs of whole batches laid end to end, each a view of the stored
+   * bytes where the storage hands out views ({@link StorageFile.readViews}): no copy of the data,
+   * except a batch that straddles two storage chunks, which is joined into one buffer. The runs
+   * never change afterwards; `[]` when nothing qualifies.
+   */
+  readViews(offset: bigint, maxBytes: number, maxOffset: bigint, minOneBatch: boolean): Uint8Array[] {
+    const found = this.findBatch(offset);
+    if (found === undefined) return [];
+    const { position, header } = found;
+    if (header.baseOffset + BigInt(header.lastOffsetDelta) >= maxOffset) return [];
+    const firstSize = header.batchLength + LOG_OVERHEAD;
+    const available = this.log.size() - position;
+    const readLength = Math.min(available, Math.max(maxBytes, minOneBatch ? firstSize : 0));
+    if (readLength < firstSize) return [];
+    const views = this.log.readViews(position, readLength);
+    const runs: Uint8Array[] = [];
+    let v = 0; // view holding the next batch's first byte
+    let at = 0; // its position inside that view
+    let runStart = 0; // start (in view v) of the run being grown there
+    let remaining = readLength;
+    while (remaining >= RECORD_BATCH_OVERHEAD) {
+      const view = views[v] as Uint8Array;
+      const inView = view.length - at >= RECORD_BATCH_OVERHEAD;
+      const h = readBatchHeader(inView ? view : joined(views, v, at, RECORD_BATCH_OVERHEAD), inView ? at : 0);
+      const size = h.batchLength + LOG_OVERHEAD;
+      if (size > remaining || h.baseOffset + BigInt(h.lastOffsetDelta) >= maxOffset) break;
+      remaining -= size;
+      if (at + size <= view.length) {
+        at += size;
+        if (at === view.length) {
+          runs.push(runStart === 0 ? view : view.subarray(runStart, at));
+          v++;
+          at = runStart = 0;
+        }
+        continue;
+      }
+      // The batch straddles views: close the run before it, join the batch, go on after it.
+      if (at > runStart) runs.push(view.subarray(runStart, at));
+      runs.push(joined(views, v, at, size));
+      let left = size - (view.length - at);
+      v++;
+      while (left > 0 && left >= (views[v] as Uint8Array).length) left -= (views[v++] as Uint8Array).length;
+      at = runStart = left;
+    }
+    if (v < views.length && at > runStart) runs.push((views[v] as Uint8Array).subarray(runStart, at));
+    return runs;
   }
 
   /**

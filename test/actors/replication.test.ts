@@ -157,11 +157,11 @@ describe('replication', () => {
       await cluster.runUntil(() => cluster.brokerInternals(current.leader)?.highWatermarkOf('t', 0) === 1n);
       const responses: Message[] = [];
       cluster.network.register('client:probe', (m) => responses.push(m));
-      const fetchWith = async (replicaId: number, currentLeaderEpoch: number): Promise<{ error?: string; records: Uint8Array }> => {
+      const fetchWith = async (replicaId: number, currentLeaderEpoch: number): Promise<{ error?: string; records: readonly Uint8Array[] }> => {
         const correlationId = responses.length + 100;
         cluster.network.send('client:probe', `broker:${current.leader}`, { type: 'fetch.request', correlationId, replicaId, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, isolationLevel: 'read_uncommitted', partitions: [{ topic: 't', partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20, currentLeaderEpoch }] });
         await cluster.runUntil(() => responses.some((r) => r.correlationId === correlationId));
-        return (responses.find((r) => r.correlationId === correlationId)?.partitions as Array<{ error?: string; records: Uint8Array }>)[0] as { error?: string; records: Uint8Array };
+        return (responses.find((r) => r.correlationId === correlationId)?.partitions as Array<{ error?: string; records: readonly Uint8Array[] }>)[0] as { error?: string; records: readonly Uint8Array[] };
       };
       // A consumer (replica id -1) and a follower both carry the epoch they believe current.
       const otherFollower = current.replicas.find((id) => id !== current.leader) as number;

@@ -218,7 +218,8 @@ interface ParkedFetch {
   timer: TimerHandle | undefined;
 }
 
-const EMPTY = new Uint8Array(0);
+/** No records in a fetch answer. */
+const EMPTY: readonly Uint8Array[] = [];
 
 /** Lifecycle of a broker: `running` until crashed or stopped. */
 export const brokerMachine = setup({
@@ -1103,7 +1104,7 @@ export class Broker {
     pending.results.push(result);
     if (pending.marker !== undefined && event.type === 'produce.result' && event.error === undefined && event.topic === OFFSETS_TOPIC) this.coordinator?.completeTransaction(event.partition, pending.marker.producerId, pending.marker.commit);
     if (('error' in result && result.error !== undefined) || ('divergingEpoch' in result && result.divergingEpoch !== undefined)) pending.hasError = true;
-    if (event.type === 'fetch.result') pending.bytes += event.records.length;
+    if (event.type === 'fetch.result') for (const run of event.records) pending.bytes += run.length;
     pending.remaining--;
     if (pending.remaining === 0) this.complete(event.requestId, pending);
   }

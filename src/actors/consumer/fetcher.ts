@@ -27,10 +27,12 @@ export interface ConsumerRecord {
   readonly headers: readonly RecordHeader[];
 }
 
-/** The bytes of one fetch response for a partition, taken batch by batch. */
+/** The bytes of one fetch response for a partition (runs of whole batches), taken batch by batch. */
 interface CompletedFetch {
-  readonly bytes: Uint8Array;
-  /** Byte position of the next batch to decode. */
+  readonly runs: readonly Uint8Array[];
+  /** Index of the run holding the next batch to decode. */
+  run: number;
+  /** Byte position of the next batch to decode in that run. */
   position: number;
   /** Records below this offset were already taken (a fetch starts at the batch holding its offset). */
   readonly from: bigint;
@@ -177,16 +179,17 @@ export class Fetcher {
     for (;;) {
       const fetch = state.fetches[0];
       if (fetch === undefined) return false;
-      const bytes = fetch.bytes;
-      const p = fetch.position;
-      if (p + LOG_OVERHEAD > bytes.length) {
+      const bytes = fetch.runs[fetch.run];
+      if (bytes === undefined) {
         state.fetches.shift();
         continue;
       }
-      const header = readBatchHeader(bytes, p);
-      const size = header.batchLength + LOG_OVERHEAD;
-      if (p + size > bytes.length) {
-        state.fetches.shift();
+      const p = fetch.position;
+      const header = p + LOG_OVERHEAD > bytes.length ? undefined : readBatchHeader(bytes, p);
+      const size = header === undefined ? 0 : header.batchLength + LOG_OVERHEAD;
+      if (header === undefined || p + size > bytes.length) {
+        fetch.run++;
+        fetch.position = 0;
         continue;
       }
       fetch.position = p + size;
@@ -300,19 +303,21 @@ export class Fetcher {
    * Holds a fetch response's bytes for the partition; returns whether it may carry records. Only
    * batch headers are read here, to find where the next fetch starts.
    */
-  private absorb(state: PartitionState, bytes: Uint8Array, from: bigint, aborted: ReadonlyArray<{ producerId: bigint; firstOffset: bigint }>): boolean {
+  private absorb(state: PartitionState, runs: readonly Uint8Array[], from: bigint, aborted: ReadonlyArray<{ producerId: bigint; firstOffset: bigint }>): boolean {
     let next = from;
     let records = false;
-    let p = 0;
-    while (p + LOG_OVERHEAD <= bytes.length) {
-      const header = readBatchHeader(bytes, p);
-      const size = header.batchLength + LOG_OVERHEAD;
-      if (p + size > bytes.length) break;
-      const last = header.baseOffset + BigInt(header.lastOffsetDelta);
-      if (last >= next && !isControlBatch(header)) records = true;
-      // Compaction and control records leave gaps: continue after the batch even when it gave nothing.
-      if (last + 1n > next) next = last + 1n;
-      p += size;
+    for (const bytes of runs) {
+      let p = 0;
+      while (p + LOG_OVERHEAD <= bytes.length) {
+        const header = readBatchHeader(bytes, p);
+        const size = header.batchLength + LOG_OVERHEAD;
+        if (p + size > bytes.length) break;
+        const last = header.baseOffset + BigInt(header.lastOffsetDelta);
+        if (last >= next && !isControlBatch(header)) records = true;
+        // Compaction and control records leave gaps: continue after the batch even when it gave nothing.
+        if (last + 1n > next) next = last + 1n;
+        p += size;
+      }
     }
     if (!records) {
       if (next > from) {
@@ -321,7 +326,7 @@ export class Fetcher {
       }
       return false;
     }
-    state.fetches.push({ bytes, position: 0, from, aborted: [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)), abortedIndex: 0, abortedProducers: new Set() });
+    state.fetches.push({ runs, run: 0, position: 0, from, aborted: [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)), abortedIndex: 0, abortedProducers: new Set() });
     // Positions advance as records are taken; a trailing gap is skipped once they all are.
     state.nextFetchOffset = next;
     return true;

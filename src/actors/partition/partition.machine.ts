@@ -19,7 +19,7 @@ import type { AbortedTransaction, LogAppendInfo, PartitionLog } from '../../log/
 import { wireError } from '../protocol.ts';
 import type { WireError } from '../protocol.ts';
 import {
-  batchesFrom,
+  runsFrom,
   canJoinIsr,
   divergingEpochOf,
   followerHighWatermark,
@@ -122,7 +122,7 @@ export type PartitionEvent =
       /** The leader epoch and fetch offset the fetch was sent with: a stale answer is dropped. */
       leaderEpoch: number;
       fetchOffset: bigint;
-      records: Uint8Array;
+      records: readonly Uint8Array[];
       highWatermark: bigint;
       logStartOffset: bigint;
       divergingEpoch?: DivergingEpoch;
@@ -145,7 +145,7 @@ export type PartitionEvent =
 /** Results and notices a partition emits to its broker. */
 export type PartitionEmitted =
   | { type: 'produce.result'; requestId: number; topic: string; partition: number; baseOffset: bigint; lastOffset: bigint; logAppendTime: number; logStartOffset: bigint; error?: WireError }
-  | { type: 'fetch.result'; requestId: number; topic: string; partition: number; records: Uint8Array; highWatermark: bigint; lastStableOffset: bigint; logStartOffset: bigint; abortedTransactions?: readonly AbortedTransaction[]; divergingEpoch?: DivergingEpoch; error?: WireError }
+  | { type: 'fetch.result'; requestId: number; topic: string; partition: number; records: readonly Uint8Array[]; highWatermark: bigint; lastStableOffset: bigint; logStartOffset: bigint; abortedTransactions?: readonly AbortedTransaction[]; divergingEpoch?: DivergingEpoch; error?: WireError }
   | { type: 'listOffsets.result'; requestId: number; topic: string; partition: number; offset: bigint; timestamp: number; error?: WireError }
   | { type: 'deleteRecords.result'; requestId: number; topic: string; partition: number; lowWatermark: bigint; error?: WireError }
   /** The log end or the high watermark moved: parked fetches may now be answered. */
@@ -164,7 +164,8 @@ export function toWireError(e: unknown): WireError {
   return wireError('UNKNOWN_SERVER_ERROR', e instanceof Error ? e.message : String(e));
 }
 
-const EMPTY = new Uint8Array(0);
+/** No records in a fetch answer. */
+const EMPTY: readonly Uint8Array[] = [];
 /** Kafka's produce `timeout.ms` when a request does not say (the producer's request.timeout.ms default). */
 const DEFAULT_PRODUCE_TIMEOUT_MS = 30_000;
 
@@ -362,7 +363,7 @@ export const partitionMachine = setup({
         'fetch.read': {
           actions: enqueueActions(({ context: c, event, enqueue }) => {
             const { topic, partition, log } = c;
-            const result = (highWatermark: bigint, fields: { records: Uint8Array; divergingEpoch?: DivergingEpoch; error?: WireError; abortedTransactions?: readonly AbortedTransaction[] }): void => {
+            const result = (highWatermark: bigint, fields: { records: readonly Uint8Array[]; divergingEpoch?: DivergingEpoch; error?: WireError; abortedTransactions?: readonly AbortedTransaction[] }): void => {
               enqueue(emit({ type: 'fetch.result', requestId: event.requestId, topic, partition, highWatermark, lastStableOffset: log.lastStableOffset(highWatermark), logStartOffset: log.logStartOffset, ...fields }));
             };
             if (event.currentLeaderEpoch >= 0 && event.currentLeaderEpoch !== c.leaderEpoch) {
@@ -377,9 +378,9 @@ export const partitionMachine = setup({
               try {
                 if (event.isolationLevel === 'read_committed') {
                   const lso = log.lastStableOffset(c.highWatermark);
-                  const records = log.read(event.fetchOffset, { maxBytes: event.maxBytes, maxOffset: lso }).records;
+                  const records = log.readViews(event.fetchOffset, { maxBytes: event.maxBytes, maxOffset: lso }).records;
                   result(c.highWatermark, { records, abortedTransactions: records.length === 0 ? [] : log.collectAbortedTransactions(event.fetchOffset, lso) });
-                } else result(c.highWatermark, { records: log.read(event.fetchOffset, { maxBytes: event.maxBytes, maxOffset: c.highWatermark }).records });
+                } else result(c.highWatermark, { records: log.readViews(event.fetchOffset, { maxBytes: event.maxBytes, maxOffset: c.highWatermark }).records });
               } catch (e) {
                 result(c.highWatermark, { records: EMPTY, error: toWireError(e) });
               }
@@ -390,7 +391,7 @@ export const partitionMachine = setup({
               return;
             }
             const leaderEnd = log.logEndOffset;
-            let records: Uint8Array;
+            let records: readonly Uint8Array[];
             try {
               if (event.fetchOffset < log.logStartOffset) throw new OffsetOutOfRangeError(event.fetchOffset, log.logStartOffset, leaderEnd, `partition ${topic}-${partition}`);
               const lastFetchedEpoch = event.lastFetchedEpoch ?? -1;
@@ -402,7 +403,7 @@ export const partitionMachine = setup({
                   return;
                 }
               }
-              records = log.read(event.fetchOffset, { maxBytes: event.maxBytes }).records;
+              records = log.readViews(event.fetchOffset, { maxBytes: event.maxBytes }).records;
             } catch (e) {
               result(c.highWatermark, { records: EMPTY, error: toWireError(e) });
               return;
@@ -530,7 +531,7 @@ export const partitionMachine = setup({
                 return;
               }
               if (event.records.length > 0) {
-                const fresh = batchesFrom(event.records, log.logEndOffset);
+                const fresh = runsFrom(event.records, log.logEndOffset);
                 if (fresh.length > 0) log.appendAsFollower(fresh);
               }
               // The follower's log start follows the leader's (retention, DeleteRecords).

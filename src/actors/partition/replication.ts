@@ -207,6 +207,16 @@ export function batchesFrom(records: Uint8Array, fromOffset: bigint): Uint8Array
   return p === 0 ? records : records.subarray(p);
 }
 
+/** {@link batchesFrom} over runs of whole batches (a fetch answer): the runs from the first batch that ends at or after `fromOffset`. */
+export function runsFrom(runs: readonly Uint8Array[], fromOffset: bigint): readonly Uint8Array[] {
+  for (let i = 0; i < runs.length; i++) {
+    const rest = batchesFrom(runs[i] as Uint8Array, fromOffset);
+    if (rest.length === 0) continue;
+    return i === 0 && rest === runs[0] ? runs : [rest, ...runs.slice(i + 1)];
+  }
+  return [];
+}
+
 /** The maximal ISR (KIP-497): the committed ISR plus any replica an in-flight change adds. */
 export function maximalIsr(isr: readonly number[], pending: readonly number[] | undefined): readonly number[] {
   if (pending === undefined) return isr;

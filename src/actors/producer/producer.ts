@@ -162,6 +162,8 @@ interface PreparedRecord {
 interface Batch {
   readonly topic: string;
   readonly partition: number;
+  /** `topic`, `partition` as one map key, made once (the send loop looks batches up by it often). */
+  readonly key: string;
   /** The records, encoded as they are appended (none are kept as objects). */
   readonly builder: RecordBatchBuilder;
   /** Per record: its send, its index in that send, its timestamp. */
@@ -564,7 +566,7 @@ export class Producer {
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = { topic, partition, builder: new RecordBatchBuilder(Math.min(this.batchSize, this.maxRequestSize) + 64), deliveries: [], indices: [], timestamps: [], bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined, sequenceIndex: -1, session: -1, stampedSession: -1, stampedIndex: -1, acked: false };
+      batch = { topic, partition, key: partitionKey({ topic, partition }), builder: new RecordBatchBuilder(Math.min(this.batchSize, this.maxRequestSize) + 64), deliveries: [], indices: [], timestamps: [], bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined, sequenceIndex: -1, session: -1, stampedSession: -1, stampedIndex: -1, acked: false };
       open.set(partition, batch);
       this.openCount++;
     }
@@ -628,7 +630,7 @@ export class Producer {
     const saturated = new Set<number>();
     // Idempotence keeps each partition's batches in sequence order: while one of its batches waits
     // for a retry, nothing after it may go out (Kafka mutes the partition the same way).
-    const blocked = this.idempotent && this.retrying.length > 0 ? new Set(this.retrying.map((b) => partitionKey(b))) : undefined;
+    const blocked = this.idempotent && this.retrying.length > 0 ? new Set(this.retrying.map((b) => b.key)) : undefined;
     // New batches taken per partition in this pass: they join the sequence window when sent.
     const opened = new Map<string, number>();
     const queued = this.ready;
@@ -643,7 +645,7 @@ export class Producer {
         continue;
       }
       if (this.idempotent) {
-        const key = partitionKey(batch);
+        const key = batch.key;
         const fresh = batch.session !== this.session;
         const opening = fresh ? (opened.get(key) ?? 0) : 0;
         if (blocked?.has(key) === true || (fresh && this.sequenceOf(batch).window.length + opening >= MAX_BATCHES_IN_WINDOW)) {
@@ -688,7 +690,7 @@ export class Producer {
         let size = 0;
         for (const batch of pending) {
           const bytes = batch.encoded?.length ?? batch.builder.sizeInBytes;
-          const key = partitionKey(batch);
+          const key = batch.key;
           if (claimed.has(key) || (request.length > 0 && size + bytes > this.maxRequestSize)) later.push(batch);
           else {
             request.push(batch);
@@ -774,7 +776,7 @@ export class Producer {
   }
 
   private sequenceOf(b: Batch): PartitionSequence {
-    const key = partitionKey(b);
+    const key = b.key;
     let seq = this.sequences.get(key);
     if (seq === undefined) this.sequences.set(key, (seq = { next: 0, acked: -1, window: [] }));
     return seq;
@@ -926,7 +928,7 @@ export class Producer {
       this.retryTimer = undefined;
       const now = this.context.clock.now();
       const due = new Set(this.retrying.filter((b) => b.retryAt <= now).map(partitionKey));
-      this.requeue(this.retrying.filter((b) => due.has(partitionKey(b))));
+      this.requeue(this.retrying.filter((b) => due.has(b.key)));
       this.drain();
       this.scheduleRetry();
     }, Math.max(0, next - this.context.clock.now()));
@@ -979,7 +981,7 @@ export class Producer {
           // Once per new epoch: a batch that cannot be sent yet is not moved again by the next refresh.
           for (const b of moved) b.sentLeaderEpoch = this.metadata.leaderEpochOf(b.topic, b.partition);
           const partitions = new Set(moved.map(partitionKey));
-          this.requeue(this.retrying.filter((b) => partitions.has(partitionKey(b))));
+          this.requeue(this.retrying.filter((b) => partitions.has(b.key)));
         }
         this.drain();
         if (this.ready.length > 0 && this.ready.every((b) => this.metadata.leaderOf(b.topic, b.partition) < 0)) {

@@ -172,6 +172,12 @@ class FileHandle implements StorageFile {
     file.size = Math.max(file.size, position + bytes.length);
   }
 
+  /** One owned buffer (a file read copies anyway). */
+  readViews(position: number, length: number): Uint8Array[] {
+    const bytes = this.read(position, length);
+    return bytes.length === 0 ? [] : [bytes];
+  }
+
   read(position: number, length: number): Uint8Array {
     const file = this.check('read');
     checkNonNegativeInteger('position', position);

@@ -29,6 +29,9 @@ const TAIL_MAX = 1 << 20;
  * copied into a collecting chunk that grows by doubling up to {@link TAIL_MAX}. So appending never
  * copies what was written before, and truncation only drops or shortens chunks.
  *
+ * Adopted chunks are shared with readers ({@link MemoryNode.readViews} hands out views of them), so
+ * they are never changed in place: a write or a bit flip over one first replaces it with a copy.
+ *
  * Invariants: chunks cover [0, size) without gaps (a write past the end adds a zero chunk for the
  * hole, as a file system reads a hole as zeros); `lengths[i] <= chunks[i].length`; only the last
  * chunk may have spare capacity, and then it is `tail`, a buffer this node allocated itself.
@@ -104,7 +107,7 @@ class MemoryNode {
       let i = this.chunkAt(position);
       let at = position;
       while (done < bytes.length && i < this.chunks.length) {
-        const chunk = this.chunks[i] as Uint8Array;
+        const chunk = this.writable(i);
         const offset = at - (this.starts[i] as number);
         const take = Math.min((this.lengths[i] as number) - offset, bytes.length - done);
         chunk.set(bytes.subarray(done, done + take), offset);
@@ -114,6 +117,36 @@ class MemoryNode {
       }
     }
     if (done < bytes.length) this.copyAppend(done === 0 ? bytes : bytes.subarray(done));
+  }
+
+  /** Chunk `i`, ready to be changed in place: an adopted chunk is replaced by a copy first, since views of it may be out. */
+  private writable(i: number): Uint8Array {
+    const chunk = this.chunks[i] as Uint8Array;
+    if (chunk === this.tail) return chunk;
+    const copy = chunk.slice(0, this.lengths[i] as number);
+    this.chunks[i] = copy;
+    return copy;
+  }
+
+  /**
+   * Views of the adopted chunks the range covers, copies of what lies in the collecting tail
+   * (later appends write into its spare room, and a truncation may let them overwrite it).
+   */
+  readViews(position: number, length: number): Uint8Array[] {
+    if (position >= this.size || length === 0) return [];
+    const end = position + Math.min(this.size - position, length);
+    const views: Uint8Array[] = [];
+    let i = this.chunkAt(position);
+    let at = position;
+    while (at < end) {
+      const chunk = this.chunks[i] as Uint8Array;
+      const offset = at - (this.starts[i] as number);
+      const take = Math.min((this.lengths[i] as number) - offset, end - at);
+      views.push(chunk === this.tail ? chunk.slice(offset, offset + take) : chunk.subarray(offset, offset + take));
+      at += take;
+      i++;
+    }
+    return views;
   }
 
   read(position: number, length: number): Uint8Array {
@@ -176,7 +209,7 @@ class MemoryNode {
   /** Sets one byte inside the file (test hook). */
   setByte(position: number, byte: number): void {
     const i = this.chunkAt(position);
-    (this.chunks[i] as Uint8Array)[position - (this.starts[i] as number)] = byte;
+    this.writable(i)[position - (this.starts[i] as number)] = byte;
   }
 
   contents(): Uint8Array {
@@ -259,6 +292,13 @@ class MemoryFile implements StorageFile {
     checkNonNegativeInteger('position', position);
     checkNonNegativeInteger('length', length);
     return node.read(position, length);
+  }
+
+  readViews(position: number, length: number): Uint8Array[] {
+    const node = this.check('read');
+    checkNonNegativeInteger('position', position);
+    checkNonNegativeInteger('length', length);
+    return node.readViews(position, length);
   }
 
   truncate(size: number): void {

@@ -26,6 +26,12 @@ export interface StorageFile {
    * is owned by the caller (never a view the storage later overwrites).
    */
   read(position: number, length: number): Uint8Array;
+  /**
+   * The same bytes as {@link read}, as views laid end to end (none empty; `[]` past the end),
+   * without a copy where the storage can avoid one. The views are read-only and never change
+   * afterwards: a later write, truncation or corruption of the file leaves them as they were.
+   */
+  readViews(position: number, length: number): Uint8Array[];
   /** Cuts the file to `size` bytes (no-op when already shorter or equal). */
   truncate(size: number): void;
   /** Makes everything written so far durable. Concurrent calls may share one fsync. */

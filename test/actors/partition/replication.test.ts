@@ -9,6 +9,7 @@ import { LeaderEpochCache, UNDEFINED_EPOCH } from '../../../src/log/leaderEpochC
 import { encodeRecordBatch, stampBatch } from '../../../src/log/recordBatch.ts';
 import {
   batchesFrom,
+  runsFrom,
   canJoinIsr,
   divergingEpochOf,
   followerHighWatermark,
@@ -280,5 +281,18 @@ describe('batchesFrom', () => {
     expect(batchesFrom(all, 2n)).toBe(all);
     expect(Array.from(batchesFrom(all, 3n))).toEqual(Array.from(b));
     expect(batchesFrom(all, 5n).length).toBe(0);
+  });
+
+  it('skips over runs of batches the same way, keeping later runs as they are', () => {
+    const a = stamped(0n, 3);
+    const b = stamped(3n, 2);
+    const c = stamped(5n, 4);
+    const runs = [joined(a, b), c];
+    expect(runsFrom(runs, 1n)).toBe(runs);
+    const fromB = runsFrom(runs, 3n);
+    expect(fromB.map((r) => Array.from(r))).toEqual([Array.from(b), Array.from(c)]);
+    expect(runsFrom(runs, 5n)[0]).toBe(c);
+    expect(runsFrom(runs, 9n)).toEqual([]);
+    expect(runsFrom([], 0n)).toEqual([]);
   });
 });

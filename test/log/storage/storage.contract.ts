@@ -91,6 +91,42 @@ export function storageContract(name: string, makeStorage: () => StorageFixture)
         expect(f.read(0, 1)).toEqual(bytes(1));
       });
 
+      it('readViews returns the bytes read() does, as non-empty views laid end to end', () => {
+        const f = open('p/v.log', { create: true });
+        const expected: number[] = [];
+        // Small appends (collected) and large ones (kept whole by the memory backend) mixed.
+        for (let i = 0; i < 40; i++) {
+          const chunk = Uint8Array.from({ length: i % 3 === 0 ? 5000 + i : (i % 29) + 1 }, (_, j) => (i * 31 + j) & 0xff);
+          f.append(chunk);
+          expected.push(...chunk);
+        }
+        const whole = Uint8Array.from(expected);
+        const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
+        for (const [position, length] of [[0, whole.length], [3, 9000], [4999, 2], [whole.length - 10, 100], [17, 0], [whole.length, 5], [whole.length + 10, 5]] as const) {
+          const views = f.readViews(position, length);
+          expect(views.every((v) => v.length > 0)).toBe(true);
+          expect(same(Buffer.concat(views), f.read(position, length))).toBe(true);
+          expect(same(Buffer.concat(views), whole.subarray(Math.min(position, whole.length), Math.min(whole.length, position + length)))).toBe(true);
+        }
+        expect(() => f.readViews(-1, 1)).toThrow(InvalidArgumentError);
+      });
+
+      it('readViews never change afterwards: writes, truncation and later appends leave them as read', () => {
+        const f = open('p/v.log', { create: true });
+        f.append(new Uint8Array(6000).fill(1));
+        f.append(bytes(2, 2, 2));
+        const views = f.readViews(0, 6003);
+        const before = views.map((v) => v.slice());
+        f.write(10, new Uint8Array(10).fill(9));
+        f.write(6001, bytes(9));
+        f.truncate(6001);
+        f.append(bytes(7, 7, 7));
+        f.append(new Uint8Array(5000).fill(5));
+        expect(views).toEqual(before);
+        expect(f.read(0, 20)).toEqual(Uint8Array.from([...new Array<number>(10).fill(1), ...new Array<number>(10).fill(9)]));
+        expect(f.read(6000, 4)).toEqual(bytes(2, 7, 7, 7));
+      });
+
       it('does not let later appends change the source buffer or earlier reads', () => {
         const f = open('p/a.log', { create: true });
         const source = bytes(1, 2, 3);

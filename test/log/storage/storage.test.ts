@@ -54,6 +54,20 @@ describe('MemoryStorage test hooks', () => {
     expect(() => storage.corrupt('b', 0, 0)).toThrow(StorageError);
   });
 
+  it('corrupt and setBytes leave views read before them as they were', () => {
+    const storage = new MemoryStorage();
+    const f = storage.open('a', { create: true });
+    const big = new Uint8Array(8192).fill(3);
+    f.append(big);
+    const [view] = f.readViews(0, 8192);
+    expect(view?.buffer).toBe(big.buffer); // kept as appended, handed out without a copy
+    storage.corrupt('a', 100, 0xff);
+    expect(view?.[100]).toBe(3);
+    expect(f.read(100, 1)).toEqual(bytes(0xff));
+    storage.setBytes('a', bytes(1));
+    expect(view?.every((b) => b === 3)).toBe(true);
+  });
+
   it('a reopened storage object is the same page cache (a simulated broker restart)', () => {
     const storage = new MemoryStorage();
     storage.mkdir('t-0');
@@ -171,6 +185,8 @@ describe('MemoryStorage chunks', () => {
     const storage = new MemoryStorage();
     const f = storage.open('a', { create: true });
     let model = new Uint8Array(0);
+    const held: Array<{ views: Uint8Array[]; bytes: Uint8Array }> = [];
+    const joinViews = (views: Uint8Array[]): Uint8Array => Buffer.concat(views);
     const resize = (size: number): void => {
       const next = new Uint8Array(size);
       next.set(model.subarray(0, Math.min(size, model.length)));
@@ -196,12 +212,20 @@ describe('MemoryStorage chunks', () => {
       } else if (op < 8) {
         f.truncate(position);
         if (position < model.length) resize(position);
-      } else {
+      } else if (op < 9) {
         expect(same(f.read(position, length), model.subarray(position, position + length))).toBe(true);
+      } else {
+        // Views read now must still hold these bytes at the end, whatever happens in between.
+        const views = f.readViews(position, length);
+        expect(views.every((v) => v.length > 0)).toBe(true);
+        expect(same(joinViews(views), model.subarray(position, position + length))).toBe(true);
+        held.push({ views, bytes: model.slice(position, position + length) });
       }
       expect(f.size()).toBe(model.length);
     }
     expect(same(storage.readFile('a'), model)).toBe(true);
+    expect(held.length).toBeGreaterThan(10);
+    for (const h of held) expect(same(joinViews(h.views), h.bytes)).toBe(true);
   });
 });
 
