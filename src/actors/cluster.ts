@@ -195,8 +195,9 @@ export class Cluster {
         brokerSessionTimeoutMs: this.brokerConfig.brokerSessionTimeoutMs,
       },
       clock: this.clock,
-      ...this.inspection.actorOptions(node),
+      id: node,
     });
+    this.inspection.track(actor);
     slot.actor = actor;
     slot.unregister = this.network.register(node, (message, from) => actor.send({ type: 'net.message', message, from }));
     actor.start();

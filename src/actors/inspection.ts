@@ -14,14 +14,36 @@ export interface SamsaEvent {
 /** What `cluster.inspect` listeners receive. */
 export type InspectionEvent = XStateInspectionEvent | SamsaEvent;
 
-/** Fans inspection events out to listeners; cheap when nobody listens. */
+/** What {@link InspectionSink.track} needs of an actor. */
+interface Inspectable {
+  readonly system: { inspect(observer: (event: XStateInspectionEvent) => void): { unsubscribe(): void } };
+  subscribe(observer: { complete: () => void }): unknown;
+}
+
+/**
+ * Fans inspection events out to listeners. Free when nobody listens: XState builds an inspection
+ * event for every event, snapshot and action of an actor that has an inspection observer, so the
+ * sink observes the actors it tracks only while at least one listener is subscribed.
+ */
 export class InspectionSink {
   private readonly listeners = new Set<(event: InspectionEvent) => void>();
+  /** Live tracked actors' systems, with their inspection subscription while there are listeners. */
+  private readonly systems = new Map<Inspectable['system'], { unsubscribe(): void } | undefined>();
+  private readonly forward = (event: XStateInspectionEvent): void => {
+    for (const l of this.listeners) l(event);
+  };
 
   /** Adds a listener; returns the function that removes it. */
   subscribe(listener: (event: InspectionEvent) => void): () => void {
     this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    if (this.listeners.size === 1) for (const system of this.systems.keys()) this.systems.set(system, system.inspect(this.forward));
+    return () => {
+      if (!this.listeners.delete(listener) || this.listeners.size > 0) return;
+      for (const [system, subscription] of this.systems) {
+        subscription?.unsubscribe();
+        this.systems.set(system, undefined);
+      }
+    };
   }
 
   /** Publishes a samsa event. */
@@ -29,14 +51,18 @@ export class InspectionSink {
     for (const l of this.listeners) l(event);
   }
 
-  /** Options to pass to `createActor` so the actor's XState inspection reaches the listeners. */
-  actorOptions(id: string): { id: string; inspect: (event: XStateInspectionEvent) => void } {
-    return {
-      id,
-      inspect: (event) => {
-        if (this.listeners.size === 0) return;
-        for (const l of this.listeners) l(event);
+  /**
+   * Sends an actor's XState inspection events to the listeners from now until it stops. Call it
+   * before `start()` so the listeners see the actor start.
+   */
+  track(actor: Inspectable): void {
+    const system = actor.system;
+    this.systems.set(system, this.listeners.size > 0 ? system.inspect(this.forward) : undefined);
+    actor.subscribe({
+      complete: () => {
+        this.systems.get(system)?.unsubscribe();
+        this.systems.delete(system);
       },
-    };
+    });
   }
 }

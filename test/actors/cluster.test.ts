@@ -53,6 +53,27 @@ describe('embedded cluster (deterministic)', () => {
     expect(samsa.filter((e) => e.type === '@samsa.leader.elected' && e.topic === 'inspected')).toHaveLength(2);
   });
 
+  it('observes actors only while someone listens, including actors created later', async () => {
+    const cluster = await createTestCluster({ seed: 4, brokers: 2 });
+    let first = 0;
+    const stopFirst = cluster.inspect((e) => void (e.type === '@xstate.event' && first++));
+    await cluster.settle(cluster.admin().createTopic('a', { partitions: 2 }));
+    expect(first).toBeGreaterThan(0);
+    stopFirst();
+    const seen = first;
+    // Nobody listens: partition actors created now are tracked but not observed.
+    await cluster.settle(cluster.admin().createTopic('b', { partitions: 2 }));
+    expect(first).toBe(seen);
+    const actors = new Set<string>();
+    const stopSecond = cluster.inspect((e) => {
+      if (e.type === '@xstate.event') actors.add((e.actorRef as unknown as { id: string }).id);
+    });
+    await cluster.settle(cluster.producer().send('b', [{ partition: 0, value: 'x' }, { partition: 1, value: 'y' }]));
+    stopSecond();
+    expect([...actors].some((id) => id.startsWith('partition:b-'))).toBe(true);
+    expect(first).toBe(seen);
+  });
+
   it('replays exactly from a seed: same seed, same message interleaving', async () => {
     const trace = async (seed: number): Promise<string[]> => {
       const cluster = await createTestCluster({ seed, brokers: 3 });

@@ -312,7 +312,8 @@ export class Broker {
     // A new process, a new incarnation: the controller tells it apart from the one that crashed.
     this.starts++;
     this.incarnationId = `broker-${this.id}-${this.options.clock.now()}-${this.starts}`;
-    this.actor = createActor(brokerMachine, { input: { brokerId: this.id }, clock: this.options.clock, ...this.options.inspection.actorOptions(`broker:${this.id}`) });
+    this.actor = createActor(brokerMachine, { input: { brokerId: this.id }, clock: this.options.clock, id: `broker:${this.id}` });
+    this.options.inspection.track(this.actor);
     this.actor.start();
     this.coordinator = new GroupCoordinator({
       brokerId: this.id,
@@ -670,9 +671,10 @@ export class Broker {
           actor = createActor(partitionMachine, {
             input: { topic: p.topic, partition: p.partition, log, brokerId: this.id, clock: this.options.clock, replicaLagTimeMaxMs: this.options.config.replicaLagTimeMaxMs },
             clock: this.options.clock,
-            ...this.options.inspection.actorOptions(`partition:${key}@broker:${this.id}`),
+            id: `partition:${key}@broker:${this.id}`,
           });
           actor.on('*', (event) => this.onPartitionResult(event as PartitionEmitted));
+          this.options.inspection.track(actor);
           actor.start();
           this.partitions.set(key, actor);
         } else {

@@ -245,12 +245,13 @@ export class GroupCoordinator {
     actor = createActor(groupMachine, {
       input: { groupId, config: this.host.groupConfig, memberIdSeed: this.memberIdSeed++, ...(restore === undefined ? {} : { restore }) },
       clock: this.host.clock,
-      ...this.host.inspection.actorOptions(`group:${groupId}@broker:${this.host.brokerId}`),
+      id: `group:${groupId}@broker:${this.host.brokerId}`,
     });
     // Registered before start: a loaded group may emit as it starts (e.g. over capacity → rebalance).
     this.groups.set(groupId, actor);
     const self = actor;
     actor.on('*', (event) => this.onGroupEvent(groupId, self, event as GroupEmitted));
+    this.host.inspection.track(actor);
     actor.start();
     return actor;
   }

@@ -633,6 +633,8 @@ export class Producer {
     const blocked = this.idempotent && this.retrying.length > 0 ? new Set(this.retrying.map((b) => b.key)) : undefined;
     // New batches taken per partition in this pass: they join the sequence window when sent.
     const opened = new Map<string, number>();
+    /** Partitions whose window (or a retry) holds back every new batch in this pass. */
+    const closed = new Set<string>();
     const queued = this.ready;
     for (let index = 0; index < queued.length; index++) {
       const batch = queued[index] as Batch;
@@ -647,8 +649,14 @@ export class Producer {
       if (this.idempotent) {
         const key = batch.key;
         const fresh = batch.session !== this.session;
+        if (fresh && closed.has(key)) {
+          keep.push(batch);
+          continue;
+        }
         const opening = fresh ? (opened.get(key) ?? 0) : 0;
         if (blocked?.has(key) === true || (fresh && this.sequenceOf(batch).window.length + opening >= MAX_BATCHES_IN_WINDOW)) {
+          // Every later new batch of this partition waits too: no need to look it up again.
+          if (fresh) closed.add(key);
           keep.push(batch);
           continue;
         }

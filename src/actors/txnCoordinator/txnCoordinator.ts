@@ -231,11 +231,12 @@ export class TransactionCoordinator {
         },
       },
       clock: this.host.clock,
-      ...this.host.inspection.actorOptions(`transaction:${transactionalId}@broker:${this.host.brokerId}`),
+      id: `transaction:${transactionalId}@broker:${this.host.brokerId}`,
     });
     this.txns.set(transactionalId, actor);
     const self = actor;
     actor.on('*', (event) => this.onEmitted(transactionalId, self, event as TransactionEmitted));
+    this.host.inspection.track(actor);
     actor.start();
     return actor;
   }
