@@ -64,12 +64,10 @@ function bodySize(timestampDelta: number, offsetDelta: number, key: Uint8Array |
   return size;
 }
 
-/** Copies small arrays with a loop: `TypedArray.set` costs more than the copy below ~64 bytes. */
+/** Copies `bytes` to `buf` at `pos`; returns the position after them. */
 function copy(buf: Uint8Array, pos: number, bytes: Uint8Array): number {
-  const n = bytes.length;
-  if (n <= 64) for (let i = 0; i < n; i++) buf[pos + i] = bytes[i] as number;
-  else buf.set(bytes, pos);
-  return pos + n;
+  buf.set(bytes, pos);
+  return pos + bytes.length;
 }
 
 /** See the module comment. */
