@@ -20,4 +20,4 @@ console.log('\nfailover (time from the crash to the first success)');
 for (const f of replication.failovers) console.log(`  ${f.clock.padEnd(10)} ${f.ms.toFixed(0).padStart(7)} ms  ${f.name}`);
 
 const transactions = await runTransactionBenchmarks();
-report(`exactly once: ${Number(process.env.BENCH_TXN_PRODUCE_RECORDS ?? 300_000).toLocaleString('en-US')} records per produce case, ${Number(process.env.BENCH_TXN_PIPELINE_RECORDS ?? 100_000).toLocaleString('en-US')} per pipeline case, 3 brokers, RF=3, acks=all, median of ${process.env.BENCH_ROUNDS ?? 3} interleaved rounds`, transactions, 'transactions.json');
+report(`exactly once: ${Number(process.env.BENCH_TXN_PRODUCE_RECORDS ?? 300_000).toLocaleString('en-US')} records per produce case, ${Number(process.env.BENCH_TXN_PIPELINE_RECORDS ?? 300_000).toLocaleString('en-US')} per pipeline case, 3 brokers, RF=3, acks=all, median of ${process.env.BENCH_ROUNDS ?? 5} interleaved rounds`, transactions, 'transactions.json');

@@ -14,8 +14,8 @@ import { measurement } from './harness.ts';
 import type { Measurement } from './harness.ts';
 
 const PRODUCE_RECORDS = Number(process.env.BENCH_TXN_PRODUCE_RECORDS ?? 300_000);
-const PIPELINE_RECORDS = Number(process.env.BENCH_TXN_PIPELINE_RECORDS ?? 100_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PIPELINE_RECORDS = Number(process.env.BENCH_TXN_PIPELINE_RECORDS ?? 300_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PARTITIONS = 6;
 const VALUE = new Uint8Array(100).map((_, i) => (i * 11) & 0xff);
 const KEYS = Array.from({ length: 4096 }, (_, i) => {
