@@ -485,3 +485,25 @@ describe('consumer', () => {
     await cluster.settle(cluster.stop());
   });
 });
+
+describe('consumed bytes', () => {
+  it('belong to the application: changing a record value in place changes no log', async () => {
+    const cluster = await createTestCluster({ seed: 31, brokers: 1, brokerConfig: { offsetsTopicNumPartitions: 3 } });
+    await cluster.settle(cluster.admin().createTopic('owned', { partitions: 1 }));
+    // Large values, so the batch is kept by the log as the producer built it.
+    const big = (i: number): Uint8Array => new Uint8Array(300).fill(i);
+    await cluster.settle(cluster.producer({ acks: 1 }).send('owned', Array.from({ length: 40 }, (_, i) => ({ value: big(i) }))));
+    const read = async (): Promise<ConsumerRecord[]> => {
+      const consumer = cluster.consumer({ autoOffsetReset: 'earliest', enableAutoCommit: false });
+      consumer.assign([{ topic: 'owned', partition: 0 }]);
+      const got = await pollAtLeast(cluster, consumer, 40);
+      await cluster.settle(consumer.close());
+      return got;
+    };
+    const first = await read();
+    for (const r of first) (r.value as Uint8Array).fill(0xee);
+    const second = await read();
+    expect(second.map((r) => Array.from(new Set(r.value as Uint8Array)))).toEqual(Array.from({ length: 40 }, (_, i) => [i]));
+  });
+});
+

@@ -326,7 +326,9 @@ export class Fetcher {
       }
       return false;
     }
-    state.fetches.push({ runs, run: 0, position: 0, from, aborted: [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)), abortedIndex: 0, abortedProducers: new Set() });
+    // The runs are views of the leader's log: copy them once, as a network receive would, so the
+    // keys and values handed to the application are its own and changing one never touches a log.
+    state.fetches.push({ runs: [joinRuns(runs)], run: 0, position: 0, from, aborted: [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)), abortedIndex: 0, abortedProducers: new Set() });
     // Positions advance as records are taken; a trailing gap is skipped once they all are.
     state.nextFetchOffset = next;
     return true;
@@ -349,4 +351,17 @@ function skipAsAborted(fetch: CompletedFetch, bytes: Uint8Array, position: numbe
     return true;
   }
   return isTransactional(header) && fetch.abortedProducers.has(header.producerId);
+}
+
+/** The runs' bytes back to back in one new buffer. */
+function joinRuns(runs: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const run of runs) length += run.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const run of runs) {
+    out.set(run, at);
+    at += run.length;
+  }
+  return out;
 }
