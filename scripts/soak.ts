@@ -4,7 +4,8 @@
  * non-zero when any seed fails.
  *
  * - By default, the replication simulation; a failure replays with
- *   `SIM_SEED=<seed> npx vitest run test/actors/replication.sim.test.ts`.
+ *   `SIM_SEED=<seed> npx vitest run test/actors/replication.sim.test.ts`. `--large`: the same
+ *   with ~2 KB values (batches shared between replicas as views of one buffer).
  * - `--txn`: the transactional simulation (test/sim/txnSim.ts) with its nemesis; `--txn-reorder`:
  *   its KAFKA-17754 scenario (delayed, reordered EndTxn, AddPartitionsToTxn, Produce and
  *   WriteTxnMarkers). A failure replays with
@@ -17,18 +18,20 @@ const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const count = Number(positional[0] ?? 50);
 const first = Number(positional[1] ?? 1000);
-const unknown = flags.filter((f) => f !== '--txn' && f !== '--txn-reorder');
+const unknown = flags.filter((f) => f !== '--txn' && f !== '--txn-reorder' && f !== '--large');
 if (!Number.isInteger(count) || count < 1 || !Number.isInteger(first) || unknown.length > 0 || flags.length > 1) {
-  console.error('usage: npm run soak -- <number of seeds> [first seed] [--txn | --txn-reorder]   e.g. npm run soak -- 200, npm run soak -- 200 1 --txn');
+  console.error('usage: npm run soak -- <number of seeds> [first seed] [--txn | --txn-reorder | --large]   e.g. npm run soak -- 200, npm run soak -- 200 1 --txn');
   process.exit(2);
 }
 const mode = flags[0] === '--txn' ? 'txn' : flags[0] === '--txn-reorder' ? 'txn-reorder' : 'replication';
+/** `--large`: the replication simulation with ~2 KB values, so batches are shared between replicas as views. */
+const padding = flags[0] === '--large' ? 2000 : 0;
 
 /** One seed: its summary line and its findings by check. */
 async function runSeed(seed: number): Promise<{ summary: string; found: Array<[string, string[]]> }> {
   const controllers = seed % 2 === 0 ? 3 : 1;
   if (mode === 'replication') {
-    const { anomalies, summary } = await runReplicationSim({ seed, controllers });
+    const { anomalies, summary } = await runReplicationSim({ seed, controllers, padding });
     return { summary, found: Object.entries(anomalies).filter(([, list]) => list.length > 0) };
   }
   const scenario = mode === 'txn' ? 'nemesis' : 'reorder';

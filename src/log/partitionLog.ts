@@ -525,7 +525,10 @@ export class PartitionLog {
    * the next offset and `leaderEpoch` as {@link append} does. The producer's open transaction, if
    * any, closes; an ABORT that closes one adds its entry to the active segment's `.txnindex`. A
    * marker for a producer with no open transaction here is still written (Kafka writes markers to
-   * every partition of the transaction) and takes over its epoch and coordinator epoch.
+   * every partition of the transaction) and takes over its epoch and coordinator epoch. Under
+   * transaction version 2, a retry of the marker that ended the producer's last transaction here
+   * (same epoch, no transaction open since) writes nothing and is answered as a duplicate at the
+   * log end offset - 1.
    *
    * @throws KafkaProtocolError INVALID_PRODUCER_EPOCH when the marker's epoch is older than the
    *   producer's (a newer one, the transaction version 2 bump, is accepted and fences the old
@@ -535,6 +538,12 @@ export class PartitionLog {
   appendTransactionMarker(marker: TransactionMarkerAppend, options: { readonly leaderEpoch: number; readonly transactionVersion?: number }): LogAppendInfo {
     this.ensureWritable();
     if (typeof marker !== 'object' || marker === null) throw new InvalidArgumentError('marker', 'expected { producerId, producerEpoch, coordinatorEpoch, result }');
+    if ((options.transactionVersion ?? 0) >= 2 && this.producers.isMarkerRetry(marker.producerId, marker.producerEpoch, marker.coordinatorEpoch)) {
+      // Answered as a duplicate, nothing written: its offset is the log end, so a leader that
+      // waits for it to be replicated waits for the first attempt too, wherever that landed.
+      const last = this.logEndOffset - 1n;
+      return { firstOffset: last, lastOffset: last, logAppendTime: -1, maxTimestamp: -1, batchCount: 0, recordCount: 0, logStartOffset: this.startOffset, duplicate: true };
+    }
     const bytes = encodeTransactionMarker({ producerId: marker.producerId, producerEpoch: marker.producerEpoch, coordinatorEpoch: marker.coordinatorEpoch, result: marker.result, timestamp: marker.timestamp ?? this.clock.now() });
     return this.append(bytes, { origin: 'coordinator', leaderEpoch: options.leaderEpoch, ...(options.transactionVersion === undefined ? {} : { transactionVersion: options.transactionVersion }) });
   }

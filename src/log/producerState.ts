@@ -201,6 +201,18 @@ export class ProducerStateManager {
   }
 
   /**
+   * Whether a transaction version 2 marker is a retry of the marker that ended the producer's last
+   * transaction here: it carries the producer's current epoch (which only that marker can have set
+   * while no transaction of the producer is open here) and comes from a coordinator no older than
+   * that marker's. The coordinator retries a marker until it is acknowledged, and its first attempt
+   * may already be in the log, written but not replicated in time.
+   */
+  isMarkerRetry(producerId: bigint, producerEpoch: number, coordinatorEpoch: number): boolean {
+    const entry = this.producers.get(producerId);
+    return entry !== undefined && entry.producerEpoch === producerEpoch && entry.currentTxnFirstOffset < 0n && coordinatorEpoch >= entry.coordinatorEpoch;
+  }
+
+  /**
    * Validates a transaction marker the coordinator wants to write, as Kafka's
    * `ProducerAppendInfo.appendEndTxnMarker` does for a leader. A newer epoch is accepted (with
    * transaction version 2 the coordinator writes the marker with the epoch already bumped).

@@ -20,6 +20,21 @@ describe('replication simulation, acks=all, RF=3, min.insync.replicas=2', () => 
 });
 
 /**
+ * The same with ~2 KB values: batches pass 4 KiB, so the memory storage keeps each as the producer
+ * built it, fetch answers hand the leader's buffers to followers and consumers as views, and
+ * followers keep them; crashes, truncations and failovers must still lose or change nothing.
+ */
+describe('replication simulation with large batches (shared, zero-copy buffers)', () => {
+  for (const seed of process.env.SIM_SEED !== undefined ? [Number(process.env.SIM_SEED)] : [101, 102, 103, 104]) {
+    it(`seed ${seed}: no anomaly`, async () => {
+      const { anomalies, summary, history } = await runReplicationSim({ seed, controllers: seed % 2 === 0 ? 3 : 1, padding: 2000 });
+      expect(history.acks.length, summary).toBeGreaterThan(50);
+      expect(anomalies, summary).toEqual(NO_ANOMALIES);
+    });
+  }
+});
+
+/**
  * The checker is not blind: the same nemesis with acks=1 (the leader answers before any follower
  * has the write) loses acknowledged writes on some seeds, and the checker reports them.
  */

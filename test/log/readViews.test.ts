@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CorruptRecordError } from '../../src/errors.ts';
 import { encodeRecordBatch, readBatchHeader, LOG_OVERHEAD } from '../../src/log/recordBatch.ts';
 import { MemoryStorage } from '../../src/log/storage/memoryStorage.ts';
+import type { Storage, StorageFile } from '../../src/log/storage/storage.ts';
 import { decodeAll, openLog, storageFixtures } from '../helpers/log.ts';
 
 /** A batch of `count` records with values of `size` bytes (small batches are collected by the memory storage, large ones kept whole). */
@@ -22,7 +23,32 @@ function wholeBatches(run: Uint8Array): boolean {
   return p === run.length;
 }
 
-describe.each(storageFixtures)('readViews on $name storage', (fixture) => {
+/**
+ * Memory storage whose `readViews` cuts every answer into pieces of 1..97 bytes, so batches and
+ * even batch headers straddle views (the memory storage never splits a batch itself).
+ */
+class SplittingStorage extends MemoryStorage {
+  override open(path: string, options?: { create?: boolean }): StorageFile {
+    const file = super.open(path, options);
+    let cut = 0;
+    return Object.assign(Object.create(file) as StorageFile, {
+      readViews(position: number, length: number): Uint8Array[] {
+        const whole = file.read(position, length);
+        const views: Uint8Array[] = [];
+        for (let at = 0; at < whole.length; ) {
+          const take = Math.min(whole.length - at, 1 + ((cut++ * 37) % 97));
+          views.push(whole.subarray(at, at + take));
+          at += take;
+        }
+        return views;
+      },
+    });
+  }
+}
+
+const fixtures: Array<{ name: string; make(): { storage: Storage; cleanup(): void } }> = [...storageFixtures, { name: 'splitting', make: () => ({ storage: new SplittingStorage(), cleanup: () => {} }) }];
+
+describe.each(fixtures)('readViews on $name storage', (fixture) => {
   test.prop(
     [
       fc.array(fc.record({ count: fc.integer({ min: 1, max: 40 }), size: fc.constantFrom(10, 100, 400) }), { minLength: 1, maxLength: 40 }),

@@ -229,6 +229,29 @@ describe.each(storageFixtures)('transactions in the partition log on $name stora
     expect(readCommitted(tv1).map((r) => r.value)).toEqual(['x']);
   });
 
+  it('with transaction version 2, answers a retried marker as a duplicate when no transaction opened since: nothing is written twice', () => {
+    const { log } = openLog(storage);
+    const p = new TestProducer(1n, 0);
+    const tv2 = (producerEpoch: number, coordinatorEpoch = 0): { duplicate?: boolean; lastOffset: bigint } => log.appendTransactionMarker({ producerId: 1n, producerEpoch, coordinatorEpoch, result: 'COMMIT' }, { leaderEpoch: 0, transactionVersion: 2 });
+    log.append(p.batch(['a'], true)); // 0
+    expect(tv2(1).duplicate).toBeUndefined(); // 1: the marker, written (its answer may be lost or time out)
+    log.append(new TestProducer(9n, 0).batch(['other'])); // 2: someone else's data
+    // The coordinator retries the same marker: the log keeps one, and the answer waits for all of it.
+    expect(tv2(1)).toMatchObject({ duplicate: true, lastOffset: 2n });
+    expect(log.logEndOffset).toBe(3n);
+    expect(readCommitted(log).map((r) => r.value)).toEqual(['a', 'other']);
+    // Once the next transaction has data here, the same epoch is a late marker: refused, as before.
+    p.epoch = 1;
+    p.seq = 0;
+    log.append(p.batch(['b'], true));
+    expect(errorOf(() => tv2(1)).code).toBe('INVALID_PRODUCER_EPOCH');
+    // A marker from an older coordinator is never taken for a retry.
+    const { log: other } = openLog(storage, {}, new SimulatedClock(1_000_000), 'other-0');
+    other.append(new TestProducer(4n, 0).batch(['x'], true));
+    other.appendTransactionMarker({ producerId: 4n, producerEpoch: 1, coordinatorEpoch: 5, result: 'COMMIT' }, { leaderEpoch: 0, transactionVersion: 2 });
+    expect(errorOf(() => other.appendTransactionMarker({ producerId: 4n, producerEpoch: 1, coordinatorEpoch: 4, result: 'COMMIT' }, { leaderEpoch: 0, transactionVersion: 2 })).code).toBe('INVALID_PRODUCER_EPOCH');
+  });
+
   it('refuses a coordinator’s write for a producer epoch older than the producer’s (a TxnOffsetCommit of a finished transaction)', () => {
     const { log } = openLog(storage);
     const offsets = (epoch: number): Uint8Array => encodeRecordBatch({ producerId: 3n, producerEpoch: epoch, baseSequence: 0, isTransactional: true, records: [{ timestamp: 1, key: new Uint8Array([1]), value: new Uint8Array([2]) }] });

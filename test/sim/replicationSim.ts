@@ -32,6 +32,23 @@ export interface ReplicationSimOptions {
   readonly faults?: number;
   /** Controller quorum size (default 1). */
   readonly controllers?: number;
+  /**
+   * Bytes of padding after each value (default 0). With ~2 KB, batches pass 4 KiB, so the memory
+   * storage keeps them as produced and fetch answers and followers share them as views.
+   */
+  readonly padding?: number;
+}
+
+/** `value` followed by its padding: the value repeated after a `|`, so damage anywhere shows. */
+function padded(value: string, padding: number): string {
+  return padding === 0 ? value : `${value}|${value.repeat(Math.ceil(padding / value.length)).slice(0, padding)}`;
+}
+
+/** What a read value stands for: the value itself when its padding is intact, else a marker the checker reports as a wrong value. */
+function unpadded(read: string, padding: number): string {
+  if (padding === 0) return read;
+  const value = read.slice(0, read.indexOf('|'));
+  return padded(value, padding) === read ? value : `${value} (padding damaged)`;
 }
 
 /** What the checker found; every list must be empty. */
@@ -66,6 +83,7 @@ const GROUP = 'auditors';
 export async function runReplicationSim(options: ReplicationSimOptions): Promise<ReplicationSimResult> {
   const { seed } = options;
   const acks = options.acks ?? -1;
+  const padding = options.padding ?? 0;
   const cluster = await createTestCluster({ seed, brokers: 3, controllers: options.controllers ?? 1, brokerConfig: { offsetsTopicNumPartitions: 3 } });
   const random = createRandom(seed ^ 0x4e3e515);
   const history = new History();
@@ -81,7 +99,7 @@ export async function runReplicationSim(options: ReplicationSimOptions): Promise
       const records = Array.from({ length: 1 + random.int(3) }, (_, j) => ({ key: `k${random.int(16)}`, value: `p${index}-${n}-${j}` }));
       const order = records.map(() => sequence++);
       try {
-        const metas = await producer.send(TOPIC, records);
+        const metas = await producer.send(TOPIC, padding === 0 ? records : records.map((r) => ({ key: r.key, value: padded(r.value, padding) })));
         metas.forEach((m, j) => history.acks.push({ producer: `p${index}`, key: records[j]!.key, value: records[j]!.value, partition: m.partition, offset: m.offset, sequence: order[j]! }));
       } catch {
         // Not acknowledged (timeout, NOT_ENOUGH_REPLICAS…): the checker does not count it.
@@ -98,7 +116,7 @@ export async function runReplicationSim(options: ReplicationSimOptions): Promise
     while (auditing) {
       const records = await auditor.poll({ timeoutMs: 500 }).catch(() => []);
       if (records.length === 0) continue;
-      for (const r of records) history.consume({ consumer: 'auditor', session: 0, partition: r.partition, offset: r.offset, key: dec.decode(r.key as Uint8Array), value: dec.decode(r.value as Uint8Array) });
+      for (const r of records) history.consume({ consumer: 'auditor', session: 0, partition: r.partition, offset: r.offset, key: dec.decode(r.key as Uint8Array), value: unpadded(dec.decode(r.value as Uint8Array), padding) });
       const offsets = new Map<number, bigint>();
       for (const r of records) offsets.set(r.partition, r.offset + 1n);
       try {
@@ -132,7 +150,7 @@ export async function runReplicationSim(options: ReplicationSimOptions): Promise
     (async () => {
       while (!done()) {
         for (const r of await reader.poll({ timeoutMs: 500 })) {
-          const value = dec.decode(r.value as Uint8Array);
+          const value = unpadded(dec.decode(r.value as Uint8Array), padding);
           history.consume({ consumer: 'reader', session: 0, partition: r.partition, offset: r.offset, key: dec.decode(r.key as Uint8Array), value });
           finalRead.set(`${r.partition}:${r.offset}`, value);
           positions.set(r.partition, r.offset + 1n);
