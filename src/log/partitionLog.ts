@@ -683,11 +683,21 @@ export class PartitionLog {
 
   /**
    * Removes every record at or after `offset` (a follower truncating to its leader). Like Kafka, a
-   * cut inside a batch removes that whole batch, so the log end may end up below `offset`.
+   * cut inside a batch removes that whole batch, so the log end may end up below `offset`. The
+   * leader epoch cache loses every epoch starting at or after the new log end, even when no
+   * record is removed.
    */
   truncateTo(offset: bigint): void {
     this.ensureWritable();
-    if (offset >= this.logEndOffset) return;
+    if (offset >= this.logEndOffset) {
+      // No data to cut, but the epoch cache is cut at the log end all the same, as Kafka does: a
+      // replica elected leader that wrote nothing before losing leadership holds an epoch starting
+      // at its log end that the new leader never had; kept, it would be this replica's last
+      // fetched epoch, and every fetch would report a divergence that truncation never resolves.
+      this.epochs.truncateFromEnd(this.logEndOffset);
+      this.persistLeaderEpochs();
+      return;
+    }
     if (offset < this.startOffset) {
       this.truncateFullyAndStartAt(offset);
       return;

@@ -140,6 +140,25 @@ describe.each(storageFixtures)('partition log on $name storage', (fixture) => {
     expect(log.segmentInfos().length).toBe(1);
   });
 
+  it('truncating at or past the log end still drops epochs that start at the log end (a leader that wrote nothing)', async () => {
+    const { log } = openLog(storage);
+    log.append(batchOf(numbered(3)), { leaderEpoch: 0 });
+    // Elected for epoch 2, this replica assigned it at its log end, then lost leadership before writing.
+    log.assignEpochStartOffset(2, log.logEndOffset);
+    expect(log.leaderEpochCache.latestEpoch()).toBe(2);
+    log.truncateTo(log.logEndOffset);
+    expect(log.leaderEpochCache.latestEpoch()).toBe(0);
+    expect(log.logEndOffset).toBe(3n);
+    log.assignEpochStartOffset(4, 3n);
+    log.truncateTo(10n);
+    expect(log.leaderEpochCache.latestEpoch()).toBe(0);
+    // The checkpoint on disk agrees: a restart brings no dropped epoch back.
+    await log.close();
+    const { log: reopened } = openLog(storage);
+    expect(reopened.leaderEpochCache.latestEpoch()).toBe(0);
+    await reopened.close();
+  });
+
   it('stamps broker time into batches of a LogAppendTime topic', () => {
     const { log, clock } = openLog(storage, { 'message.timestamp.type': 'LogAppendTime' });
     clock.set(5_000_000);

@@ -235,7 +235,7 @@ describe.each(storageFixtures)('transactions in the partition log on $name stora
     const tv2 = (producerEpoch: number, coordinatorEpoch = 0): { duplicate?: boolean; lastOffset: bigint } => log.appendTransactionMarker({ producerId: 1n, producerEpoch, coordinatorEpoch, result: 'COMMIT' }, { leaderEpoch: 0, transactionVersion: 2 });
     log.append(p.batch(['a'], true)); // 0
     expect(tv2(1).duplicate).toBeUndefined(); // 1: the marker, written (its answer may be lost or time out)
-    log.append(new TestProducer(9n, 0).batch(['other'])); // 2: someone else's data
+    log.append(new TestProducer(9n, 0).batch(['other'], false)); // 2: someone else's data
     // The coordinator retries the same marker: the log keeps one, and the answer waits for all of it.
     expect(tv2(1)).toMatchObject({ duplicate: true, lastOffset: 2n });
     expect(log.logEndOffset).toBe(3n);

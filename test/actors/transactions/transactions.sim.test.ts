@@ -19,9 +19,12 @@ const COUNT = Number(process.env.SIM_SEEDS ?? 10);
 /**
  * Seeds kept for what they once found. 3004: a COMMIT marker for `__consumer_offsets` written but
  * not replicated within the request timeout was retried, the retry was refused as a stale marker,
- * and the group's transactional offsets stayed pending for good.
+ * and the group's transactional offsets stayed pending for good. 3049: a replica elected leader
+ * that wrote nothing kept that epoch in its cache as a follower; every fetch then reported a
+ * divergence that its no-op truncation never resolved, it never rejoined the ISR, and markers were
+ * refused with NOT_ENOUGH_REPLICAS forever.
  */
-const REGRESSION_SEEDS = [3004];
+const REGRESSION_SEEDS = [3004, 3049];
 const SEEDS = process.env.SIM_SEED !== undefined ? [Number(process.env.SIM_SEED)] : [...Array.from({ length: COUNT }, (_, i) => i + 1), ...REGRESSION_SEEDS];
 const REORDER_SEEDS = process.env.SIM_SEED !== undefined ? [Number(process.env.SIM_SEED)] : Array.from({ length: Math.max(3, Math.ceil(COUNT / 2)) }, (_, i) => 101 + i);
 
