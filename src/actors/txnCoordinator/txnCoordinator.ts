@@ -351,7 +351,9 @@ export class TransactionCoordinator {
       } else retry = true;
     }
     if (round.remaining.size === 0) this.sendMarkers(transactionalId, round);
-    else if (retry) this.retryLater(transactionalId, round);
+    // Partitions left over from another request of the round (whose retry found this one still in
+    // flight and left the resend to it) are sent again too: nobody else would.
+    else if (retry || ![...this.markerRequests.values()].some((r) => r.round === round)) this.retryLater(transactionalId, round);
   }
 
   /** A marker request got no answer or could not be delivered: ask again after a pause. */
@@ -372,7 +374,8 @@ export class TransactionCoordinator {
     if (round.timer !== undefined || this.rounds.get(transactionalId) !== round) return;
     round.timer = this.host.clock.setTimeout(() => {
       round.timer = undefined;
-      // Requests still in flight for this round answer for their partitions themselves.
+      // Requests still in flight for this round answer for their partitions themselves; the last
+      // to answer sends what is left (see onMarkersResponse).
       for (const r of this.markerRequests.values()) if (r.round === round) return;
       this.sendMarkers(transactionalId, round);
     }, MARKER_RETRY_BACKOFF_MS);

@@ -22,9 +22,11 @@ const COUNT = Number(process.env.SIM_SEEDS ?? 10);
  * and the group's transactional offsets stayed pending for good. 3049: a replica elected leader
  * that wrote nothing kept that epoch in its cache as a follower; every fetch then reported a
  * divergence that its no-op truncation never resolved, it never rejoined the ISR, and markers were
- * refused with NOT_ENOUGH_REPLICAS forever.
+ * refused with NOT_ENOUGH_REPLICAS forever. 8352: a marker request failed for one partition while
+ * another request of the same round was still out; the retry timer left the resend to that request,
+ * whose success then sent nothing, so the transaction stayed in PrepareCommit.
  */
-const REGRESSION_SEEDS = [3004, 3049];
+const REGRESSION_SEEDS = [3004, 3049, 8352];
 const SEEDS = process.env.SIM_SEED !== undefined ? [Number(process.env.SIM_SEED)] : [...Array.from({ length: COUNT }, (_, i) => i + 1), ...REGRESSION_SEEDS];
 const REORDER_SEEDS = process.env.SIM_SEED !== undefined ? [Number(process.env.SIM_SEED)] : Array.from({ length: Math.max(3, Math.ceil(COUNT / 2)) }, (_, i) => 101 + i);
 
