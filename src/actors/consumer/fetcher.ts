@@ -27,12 +27,10 @@ export interface ConsumerRecord {
   readonly headers: readonly RecordHeader[];
 }
 
-/** The bytes of one fetch response for a partition (runs of whole batches), taken batch by batch. */
+/** The bytes of one fetch response for a partition, taken batch by batch. */
 interface CompletedFetch {
-  readonly runs: readonly Uint8Array[];
-  /** Index of the run holding the next batch to decode. */
-  run: number;
-  /** Byte position of the next batch to decode in that run. */
+  readonly bytes: Uint8Array;
+  /** Byte position of the next batch to decode. */
   position: number;
   /** Records below this offset were already taken (a fetch starts at the batch holding its offset). */
   readonly from: bigint;
@@ -179,17 +177,16 @@ export class Fetcher {
     for (;;) {
       const fetch = state.fetches[0];
       if (fetch === undefined) return false;
-      const bytes = fetch.runs[fetch.run];
-      if (bytes === undefined) {
+      const bytes = fetch.bytes;
+      const p = fetch.position;
+      if (p + LOG_OVERHEAD > bytes.length) {
         state.fetches.shift();
         continue;
       }
-      const p = fetch.position;
-      const header = p + LOG_OVERHEAD > bytes.length ? undefined : readBatchHeader(bytes, p);
-      const size = header === undefined ? 0 : header.batchLength + LOG_OVERHEAD;
-      if (header === undefined || p + size > bytes.length) {
-        fetch.run++;
-        fetch.position = 0;
+      const header = readBatchHeader(bytes, p);
+      const size = header.batchLength + LOG_OVERHEAD;
+      if (p + size > bytes.length) {
+        state.fetches.shift();
         continue;
       }
       fetch.position = p + size;
@@ -306,12 +303,12 @@ export class Fetcher {
   private absorb(state: PartitionState, runs: readonly Uint8Array[], from: bigint, aborted: ReadonlyArray<{ producerId: bigint; firstOffset: bigint }>): boolean {
     let next = from;
     let records = false;
-    for (const bytes of runs) {
+    for (const run of runs) {
       let p = 0;
-      while (p + LOG_OVERHEAD <= bytes.length) {
-        const header = readBatchHeader(bytes, p);
+      while (p + LOG_OVERHEAD <= run.length) {
+        const header = readBatchHeader(run, p);
         const size = header.batchLength + LOG_OVERHEAD;
-        if (p + size > bytes.length) break;
+        if (p + size > run.length) break;
         const last = header.baseOffset + BigInt(header.lastOffsetDelta);
         if (last >= next && !isControlBatch(header)) records = true;
         // Compaction and control records leave gaps: continue after the batch even when it gave nothing.
@@ -328,7 +325,7 @@ export class Fetcher {
     }
     // The runs are views of the leader's log: copy them once, as a network receive would, so the
     // keys and values handed to the application are its own and changing one never touches a log.
-    state.fetches.push({ runs: [joinRuns(runs)], run: 0, position: 0, from, aborted: [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)), abortedIndex: 0, abortedProducers: new Set() });
+    state.fetches.push({ bytes: joinRuns(runs), position: 0, from, aborted: [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)), abortedIndex: 0, abortedProducers: new Set() });
     // Positions advance as records are taken; a trailing gap is skipped once they all are.
     state.nextFetchOffset = next;
     return true;
