@@ -74,6 +74,27 @@ describe('embedded cluster (deterministic)', () => {
     expect(first).toBe(seen);
   });
 
+  it('asks the controller again to create __consumer_offsets when its first request got no answer (a controller crashed with it)', async () => {
+    const cluster = await createTestCluster({ seed: 5, brokers: 2 });
+    await cluster.settle(cluster.admin().createTopic('in', { partitions: 1 }));
+    // Every topic creation a broker asks for is lost on the way, as with a controller that crashes.
+    cluster.network.setFaults({ dropRate: 1, types: ['createTopics.request'] });
+    const consumer = cluster.consumer({ groupId: 'lost-create', autoOffsetReset: 'earliest', requestTimeoutMs: 5_000 });
+    let outcome: unknown;
+    const committing = consumer.commit([{ topic: 'in', partition: 0, offset: 0n }]).then(
+      () => (outcome = 'committed'),
+      (e: unknown) => (outcome = e),
+    );
+    await cluster.runFor(10_000);
+    expect(outcome).not.toBe('committed');
+    cluster.network.setFaults({});
+    // After controller.socket.timeout.ms the next FindCoordinator asks again, and the group works.
+    await cluster.runFor(40_000);
+    const result = await cluster.settle(committing.then(async (r) => (r === 'committed' ? r : consumer.commit([{ topic: 'in', partition: 0, offset: 0n }]).then(() => 'committed'))), { maxSimulatedMs: 120_000 });
+    expect(result).toBe('committed');
+    expect(await cluster.settle(consumer.committed([{ topic: 'in', partition: 0 }]))).toMatchObject([{ offset: 0n }]);
+  });
+
   it('replays exactly from a seed: same seed, same message interleaving', async () => {
     const trace = async (seed: number): Promise<string[]> => {
       const cluster = await createTestCluster({ seed, brokers: 3 });

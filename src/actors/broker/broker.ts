@@ -280,7 +280,7 @@ export class Broker {
   /** The image replayed from the committed metadata log (applied once registered). */
   private replayed: ClusterMetadataImage | undefined;
   /** Auto-create requests in flight: correlation id → topic names. */
-  private readonly autoCreateRequests = new Map<number, readonly string[]>();
+  private readonly autoCreateRequests = new Map<number, { readonly names: readonly string[]; readonly timer: TimerHandle }>();
   private producerExpiryTimer: TimerHandle | undefined;
   private readonly producerIds: ProducerIdManager;
   /** Per `topic-partition:replica`, the last follower fetch a leader partition's actor handled. */
@@ -418,6 +418,7 @@ export class Broker {
     this.brokerEpoch = undefined;
     this.image = undefined;
     this.autoCreating.clear();
+    for (const pending of this.autoCreateRequests.values()) this.options.clock.clearTimeout(pending.timer);
     this.autoCreateRequests.clear();
     if (this.metadataTimer !== undefined) this.options.clock.clearTimeout(this.metadataTimer);
     this.metadataTimer = undefined;
@@ -770,19 +771,29 @@ export class Broker {
     this.send(from, { type: 'metadata.response', correlationId: message.correlationId, image, topicErrors });
   }
 
-  /** Asks the active controller to create topics; a refusal lets the next metadata request ask again. */
+  /**
+   * Asks the active controller to create topics; a refusal, or no answer within
+   * `controller.socket.timeout.ms` (the controller crashed with the request), lets the next
+   * metadata or FindCoordinator request ask again.
+   */
   private autoCreate(request: { type: 'createTopics.request'; topics: ReadonlyArray<{ name: string; [field: string]: unknown }> }): void {
     const correlationId = this.nextCorrelationId++;
     const names = request.topics.map((t) => t.name);
     for (const name of names) this.autoCreating.add(name);
-    this.autoCreateRequests.set(correlationId, names);
+    const timer = this.options.clock.setTimeout(() => {
+      if (!this.autoCreateRequests.delete(correlationId)) return;
+      for (const name of names) this.autoCreating.delete(name);
+    }, this.options.config.controllerSocketTimeoutMs);
+    this.autoCreateRequests.set(correlationId, { names, timer });
     this.send(this.controller, { ...request, correlationId });
   }
 
   private onAutoCreateResponse(message: Message): void {
-    const names = this.autoCreateRequests.get(message.correlationId as number);
-    if (names === undefined) return;
+    const pending = this.autoCreateRequests.get(message.correlationId as number);
+    if (pending === undefined) return;
     this.autoCreateRequests.delete(message.correlationId as number);
+    this.options.clock.clearTimeout(pending.timer);
+    const { names } = pending;
     const results = (message.results as Array<{ name: string; error?: string }> | undefined) ?? [];
     for (const name of names) {
       const error = typeof message.error === 'string' ? message.error : results.find((r) => r.name === name)?.error;

@@ -24,9 +24,11 @@ const COUNT = Number(process.env.SIM_SEEDS ?? 10);
  * divergence that its no-op truncation never resolved, it never rejoined the ISR, and markers were
  * refused with NOT_ENOUGH_REPLICAS forever. 8352: a marker request failed for one partition while
  * another request of the same round was still out; the retry timer left the resend to that request,
- * whose success then sent nothing, so the transaction stayed in PrepareCommit.
+ * whose success then sent nothing, so the transaction stayed in PrepareCommit. 20110: the request
+ * creating __consumer_offsets went to a controller that crashed; the broker never asked again, and
+ * transactions that had added an offsets partition waited in PrepareAbort for its leader forever.
  */
-const REGRESSION_SEEDS = [3004, 3049, 8352];
+const REGRESSION_SEEDS = [3004, 3049, 8352, 20110];
 const SEEDS = process.env.SIM_SEED !== undefined ? [Number(process.env.SIM_SEED)] : [...Array.from({ length: COUNT }, (_, i) => i + 1), ...REGRESSION_SEEDS];
 const REORDER_SEEDS = process.env.SIM_SEED !== undefined ? [Number(process.env.SIM_SEED)] : Array.from({ length: Math.max(3, Math.ceil(COUNT / 2)) }, (_, i) => 101 + i);
 
