@@ -336,6 +336,7 @@ export class Broker {
       send: (to, message) => this.send(to, message),
       appendState: (partition, records, done) => this.appendInternal(TRANSACTION_STATE_TOPIC, partition, records, done),
       readState: (partition) => [...this.readAll(TRANSACTION_STATE_TOPIC, partition)].flatMap((e) => (e.kind === 'record' ? [e.record] : [])),
+      stateOffsets: (partition) => ({ logEndOffset: this.logs.get(`${TRANSACTION_STATE_TOPIC}-${partition}`)?.logEndOffset ?? -1n, highWatermark: this.highWatermarkOf(TRANSACTION_STATE_TOPIC, partition) ?? -1n }),
       newProducerId: () => this.producerIds.tryGenerate(),
       leaderOf: (topic, partition) => this.image?.topics[topic]?.partitions[partition]?.leader ?? -1,
       stateTopicPartitions: () => this.image?.topics[TRANSACTION_STATE_TOPIC]?.partitions.length ?? 0,

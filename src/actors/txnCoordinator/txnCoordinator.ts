@@ -44,6 +44,8 @@ export interface TxnCoordinatorHost {
   appendState(partition: number, records: Uint8Array, done: (error: WireError | undefined) => void): void;
   /** Every record of a local `__transaction_state` partition, oldest first. */
   readState(partition: number): Iterable<DecodedRecord>;
+  /** Log end offset and high watermark of a local `__transaction_state` partition (-1n when not hosted). */
+  stateOffsets(partition: number): { readonly logEndOffset: bigint; readonly highWatermark: bigint };
   /** A fresh producer id now, or undefined while the broker waits for a block from the controller. */
   newProducerId(): bigint | undefined;
   /** The leader of a partition in the newest metadata, -1 when it has none or is unknown. */
@@ -82,6 +84,8 @@ interface MarkerRequest {
 }
 
 const REQUESTS = new Set(['addPartitionsToTxn.request', 'addOffsetsToTxn.request', 'endTxn.request']);
+/** How often a partition being taken over checks whether its log tail is committed yet. */
+const LOAD_CHECK_INTERVAL_MS = 10;
 /** How long a marker round waits before asking the partitions that did not answer again. */
 const MARKER_RETRY_BACKOFF_MS = 100;
 /** How long a WriteTxnMarkers request may go unanswered. */
@@ -95,6 +99,8 @@ function tpKey(topic: string, partition: number): string {
 export class TransactionCoordinator {
   /** Loaded `__transaction_state` partitions and their coordinator epochs. */
   private readonly loaded = new Map<number, number>();
+  /** Partitions led here whose log tail is not yet committed: loaded once it is (see {@link load}). */
+  private readonly loading = new Map<number, { readonly coordinatorEpoch: number; timer: TimerHandle | undefined }>();
   private readonly txns = new Map<string, Actor<typeof transactionMachine>>();
   private readonly replies = new Map<number, PendingReply>();
   private readonly rounds = new Map<string, MarkerRound>();
@@ -117,11 +123,35 @@ export class TransactionCoordinator {
     return this.loaded.get(partition);
   }
 
-  /** Takes over a `__transaction_state` partition at `coordinatorEpoch` (its leader epoch). */
+  /**
+   * Takes over a `__transaction_state` partition at `coordinatorEpoch` (its leader epoch). The
+   * state is read once everything in the log at this moment is committed: a new leader's tail may
+   * hold records the previous leader never got replicated (and never answered), which a later
+   * failover can still cut off; answering from them (a partition "already added") would let a
+   * producer write data that no marker of the transaction ever reaches. Until then requests get
+   * COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers while it loads.
+   */
   load(partition: number, coordinatorEpoch: number): void {
-    const current = this.loaded.get(partition);
+    const current = this.loaded.get(partition) ?? this.loading.get(partition)?.coordinatorEpoch;
     if (current === coordinatorEpoch) return;
     if (current !== undefined) this.unload(partition);
+    const until = this.host.stateOffsets(partition).logEndOffset;
+    const entry: { coordinatorEpoch: number; timer: TimerHandle | undefined } = { coordinatorEpoch, timer: undefined };
+    this.loading.set(partition, entry);
+    const check = (): void => {
+      entry.timer = undefined;
+      if (this.loading.get(partition) !== entry) return;
+      if (this.host.stateOffsets(partition).highWatermark < until) {
+        entry.timer = this.host.clock.setTimeout(check, LOAD_CHECK_INTERVAL_MS);
+        return;
+      }
+      this.loading.delete(partition);
+      this.loadCommitted(partition, coordinatorEpoch);
+    };
+    check();
+  }
+
+  private loadCommitted(partition: number, coordinatorEpoch: number): void {
     this.loaded.set(partition, coordinatorEpoch);
     const restored = replayTransactionLog(this.host.readState(partition));
     for (const [transactionalId, metadata] of restored) {
@@ -133,6 +163,11 @@ export class TransactionCoordinator {
 
   /** Gives up a partition: its machines stop and waiting clients are told NOT_COORDINATOR. */
   unload(partition: number): void {
+    const loading = this.loading.get(partition);
+    if (loading !== undefined) {
+      if (loading.timer !== undefined) this.host.clock.clearTimeout(loading.timer);
+      this.loading.delete(partition);
+    }
     if (!this.loaded.delete(partition)) return;
     for (const [transactionalId, actor] of [...this.txns]) {
       if (this.partitionOf(transactionalId) !== partition) continue;
@@ -156,6 +191,8 @@ export class TransactionCoordinator {
     this.markerRequests.clear();
     this.replies.clear();
     this.loaded.clear();
+    for (const entry of this.loading.values()) if (entry.timer !== undefined) this.host.clock.clearTimeout(entry.timer);
+    this.loading.clear();
     if (this.abortTimer !== undefined) this.host.clock.clearTimeout(this.abortTimer);
     if (this.expiryTimer !== undefined) this.host.clock.clearTimeout(this.expiryTimer);
     this.abortTimer = undefined;
@@ -176,6 +213,10 @@ export class TransactionCoordinator {
       return;
     }
     const partition = this.partitionOf(transactionalId);
+    if (partition !== undefined && this.loading.has(partition)) {
+      reply({ ...wireError('COORDINATOR_LOAD_IN_PROGRESS', `broker ${this.host.brokerId} is loading the transactions of "${transactionalId}"; retry shortly`) });
+      return;
+    }
     if (partition === undefined || !this.loaded.has(partition)) {
       reply({ ...wireError('NOT_COORDINATOR', `broker ${this.host.brokerId} is not the transaction coordinator of "${transactionalId}"; find it again`) });
       return;

@@ -28,6 +28,7 @@ function coordinator(leaders: Record<string, number>): { coordinator: Transactio
     send: (to, message) => void sent.push({ to, message }),
     appendState: (_partition, _records, done) => done(undefined),
     readState: () => [],
+    stateOffsets: () => ({ logEndOffset: 0n, highWatermark: 0n }),
     newProducerId: () => 7n,
     leaderOf: (topic, partition) => leaders[`${topic}-${partition}`] ?? -1,
     stateTopicPartitions: () => 1,

@@ -27,8 +27,12 @@ const COUNT = Number(process.env.SIM_SEEDS ?? 10);
  * whose success then sent nothing, so the transaction stayed in PrepareCommit. 20110: the request
  * creating __consumer_offsets went to a controller that crashed; the broker never asked again, and
  * transactions that had added an offsets partition waited in PrepareAbort for its leader forever.
+ * 40292 (an aborted read): a new coordinator loaded an AddPartitionsToTxn record its predecessor had
+ * written but never got replicated, answered the producer's retry "already added" from it, and a
+ * later failover cut the record off, so the abort sent no marker to the partition the producer
+ * had written to.
  */
-const REGRESSION_SEEDS = [3004, 3049, 8352, 20110];
+const REGRESSION_SEEDS = [3004, 3049, 8352, 20110, 40292];
 const SEEDS = process.env.SIM_SEED !== undefined ? [Number(process.env.SIM_SEED)] : [...Array.from({ length: COUNT }, (_, i) => i + 1), ...REGRESSION_SEEDS];
 const REORDER_SEEDS = process.env.SIM_SEED !== undefined ? [Number(process.env.SIM_SEED)] : Array.from({ length: Math.max(3, Math.ceil(COUNT / 2)) }, (_, i) => 101 + i);
 
