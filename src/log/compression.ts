@@ -19,6 +19,7 @@ import { compressSync as snappyCompressRaw, uncompressSync as snappyUncompressRa
 import { compressSync as lz4CompressBlock, decompressFrameSync as lz4DecompressFrame, uncompressSync as lz4UncompressBlock } from 'lz4-napi';
 import { compress as zstdCompress, decompress as zstdDecompress, init as zstdInit } from '@bokuweb/zstd-wasm';
 import { CorruptRecordError, InvalidArgumentError } from '../errors.ts';
+import { concatBytes } from './bytes.ts';
 
 // zstd-wasm needs its WebAssembly instance before the first (synchronous) call.
 await zstdInit();
@@ -137,13 +138,7 @@ function bufferView(bytes: Uint8Array): Buffer {
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
   if (parts.length === 1 && parts[0]!.length === total) return plain(parts[0]!);
-  const out = new Uint8Array(total);
-  let pos = 0;
-  for (const part of parts) {
-    out.set(part, pos);
-    pos += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 function readUint32LE(bytes: Uint8Array, pos: number): number {

@@ -59,6 +59,7 @@ import {
 } from './checkpoints.ts';
 import { LeaderEpochCache } from './leaderEpochCache.ts';
 import type { EpochEndOffset, LeaderEpochCacheView } from './leaderEpochCache.ts';
+import { concatBytes } from './bytes.ts';
 import { compressionOf, decodeRecordBatch, encodeRecordBatch, isControlBatch, readBatchHeader, assertBatchValid, setLogAppendTime, stampBatch, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD } from './recordBatch.ts';
 import type { RecordBatchHeader } from './recordBatch.ts';
 import { parseLogConfig } from './logConfig.ts';
@@ -1062,14 +1063,7 @@ export class PartitionLog {
       p += size;
     }
     if (!changed || p !== records.length) return records;
-    const total = out.reduce((n, b) => n + b.length, 0);
-    const joined = new Uint8Array(total);
-    let at = 0;
-    for (const b of out) {
-      joined.set(b, at);
-      at += b.length;
-    }
-    return joined;
+    return concatBytes(out);
   }
 
   // ---------------------------------------------------------------- loading and recovery

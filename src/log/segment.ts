@@ -78,6 +78,12 @@ function joined(views: readonly Uint8Array[], v: number, at: number, length: num
   return out;
 }
 
+/** The header of the batch starting at `at` in `views[v]`, joining the views when it straddles them. */
+function headerIn(views: readonly Uint8Array[], v: number, at: number): RecordBatchHeader {
+  const view = views[v] as Uint8Array;
+  return view.length - at >= RECORD_BATCH_OVERHEAD ? readBatchHeader(view, at) : readBatchHeader(joined(views, v, at, RECORD_BATCH_OVERHEAD), 0);
+}
+
 /** One segment of a partition log. */
 export class LogSegment {
   offsetIndex: OffsetIndex;
@@ -237,8 +243,7 @@ export class LogSegment {
       let v = 0;
       let at = 0;
       while (p + RECORD_BATCH_OVERHEAD <= total) {
-        const view = views[v] as Uint8Array;
-        const header = view.length - at >= RECORD_BATCH_OVERHEAD ? readBatchHeader(view, at) : readBatchHeader(joined(views, v, at, RECORD_BATCH_OVERHEAD), 0);
+        const header = headerIn(views, v, at);
         if (header.baseOffset + BigInt(header.lastOffsetDelta) >= offset) return { position: position + p, header };
         const size = header.batchLength + LOG_OVERHEAD;
         p += size;
@@ -304,8 +309,7 @@ export class LogSegment {
     let remaining = readLength;
     while (remaining >= RECORD_BATCH_OVERHEAD) {
       const view = views[v] as Uint8Array;
-      const inView = view.length - at >= RECORD_BATCH_OVERHEAD;
-      const h = readBatchHeader(inView ? view : joined(views, v, at, RECORD_BATCH_OVERHEAD), inView ? at : 0);
+      const h = headerIn(views, v, at);
       const size = h.batchLength + LOG_OVERHEAD;
       if (size > remaining || h.baseOffset + BigInt(h.lastOffsetDelta) >= maxOffset) break;
       remaining -= size;

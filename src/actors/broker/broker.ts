@@ -1063,10 +1063,11 @@ export class Broker {
       if (p.fetchOffset !== bound || p.fetchOffset < log.logStartOffset) return undefined;
     } else {
       if (p.fetchOffset !== end || !c.replicas.includes(replicaId)) return undefined;
-      const heard = this.followerFetches.get(`${key}:${replicaId}`);
+      const follower = `${key}:${replicaId}`;
+      const heard = this.followerFetches.get(follower);
       if (heard === undefined || heard.fetchOffset !== p.fetchOffset || heard.leaderEpoch !== c.leaderEpoch || now - heard.at >= this.options.config.replicaLagTimeMaxMs / IDLE_FOLLOWER_REFRESH_DIVISOR) {
         // The actor takes this one; remember what it was told.
-        this.followerFetches.set(`${key}:${replicaId}`, { fetchOffset: p.fetchOffset, leaderEpoch: c.leaderEpoch, at: now });
+        this.followerFetches.set(follower, { fetchOffset: p.fetchOffset, leaderEpoch: c.leaderEpoch, at: now });
         return undefined;
       }
     }

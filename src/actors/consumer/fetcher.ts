@@ -7,6 +7,7 @@
  * one prefetched) is the backpressure: a slow application stops the fetching, it never makes the
  * buffer grow without bound.
  */
+import { concatBytes } from '../../log/bytes.ts';
 import { readControlBatch } from '../../log/controlRecords.ts';
 import { decodeRecordBatchInto, isControlBatch, isTransactional, LOG_OVERHEAD, readBatchHeader } from '../../log/recordBatch.ts';
 import type { RecordHeader } from '../../log/recordBatch.ts';
@@ -279,7 +280,9 @@ export class Fetcher {
             // read_committed consumers track (and compute lag from) the last stable offset.
             state.highWatermark = this.settings.isolationLevel === 'read_committed' && r.lastStableOffset >= 0n ? r.lastStableOffset : r.highWatermark;
             state.logStartOffset = r.logStartOffset;
-            if (this.absorb(state, r.records, from, r.abortedTransactions ?? [])) arrived = true;
+            // The runs are views of the leader's log: copy them once, as a network receive would, so the
+            // keys and values handed to the application are its own and changing one never touches a log.
+            if (this.absorb(state, concatBytes(r.records), from, r.abortedTransactions ?? [])) arrived = true;
           }
           if (arrived) this.hooks.dataArrived();
         },
@@ -300,21 +303,19 @@ export class Fetcher {
    * Holds a fetch response's bytes for the partition; returns whether it may carry records. Only
    * batch headers are read here, to find where the next fetch starts.
    */
-  private absorb(state: PartitionState, runs: readonly Uint8Array[], from: bigint, aborted: ReadonlyArray<{ producerId: bigint; firstOffset: bigint }>): boolean {
+  private absorb(state: PartitionState, bytes: Uint8Array, from: bigint, aborted: ReadonlyArray<{ producerId: bigint; firstOffset: bigint }>): boolean {
     let next = from;
     let records = false;
-    for (const run of runs) {
-      let p = 0;
-      while (p + LOG_OVERHEAD <= run.length) {
-        const header = readBatchHeader(run, p);
-        const size = header.batchLength + LOG_OVERHEAD;
-        if (p + size > run.length) break;
-        const last = header.baseOffset + BigInt(header.lastOffsetDelta);
-        if (last >= next && !isControlBatch(header)) records = true;
-        // Compaction and control records leave gaps: continue after the batch even when it gave nothing.
-        if (last + 1n > next) next = last + 1n;
-        p += size;
-      }
+    let p = 0;
+    while (p + LOG_OVERHEAD <= bytes.length) {
+      const header = readBatchHeader(bytes, p);
+      const size = header.batchLength + LOG_OVERHEAD;
+      if (p + size > bytes.length) break;
+      const last = header.baseOffset + BigInt(header.lastOffsetDelta);
+      if (last >= next && !isControlBatch(header)) records = true;
+      // Compaction and control records leave gaps: continue after the batch even when it gave nothing.
+      if (last + 1n > next) next = last + 1n;
+      p += size;
     }
     if (!records) {
       if (next > from) {
@@ -323,9 +324,7 @@ export class Fetcher {
       }
       return false;
     }
-    // The runs are views of the leader's log: copy them once, as a network receive would, so the
-    // keys and values handed to the application are its own and changing one never touches a log.
-    state.fetches.push({ bytes: joinRuns(runs), position: 0, from, aborted: [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)), abortedIndex: 0, abortedProducers: new Set() });
+    state.fetches.push({ bytes, position: 0, from, aborted: [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)), abortedIndex: 0, abortedProducers: new Set() });
     // Positions advance as records are taken; a trailing gap is skipped once they all are.
     state.nextFetchOffset = next;
     return true;
@@ -348,17 +347,4 @@ function skipAsAborted(fetch: CompletedFetch, bytes: Uint8Array, position: numbe
     return true;
   }
   return isTransactional(header) && fetch.abortedProducers.has(header.producerId);
-}
-
-/** The runs' bytes back to back in one new buffer. */
-function joinRuns(runs: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const run of runs) length += run.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const run of runs) {
-    out.set(run, at);
-    at += run.length;
-  }
-  return out;
 }
