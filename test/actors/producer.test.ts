@@ -239,6 +239,68 @@ describe('producer', () => {
     });
   });
 
+  describe('records as given', () => {
+    it('writes bytes and string records, headers and timestamps of one send alike, results in input order', async () => {
+      const cluster = await createTestCluster({ seed: 231, brokers: 1 });
+      await cluster.settle(cluster.admin().createTopic('mixed', { partitions: 1 }));
+      const producer = cluster.producer({ acks: 1 });
+      const now = cluster.clock.now();
+      const sent = await cluster.settle(
+        producer.send('mixed', [
+          { key: enc.encode('k0'), value: enc.encode('bytes') },
+          { key: 'k1', value: 'string', timestamp: 5 },
+          { value: enc.encode('headers'), headers: { h: 'x' } },
+          { key: null, value: null, timestamp: 7 },
+          { value: enc.encode('last') },
+        ]),
+      );
+      expect(sent.map((m) => [m.offset, m.timestamp])).toEqual([
+        [0n, now],
+        [1n, 5],
+        [2n, now],
+        [3n, 7],
+        [4n, now],
+      ]);
+      const consumer = cluster.consumer({ autoOffsetReset: 'earliest', enableAutoCommit: false });
+      consumer.assign([{ topic: 'mixed', partition: 0 }]);
+      const got = await cluster.settle(consumer.poll({ timeoutMs: 200 }));
+      expect(got.map((r) => [r.key === null ? null : dec.decode(r.key), r.value === null ? null : dec.decode(r.value), r.timestamp, r.headers.map((h) => h.key)])).toEqual([
+        ['k0', 'bytes', now, []],
+        ['k1', 'string', 5, []],
+        [null, 'headers', now, ['h']],
+        [null, null, 7, []],
+        [null, 'last', now, []],
+      ]);
+      await cluster.settle(cluster.stop());
+    });
+    it('writes the records as they were when send() was called, even when it waits for metadata and the objects change meanwhile', async () => {
+      const cluster = await createTestCluster({ seed: 232, brokers: 1 });
+      const producer = cluster.producer({ acks: 1 });
+      // An unknown topic: send() waits for it to be auto-created.
+      const records: Array<{ key?: Uint8Array; value: Uint8Array; partition?: number; timestamp?: number }> = [{ key: enc.encode('a'), value: enc.encode('first'), timestamp: 11 }, { value: enc.encode('second') }];
+      const sending = producer.send('appears', records);
+      records[0] = { value: enc.encode('replaced') };
+      Object.assign(records[1] as object, { value: enc.encode('changed'), partition: 99, timestamp: -5 });
+      const sent = await cluster.settle(sending);
+      expect(sent.map((m) => m.timestamp)[0]).toBe(11);
+      const consumer = cluster.consumer({ autoOffsetReset: 'earliest', enableAutoCommit: false });
+      consumer.assign([{ topic: 'appears', partition: sent[0]?.partition as number }, { topic: 'appears', partition: sent[1]?.partition as number }]);
+      const got = await cluster.settle(consumer.poll({ timeoutMs: 200 }));
+      expect(got.map((r) => dec.decode(r.value as Uint8Array)).sort()).toEqual(['first', 'second']);
+      await cluster.settle(cluster.stop());
+    });
+    it('reports the broker time of a LogAppendTime topic as every record timestamp', async () => {
+      const cluster = await createTestCluster({ seed: 233, brokers: 1 });
+      await cluster.settle(cluster.admin().createTopic('appended', { partitions: 1, config: { 'message.timestamp.type': 'LogAppendTime' } }));
+      const producer = cluster.producer({ acks: 1 });
+      await cluster.runFor(1000);
+      const sent = await cluster.settle(producer.send('appended', [{ value: enc.encode('a'), timestamp: 1 }, { value: 'b', timestamp: 2 }]));
+      expect(sent.map((m) => m.timestamp)).toEqual([sent[0]?.timestamp, sent[0]?.timestamp]);
+      expect(sent[0]?.timestamp).toBeGreaterThanOrEqual(1000);
+      await cluster.settle(cluster.stop());
+    });
+  });
+
   describe('failures', () => {
     it('retries a batch as soon as metadata names a new leader, without waiting out its backoff (KIP-951)', async () => {
       const cluster = await createTestCluster({ seed: 231, brokers: 3, brokerConfig: { brokerSessionTimeoutMs: 500, brokerHeartbeatIntervalMs: 100 } });

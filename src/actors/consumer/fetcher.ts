@@ -146,10 +146,13 @@ export class Fetcher {
       if (out.length >= max) break;
       if (state.paused) continue;
       while (out.length < max) {
-        if (state.next < state.current.length) {
-          const record = state.current[state.next++] as ConsumerRecord;
-          out.push(record);
-          state.position = record.offset + 1n;
+        const current = state.current;
+        if (state.next < current.length) {
+          // A run of records at a time: the position is derived once per run, not per record.
+          const end = Math.min(current.length, state.next + max - out.length);
+          for (let i = state.next; i < end; i++) out.push(current[i] as ConsumerRecord);
+          state.next = end;
+          state.position = (current[end - 1] as ConsumerRecord).offset + 1n;
           continue;
         }
         if (!this.decodeNext(state)) break;

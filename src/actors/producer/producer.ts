@@ -151,12 +151,28 @@ function deliveryResults(d: Delivery): RecordMetadata[] {
   return out;
 }
 
-/** A record validated by `send`, before it is written into a batch. */
+/**
+ * A record validated and converted by `send`, before it is written into a batch. Only records
+ * that need converting (string keys or values, headers) get one, and every record when `send`
+ * must wait for metadata (the application may change its objects meanwhile); a record of bytes
+ * sent to a known topic is written from the application's object in the same turn.
+ */
 interface PreparedRecord {
   readonly timestamp: number;
   readonly key: Uint8Array | null;
   readonly value: Uint8Array | null;
   readonly headers: readonly EncodedHeader[];
+  /** Estimated encoded size, for `batch.size` accounting. */
+  readonly bytes: number;
+  readonly partition: number | undefined;
+}
+
+/** A record of bytes without headers: written as it is. */
+interface PlainRecord {
+  readonly key?: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly partition?: number;
+  readonly timestamp?: number;
 }
 
 interface Batch {
@@ -166,10 +182,16 @@ interface Batch {
   readonly key: string;
   /** The records, encoded as they are appended (none are kept as objects). */
   readonly builder: RecordBatchBuilder;
-  /** Per record: its send, its index in that send, its timestamp. */
-  readonly deliveries: Delivery[];
-  readonly indices: number[];
-  readonly timestamps: number[];
+  /** Records in the batch. */
+  count: number;
+  /**
+   * The sends the records belong to, as runs (a send's records to one partition are appended
+   * together): `runs[k]` owns the records from `runEnds[k - 1]` (0 for the first) to `runEnds[k]`.
+   */
+  readonly runs: Delivery[];
+  readonly runEnds: number[];
+  /** Per record: its index in its send (whose `timestamps` holds its timestamp). */
+  indices: Int32Array;
   bytes: number;
   readonly createdAt: number;
   attempts: number;
@@ -225,6 +247,13 @@ function toBytes(value: string | Uint8Array | null | undefined, field: string, i
   if (typeof value === 'string') return encoder.encode(value);
   if (value instanceof Uint8Array) return value;
   throw new InvalidArgumentError(`${recordLabel(index, single)}.${field}`, `expected a string, Uint8Array or null, got ${typeof value === 'object' ? 'an object' : typeof value}; serialize it first (e.g. JSON.stringify)`);
+}
+
+/** A validated record of bytes (see {@link PlainRecord}) as a prepared one. */
+function preparedFromPlain(record: PlainRecord, now: number): PreparedRecord {
+  const key = record.key ?? null;
+  const value = record.value;
+  return { timestamp: record.timestamp ?? now, key, value, headers: EMPTY_HEADERS, bytes: (key === null ? 0 : key.length) + (value === null ? 0 : value.length) + RECORD_OVERHEAD, partition: record.partition };
 }
 
 // NETWORK_EXCEPTION: a leader that refuses connections may have crashed and been replaced; Kafka refreshes metadata on a disconnect.
@@ -435,31 +464,51 @@ export class Producer {
     const records = (single ? [input] : input) as readonly ProducerRecord[];
     if (records.length === 0) return [];
     const now = this.context.clock.now();
-    const sizes: number[] = new Array(records.length);
-    const explicitPartitions: Array<number | undefined> = new Array(records.length);
-    const prepared = records.map((r, i) => this.prepare(r, i, single, now, sizes, explicitPartitions));
+    const n = records.length;
+    // Validate every record before anything is appended, so a rejected send writes nothing.
+    let prepared: Array<PreparedRecord | undefined> | undefined;
+    for (let i = 0; i < n; i++) {
+      const converted = this.prepare(records[i] as ProducerRecord, i, single, now);
+      if (converted !== undefined) (prepared ??= new Array<PreparedRecord | undefined>(n))[i] = converted;
+    }
     this.unfinished++;
     try {
       // Records go into batches in the order send() is called, as with Kafka's blocking send():
       // with the topic known this happens before send() returns, otherwise behind earlier sends.
       const known = this.waitingTopics.has(topic) ? undefined : this.metadata.image?.topics[topic];
+      if (known === undefined) {
+        // Waiting for metadata: keep what was validated, whatever the application does with its objects meanwhile.
+        prepared ??= new Array<PreparedRecord | undefined>(n);
+        for (let i = 0; i < n; i++) prepared[i] ??= preparedFromPlain(records[i] as PlainRecord, now);
+      }
       const meta = known ?? (await this.topicInOrder(topic));
       if (this.closed) throw new ClosedError(`producer "${this.clientId}"`);
       const results = await new Promise<RecordMetadata[]>((resolve, reject) => {
-        const n = records.length;
         const delivery: Delivery = { topic, partitions: new Int32Array(n), offsets: new Float64Array(n), bigOffsets: undefined, timestamps: new Float64Array(n), remaining: n, settled: false, resolve, reject };
         const count = meta.partitions.length;
         const available = meta.partitions.filter((p) => p.leader >= 0).map((p) => p.partition);
         // Check explicit partitions before appending anything, so a rejected send writes nothing.
-        for (let i = 0; i < prepared.length; i++) if (explicitPartitions[i] !== undefined) this.choosePartition(topic, prepared[i] as PreparedRecord, explicitPartitions[i], count, available);
+        for (let i = 0; i < n; i++) {
+          const p = prepared?.[i];
+          const explicit = p !== undefined ? p.partition : (records[i] as PlainRecord).partition;
+          if (explicit !== undefined) this.choosePartition(topic, null, null, explicit, count, available);
+        }
         const open = this.openFor(topic);
-        for (let i = 0; i < prepared.length; i++) {
-          const rec = prepared[i] as PreparedRecord;
-          const partition = this.choosePartition(topic, rec, explicitPartitions[i], count, available);
-          this.append(open, topic, partition, rec, sizes[i] as number, delivery, i);
+        for (let i = 0; i < n; i++) {
+          const p = prepared?.[i];
+          if (p !== undefined) {
+            this.append(open, topic, this.choosePartition(topic, p.key, p.value, p.partition, count, available), p.timestamp, p.key, p.value, p.headers, p.bytes, delivery, i);
+            continue;
+          }
+          // Validated above in this same turn: bytes, no headers.
+          const r = records[i] as PlainRecord;
+          const key = r.key ?? null;
+          const value = r.value;
+          const bytes = (key === null ? 0 : key.length) + (value === null ? 0 : value.length) + RECORD_OVERHEAD;
+          this.append(open, topic, this.choosePartition(topic, key, value, r.partition, count, available), r.timestamp ?? now, key, value, EMPTY_HEADERS, bytes, delivery, i);
         }
         // The records are in their batches now: let go of them while the send waits for acks.
-        prepared.length = 0;
+        prepared = undefined;
         this.scheduleDrain();
       });
       return single ? (results[0] as RecordMetadata) : results;
@@ -502,37 +551,47 @@ export class Producer {
   }
 
   /**
-   * Validates and converts one record. Per-record work stays allocation-light: the argument name
-   * for an error message is only built when there is an error.
+   * Validates one record, and converts it when it is not bytes already (see {@link
+   * PreparedRecord}). Per-record work stays allocation-light: nothing is allocated for a record of
+   * bytes, and the argument name for an error message is only built when there is an error.
    */
-  private prepare(record: ProducerRecord, index: number, single: boolean, now: number, sizes: number[], explicit: Array<number | undefined>): PreparedRecord {
+  private prepare(record: ProducerRecord, index: number, single: boolean, now: number): PreparedRecord | undefined {
     if (typeof record !== 'object' || record === null) throw new InvalidArgumentError(recordLabel(index, single), `expected a record object like { key, value }, got ${record === null ? 'null' : typeof record}`);
     if (!('value' in record)) throw new InvalidArgumentError(`${recordLabel(index, single)}.value`, 'a record needs a value (use null for a tombstone)');
-    const key = toBytes(record.key, 'key', index, single);
-    const value = toBytes(record.value, 'value', index, single);
-    const timestamp = record.timestamp ?? now;
-    if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new InvalidArgumentError(`${recordLabel(index, single)}.timestamp`, `expected a non-negative integer of milliseconds, got ${timestamp}`);
+    const rawKey = record.key;
+    const rawValue = record.value;
+    if ((rawKey === undefined || rawKey === null || rawKey instanceof Uint8Array) && (rawValue === null || rawValue instanceof Uint8Array) && record.headers === undefined) {
+      this.checkPlacement(record, index, single, (rawKey == null ? 0 : rawKey.length) + (rawValue === null ? 0 : rawValue.length) + RECORD_OVERHEAD);
+      return undefined;
+    }
+    const key = toBytes(rawKey, 'key', index, single);
+    const value = toBytes(rawValue, 'value', index, single);
     let headers = EMPTY_HEADERS;
     let headerBytes = 0;
     if (record.headers !== undefined) {
       headers = Object.entries(record.headers).map(([k, v]) => ({ key: encoder.encode(k), value: toBytes(v, `headers.${k}`, index, single) }));
       for (const h of headers) headerBytes += h.key.length + (h.value?.length ?? 0) + 4;
     }
-    const partition = record.partition;
-    if (partition !== undefined && (!Number.isInteger(partition) || partition < 0)) throw new InvalidArgumentError(`${recordLabel(index, single)}.partition`, `expected a partition number ≥ 0, got ${partition}`);
     const bytes = (key?.length ?? 0) + (value?.length ?? 0) + headerBytes + RECORD_OVERHEAD;
-    if (bytes + 61 > this.maxRequestSize) throw new KafkaProtocolError('MESSAGE_TOO_LARGE', `record of ${bytes} bytes is larger than max.request.size=${this.maxRequestSize}; send smaller records or raise maxRequestSize`);
-    sizes[index] = bytes;
-    explicit[index] = partition;
-    return { timestamp, key, value, headers };
+    this.checkPlacement(record, index, single, bytes);
+    return { timestamp: record.timestamp ?? now, key, value, headers, bytes, partition: record.partition };
   }
 
-  private choosePartition(topic: string, record: PreparedRecord, explicit: number | undefined, count: number, available: readonly number[]): number {
+  /** Checks a record's timestamp, explicit partition and size. */
+  private checkPlacement(record: ProducerRecord, index: number, single: boolean, bytes: number): void {
+    const timestamp = record.timestamp;
+    if (timestamp !== undefined && (!Number.isSafeInteger(timestamp) || timestamp < 0)) throw new InvalidArgumentError(`${recordLabel(index, single)}.timestamp`, `expected a non-negative integer of milliseconds, got ${timestamp}`);
+    const partition = record.partition;
+    if (partition !== undefined && (!Number.isInteger(partition) || partition < 0)) throw new InvalidArgumentError(`${recordLabel(index, single)}.partition`, `expected a partition number ≥ 0, got ${partition}`);
+    if (bytes + 61 > this.maxRequestSize) throw new KafkaProtocolError('MESSAGE_TOO_LARGE', `record of ${bytes} bytes is larger than max.request.size=${this.maxRequestSize}; send smaller records or raise maxRequestSize`);
+  }
+
+  private choosePartition(topic: string, key: Uint8Array | null, value: Uint8Array | null, explicit: number | undefined, count: number, available: readonly number[]): number {
     let partition: number;
     if (explicit !== undefined) partition = explicit;
-    else if (typeof this.partitioner === 'function') partition = this.partitioner({ topic, key: record.key, value: record.value, partitionCount: count, availablePartitions: available });
-    else if (this.partitioner === 'roundrobin') partition = this.roundRobin.partition({ topic, key: record.key, value: record.value, partitionCount: count, availablePartitions: available });
-    else partition = record.key === null ? this.sticky.partition(topic, count, available) : keyPartition(record.key, count);
+    else if (typeof this.partitioner === 'function') partition = this.partitioner({ topic, key, value, partitionCount: count, availablePartitions: available });
+    else if (this.partitioner === 'roundrobin') partition = this.roundRobin.partition({ topic, key, value, partitionCount: count, availablePartitions: available });
+    else partition = key === null ? this.sticky.partition(topic, count, available) : keyPartition(key, count);
     if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
       throw new InvalidArgumentError('partition', `partition ${partition} does not exist: topic "${topic}" has ${count} partition${count === 1 ? '' : 's'} (0..${count - 1})`);
     }
@@ -557,25 +616,37 @@ export class Producer {
     }
   }
 
-  private append(open: Map<number, Batch>, topic: string, partition: number, record: PreparedRecord, bytes: number, delivery: Delivery, index: number): void {
+  private append(open: Map<number, Batch>, topic: string, partition: number, timestamp: number, key: Uint8Array | null, value: Uint8Array | null, headers: readonly EncodedHeader[], bytes: number, delivery: Delivery, index: number): void {
     let batch = open.get(partition);
-    if (batch !== undefined && batch.bytes + bytes > this.batchSize && batch.timestamps.length > 0) {
+    if (batch !== undefined && batch.bytes + bytes > this.batchSize && batch.count > 0) {
       this.ready.push(batch);
       open.delete(partition);
       this.openCount--;
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = { topic, partition, key: partitionKey({ topic, partition }), builder: new RecordBatchBuilder(Math.min(this.batchSize, this.maxRequestSize) + 64), deliveries: [], indices: [], timestamps: [], bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined, sequenceIndex: -1, session: -1, stampedSession: -1, stampedIndex: -1, acked: false };
+      // Room for as many records as fit when they are all this one's size; grown when they are smaller.
+      const expected = Math.ceil(Math.max(this.batchSize - 61, bytes) / bytes) + 1;
+      batch = { topic, partition, key: partitionKey({ topic, partition }), builder: new RecordBatchBuilder(Math.min(this.batchSize, this.maxRequestSize) + 64), count: 0, runs: [], runEnds: [], indices: new Int32Array(expected), bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined, sequenceIndex: -1, session: -1, stampedSession: -1, stampedIndex: -1, acked: false };
       open.set(partition, batch);
       this.openCount++;
     }
-    batch.builder.append(record.timestamp, record.key, record.value, record.headers);
-    batch.deliveries.push(delivery);
-    batch.indices.push(index);
-    batch.timestamps.push(record.timestamp);
+    batch.builder.append(timestamp, key, value, headers);
+    const at = batch.count++;
+    const runs = batch.runs;
+    if (runs.length === 0 || runs[runs.length - 1] !== delivery) {
+      runs.push(delivery);
+      batch.runEnds.push(batch.count);
+    } else batch.runEnds[runs.length - 1] = batch.count;
+    if (at === batch.indices.length) {
+      const grown = new Int32Array(at * 2);
+      grown.set(batch.indices);
+      batch.indices = grown;
+    }
+    batch.indices[at] = index;
+    delivery.timestamps[index] = timestamp;
     batch.bytes += bytes;
-    if (this.partitioner === 'default' && record.key === null) this.sticky.onAppend(topic, partition, bytes, batch.bytes >= this.batchSize);
+    if (this.partitioner === 'default' && key === null) this.sticky.onAppend(topic, partition, bytes, batch.bytes >= this.batchSize);
     if (batch.bytes >= this.batchSize) {
       this.ready.push(batch);
       open.delete(partition);
@@ -643,7 +714,7 @@ export class Producer {
         break;
       }
       if (now - batch.createdAt >= this.deliveryTimeoutMs) {
-        this.fail(batch, new TimeoutError(`delivery of ${batch.timestamps.length} record(s) to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs, 'the partition had no reachable leader in time; check broker health or raise deliveryTimeoutMs'));
+        this.fail(batch, new TimeoutError(`delivery of ${batch.count} record(s) to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs, 'the partition had no reachable leader in time; check broker health or raise deliveryTimeoutMs'));
         continue;
       }
       if (this.idempotent) {
@@ -764,7 +835,7 @@ export class Producer {
       b.sequenceIndex = seq.next;
       b.session = this.session;
       b.acked = false;
-      seq.next += b.timestamps.length;
+      seq.next += b.count;
       seq.window.push(b);
     }
     if (b.encoded === undefined) {
@@ -842,7 +913,7 @@ export class Producer {
     const expired = this.ready.filter((b) => now - b.createdAt >= this.deliveryTimeoutMs);
     if (expired.length === 0) return;
     this.ready.splice(0, this.ready.length, ...this.ready.filter((b) => now - b.createdAt < this.deliveryTimeoutMs));
-    for (const b of expired) this.fail(b, new TimeoutError(`delivery of ${b.timestamps.length} record(s) to ${b.topic}-${b.partition}`, this.deliveryTimeoutMs, 'no producer id or leader was available in time; check broker health or raise deliveryTimeoutMs'));
+    for (const b of expired) this.fail(b, new TimeoutError(`delivery of ${b.count} record(s) to ${b.topic}-${b.partition}`, this.deliveryTimeoutMs, 'no producer id or leader was available in time; check broker health or raise deliveryTimeoutMs'));
   }
 
   /**
@@ -857,8 +928,7 @@ export class Producer {
   }
 
   private complete(batch: Batch, baseOffset: bigint, logAppendTime: number): void {
-    const timestamps = batch.timestamps;
-    const count = timestamps.length;
+    const count = batch.count;
     if (this.idempotent && batch.session === this.session) {
       const seq = this.sequenceOf(batch);
       // A retried batch answered as a duplicate may come back after later ones: never go back.
@@ -869,15 +939,25 @@ export class Producer {
     // -1 (acks=0) stays -1 for every record; -2 marks an offset kept in bigOffsets.
     const exact = baseOffset < 0n || baseOffset + BigInt(count) <= MAX_EXACT_OFFSET;
     const base = baseOffset < 0n ? -1 : exact ? Number(baseOffset) : -2;
-    for (let i = 0; i < count; i++) {
-      const d = batch.deliveries[i] as Delivery;
-      if (d.settled) continue;
-      const at = batch.indices[i] as number;
-      d.partitions[at] = batch.partition;
-      d.offsets[at] = base < 0 ? base : base + i;
-      if (base === -2) (d.bigOffsets ??= new BigInt64Array(d.partitions.length))[at] = baseOffset + BigInt(i);
-      d.timestamps[at] = logAppendTime >= 0 ? logAppendTime : (timestamps[i] as number);
-      if (--d.remaining === 0) {
+    const indices = batch.indices;
+    let i = 0;
+    for (let run = 0; run < batch.runs.length; run++) {
+      const d = batch.runs[run] as Delivery;
+      const end = batch.runEnds[run] as number;
+      if (d.settled) {
+        i = end;
+        continue;
+      }
+      for (; i < end; i++) {
+        const at = indices[i] as number;
+        d.partitions[at] = batch.partition;
+        d.offsets[at] = base < 0 ? base : base + i;
+        if (base === -2) (d.bigOffsets ??= new BigInt64Array(d.partitions.length))[at] = baseOffset + BigInt(i);
+        // CreateTime: the record's own timestamp, written into the send when it was appended.
+        if (logAppendTime >= 0) d.timestamps[at] = logAppendTime;
+      }
+      d.remaining -= end - (run === 0 ? 0 : (batch.runEnds[run - 1] as number));
+      if (d.remaining === 0) {
         d.settled = true;
         d.resolve(deliveryResults(d));
       }
@@ -894,7 +974,7 @@ export class Producer {
       // partition's sequences: later batches could never be accepted, so start a new session.
       this.resetProducerId();
     }
-    for (const d of batch.deliveries) {
+    for (const d of batch.runs) {
       if (d.settled) continue;
       d.settled = true;
       d.reject(error);
