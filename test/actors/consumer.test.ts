@@ -505,5 +505,27 @@ describe('consumed bytes', () => {
     const second = await read();
     expect(second.map((r) => Array.from(new Set(r.value as Uint8Array)))).toEqual(Array.from({ length: 40 }, (_, i) => [i]));
   });
+  it('come in arrays that belong to the application: changing one changes no later poll', async () => {
+    const cluster = await createTestCluster({ seed: 32, brokers: 1, brokerConfig: { offsetsTopicNumPartitions: 3 } });
+    await cluster.settle(cluster.admin().createTopic('arrays', { partitions: 1 }));
+    const producer = cluster.producer({ acks: 1 });
+    // Batches of 6 records: polls of 6 take whole batches, polls of 4 end inside them.
+    for (let b = 0; b < 10; b++) await cluster.settle(producer.send('arrays', Array.from({ length: 6 }, (_, i) => ({ value: `${b * 6 + i}` }))));
+    for (const maxPollRecords of [6, 4]) {
+      const consumer = cluster.consumer({ autoOffsetReset: 'earliest', enableAutoCommit: false, maxPollRecords });
+      consumer.assign([{ topic: 'arrays', partition: 0 }]);
+      const offsets: bigint[] = [];
+      for (let polls = 0; polls < 60 && offsets.length < 60; polls++) {
+        const got = await cluster.settle(consumer.poll({ timeoutMs: 200 }));
+        offsets.push(...got.map((r) => r.offset));
+        // An application reusing the array it was handed.
+        got.push(...got);
+        got.reverse();
+      }
+      expect(offsets).toEqual(Array.from({ length: 60 }, (_, i) => BigInt(i)));
+      await cluster.settle(consumer.close());
+    }
+    await cluster.settle(cluster.stop());
+  });
 });
 

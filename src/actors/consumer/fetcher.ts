@@ -141,18 +141,29 @@ export class Fetcher {
    * from the held fetches only as they are taken.
    */
   take(max: number): ConsumerRecord[] {
-    const out: ConsumerRecord[] = [];
+    // Runs of decoded batches, joined once at the end (one allocation of the final size).
+    const runs: ConsumerRecord[][] = [];
+    let taken = 0;
     for (const state of this.partitions.values()) {
-      if (out.length >= max) break;
+      if (taken >= max) break;
       if (state.paused) continue;
-      while (out.length < max) {
+      while (taken < max) {
         const current = state.current;
         if (state.next < current.length) {
-          // A run of records at a time: the position is derived once per run, not per record.
-          const end = Math.min(current.length, state.next + max - out.length);
-          for (let i = state.next; i < end; i++) out.push(current[i] as ConsumerRecord);
-          state.next = end;
+          const end = Math.min(current.length, state.next + max - taken);
+          taken += end - state.next;
+          // The position is derived once per run, not per record.
           state.position = (current[end - 1] as ConsumerRecord).offset + 1n;
+          if (state.next === 0 && end === current.length) {
+            // A whole decoded batch is handed over as it is, and let go of here: what the
+            // application does with the array cannot reach this state.
+            runs.push(current);
+            state.current = NO_RECORDS;
+            state.next = 0;
+          } else {
+            runs.push(current.slice(state.next, end));
+            state.next = end;
+          }
           continue;
         }
         if (!this.decodeNext(state)) break;
@@ -165,7 +176,8 @@ export class Fetcher {
         state.nextFetchOffset = undefined;
       }
     }
-    return out;
+    if (runs.length === 1) return runs[0] as ConsumerRecord[];
+    return runs.length === 0 ? [] : ([] as ConsumerRecord[]).concat(...runs);
   }
 
   /** Whether a partition still holds fetched data not yet taken. */

@@ -133,21 +133,25 @@ interface Delivery {
   readonly timestamps: Float64Array;
   remaining: number;
   settled: boolean;
-  readonly resolve: (results: RecordMetadata[]) => void;
+  /** Settles the send once every record is acknowledged; `send` then builds the result objects. */
+  readonly resolve: (delivery: Delivery) => void;
   readonly reject: (error: unknown) => void;
 }
 
 /** Offsets a Float64Array holds exactly. */
 const MAX_EXACT_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** The result objects of a delivery, built when it completes. */
+/** The result object of record `i` of a completed delivery. */
+function resultAt(d: Delivery, i: number): RecordMetadata {
+  const offset = d.offsets[i] as number;
+  return { topic: d.topic, partition: d.partitions[i] as number, offset: d.bigOffsets !== undefined && offset === -2 ? (d.bigOffsets[i] as bigint) : BigInt(offset), timestamp: d.timestamps[i] as number };
+}
+
+/** The result objects of a completed delivery. */
 function deliveryResults(d: Delivery): RecordMetadata[] {
   const n = d.partitions.length;
   const out: RecordMetadata[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const offset = d.offsets[i] as number;
-    out[i] = { topic: d.topic, partition: d.partitions[i] as number, offset: d.bigOffsets !== undefined && offset === -2 ? (d.bigOffsets[i] as bigint) : BigInt(offset), timestamp: d.timestamps[i] as number };
-  }
+  for (let i = 0; i < n; i++) out[i] = resultAt(d, i);
   return out;
 }
 
@@ -235,6 +239,7 @@ function wireSequence(index: number): number {
 const encoder = new TextEncoder();
 const RECORD_OVERHEAD = 21;
 const EMPTY_HEADERS: readonly EncodedHeader[] = [];
+const NO_RECORDS: readonly ProducerRecord[] = [];
 
 /** Name of record `index` in error messages. */
 function recordLabel(index: number, single: boolean): string {
@@ -461,7 +466,10 @@ export class Producer {
     // A transactional producer sends only inside a healthy transaction.
     this.txn?.checkSend();
     const single = !Array.isArray(input);
-    const records = (single ? [input] : input) as readonly ProducerRecord[];
+    let records = (single ? [input] : input) as readonly ProducerRecord[];
+    // This frame lives until the records are acknowledged; it holds them only until they are
+    // appended (below), so records the application let go of are not kept alive by the wait.
+    input = NO_RECORDS;
     if (records.length === 0) return [];
     const now = this.context.clock.now();
     const n = records.length;
@@ -483,7 +491,7 @@ export class Producer {
       }
       const meta = known ?? (await this.topicInOrder(topic));
       if (this.closed) throw new ClosedError(`producer "${this.clientId}"`);
-      const results = await new Promise<RecordMetadata[]>((resolve, reject) => {
+      const delivered = await new Promise<Delivery>((resolve, reject) => {
         const delivery: Delivery = { topic, partitions: new Int32Array(n), offsets: new Float64Array(n), bigOffsets: undefined, timestamps: new Float64Array(n), remaining: n, settled: false, resolve, reject };
         const count = meta.partitions.length;
         const available = meta.partitions.filter((p) => p.leader >= 0).map((p) => p.partition);
@@ -509,9 +517,13 @@ export class Producer {
         }
         // The records are in their batches now: let go of them while the send waits for acks.
         prepared = undefined;
+        records = NO_RECORDS;
         this.scheduleDrain();
       });
-      return single ? (results[0] as RecordMetadata) : results;
+      // Built here, as the application resumes, rather than when the last acknowledgement arrives:
+      // among the other sends completing in the same burst they would survive a young-generation
+      // collection far more often (measured: twice the promoted bytes).
+      return single ? resultAt(delivered, 0) : deliveryResults(delivered);
     } finally {
       this.unfinished--;
       this.notifyFlushed();
@@ -959,7 +971,7 @@ export class Producer {
       d.remaining -= end - (run === 0 ? 0 : (batch.runEnds[run - 1] as number));
       if (d.remaining === 0) {
         d.settled = true;
-        d.resolve(deliveryResults(d));
+        d.resolve(d);
       }
     }
   }
