@@ -269,7 +269,7 @@ export class Producer {
   private readonly connection: ClientConnection;
   private readonly metadata: MetadataCache;
   /** Open (still filling) batches per topic, by partition. */
-  private readonly open = new Map<string, Array<Batch | undefined>>();
+  private readonly open = new Map<string, Map<number, Batch>>();
   private openCount = 0;
   private readonly ready: Batch[] = [];
   private readonly retrying: Batch[] = [];
@@ -610,32 +610,29 @@ export class Producer {
     return partition;
   }
 
-  /** The open batches of a topic, indexed by partition (an array: looked up once per record). */
-  private openFor(topic: string): Array<Batch | undefined> {
+  private openFor(topic: string): Map<number, Batch> {
     let byPartition = this.open.get(topic);
-    if (byPartition === undefined) this.open.set(topic, (byPartition = []));
+    if (byPartition === undefined) this.open.set(topic, (byPartition = new Map()));
     return byPartition;
   }
 
   /** Moves every open batch to the ready queue. */
   private closeOpenBatches(filter?: (batch: Batch) => boolean): void {
-    if (this.openCount === 0) return;
     for (const byPartition of this.open.values()) {
-      for (let partition = 0; partition < byPartition.length; partition++) {
-        const batch = byPartition[partition];
-        if (batch === undefined || (filter !== undefined && !filter(batch))) continue;
+      for (const [partition, batch] of byPartition) {
+        if (filter !== undefined && !filter(batch)) continue;
         this.ready.push(batch);
-        byPartition[partition] = undefined;
+        byPartition.delete(partition);
         this.openCount--;
       }
     }
   }
 
-  private append(open: Array<Batch | undefined>, topic: string, partition: number, timestamp: number, key: Uint8Array | null, value: Uint8Array | null, headers: readonly EncodedHeader[], bytes: number, delivery: Delivery, index: number): void {
-    let batch = open[partition];
+  private append(open: Map<number, Batch>, topic: string, partition: number, timestamp: number, key: Uint8Array | null, value: Uint8Array | null, headers: readonly EncodedHeader[], bytes: number, delivery: Delivery, index: number): void {
+    let batch = open.get(partition);
     if (batch !== undefined && batch.bytes + bytes > this.batchSize && batch.count > 0) {
       this.ready.push(batch);
-      open[partition] = undefined;
+      open.delete(partition);
       this.openCount--;
       batch = undefined;
     }
@@ -643,7 +640,7 @@ export class Producer {
       // Room for as many records as fit when they are all this one's size; grown when they are smaller.
       const expected = Math.ceil(Math.max(this.batchSize - 61, bytes) / bytes) + 1;
       batch = { topic, partition, key: partitionKey({ topic, partition }), builder: new RecordBatchBuilder(Math.min(this.batchSize, this.maxRequestSize) + 64), count: 0, runs: [], runEnds: [], indices: new Int32Array(expected), bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined, sequenceIndex: -1, session: -1, stampedSession: -1, stampedIndex: -1, acked: false };
-      open[partition] = batch;
+      open.set(partition, batch);
       this.openCount++;
     }
     batch.builder.append(timestamp, key, value, headers);
@@ -664,7 +661,7 @@ export class Producer {
     if (this.partitioner === 'default' && key === null) this.sticky.onAppend(topic, partition, bytes, batch.bytes >= this.batchSize);
     if (batch.bytes >= this.batchSize) {
       this.ready.push(batch);
-      open[partition] = undefined;
+      open.delete(partition);
       this.openCount--;
     }
   }
