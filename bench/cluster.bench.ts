@@ -18,7 +18,7 @@ const PARTITIONS = 6;
 const SEND_CHUNK = 1000;
 /** Sends of SEND_CHUNK records awaited concurrently (16,000 records in flight). */
 const IN_FLIGHT_SENDS = 16;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
@@ -81,7 +81,8 @@ export async function runClusterBenchmarks(): Promise<{ rows: Measurement[]; lat
 
   // Each round: produce to a fresh topic, consume it, then produce and consume another one
   // concurrently, then the raw-log reference; topics are deleted after use so every round starts
-  // from the same heap. One warm-up round first (JIT), then the median of ROUNDS.
+  // from the same heap. One warm-up round first (JIT), then the median of ROUNDS (for the full
+  // path's ratio, the median of the rounds' ratios).
   const producer = cluster.producer({ acks: 1 });
   const admin = cluster.admin();
   const all = (topic: string): Array<{ topic: string; partition: number }> => Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition }));
@@ -108,6 +109,7 @@ export async function runClusterBenchmarks(): Promise<{ rows: Measurement[]; lat
   const consumeTimes: number[] = [];
   const pipeTimes: number[] = [];
   const rawRates: number[] = [];
+  const pipeRatios: number[] = [];
   for (let round = -1; round < ROUNDS; round++) {
     const topic = `bench-${round + 1}`;
     await admin.createTopic(topic, { partitions: PARTITIONS });
@@ -127,6 +129,10 @@ export async function runClusterBenchmarks(): Promise<{ rows: Measurement[]; lat
     consumeTimes.push(consumed);
     pipeTimes.push(piped);
     rawRates.push(raw);
+    // The ratio is taken per round, from two measurements made back to back, so a slow spell of
+    // a shared machine weighs on both sides of it rather than on one.
+    pipeRatios.push(RECORDS / piped / raw);
+    if (process.env.BENCH_DEBUG) console.log(`round ${round}: produce ${(RECORDS / produced / 1e3).toFixed(0)}k consume ${(RECORDS / consumed / 1e3).toFixed(0)}k pipe ${(RECORDS / piped / 1e3).toFixed(0)}k raw ${(raw / 1e3).toFixed(0)}k ratio ${((RECORDS / piped / raw) * 100).toFixed(0)}%`);
   }
   const produceSeconds = median(produceTimes);
   const consumeSeconds = median(consumeTimes);
@@ -174,7 +180,7 @@ export async function runClusterBenchmarks(): Promise<{ rows: Measurement[]; lat
       measurement('produce, 3 brokers, acks=1', RECORDS, bytes, produceSeconds, { target: '>= 1,000,000 rec/s' }),
       measurement('consume, 1 consumer, 6 partitions', RECORDS, bytes, consumeSeconds, { target: '>= 1,000,000 rec/s' }),
       measurement('raw log append + read (reference)', RECORDS, bytes, RECORDS / raw),
-      measurement('producer -> broker -> consumer, concurrent', RECORDS, bytes, pipeSeconds, { reference: 'raw log', ratio: RECORDS / pipeSeconds / raw, target: '>= 50% of raw log' }),
+      measurement('producer -> broker -> consumer, concurrent', RECORDS, bytes, pipeSeconds, { reference: 'raw log (per round)', ratio: median(pipeRatios), target: '>= 50% of raw log' }),
     ],
     latency: { p50: pct(50), p99: pct(99), rate },
   };

@@ -502,6 +502,7 @@ export class Producer {
           if (explicit !== undefined) this.choosePartition(topic, null, null, explicit, count, available);
         }
         const open = this.openFor(topic);
+        const byKey = this.partitioner === 'default';
         for (let i = 0; i < n; i++) {
           const p = prepared?.[i];
           if (p !== undefined) {
@@ -513,7 +514,10 @@ export class Producer {
           const key = r.key ?? null;
           const value = r.value;
           const bytes = (key === null ? 0 : key.length) + (value === null ? 0 : value.length) + RECORD_OVERHEAD;
-          this.append(open, topic, this.choosePartition(topic, key, value, r.partition, count, available), r.timestamp ?? now, key, value, EMPTY_HEADERS, bytes, delivery, i);
+          const explicit = r.partition;
+          // murmur2 of a key always names an existing partition: no check needed.
+          const partition = byKey && key !== null && explicit === undefined ? keyPartition(key, count) : this.choosePartition(topic, key, value, explicit, count, available);
+          this.append(open, topic, partition, r.timestamp ?? now, key, value, EMPTY_HEADERS, bytes, delivery, i);
         }
         // The records are in their batches now: let go of them while the send waits for acks.
         prepared = undefined;
@@ -569,7 +573,7 @@ export class Producer {
    */
   private prepare(record: ProducerRecord, index: number, single: boolean, now: number): PreparedRecord | undefined {
     if (typeof record !== 'object' || record === null) throw new InvalidArgumentError(recordLabel(index, single), `expected a record object like { key, value }, got ${record === null ? 'null' : typeof record}`);
-    if (!('value' in record)) throw new InvalidArgumentError(`${recordLabel(index, single)}.value`, 'a record needs a value (use null for a tombstone)');
+    if (record.value === undefined && !('value' in record)) throw new InvalidArgumentError(`${recordLabel(index, single)}.value`, 'a record needs a value (use null for a tombstone)');
     const rawKey = record.key;
     const rawValue = record.value;
     if ((rawKey === undefined || rawKey === null || rawKey instanceof Uint8Array) && (rawValue === null || rawValue instanceof Uint8Array) && record.headers === undefined) {
@@ -658,7 +662,7 @@ export class Producer {
     batch.indices[at] = index;
     delivery.timestamps[index] = timestamp;
     batch.bytes += bytes;
-    if (this.partitioner === 'default' && key === null) this.sticky.onAppend(topic, partition, bytes, batch.bytes >= this.batchSize);
+    if (key === null && this.partitioner === 'default') this.sticky.onAppend(topic, partition, bytes, batch.bytes >= this.batchSize);
     if (batch.bytes >= this.batchSize) {
       this.ready.push(batch);
       open.delete(partition);
