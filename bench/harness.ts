@@ -50,7 +50,17 @@ export function report(title: string, rows: readonly Measurement[], file: string
   console.log(row(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const l of lines) console.log(row(l));
+  const memory = memoryNow();
+  console.log(`memory: peak RSS so far ${memory.peakRssMB} MB; now RSS ${memory.rssMB} MB, JS heap ${memory.heapUsedMB} MB, buffers ${memory.arrayBuffersMB} MB`);
   const dir = join(import.meta.dirname, 'results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, file), JSON.stringify({ title, node: process.version, date: new Date().toISOString(), rows }, null, 2));
+  writeFileSync(join(dir, file), JSON.stringify({ title, node: process.version, date: new Date().toISOString(), rows, memory }, null, 2));
+}
+
+/** The process's memory in MB: its peak resident set so far (benchmarks run one after another) and now. */
+function memoryNow(): { peakRssMB: number; rssMB: number; heapUsedMB: number; arrayBuffersMB: number } {
+  const usage = process.memoryUsage();
+  const mb = (bytes: number): number => Math.round(bytes / 1048576);
+  // resourceUsage().maxRSS is in KiB.
+  return { peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024), rssMB: mb(usage.rss), heapUsedMB: mb(usage.heapUsed), arrayBuffersMB: mb(usage.arrayBuffers) };
 }
