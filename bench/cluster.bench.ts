@@ -9,7 +9,7 @@ import { SystemClock } from '../src/clock.ts';
 import { PartitionLog } from '../src/log/partitionLog.ts';
 import { decodeRecordBatch, encodeRecordBatch, LOG_OVERHEAD } from '../src/log/recordBatch.ts';
 import { MemoryStorage } from '../src/log/storage/memoryStorage.ts';
-import { measurement } from './harness.ts';
+import { measurement, median } from './harness.ts';
 import type { Measurement } from './harness.ts';
 
 const RECORDS = Number(process.env.BENCH_CLUSTER_RECORDS ?? 1_000_000);
@@ -20,10 +20,6 @@ const SEND_CHUNK = 1000;
 const IN_FLIGHT_SENDS = 16;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
 
 /**
  * 16-byte keys: a pool of distinct keys, views of one buffer, used in turn. Records are built

@@ -17,6 +17,12 @@ export interface Measurement {
   readonly target?: string;
 }
 
+/** The median of `values` (the upper one of the two middle values for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
 /** Runs `body` `rounds` times (after one warm-up) and returns the median duration in seconds. */
 export function timeMedian(rounds: number, body: (round: number) => void, setup?: (round: number) => void): number {
   const times: number[] = [];

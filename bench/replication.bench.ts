@@ -16,7 +16,7 @@ import type { Producer } from '../src/actors/producer/producer.ts';
 import { SystemClock } from '../src/clock.ts';
 import { createTestCluster } from '../src/testing.ts';
 import type { TestCluster } from '../src/testing.ts';
-import { measurement } from './harness.ts';
+import { measurement, median } from './harness.ts';
 import type { Measurement } from './harness.ts';
 
 const RECORDS = Number(process.env.BENCH_REPLICATION_RECORDS ?? 500_000);
@@ -148,7 +148,6 @@ export async function runReplicationBenchmarks(): Promise<{ rows: Measurement[];
     }
   }
   await cluster.stop();
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const rf1 = median(times.rf1!);
   const rows = [
     measurement('produce RF=1, acks=1 (reference)', RECORDS, bytes, rf1),

@@ -10,7 +10,7 @@
 import { createCluster } from '../src/actors/cluster.ts';
 import type { Cluster } from '../src/actors/cluster.ts';
 import { SystemClock } from '../src/clock.ts';
-import { measurement } from './harness.ts';
+import { measurement, median } from './harness.ts';
 import type { Measurement } from './harness.ts';
 
 const PRODUCE_RECORDS = Number(process.env.BENCH_TXN_PRODUCE_RECORDS ?? 300_000);
@@ -23,11 +23,6 @@ const KEYS = Array.from({ length: 4096 }, (_, i) => {
   new DataView(k.buffer).setUint32(0, i);
   return k;
 });
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
 
 async function seconds(body: () => Promise<void>): Promise<number> {
   const start = process.hrtime.bigint();
