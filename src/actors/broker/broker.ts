@@ -324,6 +324,7 @@ export class Broker {
       send: (to, message) => this.send(to, message),
       appendOffsets: (partition, records, done) => this.appendInternal(OFFSETS_TOPIC, partition, records, done),
       readOffsets: (partition) => this.readAll(OFFSETS_TOPIC, partition),
+      offsetsLogOffsets: (partition) => this.logOffsets(OFFSETS_TOPIC, partition),
     });
     const config = this.options.config;
     this.txnCoordinator = new TransactionCoordinator({
@@ -336,7 +337,7 @@ export class Broker {
       send: (to, message) => this.send(to, message),
       appendState: (partition, records, done) => this.appendInternal(TRANSACTION_STATE_TOPIC, partition, records, done),
       readState: (partition) => [...this.readAll(TRANSACTION_STATE_TOPIC, partition)].flatMap((e) => (e.kind === 'record' ? [e.record] : [])),
-      stateOffsets: (partition) => ({ logEndOffset: this.logs.get(`${TRANSACTION_STATE_TOPIC}-${partition}`)?.logEndOffset ?? -1n, highWatermark: this.highWatermarkOf(TRANSACTION_STATE_TOPIC, partition) ?? -1n }),
+      stateOffsets: (partition) => this.logOffsets(TRANSACTION_STATE_TOPIC, partition),
       newProducerId: () => this.producerIds.tryGenerate(),
       leaderOf: (topic, partition) => this.image?.topics[topic]?.partitions[partition]?.leader ?? -1,
       stateTopicPartitions: () => this.image?.topics[TRANSACTION_STATE_TOPIC]?.partitions.length ?? 0,
@@ -380,6 +381,11 @@ export class Broker {
   }
 
   /** The high watermark a hosted replica holds (for tests and tooling), undefined when not hosted. */
+  /** Log end and high watermark of a local partition (-1 when it is not here): a coordinator's load waits on them. */
+  private logOffsets(topic: string, partition: number): { logEndOffset: bigint; highWatermark: bigint } {
+    return { logEndOffset: this.logs.get(`${topic}-${partition}`)?.logEndOffset ?? -1n, highWatermark: this.highWatermarkOf(topic, partition) ?? -1n };
+  }
+
   highWatermarkOf(topic: string, partition: number): bigint | undefined {
     return (this.partitions.get(`${topic}-${partition}`)?.getSnapshot().context as { highWatermark?: bigint } | undefined)?.highWatermark;
   }

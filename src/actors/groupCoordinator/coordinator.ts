@@ -2,7 +2,8 @@
  * The group coordinator hosted by a broker: for every `__consumer_offsets` partition this broker
  * leads, it runs one {@link groupMachine} actor per group and keeps the committed offsets, which
  * it stores as records in that partition (durable before a commit is acknowledged) and reloads
- * from it when it takes over the partition — after a restart, offsets are exactly as committed.
+ * from it when it takes over the partition, once the log it finds there is committed — after a
+ * restart, offsets are exactly as committed.
  *
  * Transactional offset commits (TxnOffsetCommit, KIP-98 and KIP-447) are validated against the
  * member and generation, written as a transactional batch of the producer, and kept pending —
@@ -19,7 +20,7 @@
  */
 import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
-import type { Clock } from '../../clock.ts';
+import type { Clock, TimerHandle } from '../../clock.ts';
 import { encodeRecordBatch } from '../../log/recordBatch.ts';
 import type { DecodedRecord } from '../../log/recordBatch.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
@@ -48,7 +49,12 @@ export interface CoordinatorHost {
   appendOffsets(partition: number, records: Uint8Array, done: (error: WireError | undefined) => void): void;
   /** Every entry of a local `__consumer_offsets` partition, oldest first. */
   readOffsets(partition: number): Iterable<OffsetsLogEntry>;
+  /** Log end and high watermark of a local `__consumer_offsets` partition. */
+  offsetsLogOffsets(partition: number): { readonly logEndOffset: bigint; readonly highWatermark: bigint };
 }
+
+/** How often a partition being taken over checks whether its log tail is committed yet. */
+const LOAD_CHECK_INTERVAL_MS = 10;
 
 /** One entry of the offsets log as the coordinator replays it. */
 export type OffsetsLogEntry =
@@ -76,6 +82,8 @@ export class GroupCoordinator {
   /** Per group: transactional offsets not yet committed or aborted. */
   private readonly pendingTxn = new Map<string, PendingTxnOffsets>();
   private readonly loaded = new Set<number>();
+  /** Partitions taken over whose log tail is not committed yet: their requests wait (COORDINATOR_LOAD_IN_PROGRESS). */
+  private readonly loading = new Map<number, { timer: TimerHandle | undefined }>();
   private readonly pendingCommits = new Map<number, PendingCommit>();
   private nextInternalId = 1;
   private memberIdSeed: number;
@@ -95,12 +103,33 @@ export class GroupCoordinator {
   }
 
   /**
-   * Takes over an offsets partition: loads its committed offsets and rebuilds its groups from the
-   * last GroupMetadata record of each (a tombstone means the group was deleted). Loaded groups
-   * start now, so their members' session timers run from this moment.
+   * Takes over an offsets partition: once everything in its log at this moment is committed,
+   * loads its committed offsets and rebuilds its groups from the last GroupMetadata record of each
+   * (a tombstone means the group was deleted). A new leader's tail may hold records its
+   * predecessor wrote but never got replicated (and never acknowledged), which a later failover
+   * can still cut off: answering OffsetFetch from one would hand out an offset the group may
+   * lose again. Until then requests get COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers while it
+   * loads. Loaded groups start when loaded, so their members' session timers run from then.
    */
   load(partition: number): void {
-    if (this.loaded.has(partition)) return;
+    if (this.loaded.has(partition) || this.loading.has(partition)) return;
+    const until = this.host.offsetsLogOffsets(partition).logEndOffset;
+    const entry: { timer: TimerHandle | undefined } = { timer: undefined };
+    this.loading.set(partition, entry);
+    const check = (): void => {
+      entry.timer = undefined;
+      if (this.loading.get(partition) !== entry) return;
+      if (this.host.offsetsLogOffsets(partition).highWatermark < until) {
+        entry.timer = this.host.clock.setTimeout(check, LOAD_CHECK_INTERVAL_MS);
+        return;
+      }
+      this.loading.delete(partition);
+      this.loadCommitted(partition);
+    };
+    check();
+  }
+
+  private loadCommitted(partition: number): void {
     const groups = new Map<string, GroupMetadata | null>();
     /** Groups with pending offsets, per producer id, to settle when its marker comes. */
     const pendingGroups = new Map<bigint, Set<string>>();
@@ -139,6 +168,11 @@ export class GroupCoordinator {
 
   /** Gives up an offsets partition (leadership moved or the broker stops): its groups go away here. */
   unload(partition: number): void {
+    const loading = this.loading.get(partition);
+    if (loading !== undefined) {
+      if (loading.timer !== undefined) this.host.clock.clearTimeout(loading.timer);
+      this.loading.delete(partition);
+    }
     this.loaded.delete(partition);
     for (const [groupId, actor] of [...this.groups]) {
       if (this.partitionFor(groupId) !== partition) continue;
@@ -191,6 +225,8 @@ export class GroupCoordinator {
 
   /** Stops every group actor. */
   stop(): void {
+    for (const entry of this.loading.values()) if (entry.timer !== undefined) this.host.clock.clearTimeout(entry.timer);
+    this.loading.clear();
     for (const actor of this.groups.values()) actor.stop();
     this.groups.clear();
     this.offsets.clear();
@@ -210,6 +246,10 @@ export class GroupCoordinator {
       return;
     }
     const partition = this.partitionFor(groupId);
+    if (this.loading.has(partition)) {
+      reply({ ...wireError('COORDINATOR_LOAD_IN_PROGRESS', `broker ${this.host.brokerId} is loading the groups of __consumer_offsets-${partition}; retry shortly`) });
+      return;
+    }
     if (!this.loaded.has(partition)) {
       reply({ ...wireError('NOT_COORDINATOR', `broker ${this.host.brokerId} is not the coordinator of group "${groupId}"`) });
       return;

@@ -18,8 +18,11 @@ import { decodeGroupMetadataValue, decodeOffsetsTopicKey, encodeGroupMetadataKey
 
 const CLIENT = 'client:c' as NodeId;
 
-/** A coordinator over one offsets partition whose log is `log`; appends complete when `complete` is called (or at once). */
-function coordinatorOn(log: DecodedRecord[], options: { clock?: SimulatedClock; deferAppends?: boolean } = {}) {
+/**
+ * A coordinator over one offsets partition whose log is `log`; appends complete when `complete` is
+ * called (or at once). The log is committed up to `committed.highWatermark` (all of it by default).
+ */
+function coordinatorOn(log: DecodedRecord[], options: { clock?: SimulatedClock; deferAppends?: boolean; committed?: { highWatermark: bigint } } = {}) {
   const clock = options.clock ?? new SimulatedClock(1_000);
   const sent: Message[] = [];
   const deferred: Array<(error: WireError | undefined) => void> = [];
@@ -37,6 +40,7 @@ function coordinatorOn(log: DecodedRecord[], options: { clock?: SimulatedClock; 
       else done(undefined);
     },
     readOffsets: () => log.map((record) => ({ kind: 'record' as const, record })),
+    offsetsLogOffsets: () => ({ logEndOffset: BigInt(log.length), highWatermark: options.committed?.highWatermark ?? BigInt(log.length) }),
   });
   let correlationId = 1;
   const request = (message: Record<string, unknown> & { type: string }): Message | undefined => {
@@ -130,6 +134,40 @@ describe('group coordinator: GroupMetadata records', () => {
     expect(c.request({ type: 'heartbeat.request', memberId: 'm1', generationId: 1 })).toMatchObject({ error: 'UNKNOWN_MEMBER_ID' });
     expect(c.request({ type: 'offsetFetch.request', partitions: [{ topic: 't', partition: 0 }] })).toMatchObject({ partitions: [{ offset: 5n }] });
   });
+
+  it('answers COORDINATOR_LOAD_IN_PROGRESS after a takeover until the log it found is committed, then loads it', () => {
+    // The new leader's log ends with a commit its predecessor never got replicated: offset 9.
+    const log = [
+      record(encodeOffsetKey({ group: 'g', topic: 't', partition: 0 }), encodeOffsetValue({ offset: 5n, leaderEpoch: -1, metadata: '', commitTimestamp: 0 }), 0),
+      record(encodeOffsetKey({ group: 'g', topic: 't', partition: 0 }), encodeOffsetValue({ offset: 9n, leaderEpoch: -1, metadata: '', commitTimestamp: 0 }), 1),
+    ];
+    const committed = { highWatermark: 1n };
+    const c = coordinatorOn(log, { committed });
+    c.coordinator.load(0);
+    for (const message of [{ type: 'offsetFetch.request', partitions: [{ topic: 't', partition: 0 }] }, join, { type: 'offsetCommit.request', memberId: '', generationId: -1, partitions: [{ topic: 't', partition: 0, offset: 7n }] }]) {
+      expect(c.request(message)).toMatchObject({ error: 'COORDINATOR_LOAD_IN_PROGRESS', errorCode: 14 });
+    }
+    // Nothing was written meanwhile, and loading again while loading changes nothing.
+    expect(log).toHaveLength(2);
+    c.coordinator.load(0);
+    c.clock.advance(1_000);
+    expect(c.request({ type: 'offsetFetch.request', partitions: [{ topic: 't', partition: 0 }] })).toMatchObject({ error: 'COORDINATOR_LOAD_IN_PROGRESS' });
+    // The followers catch up: the tail is committed, and the coordinator loads the whole log.
+    committed.highWatermark = 2n;
+    c.clock.advance(10);
+    expect(c.request({ type: 'offsetFetch.request', partitions: [{ topic: 't', partition: 0 }] })).toMatchObject({ partitions: [{ offset: 9n }] });
+  });
+
+  it('stops waiting for a partition it gives up while loading', () => {
+    const log = [record(encodeOffsetKey({ group: 'g', topic: 't', partition: 0 }), encodeOffsetValue({ offset: 5n, leaderEpoch: -1, metadata: '', commitTimestamp: 0 }), 0)];
+    const committed = { highWatermark: 0n };
+    const c = coordinatorOn(log, { committed });
+    c.coordinator.load(0);
+    c.coordinator.unload(0);
+    committed.highWatermark = 1n;
+    c.clock.advance(100);
+    expect(c.request({ type: 'offsetFetch.request', partitions: [{ topic: 't', partition: 0 }] })).toMatchObject({ error: 'NOT_COORDINATOR' });
+  });
 });
 
 describe('group coordinator: transactional offsets (TxnOffsetCommit, KIP-98/KIP-447)', () => {
@@ -150,6 +188,7 @@ describe('group coordinator: transactional offsets (TxnOffsetCommit, KIP-98/KIP-
         done(undefined);
       },
       readOffsets: () => [...entries],
+      offsetsLogOffsets: () => ({ logEndOffset: BigInt(entries.length), highWatermark: BigInt(entries.length) }),
     });
     let correlationId = 1;
     const request = (message: Record<string, unknown> & { type: string }): Message | undefined => {
