@@ -1,6 +1,7 @@
 /**
- * The transaction coordinator's marker rounds on their own, with a scripted host: which
- * WriteTxnMarkers requests go out, and that every partition is asked again until it answers.
+ * The transaction coordinator on its own, with a scripted host: which WriteTxnMarkers requests go
+ * out, that every partition is asked again until it answers, and that a takeover waits for the
+ * log it finds to be committed.
  */
 import { describe, expect, it } from 'vitest';
 import { TransactionCoordinator } from '../../../src/actors/txnCoordinator/txnCoordinator.ts';
@@ -75,5 +76,39 @@ describe('transaction coordinator marker rounds', () => {
     c.handle({ type: 'writeTxnMarkers.response', correlationId: retries[1]?.correlationId, partitions: [{ topic: 'b', partition: 0 }] }, 'broker:3');
     c.handle({ type: 'initProducerId.request', correlationId: 4, transactionalId: 't', transactionTimeoutMs: 60_000, ...ids }, 'client:p');
     expect(answer(sent, 4).error).toBeUndefined();
+  });
+});
+
+describe('transaction coordinator takeover', () => {
+  it('answers COORDINATOR_LOAD_IN_PROGRESS until everything in the log it found is committed', () => {
+    const clock = new SimulatedClock(1_000_000);
+    const sent: Sent[] = [];
+    const offsets = { logEndOffset: 3n, highWatermark: 1n };
+    const c = new TransactionCoordinator({
+      brokerId: 1,
+      clock,
+      inspection: new InspectionSink(),
+      config: {},
+      abortCheckIntervalMs: 10_000,
+      expiryCheckIntervalMs: 3_600_000,
+      send: (to, message) => void sent.push({ to, message }),
+      appendState: (_partition, _records, done) => done(undefined),
+      readState: () => [],
+      stateOffsets: () => offsets,
+      newProducerId: () => 7n,
+      leaderOf: () => -1,
+      stateTopicPartitions: () => 1,
+      offsetsPartitionFor: () => 0,
+      nextCorrelationId: () => 1_000,
+    });
+    c.load(0, 4);
+    c.handle({ type: 'initProducerId.request', correlationId: 1, transactionalId: 't', transactionTimeoutMs: 60_000 }, 'client:p');
+    expect(answer(sent, 1).error).toBe('COORDINATOR_LOAD_IN_PROGRESS');
+    // Records appended since the takeover do not move the line: it is the log end found then.
+    offsets.logEndOffset = 5n;
+    offsets.highWatermark = 3n;
+    clock.advance(10);
+    c.handle({ type: 'initProducerId.request', correlationId: 2, transactionalId: 't', transactionTimeoutMs: 60_000 }, 'client:p');
+    expect(answer(sent, 2).error).toBeUndefined();
   });
 });
