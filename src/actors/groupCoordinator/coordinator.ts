@@ -20,10 +20,12 @@
  */
 import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
-import type { Clock, TimerHandle } from '../../clock.ts';
+import type { Clock } from '../../clock.ts';
 import { encodeRecordBatch } from '../../log/recordBatch.ts';
 import type { DecodedRecord } from '../../log/recordBatch.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
+import { PendingLoads } from '../coordinatorLoads.ts';
+import type { PartitionOffsets } from '../coordinatorLoads.ts';
 import type { InspectionSink } from '../inspection.ts';
 import { wireError } from '../protocol.ts';
 import type { WireError } from '../protocol.ts';
@@ -50,11 +52,8 @@ export interface CoordinatorHost {
   /** Every entry of a local `__consumer_offsets` partition, oldest first. */
   readOffsets(partition: number): Iterable<OffsetsLogEntry>;
   /** Log end and high watermark of a local `__consumer_offsets` partition. */
-  offsetsLogOffsets(partition: number): { readonly logEndOffset: bigint; readonly highWatermark: bigint };
+  offsetsLogOffsets(partition: number): PartitionOffsets;
 }
-
-/** How often a partition being taken over checks whether its log tail is committed yet. */
-const LOAD_CHECK_INTERVAL_MS = 10;
 
 /** One entry of the offsets log as the coordinator replays it. */
 export type OffsetsLogEntry =
@@ -83,13 +82,14 @@ export class GroupCoordinator {
   private readonly pendingTxn = new Map<string, PendingTxnOffsets>();
   private readonly loaded = new Set<number>();
   /** Partitions taken over whose log tail is not committed yet: their requests wait (COORDINATOR_LOAD_IN_PROGRESS). */
-  private readonly loading = new Map<number, { timer: TimerHandle | undefined }>();
+  private readonly loading: PendingLoads<true>;
   private readonly pendingCommits = new Map<number, PendingCommit>();
   private nextInternalId = 1;
   private memberIdSeed: number;
 
   constructor(private readonly host: CoordinatorHost) {
     this.memberIdSeed = host.brokerId * 1_000_003;
+    this.loading = new PendingLoads(host.clock, (partition) => host.offsetsLogOffsets(partition));
   }
 
   /** Whether `message` is one the coordinator answers. */
@@ -113,20 +113,7 @@ export class GroupCoordinator {
    */
   load(partition: number): void {
     if (this.loaded.has(partition) || this.loading.has(partition)) return;
-    const until = this.host.offsetsLogOffsets(partition).logEndOffset;
-    const entry: { timer: TimerHandle | undefined } = { timer: undefined };
-    this.loading.set(partition, entry);
-    const check = (): void => {
-      entry.timer = undefined;
-      if (this.loading.get(partition) !== entry) return;
-      if (this.host.offsetsLogOffsets(partition).highWatermark < until) {
-        entry.timer = this.host.clock.setTimeout(check, LOAD_CHECK_INTERVAL_MS);
-        return;
-      }
-      this.loading.delete(partition);
-      this.loadCommitted(partition);
-    };
-    check();
+    this.loading.start(partition, true, () => this.loadCommitted(partition));
   }
 
   private loadCommitted(partition: number): void {
@@ -168,11 +155,7 @@ export class GroupCoordinator {
 
   /** Gives up an offsets partition (leadership moved or the broker stops): its groups go away here. */
   unload(partition: number): void {
-    const loading = this.loading.get(partition);
-    if (loading !== undefined) {
-      if (loading.timer !== undefined) this.host.clock.clearTimeout(loading.timer);
-      this.loading.delete(partition);
-    }
+    this.loading.cancel(partition);
     this.loaded.delete(partition);
     for (const [groupId, actor] of [...this.groups]) {
       if (this.partitionFor(groupId) !== partition) continue;
@@ -225,7 +208,6 @@ export class GroupCoordinator {
 
   /** Stops every group actor. */
   stop(): void {
-    for (const entry of this.loading.values()) if (entry.timer !== undefined) this.host.clock.clearTimeout(entry.timer);
     this.loading.clear();
     for (const actor of this.groups.values()) actor.stop();
     this.groups.clear();

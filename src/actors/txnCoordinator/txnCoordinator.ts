@@ -23,6 +23,8 @@ import { encodeTransactionLogRecord, replayTransactionLog, transactionStateParti
 import type { TransactionCoordinatorConfig, TxnMarkers, TxnReply } from '../../transactions/transactionState.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
 import { brokerNode } from '../../transport/transport.ts';
+import { PendingLoads } from '../coordinatorLoads.ts';
+import type { PartitionOffsets } from '../coordinatorLoads.ts';
 import type { InspectionSink } from '../inspection.ts';
 import { wireError } from '../protocol.ts';
 import type { WireError } from '../protocol.ts';
@@ -45,7 +47,7 @@ export interface TxnCoordinatorHost {
   /** Every record of a local `__transaction_state` partition, oldest first. */
   readState(partition: number): Iterable<DecodedRecord>;
   /** Log end offset and high watermark of a local `__transaction_state` partition (-1n when not hosted). */
-  stateOffsets(partition: number): { readonly logEndOffset: bigint; readonly highWatermark: bigint };
+  stateOffsets(partition: number): PartitionOffsets;
   /** A fresh producer id now, or undefined while the broker waits for a block from the controller. */
   newProducerId(): bigint | undefined;
   /** The leader of a partition in the newest metadata, -1 when it has none or is unknown. */
@@ -84,8 +86,6 @@ interface MarkerRequest {
 }
 
 const REQUESTS = new Set(['addPartitionsToTxn.request', 'addOffsetsToTxn.request', 'endTxn.request']);
-/** How often a partition being taken over checks whether its log tail is committed yet. */
-const LOAD_CHECK_INTERVAL_MS = 10;
 /** How long a marker round waits before asking the partitions that did not answer again. */
 const MARKER_RETRY_BACKOFF_MS = 100;
 /** How long a WriteTxnMarkers request may go unanswered. */
@@ -99,8 +99,8 @@ function tpKey(topic: string, partition: number): string {
 export class TransactionCoordinator {
   /** Loaded `__transaction_state` partitions and their coordinator epochs. */
   private readonly loaded = new Map<number, number>();
-  /** Partitions led here whose log tail is not yet committed: loaded once it is (see {@link load}). */
-  private readonly loading = new Map<number, { readonly coordinatorEpoch: number; timer: TimerHandle | undefined }>();
+  /** Partitions led here whose log tail is not yet committed, with their coordinator epochs: loaded once it is (see {@link load}). */
+  private readonly loading: PendingLoads<number>;
   private readonly txns = new Map<string, Actor<typeof transactionMachine>>();
   private readonly replies = new Map<number, PendingReply>();
   private readonly rounds = new Map<string, MarkerRound>();
@@ -110,6 +110,7 @@ export class TransactionCoordinator {
   private expiryTimer: TimerHandle | undefined;
 
   constructor(private readonly host: TxnCoordinatorHost) {
+    this.loading = new PendingLoads(host.clock, (partition) => host.stateOffsets(partition));
     this.scheduleChecks();
   }
 
@@ -132,23 +133,10 @@ export class TransactionCoordinator {
    * COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers while it loads.
    */
   load(partition: number, coordinatorEpoch: number): void {
-    const current = this.loaded.get(partition) ?? this.loading.get(partition)?.coordinatorEpoch;
+    const current = this.loaded.get(partition) ?? this.loading.valueOf(partition);
     if (current === coordinatorEpoch) return;
     if (current !== undefined) this.unload(partition);
-    const until = this.host.stateOffsets(partition).logEndOffset;
-    const entry: { coordinatorEpoch: number; timer: TimerHandle | undefined } = { coordinatorEpoch, timer: undefined };
-    this.loading.set(partition, entry);
-    const check = (): void => {
-      entry.timer = undefined;
-      if (this.loading.get(partition) !== entry) return;
-      if (this.host.stateOffsets(partition).highWatermark < until) {
-        entry.timer = this.host.clock.setTimeout(check, LOAD_CHECK_INTERVAL_MS);
-        return;
-      }
-      this.loading.delete(partition);
-      this.loadCommitted(partition, coordinatorEpoch);
-    };
-    check();
+    this.loading.start(partition, coordinatorEpoch, () => this.loadCommitted(partition, coordinatorEpoch));
   }
 
   private loadCommitted(partition: number, coordinatorEpoch: number): void {
@@ -163,11 +151,7 @@ export class TransactionCoordinator {
 
   /** Gives up a partition: its machines stop and waiting clients are told NOT_COORDINATOR. */
   unload(partition: number): void {
-    const loading = this.loading.get(partition);
-    if (loading !== undefined) {
-      if (loading.timer !== undefined) this.host.clock.clearTimeout(loading.timer);
-      this.loading.delete(partition);
-    }
+    this.loading.cancel(partition);
     if (!this.loaded.delete(partition)) return;
     for (const [transactionalId, actor] of [...this.txns]) {
       if (this.partitionOf(transactionalId) !== partition) continue;
@@ -191,7 +175,6 @@ export class TransactionCoordinator {
     this.markerRequests.clear();
     this.replies.clear();
     this.loaded.clear();
-    for (const entry of this.loading.values()) if (entry.timer !== undefined) this.host.clock.clearTimeout(entry.timer);
     this.loading.clear();
     if (this.abortTimer !== undefined) this.host.clock.clearTimeout(this.abortTimer);
     if (this.expiryTimer !== undefined) this.host.clock.clearTimeout(this.expiryTimer);

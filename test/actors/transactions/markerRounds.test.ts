@@ -14,8 +14,11 @@ interface Sent {
   readonly message: Message;
 }
 
-/** A coordinator owning the single `__transaction_state` partition, whose appends succeed at once. */
-function coordinator(leaders: Record<string, number>): { coordinator: TransactionCoordinator; sent: Sent[]; clock: SimulatedClock } {
+/**
+ * A coordinator owning the single `__transaction_state` partition, whose appends succeed at once;
+ * its log is empty and committed unless `offsets` says otherwise.
+ */
+function coordinator(leaders: Record<string, number>, offsets = { logEndOffset: 0n, highWatermark: 0n }): { coordinator: TransactionCoordinator; sent: Sent[]; clock: SimulatedClock } {
   const clock = new SimulatedClock(1_000_000);
   const sent: Sent[] = [];
   let correlation = 1_000;
@@ -29,7 +32,7 @@ function coordinator(leaders: Record<string, number>): { coordinator: Transactio
     send: (to, message) => void sent.push({ to, message }),
     appendState: (_partition, _records, done) => done(undefined),
     readState: () => [],
-    stateOffsets: () => ({ logEndOffset: 0n, highWatermark: 0n }),
+    stateOffsets: () => offsets,
     newProducerId: () => 7n,
     leaderOf: (topic, partition) => leaders[`${topic}-${partition}`] ?? -1,
     stateTopicPartitions: () => 1,
@@ -81,27 +84,8 @@ describe('transaction coordinator marker rounds', () => {
 
 describe('transaction coordinator takeover', () => {
   it('answers COORDINATOR_LOAD_IN_PROGRESS until everything in the log it found is committed', () => {
-    const clock = new SimulatedClock(1_000_000);
-    const sent: Sent[] = [];
     const offsets = { logEndOffset: 3n, highWatermark: 1n };
-    const c = new TransactionCoordinator({
-      brokerId: 1,
-      clock,
-      inspection: new InspectionSink(),
-      config: {},
-      abortCheckIntervalMs: 10_000,
-      expiryCheckIntervalMs: 3_600_000,
-      send: (to, message) => void sent.push({ to, message }),
-      appendState: (_partition, _records, done) => done(undefined),
-      readState: () => [],
-      stateOffsets: () => offsets,
-      newProducerId: () => 7n,
-      leaderOf: () => -1,
-      stateTopicPartitions: () => 1,
-      offsetsPartitionFor: () => 0,
-      nextCorrelationId: () => 1_000,
-    });
-    c.load(0, 4);
+    const { coordinator: c, sent, clock } = coordinator({}, offsets);
     c.handle({ type: 'initProducerId.request', correlationId: 1, transactionalId: 't', transactionTimeoutMs: 60_000 }, 'client:p');
     expect(answer(sent, 1).error).toBe('COORDINATOR_LOAD_IN_PROGRESS');
     // Records appended since the takeover do not move the line: it is the log end found then.
