@@ -33,6 +33,7 @@ import type { AlterPartitionResponse, ClusterMetadataImage, FetchPartition, Fetc
 const IDLE_FOLLOWER_REFRESH_DIVISOR = 10;
 import { wireError } from '../protocol.ts';
 import type { WireError } from '../protocol.ts';
+import type { PartitionOffsets } from '../coordinatorLoads.ts';
 import type { InspectionSink } from '../inspection.ts';
 import { GroupCoordinator } from '../groupCoordinator/coordinator.ts';
 import type { GroupCoordinatorConfig } from '../groupCoordinator/groupState.ts';
@@ -382,7 +383,7 @@ export class Broker {
 
   /** The high watermark a hosted replica holds (for tests and tooling), undefined when not hosted. */
   /** Log end and high watermark of a local partition (-1 when it is not here): a coordinator's load waits on them. */
-  private logOffsets(topic: string, partition: number): { logEndOffset: bigint; highWatermark: bigint } {
+  private logOffsets(topic: string, partition: number): PartitionOffsets {
     return { logEndOffset: this.logs.get(`${topic}-${partition}`)?.logEndOffset ?? -1n, highWatermark: this.highWatermarkOf(topic, partition) ?? -1n };
   }
 

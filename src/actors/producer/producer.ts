@@ -184,10 +184,8 @@ interface Batch {
   readonly partition: number;
   /** `topic`, `partition` as one map key, made once (the send loop looks batches up by it often). */
   readonly key: string;
-  /** The records, encoded as they are appended (none are kept as objects). */
+  /** The records, encoded as they are appended (none are kept as objects); `recordCount` counts them. */
   readonly builder: RecordBatchBuilder;
-  /** Records in the batch. */
-  count: number;
   /**
    * The sends the records belong to, as runs (a send's records to one partition are appended
    * together): `runs[k]` owns the records from `runEnds[k - 1]` (0 for the first) to `runEnds[k]`.
@@ -238,6 +236,11 @@ function wireSequence(index: number): number {
 
 const encoder = new TextEncoder();
 const RECORD_OVERHEAD = 21;
+
+/** Estimated encoded size of a record without headers, for `batch.size` accounting. */
+function recordSize(key: Uint8Array | null | undefined, value: Uint8Array | null): number {
+  return (key == null ? 0 : key.length) + (value === null ? 0 : value.length) + RECORD_OVERHEAD;
+}
 const EMPTY_HEADERS: readonly EncodedHeader[] = [];
 const NO_RECORDS: readonly ProducerRecord[] = [];
 
@@ -258,7 +261,7 @@ function toBytes(value: string | Uint8Array | null | undefined, field: string, i
 function preparedFromPlain(record: PlainRecord, now: number): PreparedRecord {
   const key = record.key ?? null;
   const value = record.value;
-  return { timestamp: record.timestamp ?? now, key, value, headers: EMPTY_HEADERS, bytes: (key === null ? 0 : key.length) + (value === null ? 0 : value.length) + RECORD_OVERHEAD, partition: record.partition };
+  return { timestamp: record.timestamp ?? now, key, value, headers: EMPTY_HEADERS, bytes: recordSize(key, value), partition: record.partition };
 }
 
 // NETWORK_EXCEPTION: a leader that refuses connections may have crashed and been replaced; Kafka refreshes metadata on a disconnect.
@@ -513,7 +516,7 @@ export class Producer {
           const r = records[i] as PlainRecord;
           const key = r.key ?? null;
           const value = r.value;
-          const bytes = (key === null ? 0 : key.length) + (value === null ? 0 : value.length) + RECORD_OVERHEAD;
+          const bytes = recordSize(key, value);
           const explicit = r.partition;
           // murmur2 of a key always names an existing partition: no check needed.
           const partition = byKey && key !== null && explicit === undefined ? keyPartition(key, count) : this.choosePartition(topic, key, value, explicit, count, available);
@@ -577,7 +580,7 @@ export class Producer {
     const rawKey = record.key;
     const rawValue = record.value;
     if ((rawKey === undefined || rawKey === null || rawKey instanceof Uint8Array) && (rawValue === null || rawValue instanceof Uint8Array) && record.headers === undefined) {
-      this.checkPlacement(record, index, single, (rawKey == null ? 0 : rawKey.length) + (rawValue === null ? 0 : rawValue.length) + RECORD_OVERHEAD);
+      this.checkPlacement(record, index, single, recordSize(rawKey, rawValue));
       return undefined;
     }
     const key = toBytes(rawKey, 'key', index, single);
@@ -588,7 +591,7 @@ export class Producer {
       headers = Object.entries(record.headers).map(([k, v]) => ({ key: encoder.encode(k), value: toBytes(v, `headers.${k}`, index, single) }));
       for (const h of headers) headerBytes += h.key.length + (h.value?.length ?? 0) + 4;
     }
-    const bytes = (key?.length ?? 0) + (value?.length ?? 0) + headerBytes + RECORD_OVERHEAD;
+    const bytes = recordSize(key, value) + headerBytes;
     this.checkPlacement(record, index, single, bytes);
     return { timestamp: record.timestamp ?? now, key, value, headers, bytes, partition: record.partition };
   }
@@ -634,7 +637,7 @@ export class Producer {
 
   private append(open: Map<number, Batch>, topic: string, partition: number, timestamp: number, key: Uint8Array | null, value: Uint8Array | null, headers: readonly EncodedHeader[], bytes: number, delivery: Delivery, index: number): void {
     let batch = open.get(partition);
-    if (batch !== undefined && batch.bytes + bytes > this.batchSize && batch.count > 0) {
+    if (batch !== undefined && batch.bytes + bytes > this.batchSize && batch.builder.recordCount > 0) {
       this.ready.push(batch);
       open.delete(partition);
       this.openCount--;
@@ -643,17 +646,18 @@ export class Producer {
     if (batch === undefined) {
       // Room for as many records as fit when they are all this one's size; grown when they are smaller.
       const expected = Math.ceil(Math.max(this.batchSize - 61, bytes) / bytes) + 1;
-      batch = { topic, partition, key: partitionKey({ topic, partition }), builder: new RecordBatchBuilder(Math.min(this.batchSize, this.maxRequestSize) + 64), count: 0, runs: [], runEnds: [], indices: new Int32Array(expected), bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined, sequenceIndex: -1, session: -1, stampedSession: -1, stampedIndex: -1, acked: false };
+      batch = { topic, partition, key: partitionKey({ topic, partition }), builder: new RecordBatchBuilder(Math.min(this.batchSize, this.maxRequestSize) + 64), runs: [], runEnds: [], indices: new Int32Array(expected), bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined, sequenceIndex: -1, session: -1, stampedSession: -1, stampedIndex: -1, acked: false };
       open.set(partition, batch);
       this.openCount++;
     }
     batch.builder.append(timestamp, key, value, headers);
-    const at = batch.count++;
+    const count = batch.builder.recordCount;
+    const at = count - 1;
     const runs = batch.runs;
     if (runs.length === 0 || runs[runs.length - 1] !== delivery) {
       runs.push(delivery);
-      batch.runEnds.push(batch.count);
-    } else batch.runEnds[runs.length - 1] = batch.count;
+      batch.runEnds.push(count);
+    } else batch.runEnds[runs.length - 1] = count;
     if (at === batch.indices.length) {
       const grown = new Int32Array(at * 2);
       grown.set(batch.indices);
@@ -730,7 +734,7 @@ export class Producer {
         break;
       }
       if (now - batch.createdAt >= this.deliveryTimeoutMs) {
-        this.fail(batch, new TimeoutError(`delivery of ${batch.count} record(s) to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs, 'the partition had no reachable leader in time; check broker health or raise deliveryTimeoutMs'));
+        this.fail(batch, new TimeoutError(`delivery of ${batch.builder.recordCount} record(s) to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs, 'the partition had no reachable leader in time; check broker health or raise deliveryTimeoutMs'));
         continue;
       }
       if (this.idempotent) {
@@ -851,7 +855,7 @@ export class Producer {
       b.sequenceIndex = seq.next;
       b.session = this.session;
       b.acked = false;
-      seq.next += b.count;
+      seq.next += b.builder.recordCount;
       seq.window.push(b);
     }
     if (b.encoded === undefined) {
@@ -929,7 +933,7 @@ export class Producer {
     const expired = this.ready.filter((b) => now - b.createdAt >= this.deliveryTimeoutMs);
     if (expired.length === 0) return;
     this.ready.splice(0, this.ready.length, ...this.ready.filter((b) => now - b.createdAt < this.deliveryTimeoutMs));
-    for (const b of expired) this.fail(b, new TimeoutError(`delivery of ${b.count} record(s) to ${b.topic}-${b.partition}`, this.deliveryTimeoutMs, 'no producer id or leader was available in time; check broker health or raise deliveryTimeoutMs'));
+    for (const b of expired) this.fail(b, new TimeoutError(`delivery of ${b.builder.recordCount} record(s) to ${b.topic}-${b.partition}`, this.deliveryTimeoutMs, 'no producer id or leader was available in time; check broker health or raise deliveryTimeoutMs'));
   }
 
   /**
@@ -944,7 +948,7 @@ export class Producer {
   }
 
   private complete(batch: Batch, baseOffset: bigint, logAppendTime: number): void {
-    const count = batch.count;
+    const count = batch.builder.recordCount;
     if (this.idempotent && batch.session === this.session) {
       const seq = this.sequenceOf(batch);
       // A retried batch answered as a duplicate may come back after later ones: never go back.
@@ -956,15 +960,12 @@ export class Producer {
     const exact = baseOffset < 0n || baseOffset + BigInt(count) <= MAX_EXACT_OFFSET;
     const base = baseOffset < 0n ? -1 : exact ? Number(baseOffset) : -2;
     const indices = batch.indices;
-    let i = 0;
     for (let run = 0; run < batch.runs.length; run++) {
       const d = batch.runs[run] as Delivery;
+      const start = run === 0 ? 0 : (batch.runEnds[run - 1] as number);
       const end = batch.runEnds[run] as number;
-      if (d.settled) {
-        i = end;
-        continue;
-      }
-      for (; i < end; i++) {
+      if (d.settled) continue;
+      for (let i = start; i < end; i++) {
         const at = indices[i] as number;
         d.partitions[at] = batch.partition;
         d.offsets[at] = base < 0 ? base : base + i;
@@ -972,7 +973,7 @@ export class Producer {
         // CreateTime: the record's own timestamp, written into the send when it was appended.
         if (logAppendTime >= 0) d.timestamps[at] = logAppendTime;
       }
-      d.remaining -= end - (run === 0 ? 0 : (batch.runEnds[run - 1] as number));
+      d.remaining -= end - start;
       if (d.remaining === 0) {
         d.settled = true;
         d.resolve(d);
