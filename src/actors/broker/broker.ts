@@ -381,12 +381,12 @@ export class Broker {
     return this.logs.get(`${topic}-${partition}`);
   }
 
-  /** The high watermark a hosted replica holds (for tests and tooling), undefined when not hosted. */
   /** Log end and high watermark of a local partition (-1 when it is not here): a coordinator's load waits on them. */
   private logOffsets(topic: string, partition: number): PartitionOffsets {
     return { logEndOffset: this.logs.get(`${topic}-${partition}`)?.logEndOffset ?? -1n, highWatermark: this.highWatermarkOf(topic, partition) ?? -1n };
   }
 
+  /** The high watermark a hosted replica holds (for tests and tooling), undefined when not hosted. */
   highWatermarkOf(topic: string, partition: number): bigint | undefined {
     return (this.partitions.get(`${topic}-${partition}`)?.getSnapshot().context as { highWatermark?: bigint } | undefined)?.highWatermark;
   }
