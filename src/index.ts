@@ -30,6 +30,10 @@ export type { Clock, TimerHandle } from './clock.ts';
 export { createRandom } from './random.ts';
 export type { Random } from './random.ts';
 
+/* Logging */
+export { consoleLogger, silentLogger, fromPino } from './logger.ts';
+export type { Logger, LogLevel, LogFields, LogEntry, ConsoleLoggerOptions, PinoLike } from './logger.ts';
+
 /* Errors */
 export {
   SamsaError,

@@ -9,6 +9,7 @@ import { SimulatedClock } from './clock.ts';
 import { Cluster } from './actors/cluster.ts';
 import type { ClusterOptions } from './actors/cluster.ts';
 import { randomSeed } from './random.ts';
+import { silentLogger } from './logger.ts';
 
 /** Options of {@link createTestCluster}. */
 export interface TestClusterOptions extends Omit<ClusterOptions, 'clock' | 'manualNetwork'> {
@@ -127,7 +128,8 @@ export class TestCluster extends Cluster {
  */
 export async function createTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
   const clock = new SimulatedClock(options.startMs ?? 1_700_000_000_000);
-  const cluster = new TestCluster({ ...options, seed: options.seed ?? randomSeed(), clock });
+  // Tests stay quiet unless they ask for a logger.
+  const cluster = new TestCluster({ ...options, logger: options.logger ?? silentLogger, seed: options.seed ?? randomSeed(), clock });
   cluster.start();
   await cluster.runUntil(() => cluster.brokerIds.every((id) => cluster.brokerInternals(id)?.state === 'running'));
   return cluster;

@@ -3,6 +3,7 @@
  * through partition leaders. Every call resolves once the change is visible in the metadata of
  * the brokers it needs (so a produce right after `createTopic` finds its leaders).
  */
+import type { Logger } from '../logger.ts';
 import type { Clock } from '../clock.ts';
 import { InvalidArgumentError, KafkaProtocolError, SamsaError, errorFromJSON } from '../errors.ts';
 import type { KafkaErrorName } from '../errors.ts';
@@ -46,7 +47,8 @@ export interface AdminContext {
   readonly controllers: () => readonly NodeId[];
   readonly brokers: () => readonly number[];
   readonly clientId: string;
-  readonly requestTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;  /** Where the client logs errors it handles itself (default: silent). */
+  readonly logger?: Logger;
 }
 
 interface TopicResult {

@@ -10,6 +10,8 @@ import type { Actor } from 'xstate';
 import type { Clock } from '../clock.ts';
 import { SystemClock } from '../clock.ts';
 import { InvalidArgumentError, SamsaError } from '../errors.ts';
+import { resolveLogger } from '../logger.ts';
+import type { Logger, LogLevel } from '../logger.ts';
 import { FileStorage } from '../log/storage/fileStorage.ts';
 import { MemoryStorage } from '../log/storage/memoryStorage.ts';
 import type { Storage } from '../log/storage/storage.ts';
@@ -56,6 +58,12 @@ export interface ClusterOptions {
   readonly controllers?: number;
   /** Quorum settings with Kafka's keys: `controller.quorum.election.timeout.ms`, `controller.quorum.fetch.timeout.ms`, … */
   readonly quorumConfig?: RaftConfig;
+  /**
+   * Where the cluster's nodes and clients log (recovery, fencing, elections, rebalances, errors
+   * handled internally): a {@link Logger}, or a level for the console logger. Default: the console
+   * at `warn`; `samsa/testing` is silent unless told otherwise.
+   */
+  readonly logger?: Logger | LogLevel;
 }
 
 /** One controller's view of the metadata quorum. */
@@ -111,6 +119,8 @@ export class Cluster {
   readonly seed: number;
   /** The in-process network (fault injection: delay, drop, partition…). */
   readonly network: SimulatedNetwork;
+  /** The logger every node and client of this cluster writes to. */
+  readonly logger: Logger;
   private readonly random: Random;
   private readonly inspection = new InspectionSink();
   private readonly brokers = new Map<number, Broker>();
@@ -128,6 +138,7 @@ export class Cluster {
     this.clock = options.clock ?? new SystemClock();
     this.seed = options.seed ?? randomSeed();
     this.random = createRandom(this.seed);
+    this.logger = resolveLogger(options.logger);
     this.network = new SimulatedNetwork({ clock: this.clock, random: this.random.fork(), manual: options.manualNetwork ?? false });
     this.brokerConfig = { ...BROKER_CONFIG_DEFAULTS, ...options.brokerConfig };
     const controllers = options.controllers ?? 1;
@@ -193,6 +204,7 @@ export class Cluster {
         send: (to: NodeId, message: Message) => this.network.send(node, to, message),
         notify: (e) => this.inspection.notify(e as never),
         brokerSessionTimeoutMs: this.brokerConfig.brokerSessionTimeoutMs,
+        logger: this.logger.child({ node }),
       },
       clock: this.clock,
       id: node,
@@ -244,7 +256,7 @@ export class Cluster {
   private startBroker(id: number): Broker {
     let broker = this.brokers.get(id);
     if (broker === undefined) {
-      broker = new Broker({ id, storage: this.storages.get(id) as Storage, clock: this.clock, transport: this.network, controllers: this.controllerNodes, config: this.brokerConfig, inspection: this.inspection, random: this.random.fork(), clusterId: this.clusterId });
+      broker = new Broker({ id, storage: this.storages.get(id) as Storage, clock: this.clock, transport: this.network, controllers: this.controllerNodes, config: this.brokerConfig, inspection: this.inspection, random: this.random.fork(), clusterId: this.clusterId, logger: this.logger.child({ node: `broker:${id}` }) });
       this.brokers.set(id, broker);
     }
     broker.start();
@@ -274,21 +286,21 @@ export class Cluster {
 
   /** A new admin client. */
   admin(options: { clientId?: string; requestTimeoutMs?: number } = {}): Admin {
-    const admin = new Admin({ transport: this.network, clock: this.clock, controllers: () => this.controllerNodes, brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('admin'), ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }) });
+    const admin = new Admin({ transport: this.network, clock: this.clock, controllers: () => this.controllerNodes, brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('admin'), logger: this.logger, ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }) });
     this.clients.add(admin);
     return admin;
   }
 
   /** A new producer. Defaults are Kafka's (acks=all, batch.size 16384, linger.ms 0, …). */
   producer(options: ProducerOptions = {}): Producer {
-    const producer = new Producer({ transport: this.network, clock: this.clock, random: this.random.fork(), brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('producer') }, options);
+    const producer = new Producer({ transport: this.network, clock: this.clock, random: this.random.fork(), brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('producer'), logger: this.logger }, options);
     this.clients.add(producer);
     return producer;
   }
 
   /** A new consumer. Defaults are Kafka's (auto.offset.reset=latest, max.poll.records 500, …). */
   consumer(options: ConsumerOptions = {}): Consumer {
-    const consumer = new Consumer({ transport: this.network, clock: this.clock, random: this.random.fork(), brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('consumer') }, options);
+    const consumer = new Consumer({ transport: this.network, clock: this.clock, random: this.random.fork(), brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('consumer'), logger: this.logger }, options);
     this.clients.add(consumer);
     return consumer;
   }

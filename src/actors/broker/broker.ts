@@ -14,6 +14,7 @@
  * leader as a Raft observer and replays, as a KRaft broker does. It applies the replayed image
  * only once it holds its own current registration, so it never acts on an image older than it.
  */
+import type { Logger } from '../../logger.ts';
 import { assign, createActor, setup } from 'xstate';
 import type { Actor, ActorRefFrom } from 'xstate';
 import type { Clock, TimerHandle } from '../../clock.ts';
@@ -173,6 +174,8 @@ export interface BrokerOptions {
   readonly random: Random;
   /** The cluster id this broker was formatted with (Kafka's meta.properties). */
   readonly clusterId: string;
+  /** Where the broker logs recovery, elections, fencing and errors it handles itself (default: silent). */
+  readonly logger?: Logger;
 }
 
 type PartitionActor = ActorRefFrom<typeof partitionMachine>;

@@ -6,6 +6,7 @@
  * a committed offset is the next offset to read, and auto-commit commits the positions of the
  * previous poll when the next one starts.
  */
+import type { Logger } from '../../logger.ts';
 import { Observable } from 'rxjs';
 import type { Clock, TimerHandle } from '../../clock.ts';
 import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, TimeoutError, errorFromJSON } from '../../errors.ts';
@@ -88,7 +89,8 @@ export interface ConsumerContext {
   readonly clock: Clock;
   readonly random: Random;
   readonly brokers: () => readonly number[];
-  readonly clientId: string;
+  readonly clientId: string;  /** Where the client logs errors it handles itself (default: silent). */
+  readonly logger?: Logger;
 }
 
 function tpKey(topic: string, partition: number): string {

@@ -16,6 +16,7 @@
  * controller starts a fresh session for every unfenced broker, as Kafka's does. When the
  * in-process network reports that a broker's actor stopped, the broker is fenced at once.
  */
+import type { Logger } from '../../logger.ts';
 import { enqueueActions, setup } from 'xstate';
 import type { Clock } from '../../clock.ts';
 import { KafkaProtocolError, SamsaError } from '../../errors.ts';
@@ -73,6 +74,8 @@ export interface ControllerInput {
   readonly notify?: (event: { type: string; [k: string]: unknown }) => void;
   /** `broker.session.timeout.ms`: a broker without a heartbeat for this long is fenced (default 9000). */
   readonly brokerSessionTimeoutMs?: number;
+  /** Where the controller logs elections and fencing (default: silent). */
+  readonly logger?: Logger;
 }
 
 /** A reply held until the records of its change are committed. */

@@ -8,6 +8,7 @@
  * Hot-path rule: no Promise, timer or closure per record; one promise per `send` call and one
  * request per broker per drain.
  */
+import type { Logger } from '../../logger.ts';
 import type { Clock, TimerHandle } from '../../clock.ts';
 import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, TimeoutError, errorFromJSON } from '../../errors.ts';
 import type { KafkaErrorName } from '../../errors.ts';
@@ -115,7 +116,8 @@ export interface ProducerContext {
   readonly clock: Clock;
   readonly random: Random;
   readonly brokers: () => readonly number[];
-  readonly clientId: string;
+  readonly clientId: string;  /** Where the client logs errors it handles itself (default: silent). */
+  readonly logger?: Logger;
 }
 
 /**
