@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../logger.ts';
 import type { Clock } from '../clock.ts';
-import { InvalidArgumentError, KafkaProtocolError, SamsaError, errorFromJSON } from '../errors.ts';
+import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, errorFromJSON } from '../errors.ts';
 import type { KafkaErrorName } from '../errors.ts';
 import { describeLogConfigKeys, logConfigToKafka, parseLogConfig } from '../log/logConfig.ts';
 import type { Message, NodeId, Transport } from '../transport/transport.ts';
@@ -81,6 +81,8 @@ export class Admin {
   private readonly metadata: MetadataCache;
   private readonly timeoutMs: number;
 
+  private closed = false;
+
   constructor(private readonly context: AdminContext) {
     this.connection = new ClientConnection(clientNode(context.clientId), context.transport, context.clock);
     this.timeoutMs = context.requestTimeoutMs ?? 30000;
@@ -93,6 +95,7 @@ export class Admin {
    *   INVALID_TOPIC_EXCEPTION; InvalidConfigError for a bad config value.
    */
   async createTopic(name: string, options: CreateTopicOptions = {}): Promise<void> {
+    this.ensureOpen();
     if (options.config !== undefined) parseLogConfig(options.config);
     const response = await this.controllerRequest('createTopics.request', {
       topics: [{ name, numPartitions: options.partitions ?? 1, replicationFactor: options.replicationFactor ?? 1, config: options.config ?? {} }],
@@ -103,6 +106,7 @@ export class Admin {
 
   /** Deletes a topic and its data on every broker. @throws UNKNOWN_TOPIC_OR_PARTITION. */
   async deleteTopic(name: string): Promise<void> {
+    this.ensureOpen();
     const response = await this.controllerRequest('deleteTopics.request', { names: [name] });
     throwIfError((response.results as TopicResult[])[0]);
     await this.awaitMetadata((image) => image.topics[name] === undefined);
@@ -110,6 +114,7 @@ export class Admin {
 
   /** Grows a topic to `totalCount` partitions. @throws INVALID_PARTITIONS when it would not grow. */
   async createPartitions(name: string, totalCount: number): Promise<void> {
+    this.ensureOpen();
     const response = await this.controllerRequest('createPartitions.request', { topics: [{ name, count: totalCount }] });
     throwIfError((response.results as TopicResult[])[0]);
     await this.awaitMetadata((image) => (image.topics[name]?.partitions.length ?? 0) >= totalCount);
@@ -117,6 +122,7 @@ export class Admin {
 
   /** Sets topic config overrides (validated with Kafka's rules). */
   async alterTopicConfig(name: string, config: Readonly<Record<string, string | number | boolean>>): Promise<void> {
+    this.ensureOpen();
     parseLogConfig(config);
     const response = await this.controllerRequest('alterConfigs.request', { topics: [{ name, config }] });
     throwIfError((response.results as TopicResult[])[0]);
@@ -134,6 +140,7 @@ export class Admin {
    * ELIGIBLE_LEADERS_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION), once the brokers know the new leaders.
    */
   async electLeaders(electionType: 'preferred' | 'unclean', partitions?: ReadonlyArray<{ topic: string; partition: number }>): Promise<Array<{ topic: string; partition: number; error?: string }>> {
+    this.ensureOpen();
     if (electionType !== 'preferred' && electionType !== 'unclean') throw new InvalidArgumentError('electionType', `expected 'preferred' or 'unclean', got ${String(electionType)}`);
     const response = await this.controllerRequest('electLeaders.request', { electionType, ...(partitions === undefined ? {} : { partitions }) });
     const raw = response.results as Array<{ topic: string; partition: number; error?: string; leaderEpoch?: number }>;
@@ -144,6 +151,7 @@ export class Admin {
 
   /** Names of all topics (internal ones only when asked). */
   async listTopics(options: { includeInternal?: boolean } = {}): Promise<string[]> {
+    this.ensureOpen();
     const image = await this.metadata.refresh();
     return Object.values(image.topics)
       .filter((t) => options.includeInternal === true || !t.internal)
@@ -153,6 +161,7 @@ export class Admin {
 
   /** Describes a topic: partitions with leaders, replicas and ISR, and its effective config. */
   async describeTopic(name: string): Promise<TopicDescription> {
+    this.ensureOpen();
     const image = await this.metadata.refresh();
     const topic = image.topics[name];
     if (topic === undefined) throw new KafkaProtocolError('UNKNOWN_TOPIC_OR_PARTITION', `topic "${name}" does not exist; create it first or set auto.create.topics.enable`);
@@ -170,6 +179,7 @@ export class Admin {
    * offset whose timestamp is ≥ the given one (-1n when there is none).
    */
   async listOffsets(topic: string, spec: OffsetSpec = 'latest', options: { isolationLevel?: 'read_uncommitted' | 'read_committed' } = {}): Promise<Array<{ partition: number; offset: bigint; timestamp: number }>> {
+    this.ensureOpen();
     const timestamp = spec === 'earliest' ? -2 : spec === 'latest' ? -1 : spec;
     if (typeof timestamp !== 'number' || !Number.isInteger(timestamp) || timestamp < -2) throw new InvalidArgumentError('spec', `expected 'earliest', 'latest' or a timestamp in ms, got ${String(spec)}`);
     const isolationLevel = options.isolationLevel ?? 'read_uncommitted';
@@ -183,6 +193,7 @@ export class Admin {
    * the high watermark; -1n means the high watermark). Returns the new low watermarks.
    */
   async deleteRecords(topic: string, offsets: Readonly<Record<number, bigint>>): Promise<Array<{ partition: number; lowWatermark: bigint }>> {
+    this.ensureOpen();
     const wanted = new Map(Object.entries(offsets).map(([p, o]) => [Number(p), o]));
     const results = await this.perLeader(topic, 'deleteRecords.request', (p) => (wanted.has(p.partition) ? { topic, partition: p.partition, offset: wanted.get(p.partition) } : undefined));
     return results.map((r) => ({ partition: r.partition as number, lowWatermark: r.lowWatermark as bigint })).sort((a, b) => a.partition - b.partition);
@@ -190,6 +201,7 @@ export class Admin {
 
   /** Every consumer group known to any broker's coordinator, with its state. */
   async listGroups(): Promise<Array<{ groupId: string; state: string; protocolType: string }>> {
+    this.ensureOpen();
     const responses = await Promise.all(
       this.context.brokers().map((id) =>
         this.connection.request<Message & { groups?: Array<{ groupId: string; state: string; protocolType: string }> }>(brokerNode(id), { type: 'listGroups.request' }, this.timeoutMs).then(
@@ -206,6 +218,7 @@ export class Admin {
    * assignments (members' details are reported when the group is Stable, as Kafka does).
    */
   async describeGroup(groupId: string): Promise<{ groupId: string; state: string; protocolType: string; protocol: string; members: ReadonlyArray<{ memberId: string; groupInstanceId?: string; clientId: string; assignment: unknown }> }> {
+    this.ensureOpen();
     if (typeof groupId !== 'string' || groupId.length === 0) throw new InvalidArgumentError('groupId', `expected a non-empty group id, got ${JSON.stringify(groupId)}`);
     for (let attempt = 0; ; attempt++) {
       const image = await this.metadata.refresh();
@@ -221,9 +234,14 @@ export class Admin {
     }
   }
 
-  /** Leaves the network. */
+  /** Leaves the network; every later call rejects with ClosedError. */
   close(): void {
+    this.closed = true;
     this.connection.close();
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new ClosedError(`admin client "${this.context.clientId}"`);
   }
 
   /**

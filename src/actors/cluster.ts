@@ -9,7 +9,7 @@ import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
 import type { Clock } from '../clock.ts';
 import { SystemClock } from '../clock.ts';
-import { InvalidArgumentError, SamsaError } from '../errors.ts';
+import { ClosedError, InvalidArgumentError, SamsaError } from '../errors.ts';
 import { resolveLogger } from '../logger.ts';
 import type { Logger, LogLevel } from '../logger.ts';
 import { FileStorage } from '../log/storage/fileStorage.ts';
@@ -122,13 +122,14 @@ export class Cluster {
   /** The logger every node and client of this cluster writes to. */
   readonly logger: Logger;
   private readonly random: Random;
-  private readonly inspection = new InspectionSink();
+  private readonly inspection: InspectionSink;
   private readonly brokers = new Map<number, Broker>();
   private readonly storages = new Map<number, Storage>();
   private readonly controllers = new Map<number, { actor: Actor<typeof controllerMachine> | undefined; unregister: (() => void) | undefined; readonly durable: RaftDurableState<MetadataRecord> }>();
   private readonly clients = new Set<{ close(): void | Promise<void> }>();
   private readonly pipelines = new Set<Pipeline>();
   private clientCount = 0;
+  private stopped = false;
   private readonly brokerConfig: BrokerConfig;
 
   /** @internal Use {@link createCluster}. */
@@ -139,6 +140,7 @@ export class Cluster {
     this.seed = options.seed ?? randomSeed();
     this.random = createRandom(this.seed);
     this.logger = resolveLogger(options.logger);
+    this.inspection = new InspectionSink(this.logger);
     this.network = new SimulatedNetwork({ clock: this.clock, random: this.random.fork(), manual: options.manualNetwork ?? false });
     this.brokerConfig = { ...BROKER_CONFIG_DEFAULTS, ...options.brokerConfig };
     const controllers = options.controllers ?? 1;
@@ -248,6 +250,7 @@ export class Cluster {
         this.stopController(id);
       },
       restart: async () => {
+        this.ensureRunning();
         this.startController(id);
       },
     };
@@ -274,6 +277,7 @@ export class Cluster {
       },
       crash: () => broker.crash(),
       restart: async () => {
+        this.ensureRunning();
         broker.start();
       },
     };
@@ -286,6 +290,7 @@ export class Cluster {
 
   /** A new admin client. */
   admin(options: { clientId?: string; requestTimeoutMs?: number } = {}): Admin {
+    this.ensureRunning();
     const admin = new Admin({ transport: this.network, clock: this.clock, controllers: () => this.controllerNodes, brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('admin'), logger: this.logger, ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }) });
     this.clients.add(admin);
     return admin;
@@ -293,6 +298,7 @@ export class Cluster {
 
   /** A new producer. Defaults are Kafka's (acks=all, batch.size 16384, linger.ms 0, …). */
   producer(options: ProducerOptions = {}): Producer {
+    this.ensureRunning();
     const producer = new Producer({ transport: this.network, clock: this.clock, random: this.random.fork(), brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('producer'), logger: this.logger }, options);
     this.clients.add(producer);
     return producer;
@@ -300,6 +306,7 @@ export class Cluster {
 
   /** A new consumer. Defaults are Kafka's (auto.offset.reset=latest, max.poll.records 500, …). */
   consumer(options: ConsumerOptions = {}): Consumer {
+    this.ensureRunning();
     const consumer = new Consumer({ transport: this.network, clock: this.clock, random: this.random.fork(), brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('consumer'), logger: this.logger }, options);
     this.clients.add(consumer);
     return consumer;
@@ -311,6 +318,7 @@ export class Cluster {
    * default (Kafka Streams' exactly_once_v2, KIP-447). See {@link Pipeline}.
    */
   pipeline(options: PipelineOptions): Pipeline {
+    this.ensureRunning();
     const pipeline = new Pipeline({ clock: this.clock, consumer: (o) => this.consumer(o), producer: (o) => this.producer(o), nextClientId: () => this.nextClientId('pipeline') }, options);
     this.pipelines.add(pipeline);
     return pipeline;
@@ -321,14 +329,23 @@ export class Cluster {
     return this.inspection.subscribe(listener);
   }
 
-  /** Stops every client, broker and the controller; file-backed logs are closed cleanly. */
+  /**
+   * Stops every client, broker and the controller; file-backed logs are closed cleanly. Afterwards
+   * every call on the cluster or a client it made fails at once with ClosedError. Stopping twice is harmless.
+   */
   async stop(): Promise<void> {
+    this.stopped = true;
     for (const p of this.pipelines) await p.stop();
     this.pipelines.clear();
     for (const c of this.clients) await c.close();
     this.clients.clear();
     for (const b of this.brokers.values()) await b.stop();
     for (const id of this.controllers.keys()) this.stopController(id);
+  }
+
+  /** Calls on a stopped cluster fail at once rather than wait on nodes that are gone. */
+  private ensureRunning(): void {
+    if (this.stopped) throw new ClosedError('the cluster');
   }
 
   private nextClientId(kind: string): string {

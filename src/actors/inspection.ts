@@ -4,6 +4,8 @@
  * actor, and samsa's domain events (`@samsa.leader.elected`, `@samsa.topic.created`, …).
  */
 import type { InspectionEvent as XStateInspectionEvent } from 'xstate';
+import type { Logger } from '../logger.ts';
+import { logEvent } from './eventLog.ts';
 
 /** A samsa domain event; its `type` starts with `@samsa.`. */
 export interface SamsaEvent {
@@ -46,8 +48,12 @@ export class InspectionSink {
     };
   }
 
-  /** Publishes a samsa event. */
+  /** @param logger where samsa events are also written as log lines (none: not logged). */
+  constructor(private readonly logger?: Logger) {}
+
+  /** Publishes a samsa event (and logs it). */
   notify(event: SamsaEvent): void {
+    if (this.logger !== undefined) logEvent(this.logger, event);
     for (const l of this.listeners) l(event);
   }
 

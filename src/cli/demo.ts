@@ -13,6 +13,7 @@
  * exactly one committed payment per order.
  */
 import { createCluster } from '../actors/cluster.ts';
+import { consoleLogger } from '../logger.ts';
 import type { Consumer } from '../actors/consumer/consumer.ts';
 import type { Pipeline } from '../actors/pipeline.ts';
 import type { ClusterMetadataImage } from '../actors/protocol.ts';
@@ -40,7 +41,10 @@ interface Stats {
 
 async function main(): Promise<void> {
   const clock = new SystemClock();
-  const cluster = await createCluster({ brokers: 3, controllers: 3, clock, brokerConfig: { offsetsTopicNumPartitions: 6, transactionStateLogNumPartitions: 6, groupConfig: { 'group.initial.rebalance.delay.ms': 100 } } });
+  // Warnings go to the events list printed at the end, not over the live display.
+  const warnings: string[] = [];
+  const logger = consoleLogger({ level: 'warn', write: (entry) => warnings.push(`${entry.level} ${entry.message} ${JSON.stringify(entry.fields, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`) });
+  const cluster = await createCluster({ brokers: 3, controllers: 3, clock, logger, brokerConfig: { offsetsTopicNumPartitions: 6, transactionStateLogNumPartitions: 6, groupConfig: { 'group.initial.rebalance.delay.ms': 100 } } });
   const stats: Stats = { produced: 0, consumed: 0, rebalances: 0, transactionsCommitted: 0, transactionsAborted: 0, events: [] };
   const admin = cluster.admin();
   await admin.createTopic(TOPIC, { partitions: PARTITIONS, replicationFactor: 3, config: { 'min.insync.replicas': 2 } });
@@ -214,6 +218,11 @@ async function main(): Promise<void> {
   console.log(`  rebalances                 ${stats.rebalances}`);
   console.log(`  exactly once               ${orderValues.length.toLocaleString('en-US')} orders -> ${[...paid.values()].reduce((a, b) => a + b, 0).toLocaleString('en-US')} committed payments in ${stats.transactionsCommitted} transactions; ${stats.transactionsAborted} aborted, their ${hidden} payment(s) hidden from read_committed readers`);
   for (const e of stats.events) console.log(`  ${e}`);
+  if (warnings.length > 0) {
+    console.log(`\nwarnings the cluster logged (${warnings.length}; the logger option sends them elsewhere):`);
+    for (const w of warnings.slice(0, 12)) console.log(`  ${w}`);
+    if (warnings.length > 12) console.log(`  … and ${warnings.length - 12} more`);
+  }
   const ok = lost === 0 && orderViolations === 0 && missing === 0 && duplicatePayments === 0;
   console.log(`\n${ok ? 'verified' : 'FAILED'}: ${lost} acknowledged records lost, ${orderViolations} per-key order violations, ${missing} orders without a payment, ${duplicatePayments} orders paid twice`);
   await cluster.stop();

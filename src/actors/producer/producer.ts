@@ -539,8 +539,9 @@ export class Producer {
     }
   }
 
-  /** Sends everything buffered now and resolves when every earlier `send` has completed. */
+  /** Sends everything buffered now and resolves when every earlier `send` has completed. @throws ClosedError after close. */
   async flush(): Promise<void> {
+    if (this.closed) throw new ClosedError(`producer "${this.clientId}"`);
     this.closeOpenBatches();
     this.drain();
     if (this.unfinished === 0) return;
