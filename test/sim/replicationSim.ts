@@ -37,6 +37,12 @@ export interface ReplicationSimOptions {
    * storage keeps them as produced and fetch answers and followers share them as views.
    */
   readonly padding?: number;
+  /**
+   * The idempotence workload (issue 14 item 1): short `delivery.timeout.ms` and
+   * `request.timeout.ms`, several sends of a producer in flight at once, and a network that also
+   * duplicates messages, so batches expire while earlier ones have an unknown outcome.
+   */
+  readonly idempotence?: boolean;
 }
 
 /** `value` followed by its padding: the value repeated after a `|`, so damage anywhere shows. */
@@ -65,6 +71,8 @@ export interface ReplicationAnomalies {
   readonly highWatermarkRegressions: string[];
   /** Group offsets committed successfully but missing or lower at the end. */
   readonly lostCommits: string[];
+  /** A value written more than once (the producers are idempotent: a retried batch is written once). */
+  readonly duplicatedRecords: string[];
 }
 
 /** Result of one simulated run. */
@@ -92,9 +100,24 @@ export async function runReplicationSim(options: ReplicationSimOptions): Promise
   await cluster.settle(cluster.admin().createTopic(TOPIC, { partitions: PARTITIONS, replicationFactor: 3, config: { 'min.insync.replicas': 2 } }));
 
   // Producers: keyed records, acks as configured; failed sends are simply not acknowledged.
-  const producers: Producer[] = Array.from({ length: options.producers ?? 3 }, (_, i) => cluster.producer({ clientId: `producer-${i}`, acks, lingerMs: random.int(3) * 5, deliveryTimeoutMs: 60_000, requestTimeoutMs: 10_000 }));
+  const idempotence = options.idempotence === true;
+  const producers: Producer[] = Array.from({ length: options.producers ?? 3 }, (_, i) => {
+    if (!idempotence) return cluster.producer({ clientId: `producer-${i}`, acks, lingerMs: random.int(3) * 5, deliveryTimeoutMs: 60_000, requestTimeoutMs: 10_000 });
+    const requestTimeoutMs = 500 + random.int(1_500);
+    return cluster.producer({ clientId: `producer-${i}`, acks, idempotent: true, lingerMs: random.int(3) * 5, requestTimeoutMs, deliveryTimeoutMs: requestTimeoutMs + 10 + random.int(4_000), retryBackoffMs: 50 });
+  });
   let sequence = 0;
   const produce = async (producer: Producer, index: number): Promise<void> => {
+    if (idempotence) {
+      // Several sends in flight per producer, so later batches expire while earlier ones are unresolved.
+      const inFlight: Array<Promise<void>> = [];
+      for (let n = 0; n < (options.sends ?? 40); n++) {
+        inFlight.push(sendOne(producer, index, n));
+        await sleep(cluster.clock, random.int(150));
+      }
+      await Promise.all(inFlight);
+      return;
+    }
     for (let n = 0; n < (options.sends ?? 40); n++) {
       const records = Array.from({ length: 1 + random.int(3) }, (_, j) => ({ key: `k${random.int(16)}`, value: `p${index}-${n}-${j}` }));
       const order = records.map(() => sequence++);
@@ -105,6 +128,16 @@ export async function runReplicationSim(options: ReplicationSimOptions): Promise
         // Not acknowledged (timeout, NOT_ENOUGH_REPLICAS…): the checker does not count it.
       }
       await sleep(cluster.clock, 100 + random.int(400));
+    }
+  };
+  const sendOne = async (producer: Producer, index: number, n: number): Promise<void> => {
+    const records = Array.from({ length: 1 + random.int(3) }, (_, j) => ({ key: `k${random.int(16)}`, value: `p${index}-${n}-${j}` }));
+    const order = records.map(() => sequence++);
+    try {
+      const metas = await producer.send(TOPIC, records);
+      metas.forEach((m, j) => history.acks.push({ producer: `p${index}`, key: records[j]!.key, value: records[j]!.value, partition: m.partition, offset: m.offset, sequence: order[j]! }));
+    } catch {
+      // Not acknowledged (a timeout's write may or may not have happened): not counted.
     }
   };
 
@@ -128,7 +161,7 @@ export async function runReplicationSim(options: ReplicationSimOptions): Promise
     }
   })();
 
-  const nemesis = runNemesis(cluster, watch, random, options.faults ?? 6, options.controllers ?? 1, faults);
+  const nemesis = runNemesis(cluster, watch, random, options.faults ?? 6, options.controllers ?? 1, faults, idempotence);
   await cluster.settle(Promise.all([...producers.map((p, i) => produce(p, i)), nemesis]), { maxSimulatedMs: 1_800_000 });
   auditing = false;
   await cluster.settle(audit, { maxSimulatedMs: 120_000 });
@@ -202,7 +235,7 @@ function leaderOf(watch: Watch, partition: number): number {
 }
 
 /** Seeded faults, one after another, each healed before the next. */
-async function runNemesis(cluster: TestCluster, watch: Watch, random: Random, count: number, controllers: number, log: string[]): Promise<void> {
+async function runNemesis(cluster: TestCluster, watch: Watch, random: Random, count: number, controllers: number, log: string[], duplicates = false): Promise<void> {
   const brokers = cluster.brokerIds;
   const crash = (id: number): void => {
     cluster.broker(id).crash();
@@ -244,7 +277,7 @@ async function runNemesis(cluster: TestCluster, watch: Watch, random: Random, co
         break;
       }
       case 'slow-network':
-        cluster.network.setFaults({ delayMs: { min: 0, max: 20 + random.int(200) }, dropRate: random.next() * 0.05 });
+        cluster.network.setFaults({ delayMs: { min: 0, max: 20 + random.int(duplicates ? 2_000 : 200) }, dropRate: random.next() * 0.05, ...(duplicates ? { duplicateRate: random.next() * 0.05 } : {}) });
         await sleep(cluster.clock, downMs);
         cluster.network.setFaults({});
         break;
@@ -320,7 +353,15 @@ function checkReplication(cluster: TestCluster, history: History, finalRead: Map
     const now = committed.find((c) => c.partition === partition)?.offset ?? -1n;
     if (now < offset) lostCommits.push(`${TOPIC}-${partition}: committed ${offset}, found ${now}`);
   }
-  return { lostWrites, inconsistentOffsets, unexpectedValues, divergentReplicas, highWatermarkRegressions: watch.regressions, lostCommits };
+  // Every value is sent once by its producer, so a value at two offsets was written twice.
+  const duplicatedRecords: string[] = [];
+  const offsetOf = new Map<string, string>();
+  for (const [at, value] of finalRead) {
+    const first = offsetOf.get(value);
+    if (first !== undefined) duplicatedRecords.push(`"${value}" at ${first} and ${at}`);
+    else offsetOf.set(value, at);
+  }
+  return { lostWrites, inconsistentOffsets, unexpectedValues, divergentReplicas, highWatermarkRegressions: watch.regressions, lostCommits, duplicatedRecords };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -330,4 +371,4 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** The empty result, for assertions. */
-export const NO_ANOMALIES: ReplicationAnomalies = { lostWrites: [], inconsistentOffsets: [], unexpectedValues: [], divergentReplicas: [], highWatermarkRegressions: [], lostCommits: [] };
+export const NO_ANOMALIES: ReplicationAnomalies = { lostWrites: [], inconsistentOffsets: [], unexpectedValues: [], divergentReplicas: [], highWatermarkRegressions: [], lostCommits: [], duplicatedRecords: [] };

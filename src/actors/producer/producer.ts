@@ -9,6 +9,7 @@
  * request per broker per drain.
  */
 import type { Logger } from '../../logger.ts';
+import { silentLogger } from '../../logger.ts';
 import type { Clock, TimerHandle } from '../../clock.ts';
 import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, TimeoutError, errorFromJSON } from '../../errors.ts';
 import type { KafkaErrorName } from '../../errors.ts';
@@ -24,6 +25,7 @@ import { ClientConnection } from '../client/connection.ts';
 import { MetadataCache, sleep } from '../client/metadataCache.ts';
 import type { ProducePartitionResult, TopicMetadata } from '../protocol.ts';
 import { keyPartition, RoundRobinPartitioner, UniformStickyPartitioner } from './partitioners.ts';
+import { PartitionSequences } from './sequences.ts';
 import { TransactionManager } from './transactionManager.ts';
 import type { ConsumerGroupMetadata, TransactionPhase } from './transactionManager.ts';
 import type { Partitioner } from './partitioners.ts';
@@ -199,19 +201,27 @@ interface Batch {
   bytes: number;
   readonly createdAt: number;
   attempts: number;
+  /** The error of the last failed attempt: a delivery timeout names it (e.g. the broker's KAFKA_STORAGE_ERROR and its path). */
+  lastError?: unknown;
   retryAt: number;
   /** Leader epoch of the partition when the batch was last sent (-1 before). */
   sentLeaderEpoch: number;
   encoded: Uint8Array | undefined;
   /** Idempotence: position of the batch's first record in its partition's sequence (-1 until first sent). */
   sequenceIndex: number;
-  /** The producer session (producer id) the sequence belongs to. */
+  /**
+   * The producer session (producer id and epoch) the sequence belongs to, -1 until first sent.
+   * Kept on every retry: the first attempt may have been written (see sequences.ts).
+   */
   session: number;
+  /** The producer id and epoch of `session`, which the batch is stamped with. */
+  producerId: bigint;
+  producerEpoch: number;
   /** The session and sequence index the encoded bytes carry. */
   stampedSession: number;
   stampedIndex: number;
-  /** Idempotence: acknowledged in the current session. */
-  acked: boolean;
+  /** Idempotence: acknowledged or failed, no longer in flight. */
+  settled: boolean;
 }
 
 /**
@@ -221,15 +231,8 @@ interface Batch {
  */
 const MAX_BATCHES_IN_WINDOW = 5;
 
-/** Idempotence state of one partition (Kafka's per-partition sequence bookkeeping). */
-interface PartitionSequence {
-  /** Sequence index the next batch gets; its wire sequence wraps at 2^31-1. */
-  next: number;
-  /** Highest sequence index the partition acknowledged, -1 before any. */
-  acked: number;
-  /** Batches sent in this session, from the oldest not acknowledged, in sequence order. */
-  readonly window: Batch[];
-}
+/** Kafka's producer epoch is an int16: at its maximum a new producer id is taken instead of a bump. */
+const MAX_PRODUCER_EPOCH = 32767;
 
 /** The wire sequence (int32, wrapping to 0 after 2^31-1) of sequence index `index`. */
 function wireSequence(index: number): number {
@@ -306,10 +309,13 @@ export class Producer {
   /** Idempotence: the producer id and epoch batches are stamped with (-1 until InitProducerId answered). */
   private producerId = -1n;
   private producerEpoch = -1;
-  /** Bumped with every new producer id: sequences assigned in an older session are assigned again. */
+  /**
+   * Bumped with every new producer id or epoch. A partition's new batches take sequences from 0
+   * in the new session once its batches of the older one have settled; those keep theirs.
+   */
   private session = 0;
   private initializing: Promise<void> | undefined;
-  private readonly sequences = new Map<string, PartitionSequence>();
+  private readonly sequences = new PartitionSequences<Batch>((b) => b.builder.recordCount);
   private readonly txn: TransactionManager | undefined;
 
   constructor(
@@ -649,7 +655,7 @@ export class Producer {
     if (batch === undefined) {
       // Room for as many records as fit when they are all this one's size; grown when they are smaller.
       const expected = Math.ceil(Math.max(this.batchSize - 61, bytes) / bytes) + 1;
-      batch = { topic, partition, key: partitionKey({ topic, partition }), builder: new RecordBatchBuilder(Math.min(this.batchSize, this.maxRequestSize) + 64), runs: [], runEnds: [], indices: new Int32Array(expected), bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined, sequenceIndex: -1, session: -1, stampedSession: -1, stampedIndex: -1, acked: false };
+      batch = { topic, partition, key: partitionKey({ topic, partition }), builder: new RecordBatchBuilder(Math.min(this.batchSize, this.maxRequestSize) + 64), runs: [], runEnds: [], indices: new Int32Array(expected), bytes: 61, createdAt: this.context.clock.now(), attempts: 0, retryAt: 0, sentLeaderEpoch: -1, encoded: undefined, sequenceIndex: -1, session: -1, producerId: -1n, producerEpoch: -1, stampedSession: -1, stampedIndex: -1, settled: false };
       open.set(partition, batch);
       this.openCount++;
     }
@@ -737,18 +743,22 @@ export class Producer {
         break;
       }
       if (now - batch.createdAt >= this.deliveryTimeoutMs) {
-        this.fail(batch, new TimeoutError(`delivery of ${batch.builder.recordCount} record(s) to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs, 'the partition had no reachable leader in time; check broker health or raise deliveryTimeoutMs'));
+        this.fail(batch, this.expired(batch, 'the partition had no reachable leader in time; check broker health or raise deliveryTimeoutMs'));
         continue;
       }
       if (this.idempotent) {
         const key = batch.key;
-        const fresh = batch.session !== this.session;
+        // A batch sent before keeps its producer id, epoch and sequence: it goes out as it is.
+        const fresh = batch.session < 0;
         if (fresh && closed.has(key)) {
           keep.push(batch);
           continue;
         }
         const opening = fresh ? (opened.get(key) ?? 0) : 0;
-        if (blocked?.has(key) === true || (fresh && this.sequenceOf(batch).window.length + opening >= MAX_BATCHES_IN_WINDOW)) {
+        // As Kafka's RecordAccumulator.shouldStopDrainBatchesForPartition: no new batch takes a
+        // sequence while an earlier one's outcome is unknown, or while batches of an older
+        // producer id or epoch are still in flight (the new session's sequence 0 could land first).
+        if (blocked?.has(key) === true || (fresh && (!this.sequences.mayAssign(key, this.session) || this.sequences.windowSize(key) + opening >= MAX_BATCHES_IN_WINDOW))) {
           // Every later new batch of this partition waits too: no need to look it up again.
           if (fresh) closed.add(key);
           keep.push(batch);
@@ -852,36 +862,28 @@ export class Producer {
    * sequence when idempotent), a copy on a retry, re-stamped when its sequence was reassigned.
    */
   private bytesFor(b: Batch): Uint8Array {
-    if (this.idempotent && b.session !== this.session) {
-      // First send in this producer session: the batch takes the partition's next sequences.
-      const seq = this.sequenceOf(b);
-      b.sequenceIndex = seq.next;
-      b.session = this.session;
-      b.acked = false;
-      seq.next += b.builder.recordCount;
-      seq.window.push(b);
+    if (this.idempotent && b.session < 0) {
+      // First send: the batch takes the partition's next sequences in the current session, and
+      // keeps them (with this producer id and epoch) for every retry.
+      this.sequences.assign(b, this.session);
+      b.producerId = this.producerId;
+      b.producerEpoch = this.producerEpoch;
     }
     if (b.encoded === undefined) {
-      b.encoded = this.idempotent ? b.builder.build({ compression: this.compression, producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: wireSequence(b.sequenceIndex), isTransactional: this.txn !== undefined }) : b.builder.build({ compression: this.compression });
+      b.encoded = this.idempotent ? b.builder.build({ compression: this.compression, producerId: b.producerId, producerEpoch: b.producerEpoch, baseSequence: wireSequence(b.sequenceIndex), isTransactional: this.txn !== undefined }) : b.builder.build({ compression: this.compression });
       b.stampedSession = b.session;
       b.stampedIndex = b.sequenceIndex;
       return b.encoded;
     }
     const bytes = b.attempts === 0 ? b.encoded : b.encoded.slice();
     if (this.idempotent && (b.stampedSession !== b.session || b.stampedIndex !== b.sequenceIndex)) {
-      setProducerState(bytes, 0, this.producerId, this.producerEpoch, wireSequence(b.sequenceIndex), this.txn !== undefined);
+      // Only after a KIP-360 restart of the partition (see restartSequences).
+      setProducerState(bytes, 0, b.producerId, b.producerEpoch, wireSequence(b.sequenceIndex), this.txn !== undefined);
       b.stampedSession = b.session;
       b.stampedIndex = b.sequenceIndex;
     }
     b.encoded = bytes;
     return bytes;
-  }
-
-  private sequenceOf(b: Batch): PartitionSequence {
-    const key = b.key;
-    let seq = this.sequences.get(key);
-    if (seq === undefined) this.sequences.set(key, (seq = { next: 0, acked: -1, window: [] }));
-    return seq;
   }
 
   /**
@@ -920,14 +922,84 @@ export class Producer {
   }
 
   /**
-   * The broker no longer knows this producer's sequences (its state expired, or a sent batch
-   * failed for good and left a gap): start a new producer session. Every batch not yet
-   * acknowledged takes new sequences under the new producer id when it is next sent.
+   * Starts a new producer session for a partition whose sequences cannot continue (KIP-360): the
+   * epoch is bumped locally, as Kafka's idempotent producer does (the broker takes a higher epoch
+   * starting at sequence 0), or, at the epoch's maximum, a new producer id is requested. Only the
+   * partitions that are idle move to the new session at once; the others keep their batches'
+   * producer id, epoch and sequences until those settle (see sequences.ts).
+   * @returns false when no new session could be opened now (a new producer id is on its way).
    */
-  private resetProducerId(): void {
-    this.producerId = -1n;
-    this.producerEpoch = -1;
-    this.sequences.clear();
+  private renewSession(topic: string, partition: number, partitionSession: number, reason: string): boolean {
+    if (this.producerId < 0n) return false;
+    // The partition never used the current session: it can start over in it.
+    if (partitionSession !== this.session) return true;
+    const logger = this.context.logger ?? silentLogger;
+    if (this.producerEpoch >= MAX_PRODUCER_EPOCH) {
+      logger.warn('idempotent producer takes a new producer id', { clientId: this.clientId, topic, partition, producerId: this.producerId, producerEpoch: this.producerEpoch, reason });
+      this.producerId = -1n;
+      this.producerEpoch = -1;
+      return false;
+    }
+    this.producerEpoch++;
+    this.session++;
+    logger.warn('idempotent producer bumps its epoch', { clientId: this.clientId, topic, partition, producerId: this.producerId, producerEpoch: this.producerEpoch, reason });
+    return true;
+  }
+
+  /**
+   * A sent batch failed: its outcome is unknown, so the partition takes no new batch until every
+   * batch sent before has settled; then, if none after it was acknowledged, the partition starts
+   * over in a new session (Kafka's `markSequenceUnresolved` and `maybeResolveSequences`).
+   */
+  private resolveSequences(batch: Batch): void {
+    const session = this.sequences.sessionOf(batch.key);
+    const resolution = this.sequences.resolve(batch.key);
+    if (resolution === 'gap') {
+      this.renewSession(batch.topic, batch.partition, session, 'a batch failed after it was sent and no later batch was acknowledged');
+      if (this.producerId < 0n && this.txn === undefined && this.ready.length > 0) void this.ensureProducerId();
+    }
+    // The partition's held-back batches may go now; this can run inside a drain that has already
+    // passed them over, and nothing else may be pending to drain again (seed 2590 of the
+    // idempotence simulation waited forever).
+    if (resolution !== 'pending') this.drainSoon();
+  }
+
+  private drainSoonQueued = false;
+  /** Drains on the next turn of the event loop (without closing batches that are still lingering). */
+  private drainSoon(): void {
+    if (this.drainSoonQueued) return;
+    this.drainSoonQueued = true;
+    this.context.clock.setTimeout(() => {
+      this.drainSoonQueued = false;
+      if (!this.closed) this.drain();
+    }, 0);
+  }
+
+  /**
+   * KIP-360: the broker rejected the partition's next expected batch as out of order, so it lost
+   * this producer's sequences and none of the partition's unsettled batches was written (each
+   * follows that one). They take sequences from 0 in a new epoch, in order, and are retried.
+   * @returns false when no new session is available now (the batch then fails).
+   */
+  private restartSequences(batch: Batch): boolean {
+    if (!this.renewSession(batch.topic, batch.partition, batch.session, "the broker rejected the next expected sequence (it lost this producer's state)")) return false;
+    for (const b of this.sequences.restart(batch.key, this.session)) {
+      b.producerId = this.producerId;
+      b.producerEpoch = this.producerEpoch;
+    }
+    return true;
+  }
+
+  /**
+   * The delivery timeout error of a batch. A batch that was sent may have been written: the
+   * producer never sends it again, and the error says that its outcome is unknown.
+   */
+  private expired(batch: Batch, hint: string): TimeoutError {
+    const operation = `delivery of ${batch.builder.recordCount} record(s) to ${batch.topic}-${batch.partition}`;
+    const last = batch.lastError instanceof Error ? `; the last attempt failed with: ${batch.lastError.message}` : '';
+    const cause = batch.lastError === undefined ? undefined : { cause: batch.lastError };
+    if (batch.attempts === 0) return new TimeoutError(operation, this.deliveryTimeoutMs, hint + last, cause);
+    return new TimeoutError(operation, this.deliveryTimeoutMs, `the batch was sent ${batch.attempts} time(s) without an answer that settles it, so the records may or may not have been written (they are not sent again); check broker health or raise deliveryTimeoutMs${last}`, cause);
   }
 
   /** Fails ready batches whose delivery.timeout.ms has passed. */
@@ -936,7 +1008,7 @@ export class Producer {
     const expired = this.ready.filter((b) => now - b.createdAt >= this.deliveryTimeoutMs);
     if (expired.length === 0) return;
     this.ready.splice(0, this.ready.length, ...this.ready.filter((b) => now - b.createdAt < this.deliveryTimeoutMs));
-    for (const b of expired) this.fail(b, new TimeoutError(`delivery of ${b.builder.recordCount} record(s) to ${b.topic}-${b.partition}`, this.deliveryTimeoutMs, 'no producer id or leader was available in time; check broker health or raise deliveryTimeoutMs'));
+    for (const b of expired) this.fail(b, this.expired(b, 'no producer id or leader was available in time; check broker health or raise deliveryTimeoutMs'));
   }
 
   /**
@@ -952,12 +1024,9 @@ export class Producer {
 
   private complete(batch: Batch, baseOffset: bigint, logAppendTime: number): void {
     const count = batch.builder.recordCount;
-    if (this.idempotent && batch.session === this.session) {
-      const seq = this.sequenceOf(batch);
-      // A retried batch answered as a duplicate may come back after later ones: never go back.
-      seq.acked = Math.max(seq.acked, batch.sequenceIndex + count - 1);
-      batch.acked = true;
-      while (seq.window[0]?.acked === true) seq.window.shift();
+    if (this.idempotent && batch.session >= 0) {
+      this.sequences.acknowledge(batch);
+      if (this.sequences.isUnresolved(batch.key)) this.resolveSequences(batch);
     }
     // -1 (acks=0) stays -1 for every record; -2 marks an offset kept in bigOffsets.
     const exact = baseOffset < 0n || baseOffset + BigInt(count) <= MAX_EXACT_OFFSET;
@@ -989,10 +1058,14 @@ export class Producer {
       // In a transaction a lost batch means the transaction cannot commit (or, fenced, that this
       // producer is done); the abort's epoch bump settles the sequences.
       if (notify) this.txn.onError(error);
-    } else if (this.idempotent && batch.session === this.session && this.producerId >= 0n) {
-      // A batch that went out and failed for good leaves a gap (or an unknown outcome) in its
-      // partition's sequences: later batches could never be accepted, so start a new session.
-      this.resetProducerId();
+    } else if (this.idempotent && batch.session >= 0) {
+      // A batch that went out and failed for good may have been written or may have left a gap.
+      // It is never sent again, under these sequences or others (a retry under a new producer id
+      // or epoch would be written twice): the partition waits until every batch sent before it
+      // settles, then continues or starts over (Kafka's unresolved sequences, KIP-360).
+      (this.context.logger ?? silentLogger).warn('idempotent producer failed a batch whose outcome is unknown', { clientId: this.clientId, topic: batch.topic, partition: batch.partition, producerId: batch.producerId, producerEpoch: batch.producerEpoch, baseSequence: wireSequence(batch.sequenceIndex), records: batch.builder.recordCount, error: SamsaError.is(error) ? error.code : String(error) });
+      this.sequences.failSent(batch);
+      this.resolveSequences(batch);
     }
     for (const d of batch.runs) {
       if (d.settled) continue;
@@ -1002,23 +1075,30 @@ export class Producer {
   }
 
   private retryOrFail(batch: Batch, error: unknown): void {
+    batch.lastError = error;
     const name = SamsaError.is(error) ? error.code : '';
     const known = KafkaProtocolError.isKafka(error) ? error.retriable : SamsaError.is(error) && error.retriable;
     let retriable = known || RETRIABLE_WITH_METADATA.has(name) || error instanceof TimeoutError;
-    if (this.idempotent && name === 'OUT_OF_ORDER_SEQUENCE_NUMBER') {
-      // An earlier batch of the partition is not acknowledged yet (in flight or being retried):
-      // this one is retried after it. When it is the next expected one, the broker lost this
-      // producer's state (expiry, truncation): a new producer session takes over the batch.
+    // The answer is about sequences the batch no longer has (its partition restarted them while
+    // this attempt was out, see restartSequences): send it again with its new ones.
+    const restarted = this.idempotent && batch.stampedSession !== batch.session;
+    if (restarted) retriable = true;
+    else if (this.idempotent && (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || name === 'UNKNOWN_PRODUCER_ID')) {
+      // An earlier batch of the partition is not settled yet (in flight, being retried, or failed
+      // with an unknown outcome): this one is retried after it, with the same sequences (Kafka's
+      // TransactionManager.canRetry). When it is the next expected one and nothing is unresolved,
+      // the broker lost this producer's state (expiry, truncation): KIP-360 restarts the partition.
+      // UNKNOWN_PRODUCER_ID (sent by brokers that lost the producer's state) is handled alike.
       retriable = true;
-      if (batch.session === this.session && batch.sequenceIndex === this.sequenceOf(batch).acked + 1) {
+      if (this.sequences.isNext(batch)) {
         // In a transaction this is an abortable error, as in Kafka.
         if (this.txn !== undefined) retriable = false;
-        else this.resetProducerId();
+        else if (!this.sequences.isUnresolved(batch.key)) retriable = this.restartSequences(batch);
       }
     }
     const elapsed = this.context.clock.now() - batch.createdAt;
     if (!retriable || batch.attempts > this.retries || elapsed >= this.deliveryTimeoutMs) {
-      this.fail(batch, retriable && elapsed >= this.deliveryTimeoutMs ? new TimeoutError(`delivery to ${batch.topic}-${batch.partition}`, this.deliveryTimeoutMs) : error);
+      this.fail(batch, retriable && elapsed >= this.deliveryTimeoutMs ? this.expired(batch, 'check broker health or raise deliveryTimeoutMs') : error);
       return;
     }
     if (RETRIABLE_WITH_METADATA.has(name) || error instanceof TimeoutError) void this.refreshMetadataLater();
