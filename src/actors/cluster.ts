@@ -12,7 +12,10 @@ import { SystemClock } from '../clock.ts';
 import { ClosedError, InvalidArgumentError, SamsaError } from '../errors.ts';
 import { resolveLogger } from '../logger.ts';
 import type { Logger, LogLevel } from '../logger.ts';
+import { lockDirectory } from '../log/storage/dirLock.ts';
+import type { DirectoryLock } from '../log/storage/dirLock.ts';
 import { FileStorage } from '../log/storage/fileStorage.ts';
+import { ensureMetaProperties, readMetaProperties } from '../log/storage/metaProperties.ts';
 import { MemoryStorage } from '../log/storage/memoryStorage.ts';
 import type { Storage } from '../log/storage/storage.ts';
 import type { Random } from '../random.ts';
@@ -25,6 +28,7 @@ import { Broker, BROKER_CONFIG_DEFAULTS } from './broker/broker.ts';
 import type { BrokerConfig } from './broker/broker.ts';
 import { controllerMachine } from './controller/controller.machine.ts';
 import type { MetadataRecord } from './controller/metadataRecords.ts';
+import { openFileRaftDurableState } from './controller/durableLog.ts';
 import { createRaftDurableState, parseRaftConfig } from './controller/raft.ts';
 import type { RaftConfig, RaftDurableState, RaftRole } from './controller/raft.ts';
 import type { ClusterMetadataImage } from './protocol.ts';
@@ -41,7 +45,12 @@ import type { PipelineOptions } from './pipeline.ts';
 export interface ClusterOptions {
   /** Number of brokers (default 1). Broker ids are 1..N. */
   readonly brokers?: number;
-  /** Directory for broker data (one sub-directory per broker). Default: in memory. */
+  /**
+   * Directory for the cluster's data, as Kafka's data directories: `broker-<id>/` (partition logs)
+   * and `controller-<id>/` (the `__cluster_metadata` log, quorum-state and snapshots), each with
+   * `meta.properties` and a `.lock`. A new cluster on the same directory finds everything again;
+   * a second cluster on it while the first runs is refused (LogDirectoryLockedError). Default: in memory.
+   */
   readonly dataDir?: string;
   /** Time source (default: the system clock). */
   readonly clock?: Clock;
@@ -125,7 +134,14 @@ export class Cluster {
   private readonly inspection: InspectionSink;
   private readonly brokers = new Map<number, Broker>();
   private readonly storages = new Map<number, Storage>();
-  private readonly controllers = new Map<number, { actor: Actor<typeof controllerMachine> | undefined; unregister: (() => void) | undefined; readonly durable: RaftDurableState<MetadataRecord> }>();
+  private readonly controllers = new Map<number, { actor: Actor<typeof controllerMachine> | undefined; unregister: (() => void) | undefined; durable: RaftDurableState<MetadataRecord> & { close?(): void } }>();
+  /** Kafka's `.lock` of every data directory this cluster writes (none in memory). */
+  private readonly locks: DirectoryLock[] = [];
+  /**
+   * The cluster id every node is formatted with (Kafka's meta.properties `cluster.id`): read from
+   * the dataDir when it was formatted before, else derived from the seed.
+   */
+  readonly clusterId: string;
   private readonly clients = new Set<{ close(): void | Promise<void> }>();
   private readonly pipelines = new Set<Pipeline>();
   private clientCount = 0;
@@ -151,11 +167,31 @@ export class Cluster {
       const storage = options.dataDir === undefined ? new MemoryStorage() : new FileStorage(join(options.dataDir, `broker-${id}`));
       this.storages.set(id, storage);
     }
+    this.clusterId = options.dataDir === undefined ? `samsa-${this.seed.toString(16)}` : this.formatDataDir(options.dataDir, controllers, count);
   }
 
-  /** The cluster id every node is formatted with (Kafka's meta.properties `cluster.id`). */
-  get clusterId(): string {
-    return `samsa-${this.seed.toString(16)}`;
+  /**
+   * Locks every directory of `dataDir` this cluster writes (Kafka's `.lock`), then reads or writes
+   * their meta.properties: an existing cluster id is kept across restarts, and a directory of
+   * another cluster or node is refused. Nothing is written before every lock is held.
+   */
+  private formatDataDir(dataDir: string, controllers: number, brokers: number): string {
+    const dirs: { dir: string; nodeId: number }[] = [];
+    for (let id = 0; id < controllers; id++) dirs.push({ dir: join(dataDir, `controller-${id}`), nodeId: id });
+    for (let id = 1; id <= brokers; id++) dirs.push({ dir: join(dataDir, `broker-${id}`), nodeId: id });
+    try {
+      for (const { dir } of dirs) this.locks.push(lockDirectory(dir));
+      const clusterId = dirs.map(({ dir }) => readMetaProperties(dir)?.clusterId).find((id) => id !== undefined) ?? `samsa-${this.seed.toString(16)}`;
+      for (const { dir, nodeId } of dirs) ensureMetaProperties(dir, { clusterId, nodeId });
+      return clusterId;
+    } catch (e) {
+      this.releaseLocks();
+      throw e;
+    }
+  }
+
+  private releaseLocks(): void {
+    for (const lock of this.locks.splice(0)) lock.release();
   }
 
   /** Address of the active controller (the first controller while none is active). */
@@ -194,6 +230,11 @@ export class Cluster {
     const slot = this.controllers.get(id);
     if (slot === undefined || slot.actor !== undefined) return;
     const node = controllerNode(id);
+    if (this.options.dataDir !== undefined) {
+      // Every life starts from the files, as a new process would: what was not written is lost.
+      slot.durable.close?.();
+      slot.durable = openFileRaftDurableState<MetadataRecord>(join(this.options.dataDir, `controller-${id}`), { logger: this.logger.child({ node }) });
+    }
     const actor = createActor(controllerMachine, {
       input: {
         id,
@@ -319,7 +360,7 @@ export class Cluster {
    */
   pipeline(options: PipelineOptions): Pipeline {
     this.ensureRunning();
-    const pipeline = new Pipeline({ clock: this.clock, consumer: (o) => this.consumer(o), producer: (o) => this.producer(o), nextClientId: () => this.nextClientId('pipeline') }, options);
+    const pipeline = new Pipeline({ clock: this.clock, consumer: (o) => this.consumer(o), producer: (o) => this.producer(o), nextClientId: () => this.nextClientId('pipeline'), logger: this.logger }, options);
     this.pipelines.add(pipeline);
     return pipeline;
   }
@@ -340,7 +381,29 @@ export class Cluster {
     for (const c of this.clients) await c.close();
     this.clients.clear();
     for (const b of this.brokers.values()) await b.stop();
-    for (const id of this.controllers.keys()) this.stopController(id);
+    if (this.options.dataDir !== undefined && !(this.options.manualNetwork ?? false) && this.clock instanceof SystemClock) await this.awaitBrokersFenced();
+    for (const [id, slot] of this.controllers) {
+      this.stopController(id);
+      slot.durable.close?.();
+    }
+    this.releaseLocks();
+  }
+
+  /**
+   * Lets the controllers commit the fencing of the stopped brokers before they stop too, as Kafka's
+   * controlled shutdown ends with the broker fenced: the next process on the dataDir then registers
+   * them at once instead of waiting out their old sessions (`broker.session.timeout.ms`). Bounded:
+   * a quorum that cannot commit any more is not waited for.
+   */
+  private async awaitBrokersFenced(): Promise<void> {
+    const deadline = this.clock.now() + 2_000;
+    while (this.clock.now() < deadline) {
+      const id = this.activeControllerId();
+      if (id === undefined) return;
+      const brokers = this.controller(id).metadata?.brokers ?? [];
+      if (brokers.every((b) => b.fenced)) return;
+      await new Promise((resolve) => this.clock.setTimeout(() => resolve(undefined), 5));
+    }
   }
 
   /** Calls on a stopped cluster fail at once rather than wait on nodes that are gone. */
@@ -365,7 +428,12 @@ export class Cluster {
  */
 export async function createCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const cluster = new Cluster(options);
-  cluster.start();
+  try {
+    cluster.start();
+  } catch (e) {
+    await cluster.stop();
+    throw e;
+  }
   if (!(options.manualNetwork ?? false)) await waitForBrokers(cluster);
   return cluster;
 }

@@ -25,9 +25,18 @@ const METADATA_CONTENT = 'version: 0\nformat: samsa-partition-log\n';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Writes the marker file. */
-export function writePartitionMetadata(storage: Storage, dir: string): void {
-  storage.writeFileAtomic(`${dir}/${PARTITION_METADATA_FILE}`, encoder.encode(METADATA_CONTENT));
+/** Writes the marker file; with the topic id of the log's topic (Kafka's `topic_id` line) when known. */
+export function writePartitionMetadata(storage: Storage, dir: string, topicId?: string): void {
+  const content = topicId === undefined ? METADATA_CONTENT : `version: 0\ntopic_id: ${topicId}\nformat: samsa-partition-log\n`;
+  storage.writeFileAtomic(`${dir}/${PARTITION_METADATA_FILE}`, encoder.encode(content));
+}
+
+/** The topic id the marker file of `dir` records; undefined when there is none (or no file). */
+export function readPartitionTopicId(storage: Storage, dir: string): string | undefined {
+  const path = `${dir}/${PARTITION_METADATA_FILE}`;
+  if (!storage.exists(path)) return undefined;
+  const text = decoder.decode(storage.readFile(path));
+  return /^topic_id: *(\S+) *$/m.exec(text)?.[1];
 }
 
 /** Whether the marker file holds what samsa writes. */

@@ -169,6 +169,11 @@ export interface RaftDurableState<T> {
   entries: RaftEntry<T>[];
   /** The latest snapshot; the log starts at its end offset. */
   snapshot: RaftSnapshot | undefined;
+  /**
+   * Writes the fields above through to disk (a file-backed state; the in-memory one has none).
+   * The node calls it at the end of every call, before the output that depends on it is returned.
+   */
+  persist?(): void;
 }
 
 /** A fresh durable state: epoch 0, no vote, an empty log. */
@@ -652,6 +657,7 @@ export class RaftNode<T> {
     const snap: RaftSnapshot = Object.freeze({ endOffset, epoch: last.epoch, state });
     this.durable.entries.splice(0, Number(endOffset - this.logStartOffset));
     this.durable.snapshot = snap;
+    this.durable.persist?.();
     return { endOffset, epoch: snap.epoch };
   }
 
@@ -1184,6 +1190,7 @@ export class RaftNode<T> {
   }
 
   private flush(): RaftOutput<T> {
+    this.durable.persist?.();
     const out = this.out;
     this.out = RaftNode.emptyEmit();
     return { messages: out.messages, committed: out.committed, loadSnapshot: out.loadSnapshot, leaderChange: out.leaderChange, nextDeadlineMs: this.nextDeadline() };

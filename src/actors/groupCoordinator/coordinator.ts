@@ -151,6 +151,11 @@ export class GroupCoordinator {
     for (const [groupId, metadata] of groups) {
       if (metadata !== null && !this.groups.has(groupId)) this.group(groupId, metadata);
     }
+    // A group with offsets but no GroupMetadata record (it only ever committed, never joined) is
+    // loaded Empty, so ListGroups still reports it (Kafka's GroupMetadataManager: emptyGroupOffsets).
+    for (const [groupId, offsets] of this.offsets) {
+      if (offsets.size > 0 && !groups.has(groupId) && !this.groups.has(groupId) && this.partitionFor(groupId) === partition) this.group(groupId);
+    }
   }
 
   /** Gives up an offsets partition (leadership moved or the broker stops): its groups go away here. */
