@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../logger.ts';
 import type { Clock } from '../clock.ts';
-import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, errorFromJSON } from '../errors.ts';
+import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, StorageError, errorFromJSON } from '../errors.ts';
 import type { KafkaErrorName } from '../errors.ts';
 import { describeLogConfigKeys, logConfigToKafka, parseLogConfig } from '../log/logConfig.ts';
 import type { Message, NodeId, Transport } from '../transport/transport.ts';
@@ -49,6 +49,15 @@ export interface AdminContext {
   readonly clientId: string;
   readonly requestTimeoutMs?: number;  /** Where the client logs errors it handles itself (default: silent). */
   readonly logger?: Logger;
+}
+
+/** A partition a broker could not open the log of (its metadata answer's `storageErrors`). */
+interface StorageErrorReport {
+  readonly topic: string;
+  readonly partition: number;
+  readonly brokerId: number;
+  readonly path: string;
+  readonly message: string;
 }
 
 interface TopicResult {
@@ -101,7 +110,11 @@ export class Admin {
       topics: [{ name, numPartitions: options.partitions ?? 1, replicationFactor: options.replicationFactor ?? 1, config: options.config ?? {} }],
     });
     throwIfError((response.results as TopicResult[])[0]);
-    await this.awaitMetadata((image) => image.topics[name] !== undefined);
+    const storageErrors = await this.awaitMetadata((image) => image.topics[name] !== undefined);
+    // A broker that could not open a partition's log (a foreign file in its directory, an I/O
+    // error) says so: the topic exists, but that replica is offline until the directory is fixed.
+    const failed = storageErrors.find((e) => e.topic === name);
+    if (failed !== undefined) throw new StorageError(failed.path, `open the log of ${name}-${failed.partition} on broker ${failed.brokerId}`, { cause: new KafkaProtocolError('KAFKA_STORAGE_ERROR', failed.message) });
   }
 
   /** Deletes a topic and its data on every broker. @throws UNKNOWN_TOPIC_OR_PARTITION. */
@@ -334,22 +347,27 @@ export class Admin {
   }
 
   /** Polls broker metadata until `predicate` holds on every live broker (bounded by the request timeout). */
-  private async awaitMetadata(predicate: (image: ClusterMetadataImage) => boolean): Promise<void> {
+  /** Waits until every answering broker's image satisfies `predicate`; returns the partitions the brokers report offline. */
+  private async awaitMetadata(predicate: (image: ClusterMetadataImage) => boolean): Promise<StorageErrorReport[]> {
     const deadline = this.context.clock.now() + this.timeoutMs;
     for (;;) {
+      const storageErrors: StorageErrorReport[] = [];
       const images = await Promise.all(
         this.context.brokers().map((id) =>
-          this.connection.request<Message & { image?: ClusterMetadataImage }>(brokerNode(id), { type: 'metadata.request' }, this.timeoutMs).then(
-            (r) => r.image,
+          this.connection.request<Message & { image?: ClusterMetadataImage; storageErrors?: Array<Omit<StorageErrorReport, 'brokerId'>> }>(brokerNode(id), { type: 'metadata.request' }, this.timeoutMs).then(
+            (r) => {
+              for (const e of r.storageErrors ?? []) storageErrors.push({ ...e, brokerId: id });
+              return r.image;
+            },
             () => undefined,
           ),
         ),
       );
       if (images.every((image) => image === undefined || predicate(image))) {
         await this.metadata.refresh();
-        return;
+        return storageErrors;
       }
-      if (this.context.clock.now() >= deadline) return;
+      if (this.context.clock.now() >= deadline) return storageErrors;
       await sleep(this.context.clock, 10);
     }
   }

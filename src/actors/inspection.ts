@@ -18,8 +18,9 @@ export type InspectionEvent = XStateInspectionEvent | SamsaEvent;
 
 /** What {@link InspectionSink.track} needs of an actor. */
 interface Inspectable {
+  readonly id?: string;
   readonly system: { inspect(observer: (event: XStateInspectionEvent) => void): { unsubscribe(): void } };
-  subscribe(observer: { complete: () => void }): unknown;
+  subscribe(observer: { complete: () => void; error: (error: unknown) => void }): unknown;
 }
 
 /**
@@ -64,10 +65,17 @@ export class InspectionSink {
   track(actor: Inspectable): void {
     const system = actor.system;
     this.systems.set(system, this.listeners.size > 0 ? system.inspect(this.forward) : undefined);
+    const done = (): void => {
+      this.systems.get(system)?.unsubscribe();
+      this.systems.delete(system);
+    };
+    // An observer without an error handler makes XState rethrow an actor's error from a timer (an
+    // uncaught exception): here it becomes an event instead (its owner may handle it as well).
     actor.subscribe({
-      complete: () => {
-        this.systems.get(system)?.unsubscribe();
-        this.systems.delete(system);
+      complete: done,
+      error: (error: unknown) => {
+        done();
+        this.notify({ type: '@samsa.actor.failed', actor: actor.id, error: error instanceof Error ? error.message : String(error) });
       },
     });
   }

@@ -31,12 +31,15 @@
  *   every recovered segment from its batches; retention deletes a segment's index with it.
  */
 import type { Clock } from '../clock.ts';
+import { claimedRecords, storagePath } from './recoveryReport.ts';
+import type { LogRecoveryReport } from './recoveryReport.ts';
 import { SystemClock } from '../clock.ts';
 import {
   ClosedError,
   CorruptRecordError,
   InvalidArgumentError,
   InvalidRecordError,
+  InconsistentTopicIdError,
   NotALogDirectoryError,
   OffsetOutOfRangeError,
   RecordTooLargeError,
@@ -51,6 +54,7 @@ import {
   PARTITION_METADATA_FILE,
   RECOVERY_POINT_FILE,
   partitionMetadataValid,
+  readPartitionTopicId,
   readLeaderEpochCheckpoint,
   readOffsetCheckpoint,
   writeLeaderEpochCheckpoint,
@@ -198,6 +202,11 @@ export interface PartitionLogOptions {
   readonly clock?: Pick<Clock, 'now'>;
   /** Randomness for `segment.jitter.ms` (default: seed 0). */
   readonly random?: Random;
+  /**
+   * The id of the log's topic, recorded in `partition.metadata` (Kafka's `topic_id`): a directory
+   * recording another id belongs to a deleted topic of the same name and is never adopted.
+   */
+  readonly topicId?: string;
 }
 
 const SEGMENT_FILE = /^(\d{20})\.(log|index|timeindex|txnindex|snapshot)(\.cleaned|\.swap|\.deleted)?$/;
@@ -229,6 +238,8 @@ export class PartitionLog {
   private readonly producers = new ProducerStateManager();
   /** {@link LeaderEpochCache.version} last written to the checkpoint file; -1 forces a write. */
   private epochCheckpointVersion = -1;
+  /** What recovery at open dropped (a torn or corrupt tail and what followed it); undefined when nothing. */
+  recovery: LogRecoveryReport | undefined;
   /** First offset the cleaner has not yet compacted (meaningful for compacted topics). */
   firstDirtyOffset = 0n;
   /** Latest delete horizon of tombstones the cleaner kept, -1 when none: when it passes, the log is worth cleaning again. */
@@ -248,11 +259,17 @@ export class PartitionLog {
    * Opens (or creates) the log in `dir`, recovering it after an unclean shutdown.
    * @throws NotALogDirectoryError when `dir` holds files samsa did not write; nothing is touched.
    * @throws InvalidConfigError for invalid config overrides.
+   * @throws InconsistentTopicIdError when `dir` records another topic id than `options.topicId`; nothing is touched.
    */
   static open(options: PartitionLogOptions): PartitionLog {
     const config = isLogConfig(options.config) ? options.config : parseLogConfig(options.config ?? {});
-    const log = new PartitionLog(options.storage, options.dir, config, options.clock ?? new SystemClock(), options.random ?? createRandom(0));
+    const { storage, dir, topicId } = options;
+    const recorded = topicId === undefined ? undefined : readPartitionTopicId(storage, dir);
+    if (topicId !== undefined && recorded !== undefined && recorded !== topicId) throw new InconsistentTopicIdError(`${storage.description}/${dir}`, topicId, recorded);
+    const log = new PartitionLog(storage, dir, config, options.clock ?? new SystemClock(), options.random ?? createRandom(0));
     log.load();
+    // A log created before topic ids were recorded learns its id now, as Kafka writes a missing partition.metadata.
+    if (topicId !== undefined && recorded === undefined) writePartitionMetadata(storage, dir, topicId);
     return log;
   }
 
@@ -1072,14 +1089,14 @@ export class PartitionLog {
     const { storage, dir } = this;
     const files = storage.list(dir);
     if (files.length === 0) {
-      if (storage.exists(dir) && !storage.isDirectory(dir)) throw new NotALogDirectoryError(dir, 'it is a file');
+      if (storage.exists(dir) && !storage.isDirectory(dir)) throw new NotALogDirectoryError(storagePath(storage, dir), 'it is a file');
       storage.mkdir(dir);
       writePartitionMetadata(storage, dir);
     } else {
-      if (!files.includes(PARTITION_METADATA_FILE)) throw new NotALogDirectoryError(dir, `it has no ${PARTITION_METADATA_FILE} file`);
-      if (!partitionMetadataValid(storage, dir)) throw new NotALogDirectoryError(dir, `its ${PARTITION_METADATA_FILE} was not written by samsa`);
+      if (!files.includes(PARTITION_METADATA_FILE)) throw new NotALogDirectoryError(storagePath(storage, dir), `it has no ${PARTITION_METADATA_FILE} file`);
+      if (!partitionMetadataValid(storage, dir)) throw new NotALogDirectoryError(storagePath(storage, dir), `its ${PARTITION_METADATA_FILE} was not written by samsa`);
       const unknown = files.find((f) => !SEGMENT_FILE.test(f) && !KNOWN_FILES.has(f) && !f.endsWith('.tmp'));
-      if (unknown !== undefined) throw new NotALogDirectoryError(dir, `it contains the unexpected file "${unknown}"`);
+      if (unknown !== undefined) throw new NotALogDirectoryError(storagePath(storage, dir), `it contains the unexpected file "${unknown}"`);
     }
 
     // Leftovers of an interrupted cleaning or deletion.
@@ -1098,19 +1115,26 @@ export class PartitionLog {
     const now = this.clock.now();
     const recovered = new Set<LogSegment>();
     const txnRebuild = new Set<LogSegment>();
+    let dropped: { bytes: number; records: number; reason: string | undefined } = { bytes: 0, records: 0, reason: undefined };
     for (let i = 0; i < bases.length; i++) {
       const base = bases[i] as bigint;
       const nextBase = bases[i + 1];
       const recover = !cleanShutdown && (recoveryPoint === undefined || nextBase === undefined || nextBase > recoveryPoint);
-      const { segment, truncatedBytes, txnIndexNeedsRebuild } = LogSegment.load(storage, dir, base, this.segmentConfig(), now, recover);
+      const { segment, truncatedBytes, truncatedRecords, problem, txnIndexNeedsRebuild } = LogSegment.load(storage, dir, base, this.segmentConfig(), now, recover);
       const overlaps = nextBase !== undefined && segment.nextOffset > nextBase;
+      if (truncatedBytes > 0) dropped = { bytes: dropped.bytes + truncatedBytes, records: dropped.records + truncatedRecords, reason: dropped.reason ?? `segment ${base}: ${problem ?? 'invalid bytes at its end'}` };
       this.segments.push(segment);
       if (recover) recovered.add(segment);
       if (txnIndexNeedsRebuild || swapped.has(base)) txnRebuild.add(segment);
       if (truncatedBytes > 0 || overlaps) {
         // Damage in this segment: nothing after it can be trusted to follow on.
-        if (overlaps) segment.truncateTo(nextBase as bigint);
+        if (overlaps) {
+          const records = Number(segment.nextOffset - (nextBase as bigint));
+          dropped = { bytes: dropped.bytes + segment.truncateTo(nextBase as bigint), records: dropped.records + records, reason: dropped.reason ?? `segment ${base} overlaps segment ${nextBase}` };
+        }
         for (const later of bases.slice(i + 1)) {
+          const bytes = storage.readFile(LogSegment.path(dir, later, 'log'));
+          dropped = { bytes: dropped.bytes + bytes.length, records: dropped.records + claimedRecords(bytes), reason: dropped.reason };
           for (const ext of ['log', 'index', 'timeindex', 'txnindex'] as const) storage.remove(LogSegment.path(dir, later, ext));
         }
         break;
@@ -1135,6 +1159,7 @@ export class PartitionLog {
     // Kafka rebuilds the .txnindex of every recovered segment; so does samsa for damaged ones.
     this.rebuildProducerState(new Set(this.segments.filter((s) => txnRebuild.has(s))));
     if (cleanShutdown) storage.remove(`${dir}/${CLEAN_SHUTDOWN_FILE}`);
+    if (dropped.bytes > 0) this.recovery = { path: storagePath(storage, dir), bytesDropped: dropped.bytes, recordsDropped: dropped.records, logEndOffset: this.logEndOffset, reason: dropped.reason ?? 'invalid bytes after the last valid batch' };
   }
 
   private snapshotPath(offset: bigint): string {

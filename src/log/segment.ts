@@ -5,6 +5,7 @@
  * also decides the `.txnindex` entries, which depend on the producer state).
  */
 import { CorruptRecordError } from '../errors.ts';
+import { claimedRecords } from './recoveryReport.ts';
 import { OffsetIndex, OFFSET_INDEX_ENTRY_SIZE } from './offsetIndex.ts';
 import { assertBatchValid, readBatchHeader, RECORD_BATCH_OVERHEAD, LOG_OVERHEAD } from './recordBatch.ts';
 import type { RecordBatchHeader } from './recordBatch.ts';
@@ -138,7 +139,7 @@ export class LogSegment {
    * `txnIndexNeedsRebuild` is true and the caller (which knows the producer state) must refill it
    * from the batches. Otherwise entries whose marker lies past the recovered end are dropped.
    */
-  static load(storage: Storage, dir: string, baseOffset: bigint, config: SegmentConfig, nowMs: number, recover: boolean): { segment: LogSegment; truncatedBytes: number; problem?: string; txnIndexNeedsRebuild: boolean } {
+  static load(storage: Storage, dir: string, baseOffset: bigint, config: SegmentConfig, nowMs: number, recover: boolean): { segment: LogSegment; truncatedBytes: number; truncatedRecords: number; problem?: string; txnIndexNeedsRebuild: boolean } {
     const file = storage.open(LogSegment.path(dir, baseOffset, 'log'), { create: false });
     const txnPath = LogSegment.path(dir, baseOffset, 'txnindex');
     const loaded = recover ? undefined : TransactionIndex.load(storage, txnPath, baseOffset);
@@ -148,14 +149,19 @@ export class LogSegment {
     if (!recover && segment.loadIndexes()) {
       segment.completeFromIndexes();
       txnIndex.truncateTo(segment.nextOffset);
-      return { segment, truncatedBytes: 0, txnIndexNeedsRebuild };
+      return { segment, truncatedBytes: 0, truncatedRecords: 0, txnIndexNeedsRebuild };
     }
     const sizeBefore = file.size();
     const result = segment.rebuild(true);
-    if (result.validBytes < sizeBefore) file.truncate(result.validBytes);
+    let truncatedRecords = 0;
+    if (result.validBytes < sizeBefore) {
+      // Counted before the cut, for the recovery report (what a person needs to judge the loss).
+      truncatedRecords = claimedRecords(file.read(result.validBytes, sizeBefore - result.validBytes));
+      file.truncate(result.validBytes);
+    }
     segment.rewriteIndexFiles();
     txnIndex.truncateTo(segment.nextOffset);
-    return { segment, truncatedBytes: sizeBefore - result.validBytes, txnIndexNeedsRebuild, ...(result.problem === undefined ? {} : { problem: result.problem }) };
+    return { segment, truncatedBytes: sizeBefore - result.validBytes, truncatedRecords, txnIndexNeedsRebuild, ...(result.problem === undefined ? {} : { problem: result.problem }) };
   }
 
   /** Size of the `.log` file in bytes. */
@@ -300,7 +306,12 @@ export class LogSegment {
     const firstSize = header.batchLength + LOG_OVERHEAD;
     const available = this.log.size() - position;
     const readLength = Math.min(available, Math.max(maxBytes, minOneBatch ? firstSize : 0));
-    if (readLength < firstSize) return [];
+    if (readLength < firstSize) {
+      // A first batch that runs past the end of its segment is damaged (appends are whole). Serve
+      // the stored bytes as Kafka serves what it has: the reader's CRC check reports the damage
+      // at this offset, rather than every fetch answering "nothing" and consumption stalling silently.
+      return minOneBatch && available < firstSize ? this.log.readViews(position, available) : [];
+    }
     const views = this.log.readViews(position, readLength);
     const runs: Uint8Array[] = [];
     let v = 0; // view holding the next batch's first byte

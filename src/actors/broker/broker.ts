@@ -15,6 +15,7 @@
  * only once it holds its own current registration, so it never acts on an image older than it.
  */
 import type { Logger } from '../../logger.ts';
+import { silentLogger } from '../../logger.ts';
 import { assign, createActor, setup } from 'xstate';
 import type { Actor, ActorRefFrom } from 'xstate';
 import type { Clock, TimerHandle } from '../../clock.ts';
@@ -61,6 +62,9 @@ import {
   REPLICA_SOCKET_TIMEOUT_MS,
 } from '../partition/replication.ts';
 import { ReplicaFetcher } from './replicaFetcher.ts';
+import { openPartitionLog, takeOffline } from './logOpening.ts';
+import type { OfflineLog } from './logOpening.ts';
+import { dropStrayLog, recordTopicId } from './strayLogs.ts';
 import { ProducerIdManager } from './producerIds.ts';
 import { TransactionCoordinator } from '../txnCoordinator/txnCoordinator.ts';
 import { PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS, PRODUCER_ID_EXPIRATION_MS } from '../../log/producerState.ts';
@@ -254,6 +258,8 @@ export class Broker {
   private image: ClusterMetadataImage | undefined;
   private readonly partitions = new Map<string, PartitionActor>();
   private readonly logs = new Map<string, PartitionLog>();
+  /** Partitions whose log could not be opened here: requests for them get KAFKA_STORAGE_ERROR. */
+  private readonly offline = new Map<string, OfflineLog>();
   private readonly pending = new Map<number, Pending>();
   private readonly parked = new Map<number, ParkedFetch>();
   private nextRequestId = 1;
@@ -384,6 +390,32 @@ export class Broker {
     return this.logs.get(`${topic}-${partition}`);
   }
 
+  /** A partition's actor failed (a storage error): the partition is offline on this broker, as Kafka's failed log dir. */
+  private partitionFailed(topic: string, partition: number, key: string, error: unknown): void {
+    if (this.actor === undefined) return;
+    this.partitions.delete(key);
+    this.logs.get(key)?.abandon();
+    this.logs.delete(key);
+    for (const fetcher of this.fetchers.values()) fetcher.remove(topic, partition);
+    this.offline.set(key, takeOffline({ brokerId: this.id, storage: this.options.storage, clock: this.options.clock, inspection: this.options.inspection }, topic, partition, key, 'used', error));
+  }
+
+  /**
+   * A replica's log failed an I/O operation (an append, a segment roll, a flush whose failure the
+   * log keeps): as Kafka takes the log dir offline on an IOException, the partition goes offline
+   * here. Deferred, since the replica's actor is still handling the event that failed.
+   */
+  private storageFailed(topic: string, partition: number, message: string): void {
+    const key = `${topic}-${partition}`;
+    const actor = this.partitions.get(key);
+    if (actor === undefined) return;
+    this.options.clock.setTimeout(() => {
+      if (this.partitions.get(key) !== actor) return;
+      actor.stop();
+      this.partitionFailed(topic, partition, key, new Error(message));
+    }, 0);
+  }
+
   /** Log end and high watermark of a local partition (-1 when it is not here): a coordinator's load waits on them. */
   private logOffsets(topic: string, partition: number): PartitionOffsets {
     return { logEndOffset: this.logs.get(`${topic}-${partition}`)?.logEndOffset ?? -1n, highWatermark: this.highWatermarkOf(topic, partition) ?? -1n };
@@ -417,6 +449,7 @@ export class Broker {
     for (const timer of this.alterRetries) this.options.clock.clearTimeout(timer);
     this.alterRetries.clear();
     this.followerFetches.clear();
+    this.offline.clear();
     for (const actor of this.partitions.values()) actor.stop();
     this.partitions.clear();
     for (const timer of [this.retentionTimer, this.registrationTimer, this.heartbeatTimer, this.isrTimer, this.producerExpiryTimer]) if (timer !== undefined) this.options.clock.clearTimeout(timer);
@@ -678,7 +711,17 @@ export class Broker {
         const config = parseLogConfig({ ...this.options.config.logDefaults, ...topic.config });
         let actor = this.partitions.get(key);
         if (actor === undefined) {
-          const log = PartitionLog.open({ storage: this.options.storage, dir: key, config, clock: this.options.clock });
+          // An offline log stays offline until the process restarts (as Kafka's failed log dirs).
+          if (this.offline.has(key)) continue;
+          // Never adopt the directory of a deleted topic of the same name (Kafka's topic_id check).
+          if (!dropStrayLog(this.options.storage, key, topic.topicId, this.options.logger ?? silentLogger)) continue;
+          const log = openPartitionLog({ brokerId: this.id, storage: this.options.storage, clock: this.options.clock, inspection: this.options.inspection }, p.topic, p.partition, key, config);
+          if (!(log instanceof PartitionLog)) {
+            this.offline.set(key, log);
+            for (const fetcher of this.fetchers.values()) fetcher.remove(p.topic, p.partition);
+            continue;
+          }
+          recordTopicId(this.options.storage, key, topic.topicId, this.options.logger ?? silentLogger);
           this.logs.set(key, log);
           actor = createActor(partitionMachine, {
             input: { topic: p.topic, partition: p.partition, log, brokerId: this.id, clock: this.options.clock, replicaLagTimeMaxMs: this.options.config.replicaLagTimeMaxMs },
@@ -686,6 +729,9 @@ export class Broker {
             id: `partition:${key}@broker:${this.id}`,
           });
           actor.on('*', (event) => this.onPartitionResult(event as PartitionEmitted));
+          // A storage failure inside the replica (retention, cleaning, a checkpoint) stops its actor:
+          // the partition goes offline here instead of the error escaping as an uncaught exception.
+          actor.subscribe({ error: (e) => this.partitionFailed(p.topic, p.partition, key, e) });
           this.options.inspection.track(actor);
           actor.start();
           this.partitions.set(key, actor);
@@ -695,6 +741,7 @@ export class Broker {
         this.applyPartition(actor, p, fenced);
       }
     }
+    for (const key of [...this.offline.keys()]) if (!hosted.has(key)) this.offline.delete(key);
     for (const [key, actor] of [...this.partitions]) {
       if (hosted.has(key)) continue;
       const [topic, partition] = splitKey(key);
@@ -702,7 +749,12 @@ export class Broker {
       actor.send({ type: 'stop' });
       actor.stop();
       this.partitions.delete(key);
-      this.logs.get(key)?.deleteAll();
+      try {
+        this.logs.get(key)?.deleteAll();
+      } catch (e) {
+        // The topic is gone either way: what is left on disk is reported, never thrown into the metadata path.
+        this.options.inspection.notify({ type: '@samsa.log.deleteFailed', topic, partition, brokerId: this.id, error: e instanceof Error ? e.message : String(e) });
+      }
       this.logs.delete(key);
     }
     for (const [leader, fetcher] of [...this.fetchers]) {
@@ -779,7 +831,9 @@ export class Broker {
     // Kafka answers a missing topic with LEADER_NOT_AVAILABLE while auto-creating it, else UNKNOWN_TOPIC_OR_PARTITION.
     const topicErrors: Record<string, string> = {};
     for (const t of wanted ?? []) if (image.topics[t] === undefined) topicErrors[t] = this.autoCreating.has(t) ? 'LEADER_NOT_AVAILABLE' : 'UNKNOWN_TOPIC_OR_PARTITION';
-    this.send(from, { type: 'metadata.response', correlationId: message.correlationId, image, topicErrors });
+    // Not in Kafka's response: the partitions offline on this broker, so that createTopic can report them.
+    const storageErrors = [...this.offline.values()].map((o) => ({ topic: o.topic, partition: o.partition, path: o.path, message: o.error.message }));
+    this.send(from, { type: 'metadata.response', correlationId: message.correlationId, image, topicErrors, ...(storageErrors.length === 0 ? {} : { storageErrors }) });
   }
 
   /**
@@ -990,6 +1044,8 @@ export class Broker {
   private partitionActor(topic: string, partition: number): PartitionActor | WireError {
     const actor = this.partitions.get(`${topic}-${partition}`);
     if (actor !== undefined) return actor;
+    const offline = this.offline.get(`${topic}-${partition}`);
+    if (offline !== undefined) return offline.error;
     const known = this.image?.topics[topic];
     if (known === undefined || partition < 0 || partition >= known.partitions.length) return wireError('UNKNOWN_TOPIC_OR_PARTITION', `topic-partition ${topic}-${partition} does not exist`);
     return wireError('NOT_LEADER_OR_FOLLOWER', `broker ${this.id} does not host ${topic}-${partition}`);
@@ -1114,9 +1170,15 @@ export class Broker {
       case 'replica.truncated':
         this.options.inspection.notify({ type: '@samsa.replica.truncated', topic: event.topic, partition: event.partition, brokerId: this.id, offset: event.offset, reason: event.reason });
         return;
+      case 'replica.appendFailed':
+        this.options.inspection.notify({ type: '@samsa.replica.appendFailed', topic: event.topic, partition: event.partition, brokerId: this.id, leader: event.leader, offset: event.offset, error: event.error });
+        if (event.storageError) this.storageFailed(event.topic, event.partition, event.error);
+        else for (const fetcher of this.fetchers.values()) fetcher.delay(event.topic, event.partition);
+        return;
       default:
         break;
     }
+    if ('error' in event && event.error?.error === 'KAFKA_STORAGE_ERROR') this.storageFailed(event.topic, event.partition, event.error.message ?? 'storage error');
     const waiter = this.internalWaiters.get(event.requestId);
     if (waiter !== undefined) {
       this.internalWaiters.delete(event.requestId);

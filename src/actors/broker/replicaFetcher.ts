@@ -202,6 +202,16 @@ export class ReplicaFetcher {
     this.fetch();
   }
 
+  /**
+   * The partition refused what the leader sent (a corrupt batch): it is left out of fetches for
+   * `replica.fetch.backoff.ms`, as Kafka delays a partition whose fetch failed, instead of asking
+   * at once for the same bytes again.
+   */
+  delay(topic: string, partition: number): void {
+    const p = this.partitions.get(keyOf(topic, partition));
+    if (p !== undefined) p.delayedUntil = this.host.clock.now() + this.host.settings.backoffMs;
+  }
+
   /** The request failed as a whole (refused, or no answer in time): back off, then fetch again. */
   onFailure(correlationId: number): void {
     const inFlight = this.inFlight;

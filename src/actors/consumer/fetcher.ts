@@ -9,7 +9,8 @@
  */
 import { concatBytes } from '../../log/bytes.ts';
 import { readControlBatch } from '../../log/controlRecords.ts';
-import { decodeRecordBatchInto, isControlBatch, isTransactional, LOG_OVERHEAD, readBatchHeader } from '../../log/recordBatch.ts';
+import { assertBatchValid, decodeRecordBatchInto, isControlBatch, isTransactional, LOG_OVERHEAD, readBatchHeader } from '../../log/recordBatch.ts';
+import { CorruptRecordError } from '../../errors.ts';
 import type { RecordHeader } from '../../log/recordBatch.ts';
 import { brokerNode } from '../../transport/transport.ts';
 import type { Message } from '../../transport/transport.ts';
@@ -49,6 +50,12 @@ export interface PartitionState {
   readonly partition: number;
   /** Next offset to hand to the application; undefined until resolved (committed or reset). */
   position: bigint | undefined;
+  /**
+   * An offset reset asked for (seekToBeginning/End, auto.offset.reset) and not resolved yet
+   * (Kafka's `SubscriptionState.requestOffsetReset`): the position stays unknown, so nothing is
+   * fetched from a stale one, until ListOffsets answers; a later seek cancels it.
+   */
+  resetStrategy: 'earliest' | 'latest' | undefined;
   paused: boolean;
   /** Last high watermark (or LSO for read_committed) reported by the leader. */
   highWatermark: bigint;
@@ -118,17 +125,28 @@ export class Fetcher {
     for (const k of [...this.partitions.keys()]) if (!wanted.has(k)) this.partitions.delete(k);
     for (const tp of list) {
       const k = key(tp.topic, tp.partition);
-      if (!this.partitions.has(k)) this.partitions.set(k, { topic: tp.topic, partition: tp.partition, position: undefined, paused: false, highWatermark: -1n, logStartOffset: -1n, fetches: [], current: NO_RECORDS, next: 0, nextFetchOffset: undefined, inFlight: false });
+      if (!this.partitions.has(k)) this.partitions.set(k, { topic: tp.topic, partition: tp.partition, position: undefined, resetStrategy: undefined, paused: false, highWatermark: -1n, logStartOffset: -1n, fetches: [], current: NO_RECORDS, next: 0, nextFetchOffset: undefined, inFlight: false });
     }
   }
 
-  /** Sets the position and drops anything buffered for the partition. */
+  /** Sets the position (cancelling a pending reset) and drops anything buffered for the partition. */
   seek(state: PartitionState, offset: bigint): void {
     state.position = offset;
+    state.resetStrategy = undefined;
     state.fetches = [];
     state.current = NO_RECORDS;
     state.next = 0;
     state.nextFetchOffset = undefined;
+  }
+
+  /**
+   * Marks the partition as awaiting an offset reset: the position becomes unknown and what was
+   * buffered is dropped, so nothing is fetched or returned until the reset is resolved.
+   */
+  requestReset(state: PartitionState, strategy: 'earliest' | 'latest'): void {
+    this.seek(state, 0n);
+    state.position = undefined;
+    state.resetStrategy = strategy;
   }
 
   /** Offset the next fetch for a partition starts at: after what is held, else the position. */
@@ -166,7 +184,16 @@ export class Fetcher {
           }
           continue;
         }
-        if (!this.decodeNext(state)) break;
+        let decoded: boolean;
+        try {
+          decoded = this.decodeNext(state);
+        } catch (e) {
+          // Kafka's FetchCollector: records already collected in this poll are returned and the
+          // error is raised by the next poll, which meets the same batch again (nothing skipped).
+          if (runs.length > 0) return runs.length === 1 ? (runs[0] as ConsumerRecord[]) : ([] as ConsumerRecord[]).concat(...runs);
+          throw e;
+        }
+        if (!decoded) break;
       }
       if (state.next >= state.current.length && state.fetches.length === 0) {
         state.current = NO_RECORDS;
@@ -199,19 +226,46 @@ export class Fetcher {
         state.fetches.shift();
         continue;
       }
-      const header = readBatchHeader(bytes, p);
+      const from = state.position !== undefined && state.position > fetch.from ? state.position : fetch.from;
+      const { topic, partition } = state;
+      let header;
+      try {
+        header = readBatchHeader(bytes, p);
+      } catch (e) {
+        throw corruptAt(state, from, e);
+      }
       const size = header.batchLength + LOG_OVERHEAD;
       if (p + size > bytes.length) {
+        // A batch cut by the fetch size is refetched whole; the first one never is (the broker
+        // always sends at least one whole batch), so a cut first batch is a corrupt length.
+        if (p === 0 && size > 0) throw corruptAt(state, from, new CorruptRecordError(`batch length ${header.batchLength} runs past the ${bytes.length} bytes the broker sent`, p));
         state.fetches.shift();
         continue;
       }
-      fetch.position = p + size;
       const last = header.baseOffset + BigInt(header.lastOffsetDelta);
-      if (this.settings.isolationLevel === 'read_committed' && header.producerId >= 0n && skipAsAborted(fetch, bytes, p, header, last)) continue;
-      const from = state.position !== undefined && state.position > fetch.from ? state.position : fetch.from;
-      if (last < from || isControlBatch(header)) continue;
-      const { topic, partition } = state;
-      let records = decodeRecordBatchInto(bytes, p, (offset, _delta, timestamp, k, v, headers): ConsumerRecord => ({ topic, partition, offset, timestamp, key: k, value: v, headers })).records;
+      if (this.settings.isolationLevel === 'read_committed' && header.producerId >= 0n) {
+        // Control batches are read here: a corrupt one must fail as any other (CRC first).
+        try {
+          if (isControlBatch(header)) assertBatchValid(bytes, p);
+        } catch (e) {
+          throw corruptAt(state, from, e);
+        }
+        fetch.position = p + size;
+        if (skipAsAborted(fetch, bytes, p, header, last)) continue;
+      }
+      if (last < from || isControlBatch(header)) {
+        fetch.position = p + size;
+        continue;
+      }
+      let records;
+      try {
+        records = decodeRecordBatchInto(bytes, p, (offset, _delta, timestamp, k, v, headers): ConsumerRecord => ({ topic, partition, offset, timestamp, key: k, value: v, headers })).records;
+      } catch (e) {
+        // The position stays at this batch: every poll fails here until the application seeks past it.
+        fetch.position = p;
+        throw corruptAt(state, from, e);
+      }
+      fetch.position = p + size;
       if (header.baseOffset < from) records = records.filter((r) => r.offset >= from);
       if (records.length === 0) continue;
       state.current = records;
@@ -323,9 +377,19 @@ export class Fetcher {
     let records = false;
     let p = 0;
     while (p + LOG_OVERHEAD <= bytes.length) {
-      const header = readBatchHeader(bytes, p);
+      let header;
+      try {
+        header = readBatchHeader(bytes, p);
+      } catch {
+        // A damaged header: hold the bytes so that taking records reports it at this offset.
+        records = true;
+        break;
+      }
       const size = header.batchLength + LOG_OVERHEAD;
-      if (p + size > bytes.length) break;
+      if (p + size > bytes.length) {
+        if (p === 0 && size > 0) records = true; // a corrupt length (see decodeNext)
+        break;
+      }
       const last = header.baseOffset + BigInt(header.lastOffsetDelta);
       if (last >= next && !isControlBatch(header)) records = true;
       // Compaction and control records leave gaps: continue after the batch even when it gave nothing.
@@ -344,6 +408,16 @@ export class Fetcher {
     state.nextFetchOffset = next;
     return true;
   }
+}
+
+/**
+ * The consumer's error for a batch it cannot decode: non-retriable, naming the partition and the
+ * offset it is stuck at (Kafka: "Received exception when fetching the next record from <tp>. If
+ * needed, please seek past the record to continue consumption").
+ */
+function corruptAt(state: PartitionState, offset: bigint, e: unknown): CorruptRecordError {
+  const reason = e instanceof CorruptRecordError ? e.reason : e instanceof Error ? e.message : String(e);
+  return new CorruptRecordError(reason, e instanceof CorruptRecordError ? e.position : undefined, { topic: state.topic, partition: state.partition, offset });
 }
 
 /**

@@ -14,7 +14,7 @@
  */
 import { emit, enqueueActions, setup } from 'xstate';
 import type { Clock } from '../../clock.ts';
-import { KafkaProtocolError, OffsetOutOfRangeError, SamsaError } from '../../errors.ts';
+import { KafkaProtocolError, OffsetOutOfRangeError, SamsaError, StorageError } from '../../errors.ts';
 import type { AbortedTransaction, LogAppendInfo, PartitionLog } from '../../log/partitionLog.ts';
 import { wireError } from '../protocol.ts';
 import type { WireError } from '../protocol.ts';
@@ -155,7 +155,9 @@ export type PartitionEmitted =
   /** This leader was elected for a new epoch (or this broker hosts a new leader). */
   | { type: 'leader.elected'; topic: string; partition: number; leaderEpoch: number }
   /** The follower truncated its log (by leader epoch, or to the leader's log start). */
-  | { type: 'replica.truncated'; topic: string; partition: number; offset: bigint; reason: 'divergingEpoch' | 'offsetOutOfRange' };
+  | { type: 'replica.truncated'; topic: string; partition: number; offset: bigint; reason: 'divergingEpoch' | 'offsetOutOfRange' }
+  /** The follower refused what the leader sent at `offset` (a corrupt batch): nothing was appended. */
+  | { type: 'replica.appendFailed'; topic: string; partition: number; offset: bigint; leader: number; error: string; /** An I/O failure of this replica's own storage, not bad bytes from the leader. */ storageError: boolean };
 
 /** Turns a thrown error into its wire form. */
 export function toWireError(e: unknown): WireError {
@@ -537,8 +539,10 @@ export const partitionMachine = setup({
               // The follower's log start follows the leader's (retention, DeleteRecords).
               if (event.logStartOffset > log.logStartOffset && event.logStartOffset <= log.logEndOffset) log.deleteRecordsBefore(event.logStartOffset);
               enqueue.assign({ highWatermark: followerHighWatermark(event.highWatermark, log.logStartOffset, log.logEndOffset) });
-            } catch {
-              // A corrupt or inconsistent answer changes nothing; the fetcher fetches again.
+            } catch (e) {
+              // A corrupt or inconsistent answer changes nothing (Kafka's follower never appends a
+              // batch that fails its CRC); the fetcher backs off and fetches again, and it is reported.
+              enqueue(emit({ type: 'replica.appendFailed', topic: c.topic, partition: c.partition, offset: log.logEndOffset, leader: c.leader, error: e instanceof Error ? e.message : String(e), storageError: e instanceof StorageError }));
             }
           }),
         },
