@@ -426,7 +426,8 @@ describe('consumer', () => {
       for (const m of members) await m.subscribe(['a', 'b']);
       const seen = new Map<string, string[]>();
       const key = (r: { topic: string; partition: number }): string => `${r.topic}-${r.partition}`;
-      for (let i = 0; i < 20; i++) {
+      // poll(timeout) does not wait past its timeout for the group's first rebalance (3 s initial delay, extended once).
+      for (let i = 0; i < 40; i++) {
         const polls = await cluster.settle(Promise.all(members.map((m) => m.poll({ timeoutMs: 300 }))));
         polls.forEach((records, m) => {
           for (const r of records) seen.set(key(r), [...(seen.get(key(r)) ?? []), `m${m}:${r.offset}`]);

@@ -6,6 +6,7 @@ import type { TestCluster } from '../../src/testing.ts';
 import { createTestCluster } from '../../src/testing.ts';
 import { sleep } from '../../src/actors/client/metadataCache.ts';
 import { check, History } from '../helpers/histories.ts';
+import { runSlowGroupSim } from '../sim/groupSim.ts';
 
 const dec = new TextDecoder();
 const SEEDS = Number(process.env.SIM_SEEDS ?? 6);
@@ -123,7 +124,7 @@ async function simulate(seed: number, strategy: readonly string[]): Promise<{ hi
   return { history, cluster, assignedTo };
 }
 
-describe('consumer group simulation', () => {
+describe.runIf(SEEDS > 0)('consumer group simulation', () => {
   for (let seed = 1; seed <= SEEDS; seed++) {
     const strategy = seed % 2 === 0 ? ['cooperative-sticky'] : ['range', 'cooperative-sticky'];
     it(`seed ${seed} (${strategy[0]}): no lost acknowledged write, no duplicate after a successful commit, per-key order, commits never go backwards`, async () => {
@@ -137,5 +138,25 @@ describe('consumer group simulation', () => {
       if (process.env.SIM_VERBOSE) console.log(summary, Object.fromEntries(['consumer-0', 'consumer-1', 'consumer-2', 'consumer-3', 'consumer-4'].map((n) => [n, `${byConsumer(n)} read, ${assignedTo.get(n) ?? 0} assigned`])));
       expect(anomalies, summary).toEqual({ lostWrites: [], inconsistentOffsets: [], duplicatesAfterCommit: [], keyOrder: [], nonMonotonicPolls: [], backwardCommits: [], unexpectedValues: [] });
     });
+  }
+});
+
+const SLOW_SEEDS = Number(process.env.SIM_SLOW_SEEDS ?? process.env.SIM_SEEDS ?? 4);
+const SLOW_FROM = Number(process.env.SIM_SLOW_FROM ?? 1);
+/** Seeds that found the bug on the old code (members expelled while processing, polls throwing). */
+const SLOW_REGRESSION_SEEDS: number[] = [1, 2];
+
+describe('consumer group simulation: slow processing under rebalances and broker crashes', () => {
+  const seeds = [...new Set([...SLOW_REGRESSION_SEEDS, ...Array.from({ length: SLOW_SEEDS }, (_, i) => SLOW_FROM + i)])];
+  for (const seed of seeds) {
+    const strategy = seed % 2 === 0 ? ['cooperative-sticky'] : ['range'];
+    it(`seed ${seed} (${strategy[0]}): no member expelled while polling within max.poll.interval.ms, no poll throws, history checks hold`, async () => {
+      const result = await runSlowGroupSim(seed, strategy);
+      if (process.env.SIM_VERBOSE) console.log(result.summary);
+      expect(result.history.acks.length, result.summary).toBeGreaterThan(100);
+      expect(result.expelled, result.summary).toEqual([]);
+      expect(result.pollErrors, result.summary).toEqual([]);
+      expect(check(result.history), result.summary).toEqual({ lostWrites: [], inconsistentOffsets: [], duplicatesAfterCommit: [], keyOrder: [], nonMonotonicPolls: [], backwardCommits: [], unexpectedValues: [] });
+    }, 120_000);
   }
 });

@@ -15,6 +15,8 @@ import type { Message, Transport } from '../../transport/transport.ts';
 import { brokerNode, clientNode } from '../../transport/transport.ts';
 import { ClientConnection } from '../client/connection.ts';
 import { MetadataCache, sleep } from '../client/metadataCache.ts';
+import { backoffWithin, deadlineIn, isRetriableCode } from '../client/retry.ts';
+import type { CallDeadline } from '../client/retry.ts';
 import type { TopicPartition } from './assignors/index.ts';
 import { Fetcher } from './fetcher.ts';
 import type { ConsumerRecord, PartitionState } from './fetcher.ts';
@@ -190,7 +192,9 @@ export class Consumer {
           revoke: (tps) => this.onRevoke(tps),
           assign: (tps) => this.onAssign(tps),
           lost: (tps) => this.onLost(tps),
+          wake: () => this.wake(),
         },
+        context.logger,
       );
     }
   }
@@ -272,11 +276,21 @@ export class Consumer {
     return [...this.fetcher.partitions.values()].filter((s) => s.paused).map((s) => ({ topic: s.topic, partition: s.partition }));
   }
 
-  /** The next offset this consumer will return for `partition` (resolving it first if needed). */
+  /**
+   * The next offset this consumer will return for `partition`, resolving it first if needed
+   * (a committed offset, or a pending reset), as Kafka's `position()` blocks until it is known.
+   * @throws TimeoutError when it stays unknown for `defaultApiTimeoutMs`.
+   */
   async position(partition: TopicPartition): Promise<bigint> {
     const state = this.state(partition);
-    if (state.position === undefined) await this.resolvePositions();
-    return state.position as bigint;
+    const deadline = this.context.clock.now() + this.defaultApiTimeoutMs;
+    while (state.position === undefined) {
+      this.ensureOpen();
+      if (this.fetcher.get(state.topic, state.partition) !== state) throw new InvalidArgumentError('partition', `${state.topic}-${state.partition} was unassigned while its position was being resolved`);
+      if (this.context.clock.now() >= deadline) throw new TimeoutError(`resolving the position of ${state.topic}-${state.partition}`, this.defaultApiTimeoutMs, 'its leader may be unavailable; check that the brokers are up');
+      await this.resolvePositions();
+    }
+    return state.position;
   }
 
   /** Lag per assigned partition: high watermark − position (unknown partitions are left out). */
@@ -298,34 +312,52 @@ export class Consumer {
    * @throws TimeoutError when offsets stay pending that long.
    */
   async committed(partitions: readonly TopicPartition[] = this.assignment()): Promise<Array<TopicPartition & { offset: bigint }>> {
-    this.requireGroup('committed');
-    const deadline = this.context.clock.now() + this.defaultApiTimeoutMs;
+    const groupId = this.requireGroup('committed');
+    const deadline = deadlineIn(this.context.clock, this.defaultApiTimeoutMs, `fetching the committed offsets of group "${groupId}"`);
     for (;;) {
-      const { offsets, unstable } = await this.fetchCommitted(partitions);
+      const { offsets, unstable } = await this.fetchCommitted(partitions, deadline);
       if (unstable.length === 0) return offsets;
-      if (this.context.clock.now() + this.retryBackoffMs > deadline) throw new TimeoutError(`fetching committed offsets of ${unstable.map((p) => `${p.topic}-${p.partition}`).join(', ')}`, this.defaultApiTimeoutMs, 'a transaction holding offsets for them has not completed; it commits, aborts or times out (transaction.timeout.ms)');
+      if (this.context.clock.now() + this.retryBackoffMs > deadline.at) throw new TimeoutError(`fetching committed offsets of ${unstable.map((p) => `${p.topic}-${p.partition}`).join(', ')}`, this.defaultApiTimeoutMs, 'a transaction holding offsets for them has not completed; it commits, aborts or times out (transaction.timeout.ms)');
       await sleep(this.context.clock, this.retryBackoffMs);
     }
   }
 
-  /** One OffsetFetch: the offsets, and the partitions whose offsets are unstable (UNSTABLE_OFFSET_COMMIT). */
-  private async fetchCommitted(partitions: readonly TopicPartition[]): Promise<{ offsets: Array<TopicPartition & { offset: bigint }>; unstable: TopicPartition[] }> {
+  /**
+   * One OffsetFetch: the offsets, and the partitions whose offsets are unstable (UNSTABLE_OFFSET_COMMIT).
+   * Retriable errors (coordinator moved, loading, unreachable) are retried until `deadline`
+   * (default: `default.api.timeout.ms` from now), then a TimeoutError, as Kafka's fetchCommittedOffsets.
+   */
+  private async fetchCommitted(partitions: readonly TopicPartition[], deadline?: CallDeadline): Promise<{ offsets: Array<TopicPartition & { offset: bigint }>; unstable: TopicPartition[] }> {
     const groupId = this.requireGroup('committed');
-    const response = await (this.membership as GroupMembership).coordinatorRequest<Message & { error?: string; message?: string; partitions: Array<{ topic: string; partition: number; offset: bigint; error?: string; message?: string }> }>({ type: 'offsetFetch.request', partitions, requireStable: this.options.isolationLevel === 'read_committed' });
-    if (response.error !== undefined) throw errorFromJSON({ name: 'KafkaProtocolError', code: response.error, message: response.message ?? `offset fetch for group "${groupId}" failed`, retriable: false });
-    const unstable = response.partitions.filter((p) => p.error === 'UNSTABLE_OFFSET_COMMIT').map((p) => ({ topic: p.topic, partition: p.partition }));
-    const failed = response.partitions.find((p) => p.error !== undefined && p.error !== 'UNSTABLE_OFFSET_COMMIT');
-    if (failed !== undefined) throw errorFromJSON({ name: 'KafkaProtocolError', code: failed.error as string, message: failed.message ?? `offset fetch for ${failed.topic}-${failed.partition} failed`, retriable: false });
-    return { offsets: response.partitions.filter((p) => p.error === undefined).map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset })), unstable };
+    const until = deadline ?? deadlineIn(this.context.clock, this.defaultApiTimeoutMs, `fetching the committed offsets of group "${groupId}"`);
+    for (;;) {
+      const response = await (this.membership as GroupMembership).coordinatorRequest<Message & { error?: string; message?: string; partitions: Array<{ topic: string; partition: number; offset: bigint; error?: string; message?: string }> }>({ type: 'offsetFetch.request', partitions, requireStable: this.options.isolationLevel === 'read_committed' }, { deadline: until });
+      const failed = response.error !== undefined ? { error: response.error, message: response.message ?? `offset fetch for group "${groupId}" failed` } : response.partitions.filter((p) => p.error !== undefined && p.error !== 'UNSTABLE_OFFSET_COMMIT').map((p) => ({ error: p.error as string, message: p.message ?? `offset fetch for ${p.topic}-${p.partition} failed` }))[0];
+      if (failed !== undefined) {
+        if (!isRetriableCode(failed.error)) throw errorFromJSON({ name: 'KafkaProtocolError', code: failed.error, message: failed.message, retriable: false });
+        this.context.logger?.debug('offset fetch failed; retrying', { groupId, error: failed.error });
+        await backoffWithin(this.context.clock, this.retryBackoffMs, until, failed.error);
+        continue;
+      }
+      const unstable = response.partitions.filter((p) => p.error === 'UNSTABLE_OFFSET_COMMIT').map((p) => ({ topic: p.topic, partition: p.partition }));
+      return { offsets: response.partitions.filter((p) => p.error === undefined).map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset })), unstable };
+    }
   }
 
   /**
    * Commits offsets (default: the current positions of every assigned partition). A committed
    * offset is the next offset to read. Resolves once the coordinator has durably stored them.
+   * Retriable errors (coordinator moved, loading or unreachable) are retried until
+   * `defaultApiTimeoutMs`, as Kafka's commitSync.
    * @throws KafkaProtocolError ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID / REBALANCE_IN_PROGRESS when
-   *   the group moved on; InvalidArgumentError for a partition this consumer does not own.
+   *   the group moved on; InvalidArgumentError for a partition this consumer does not own;
+   *   TimeoutError when retriable errors last `defaultApiTimeoutMs`.
    */
   async commit(offsets?: ReadonlyArray<TopicPartition & { offset: bigint }>): Promise<void> {
+    return this.commitOffsets(offsets, true);
+  }
+
+  private async commitOffsets(offsets: ReadonlyArray<TopicPartition & { offset: bigint }> | undefined, retry: boolean): Promise<void> {
     this.ensureOpen();
     const groupId = this.requireGroup('commit');
     const list = offsets ?? [...this.fetcher.partitions.values()].filter((s) => s.position !== undefined).map((s) => ({ topic: s.topic, partition: s.partition, offset: s.position as bigint }));
@@ -334,17 +366,37 @@ export class Consumer {
     }
     for (const o of list) if (typeof o.offset !== 'bigint' || o.offset < 0n) throw new InvalidArgumentError('offsets', `offset for ${o.topic}-${o.partition} must be a bigint ≥ 0n, got ${String(o.offset)}`);
     if (list.length === 0) return;
-    const meta = this.groupMetadata();
-    const response = await (this.membership as GroupMembership).coordinatorRequest<Message & { error?: string; message?: string; partitions?: Array<{ topic: string; partition: number; error?: string; message?: string }> }>({
-      type: 'offsetCommit.request',
-      memberId: this.subscription === undefined ? '' : meta.memberId,
-      generationId: this.subscription === undefined ? -1 : meta.generationId,
-      ...(meta.groupInstanceId === undefined ? {} : { groupInstanceId: meta.groupInstanceId }),
-      partitions: list.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: '' })),
-    });
-    const error = response.error ?? response.partitions?.find((p) => p.error !== undefined)?.error;
-    if (error !== undefined) {
-      if (error === 'REBALANCE_IN_PROGRESS' || error === 'ILLEGAL_GENERATION' || error === 'UNKNOWN_MEMBER_ID') this.membership?.requestRejoin();
+    const membership = this.membership as GroupMembership;
+    const deadline = deadlineIn(this.context.clock, this.defaultApiTimeoutMs, `committing offsets of group "${groupId}"`);
+    let first: { memberId: string; generationId: number } | undefined;
+    for (;;) {
+      // Kafka's generationIfStable: a subscribed member commits in its current generation only;
+      // a manually assigned consumer commits without one.
+      const generation = this.subscription === undefined ? { memberId: '', generationId: -1 } : membership.commitGeneration();
+      // A retry never outlives the ownership it started with: after a rebalance another member may
+      // have committed newer offsets for these partitions, which this retry must not overwrite.
+      if (first !== undefined && (generation.generationId !== first.generationId || generation.memberId !== first.memberId || (this.subscription !== undefined && list.some((o) => this.fetcher.get(o.topic, o.partition) === undefined)))) {
+        throw new KafkaProtocolError('REBALANCE_IN_PROGRESS', `the group "${groupId}" rebalanced while this commit was being retried; its partitions may have moved, so it is not sent again`);
+      }
+      first ??= generation;
+      const response = await membership.coordinatorRequest<Message & { error?: string; message?: string; partitions?: Array<{ topic: string; partition: number; error?: string; message?: string }> }>(
+        {
+          type: 'offsetCommit.request',
+          memberId: generation.memberId,
+          generationId: generation.generationId,
+          ...(this.options.groupInstanceId === undefined ? {} : { groupInstanceId: this.options.groupInstanceId }),
+          partitions: list.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: '' })),
+        },
+        { deadline, once: !retry },
+      );
+      const error = response.error ?? response.partitions?.find((p) => p.error !== undefined)?.error;
+      if (error === undefined) return;
+      if (retry && isRetriableCode(error)) {
+        this.context.logger?.debug('offset commit failed; retrying', { groupId, error });
+        await backoffWithin(this.context.clock, this.retryBackoffMs, deadline, error);
+        continue;
+      }
+      if (this.subscription !== undefined) membership.commitFailed(error, generation);
       throw errorFromJSON({ name: 'KafkaProtocolError', code: error, message: response.message ?? `commit for group "${groupId}" failed: ${error}`, retriable: false });
     }
   }
@@ -354,7 +406,8 @@ export class Consumer {
    * thrown; later commits are never overtaken by earlier ones on the same coordinator connection.
    */
   commitAsync(offsets?: ReadonlyArray<TopicPartition & { offset: bigint }>, onComplete?: (error: unknown) => void): void {
-    this.commit(offsets).then(
+    // Not retried (Kafka's commitAsync): a retry could overtake a later commit.
+    this.commitOffsets(offsets, false).then(
       () => onComplete?.(undefined),
       (e: unknown) => onComplete?.(e),
     );
@@ -366,39 +419,55 @@ export class Consumer {
    */
   async poll(options: { timeoutMs?: number; maxRecords?: number } = {}): Promise<ConsumerRecord[]> {
     this.ensureOpen();
-    if (this.pendingError !== undefined) {
-      const e = this.pendingError;
-      this.pendingError = undefined;
-      throw e;
-    }
-    if (this.membership !== undefined) this.membership.lastPollAt = this.context.clock.now();
+    this.throwPendingError();
+    const clock = this.context.clock;
+    const timeoutMs = options.timeoutMs ?? 1000;
+    const deadline = clock.now() + Math.max(0, timeoutMs);
+    if (this.membership !== undefined) this.membership.lastPollAt = clock.now();
     // Kafka's maybeAutoCommitOffsetsAsync: the previous poll's positions are captured now and
     // committed in the background, so an unreachable coordinator never stalls polling. While one
     // auto-commit is in flight, the newest positions wait for it (so commits never go backwards).
-    if (this.autoCommit && this.context.clock.now() - this.lastAutoCommit >= this.autoCommitIntervalMs) {
-      this.lastAutoCommit = this.context.clock.now();
+    if (this.autoCommit && clock.now() - this.lastAutoCommit >= this.autoCommitIntervalMs) {
+      this.lastAutoCommit = clock.now();
       this.queuedAutoCommit = this.currentPositions();
       if (this.autoCommitInFlight === undefined) this.startAutoCommit();
     }
-    if (this.subscription !== undefined) await (this.membership as GroupMembership).ensureActive();
-    await this.resolvePositions();
     const max = options.maxRecords ?? this.maxPollRecords;
-    let records = this.fetcher.take(max);
-    if (records.length > 0) {
+    // Kafka's poll loop: the group protocol is driven without waiting for the coordinator (a
+    // rebalance goes on in the background and is completed by this or a later poll), records of
+    // owned partitions are returned, and nothing waits past the timeout.
+    for (;;) {
+      if (this.subscription !== undefined) await (this.membership as GroupMembership).ensureActive();
+      await this.resolvePositionsWithin(deadline);
+      const records = this.fetcher.take(max);
       this.fetcher.fetch();
-      return records;
+      if (records.length > 0) return records;
+      const remaining = deadline - clock.now();
+      if (remaining <= 0 || this.closed) return records;
+      await this.waitForData(remaining);
+      this.throwPendingError();
     }
-    this.fetcher.fetch();
-    const timeoutMs = options.timeoutMs ?? 1000;
-    if (timeoutMs > 0) await this.waitForData(timeoutMs);
-    if (this.pendingError !== undefined) {
-      const e = this.pendingError;
-      this.pendingError = undefined;
-      throw e;
+  }
+
+  private throwPendingError(): void {
+    if (this.pendingError === undefined) return;
+    const e = this.pendingError;
+    this.pendingError = undefined;
+    throw e;
+  }
+
+  /**
+   * Resolves unknown positions within the poll's timeout (Kafka's updateFetchPositions(timer)): a
+   * coordinator that cannot answer in time leaves them unknown for the next poll, never an error.
+   */
+  private async resolvePositionsWithin(deadline: number): Promise<void> {
+    const timeoutMs = Math.max(0, deadline - this.context.clock.now());
+    try {
+      await this.resolvePositions({ at: deadline, timeoutMs, operation: 'fetching committed offsets for poll' });
+    } catch (e) {
+      if (this.closed || !SamsaError.is(e) || !e.retriable) throw e;
+      this.context.logger?.debug('positions not resolved within the poll timeout; retrying at the next poll', { error: e.message });
     }
-    records = this.fetcher.take(max);
-    this.fetcher.fetch();
-    return records;
   }
 
   /** Reads poll by poll; each batch can be committed. Ends when the consumer closes. */
@@ -534,6 +603,8 @@ export class Consumer {
 
   private async onRevoke(partitions: TopicPartition[]): Promise<void> {
     if (this.autoCommit) {
+      // An auto-commit still being retried goes first: it carries older positions than these.
+      await this.autoCommitInFlight;
       const positions = partitions.map((tp) => this.fetcher.get(tp.topic, tp.partition)).filter((s): s is PartitionState => s?.position !== undefined).map((s) => ({ topic: s.topic, partition: s.partition, offset: s.position as bigint }));
       if (positions.length > 0) await this.commit(positions).catch(() => undefined);
     }
@@ -553,14 +624,19 @@ export class Consumer {
     this.fetcher.assign(this.assignment().filter((p) => !lost.has(tpKey(p.topic, p.partition))));
   }
 
-  /** Resolves unknown positions: committed offsets first, then auto.offset.reset. */
-  private async resolvePositions(): Promise<void> {
-    const unknown = [...this.fetcher.partitions.values()].filter((s) => s.position === undefined);
-    if (unknown.length === 0) return;
-    await this.metadata.refresh(unique(unknown.map((s) => s.topic))).catch(() => undefined);
+  /**
+   * Resolves unknown positions: a pending reset (seekToBeginning/End, out of range) by
+   * ListOffsets; otherwise the committed offset first, then auto.offset.reset.
+   */
+  private async resolvePositions(deadline?: CallDeadline): Promise<void> {
+    const unresolved = [...this.fetcher.partitions.values()].filter((s) => s.position === undefined);
+    if (unresolved.length === 0) return;
+    await this.metadata.refresh(unique(unresolved.map((s) => s.topic))).catch(() => undefined);
+    const awaitingReset = unresolved.filter((s) => s.resetStrategy !== undefined);
+    const unknown = unresolved.filter((s) => s.resetStrategy === undefined);
     let needReset = unknown;
-    if (this.options.groupId !== undefined) {
-      const { offsets, unstable } = await this.fetchCommitted(unknown.map((s) => ({ topic: s.topic, partition: s.partition })));
+    if (this.options.groupId !== undefined && unknown.length > 0) {
+      const { offsets, unstable } = await this.fetchCommitted(unknown.map((s) => ({ topic: s.topic, partition: s.partition })), deadline);
       const byKey = new Map(offsets.map((c) => [tpKey(c.topic, c.partition), c.offset]));
       // A partition whose offsets a transaction still holds keeps no position yet (KIP-447): it
       // is neither reset nor fetched, and asked again on a later poll.
@@ -572,17 +648,28 @@ export class Consumer {
         if (offset >= 0n) s.position = offset;
         else needReset.push(s);
       }
-      if (waiting.size > 0 && needReset.length === 0) await sleep(this.context.clock, this.retryBackoffMs);
+      if (waiting.size > 0 && needReset.length === 0 && awaitingReset.length === 0) await sleep(this.context.clock, this.retryBackoffMs);
     }
-    if (needReset.length === 0) return;
-    if (this.resetPolicy === 'none') {
+    if (needReset.length > 0 && this.resetPolicy === 'none') {
       throw new KafkaProtocolError('OFFSET_OUT_OF_RANGE', `no committed offset for ${needReset.map((s) => `${s.topic}-${s.partition}`).join(', ')} and auto.offset.reset is none; commit or seek first`);
     }
-    await this.resetTo(needReset, this.resetPolicy);
+    if (needReset.length > 0) await this.resetTo(needReset, this.resetPolicy as 'earliest' | 'latest');
+    else if (awaitingReset.length > 0) await this.resolveResets(awaitingReset);
   }
 
+  /**
+   * Asks for an offset reset of these partitions and tries once to resolve it. As Kafka's
+   * `requestOffsetReset`, the position is unknown from now on (nothing is fetched from the old
+   * one): what ListOffsets cannot answer yet (leader unknown or down) stays pending and is
+   * resolved by the next poll before it fetches, never left at a stale position.
+   */
   private async resetTo(states: readonly PartitionState[], policy: 'earliest' | 'latest'): Promise<void> {
-    const timestamp = policy === 'earliest' ? -2 : -1;
+    for (const s of states) this.fetcher.requestReset(s, policy);
+    await this.resolveResets([...this.fetcher.partitions.values()].filter((s) => s.resetStrategy !== undefined));
+  }
+
+  /** One ListOffsets round for partitions awaiting a reset; after a backoff when some stay pending. */
+  private async resolveResets(states: readonly PartitionState[]): Promise<void> {
     const byLeader = new Map<number, PartitionState[]>();
     for (const s of states) {
       const leader = this.metadata.leaderOf(s.topic, s.partition);
@@ -591,15 +678,20 @@ export class Consumer {
     }
     await Promise.all(
       [...byLeader].map(async ([leader, list]) => {
-        // A leader that is down or moved leaves these positions unknown: retried below after a backoff.
-        const response = await this.connection.request<Message & { partitions: Array<{ topic: string; partition: number; offset: bigint; error?: string }> }>(brokerNode(leader), { type: 'listOffsets.request', isolationLevel: this.options.isolationLevel ?? 'read_uncommitted', partitions: list.map((s) => ({ topic: s.topic, partition: s.partition, timestamp })) }, this.requestTimeoutMs).catch(() => ({ partitions: [] }));
+        const asked = new Map(list.map((s) => [tpKey(s.topic, s.partition), { state: s, strategy: s.resetStrategy }]));
+        // A leader that is down or moved leaves these resets pending: retried below after a backoff.
+        const response = await this.connection.request<Message & { partitions: Array<{ topic: string; partition: number; offset: bigint; error?: string }> }>(brokerNode(leader), { type: 'listOffsets.request', isolationLevel: this.options.isolationLevel ?? 'read_uncommitted', partitions: list.map((s) => ({ topic: s.topic, partition: s.partition, timestamp: s.resetStrategy === 'latest' ? -1 : -2 })) }, this.requestTimeoutMs).catch(() => ({ partitions: [] }));
         for (const r of response.partitions) {
           const s = this.fetcher.get(r.topic, r.partition);
-          if (s !== undefined && r.error === undefined && r.offset >= 0n) this.fetcher.seek(s, r.offset);
+          const request = asked.get(tpKey(r.topic, r.partition));
+          // Applied only while this very reset is still pending (Kafka's maybeSeekUnvalidated): a seek,
+          // another reset or a reassignment in the meantime wins over a late answer.
+          if (s === undefined || request === undefined || s !== request.state || s.resetStrategy !== request.strategy) continue;
+          if (r.error === undefined && r.offset >= 0n) this.fetcher.seek(s, r.offset);
         }
       }),
     );
-    if (states.some((s) => s.position === undefined)) {
+    if (states.some((s) => s.resetStrategy !== undefined && this.fetcher.get(s.topic, s.partition) === s)) {
       this.refreshMetadata();
       await sleep(this.context.clock, this.retryBackoffMs);
     }

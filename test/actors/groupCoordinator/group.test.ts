@@ -119,6 +119,27 @@ describe('classic group: rebalances', () => {
     expect(h.ask({ type: 'heartbeat.request', replyTo: 'b', memberId: b, generationId: 2 })).toMatchObject({ errorCode: 0 });
   });
 
+  it('keeps a member that heartbeats through a rebalance past its session timeout, until it rejoins within the rebalance timeout (KIP-62)', () => {
+    const h = startGroup();
+    const { a, b } = stableGroupOfTwo(h);
+    // a rejoins: the group waits for b, which is busy processing but heartbeats in the background.
+    const rejoinA = h.send(joinRequest({ memberId: a }, 'a'));
+    expect(h.state()).toBe('PreparingRebalance');
+    const start = h.clock.now();
+    while (h.clock.now() < start + 3 * SESSION_MS) {
+      h.clock.advance(3000);
+      // A heartbeat in PreparingRebalance says "rejoin" and still counts as a sign of life.
+      expect(h.ask({ type: 'heartbeat.request', replyTo: 'b', memberId: b, generationId: 1 })).toMatchObject({ error: 'REBALANCE_IN_PROGRESS' });
+    }
+    expect(h.context().members.map((m) => m.memberId)).toEqual([a, b]);
+    expect(h.events.filter((e) => e.type === '@samsa.group.memberRemoved')).toEqual([]);
+    // b comes back to poll within max.poll.interval.ms (the rebalance timeout) and rejoins.
+    const rejoinB = h.send(joinRequest({ memberId: b }, 'b'));
+    expect(joinReply(h, rejoinA)).toMatchObject({ generationId: 2, leader: a });
+    expect(joinReply(h, rejoinB)).toMatchObject({ generationId: 2 });
+    expect(h.clock.now() - start).toBeLessThan(REBALANCE_MS);
+  });
+
   it('removes a member that stops heartbeating at exactly session.timeout.ms and rebalances', () => {
     const h = startGroup();
     const { a, b } = stableGroupOfTwo(h);

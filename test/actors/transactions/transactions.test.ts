@@ -227,7 +227,8 @@ describe('transactions', () => {
     const cluster = await cluster3(708, { in: 1, out: 1 });
     const old = cluster.consumer({ groupId: 'g', autoOffsetReset: 'earliest', enableAutoCommit: false, isolationLevel: 'read_committed' });
     await cluster.settle(old.subscribe(['in']));
-    await cluster.settle(old.poll({ timeoutMs: 200 }));
+    // poll(timeout) returns within its timeout: poll until the first rebalance has completed.
+    for (let i = 0; i < 100 && old.assignment().length === 0; i++) await cluster.settle(old.poll({ timeoutMs: 200 }));
     const stale = { ...old.groupMetadata(), generationId: old.groupMetadata().generationId - 1 };
     const producer = cluster.producer({ transactionalId: 'zombie-pipe' });
     await cluster.settle(producer.initTransactions());
