@@ -147,9 +147,10 @@ export class KafkaProtocolError extends SamsaError {
   /** Kafka's numeric error code. */
   readonly errorCode: number;
 
-  constructor(name: KafkaErrorName, message?: string, options?: SamsaErrorOptions) {
+  /** `options.retriable` overrides the table where a client treats the code differently (e.g. a consumer's corrupt batch). */
+  constructor(name: KafkaErrorName, message?: string, options?: SamsaErrorOptions & { readonly retriable?: boolean }) {
     const info: KafkaErrorInfo = KAFKA_ERRORS[name];
-    super(message ?? info.message, name, info.retriable, options);
+    super(message ?? info.message, name, options?.retriable ?? info.retriable, options);
     this.errorCode = info.code;
   }
 
@@ -177,16 +178,46 @@ export class OffsetOutOfRangeError extends KafkaProtocolError {
   }
 }
 
-/** Bytes that fail validation: bad CRC, truncated batch, impossible field values. Never stored. */
+/** Where a consumer met a corrupt batch: the partition and the offset it cannot read past. */
+export interface CorruptRecordLocation {
+  readonly topic: string;
+  readonly partition: number;
+  /** The consumer's position: the first offset it could not read. */
+  readonly offset: bigint;
+}
+
+/**
+ * Bytes that fail validation: bad CRC, truncated batch, impossible field values. Never stored.
+ * Without a location it is Kafka's CORRUPT_MESSAGE (retriable: a broker refused the bytes, a new
+ * send may succeed). With one it is the consumer's error, raised at the same offset on every poll
+ * until the application seeks past it, and not retriable, as the Java client's KafkaException
+ * "Received exception when fetching the next record from <tp>".
+ */
 export class CorruptRecordError extends KafkaProtocolError {
+  readonly topic?: string;
+  readonly partition?: number;
+  readonly offset?: bigint;
+
   constructor(
     readonly reason: string,
     readonly position?: number,
+    location?: CorruptRecordLocation,
   ) {
-    super('CORRUPT_MESSAGE', `corrupt record batch${position === undefined ? '' : ` at byte ${position}`}: ${reason}`);
+    super(
+      'CORRUPT_MESSAGE',
+      location === undefined
+        ? `corrupt record batch${position === undefined ? '' : ` at byte ${position}`}: ${reason}`
+        : `corrupt record batch at offset ${location.offset} of ${location.topic}-${location.partition}: ${reason}; if needed, seek past the batch (consumer.seek({ topic: ${JSON.stringify(location.topic)}, partition: ${location.partition} }, offset)) to continue consumption`,
+      location === undefined ? undefined : { retriable: false },
+    );
+    if (location !== undefined) {
+      this.topic = location.topic;
+      this.partition = location.partition;
+      this.offset = location.offset;
+    }
   }
   override details(): Record<string, unknown> {
-    return { reason: this.reason, position: this.position };
+    return { reason: this.reason, position: this.position, ...(this.topic === undefined ? {} : { topic: this.topic, partition: this.partition, offset: String(this.offset) }) };
   }
 }
 
@@ -284,8 +315,9 @@ export class TimeoutError extends SamsaError {
     readonly operation: string,
     readonly timeoutMs: number,
     hint = 'check that the brokers are up and reachable, or raise the timeout',
+    options?: SamsaErrorOptions,
   ) {
-    super(`${operation} timed out after ${timeoutMs} ms; ${hint}`, 'TIMEOUT', true);
+    super(`${operation} timed out after ${timeoutMs} ms; ${hint}`, 'TIMEOUT', true, options);
   }
   override details(): Record<string, unknown> {
     return { operation: this.operation, timeoutMs: this.timeoutMs };
@@ -310,6 +342,75 @@ export class TransactionStateError extends SamsaError {
   }
 }
 
+/**
+ * A transactional producer was fenced by a newer instance with the same transactional id
+ * (PRODUCER_FENCED): only that instance may continue; this one must be closed, not retried.
+ */
+export class ProducerFencedError extends KafkaProtocolError {
+  constructor(
+    readonly transactionalId: string,
+    reason: string,
+    options?: SamsaErrorOptions,
+  ) {
+    super('PRODUCER_FENCED', `producer with transactional id "${transactionalId}" was fenced by a newer instance with the same id (${reason}); make sure each running instance has its own instanceId`, options);
+  }
+  override details(): Record<string, unknown> {
+    return { transactionalId: this.transactionalId };
+  }
+}
+
+/**
+ * A log directory is locked by another cluster (Kafka's `.lock`): two processes writing one
+ * directory would lose acknowledged writes, so the second is refused and nothing is touched.
+ */
+export class LogDirectoryLockedError extends SamsaError {
+  constructor(
+    readonly path: string,
+    readonly pid: number,
+    readonly hostname: string,
+  ) {
+    super(`the log directory "${path}" is locked by process ${pid} on ${hostname}; stop that process (or its cluster) first, or use another dataDir`, 'LOG_DIRECTORY_LOCKED', false);
+  }
+  override details(): Record<string, unknown> {
+    return { path: this.path, pid: this.pid, hostname: this.hostname };
+  }
+}
+
+/**
+ * A data directory was formatted for another cluster or node (Kafka's
+ * InconsistentClusterIdException / InconsistentNodeIdException); nothing in it was touched.
+ */
+export class InconsistentDataDirectoryError extends SamsaError {
+  constructor(
+    readonly path: string,
+    readonly property: 'cluster.id' | 'node.id',
+    readonly expected: string,
+    readonly found: string,
+  ) {
+    super(`invalid ${property} in "${path}": expected ${expected}, but read ${found}; this directory belongs to another ${property === 'cluster.id' ? 'cluster' : 'node'}: use another dataDir or move the directory away`, property === 'cluster.id' ? 'INCONSISTENT_CLUSTER_ID' : 'INCONSISTENT_NODE_ID', false);
+  }
+  override details(): Record<string, unknown> {
+    return { path: this.path, property: this.property, expected: this.expected, found: this.found };
+  }
+}
+
+/**
+ * A partition directory holds another topic's log (same name, other topic id: Kafka's
+ * InconsistentTopicIdException); it is never adopted by the new topic.
+ */
+export class InconsistentTopicIdError extends SamsaError {
+  constructor(
+    readonly path: string,
+    readonly expected: string,
+    readonly found: string,
+  ) {
+    super(`"${path}" holds the log of topic id ${found}, not ${expected}: it belongs to a deleted topic of the same name`, 'INCONSISTENT_TOPIC_ID', false);
+  }
+  override details(): Record<string, unknown> {
+    return { path: this.path, expected: this.expected, found: this.found };
+  }
+}
+
 /** Every samsa error class, for `instanceof` checks without importing each one. */
 export const errors = {
   SamsaError,
@@ -325,6 +426,10 @@ export const errors = {
   ClosedError,
   TimeoutError,
   TransactionStateError,
+  LogDirectoryLockedError,
+  InconsistentDataDirectoryError,
+  InconsistentTopicIdError,
+  ProducerFencedError,
 } as const;
 
 /**
