@@ -5,21 +5,27 @@
  * as its subscriber takes records). Positions, commits and `auto.offset.reset` follow Kafka:
  * a committed offset is the next offset to read, and auto-commit commits the positions of the
  * previous poll when the next one starts.
+ *
+ * Over 600 lines because it is the façade of Kafka's whole consumer API (about thirty public
+ * calls, each with its argument checks); the group protocol (membership.ts), fetching
+ * (fetcher.ts) and the offsets protocol (groupOffsets.ts) live beside it.
  */
 import type { Logger } from '../../logger.ts';
 import { Observable } from 'rxjs';
 import type { Clock, TimerHandle } from '../../clock.ts';
-import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, TimeoutError, errorFromJSON } from '../../errors.ts';
+import { ClosedError, InvalidArgumentError, KafkaProtocolError, SamsaError, TimeoutError } from '../../errors.ts';
 import type { Random } from '../../random.ts';
 import type { Message, Transport } from '../../transport/transport.ts';
 import { brokerNode, clientNode } from '../../transport/transport.ts';
 import { ClientConnection } from '../client/connection.ts';
 import { MetadataCache, sleep } from '../client/metadataCache.ts';
-import { backoffWithin, deadlineIn, isRetriableCode } from '../client/retry.ts';
+import { deadlineIn } from '../client/retry.ts';
 import type { CallDeadline } from '../client/retry.ts';
 import type { TopicPartition } from './assignors/index.ts';
 import { Fetcher } from './fetcher.ts';
 import type { ConsumerRecord, PartitionState } from './fetcher.ts';
+import { commitOffsets, fetchCommittedOffsets } from './groupOffsets.ts';
+import type { GroupOffsetsContext } from './groupOffsets.ts';
 import { GroupMembership } from './membership.ts';
 
 export type { ConsumerRecord } from './fetcher.ts';
@@ -330,18 +336,11 @@ export class Consumer {
   private async fetchCommitted(partitions: readonly TopicPartition[], deadline?: CallDeadline): Promise<{ offsets: Array<TopicPartition & { offset: bigint }>; unstable: TopicPartition[] }> {
     const groupId = this.requireGroup('committed');
     const until = deadline ?? deadlineIn(this.context.clock, this.defaultApiTimeoutMs, `fetching the committed offsets of group "${groupId}"`);
-    for (;;) {
-      const response = await (this.membership as GroupMembership).coordinatorRequest<Message & { error?: string; message?: string; partitions: Array<{ topic: string; partition: number; offset: bigint; error?: string; message?: string }> }>({ type: 'offsetFetch.request', partitions, requireStable: this.options.isolationLevel === 'read_committed' }, { deadline: until });
-      const failed = response.error !== undefined ? { error: response.error, message: response.message ?? `offset fetch for group "${groupId}" failed` } : response.partitions.filter((p) => p.error !== undefined && p.error !== 'UNSTABLE_OFFSET_COMMIT').map((p) => ({ error: p.error as string, message: p.message ?? `offset fetch for ${p.topic}-${p.partition} failed` }))[0];
-      if (failed !== undefined) {
-        if (!isRetriableCode(failed.error)) throw errorFromJSON({ name: 'KafkaProtocolError', code: failed.error, message: failed.message, retriable: false });
-        this.context.logger?.debug('offset fetch failed; retrying', { groupId, error: failed.error });
-        await backoffWithin(this.context.clock, this.retryBackoffMs, until, failed.error);
-        continue;
-      }
-      const unstable = response.partitions.filter((p) => p.error === 'UNSTABLE_OFFSET_COMMIT').map((p) => ({ topic: p.topic, partition: p.partition }));
-      return { offsets: response.partitions.filter((p) => p.error === undefined).map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset })), unstable };
-    }
+    return fetchCommittedOffsets(this.groupOffsets(groupId), partitions, this.options.isolationLevel === 'read_committed', until);
+  }
+
+  private groupOffsets(groupId: string): GroupOffsetsContext {
+    return { clock: this.context.clock, membership: this.membership as GroupMembership, groupId, groupInstanceId: this.options.groupInstanceId, retryBackoffMs: this.retryBackoffMs, logger: this.context.logger };
   }
 
   /**
@@ -367,38 +366,15 @@ export class Consumer {
     for (const o of list) if (typeof o.offset !== 'bigint' || o.offset < 0n) throw new InvalidArgumentError('offsets', `offset for ${o.topic}-${o.partition} must be a bigint ≥ 0n, got ${String(o.offset)}`);
     if (list.length === 0) return;
     const membership = this.membership as GroupMembership;
-    const deadline = deadlineIn(this.context.clock, this.defaultApiTimeoutMs, `committing offsets of group "${groupId}"`);
-    let first: { memberId: string; generationId: number } | undefined;
-    for (;;) {
+    await commitOffsets(this.groupOffsets(groupId), list, {
+      retry,
+      deadline: deadlineIn(this.context.clock, this.defaultApiTimeoutMs, `committing offsets of group "${groupId}"`),
       // Kafka's generationIfStable: a subscribed member commits in its current generation only;
       // a manually assigned consumer commits without one.
-      const generation = this.subscription === undefined ? { memberId: '', generationId: -1 } : membership.commitGeneration();
-      // A retry never outlives the ownership it started with: after a rebalance another member may
-      // have committed newer offsets for these partitions, which this retry must not overwrite.
-      if (first !== undefined && (generation.generationId !== first.generationId || generation.memberId !== first.memberId || (this.subscription !== undefined && list.some((o) => this.fetcher.get(o.topic, o.partition) === undefined)))) {
-        throw new KafkaProtocolError('REBALANCE_IN_PROGRESS', `the group "${groupId}" rebalanced while this commit was being retried; its partitions may have moved, so it is not sent again`);
-      }
-      first ??= generation;
-      const response = await membership.coordinatorRequest<Message & { error?: string; message?: string; partitions?: Array<{ topic: string; partition: number; error?: string; message?: string }> }>(
-        {
-          type: 'offsetCommit.request',
-          memberId: generation.memberId,
-          generationId: generation.generationId,
-          ...(this.options.groupInstanceId === undefined ? {} : { groupInstanceId: this.options.groupInstanceId }),
-          partitions: list.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: '' })),
-        },
-        { deadline, once: !retry },
-      );
-      const error = response.error ?? response.partitions?.find((p) => p.error !== undefined)?.error;
-      if (error === undefined) return;
-      if (retry && isRetriableCode(error)) {
-        this.context.logger?.debug('offset commit failed; retrying', { groupId, error });
-        await backoffWithin(this.context.clock, this.retryBackoffMs, deadline, error);
-        continue;
-      }
-      if (this.subscription !== undefined) membership.commitFailed(error, generation);
-      throw errorFromJSON({ name: 'KafkaProtocolError', code: error, message: response.message ?? `commit for group "${groupId}" failed: ${error}`, retriable: false });
-    }
+      generation: () => (this.subscription === undefined ? { memberId: '', generationId: -1 } : membership.commitGeneration()),
+      stillOwned: () => this.subscription === undefined || list.every((o) => this.fetcher.get(o.topic, o.partition) !== undefined),
+      subscribed: this.subscription !== undefined,
+    });
   }
 
   /**
