@@ -1,5 +1,5 @@
-import { encodeRecordBatch, decodeRecordBatch } from '../src/log/recordBatch.ts';
-import { keyPartition } from '../src/actors/producer/partitioners.ts';
+import { encodeRecordBatch, decodeRecordBatch } from '../src/record/recordBatch.ts';
+import { keyPartition } from '../src/clients/producer/partitioners.ts';
 const N = 1_000_000;
 const VALUE = new Uint8Array(100).map((_, i) => (i * 7) & 0xff);
 const ks = Array.from({ length: N }, (_, i) => { const k = new Uint8Array(16); new DataView(k.buffer).setUint32(0, i); return k; });

@@ -4,10 +4,10 @@
  * latency at a fixed rate; and the cost of the actor layer, as the full producer → broker →
  * consumer rate divided by the raw log append + read rate of the same records in the same run.
  */
-import { createCluster } from '../src/actors/cluster.ts';
+import { createCluster } from '../src/cluster/cluster.ts';
 import { SystemClock } from '../src/clock.ts';
 import { PartitionLog } from '../src/log/partitionLog.ts';
-import { decodeRecordBatch, encodeRecordBatch, LOG_OVERHEAD } from '../src/log/recordBatch.ts';
+import { decodeRecordBatch, encodeRecordBatch, LOG_OVERHEAD } from '../src/record/recordBatch.ts';
 import { MemoryStorage } from '../src/log/storage/memoryStorage.ts';
 import { measurement, median } from './harness.ts';
 import type { Measurement } from './harness.ts';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedClock } from '../src/clock.ts';
 import { PartitionLog } from '../src/log/partitionLog.ts';
-import { decodeRecordBatch, encodeRecordBatch, LOG_OVERHEAD } from '../src/log/recordBatch.ts';
+import { decodeRecordBatch, encodeRecordBatch, LOG_OVERHEAD } from '../src/record/recordBatch.ts';
 import { FileStorage } from '../src/log/storage/fileStorage.ts';
 import { measurement, median, report, timeMedian } from './harness.ts';
 import type { Measurement } from './harness.ts';

@@ -10,9 +10,9 @@
  * - controller failover: from a crash of the active controller of a 3-voter quorum to the first
  *   metadata change the quorum commits again.
  */
-import { createCluster } from '../src/actors/cluster.ts';
-import type { Cluster, ClusterOptions } from '../src/actors/cluster.ts';
-import type { Producer } from '../src/actors/producer/producer.ts';
+import { createCluster } from '../src/cluster/cluster.ts';
+import type { Cluster, ClusterOptions } from '../src/cluster/cluster.ts';
+import type { Producer } from '../src/clients/producer/producer.ts';
 import { SystemClock } from '../src/clock.ts';
 import { createTestCluster } from '../src/testing.ts';
 import type { TestCluster } from '../src/testing.ts';

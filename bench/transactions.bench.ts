@@ -7,8 +7,8 @@
  *   the outputs are acknowledged), as Confluent compared transactions with at-least-once delivery.
  * Rounds are interleaved and the median is reported; every case uses fresh topics.
  */
-import { createCluster } from '../src/actors/cluster.ts';
-import type { Cluster } from '../src/actors/cluster.ts';
+import { createCluster } from '../src/cluster/cluster.ts';
+import type { Cluster } from '../src/cluster/cluster.ts';
 import { SystemClock } from '../src/clock.ts';
 import { measurement, median } from './harness.ts';
 import type { Measurement } from './harness.ts';

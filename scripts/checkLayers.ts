@@ -2,20 +2,30 @@
  * Enforces the layer direction of DESIGN.md §1: a module may import only from its own layer or
  * the layers below it. Exits non-zero, listing every offending import, when the rule is broken.
  *
- *   examples, cli > streams > actors > transport > transactions > log > shared leaves
+ *   cli > cluster ∥ eventsourcing ∥ projections > streams > actors ∥ clients > transport > protocol
+ *       > transactions > log > record > shared leaves (clock, random, errors, logger, topicConfig)
  *
- * `transactions/` holds pure transaction state and its log records (no xstate, rxjs or nats); the
- * transaction coordinator and producer actors use it, so it sits below `actors/`, and it builds on
- * the record-batch format of `log/`.
+ * Layers of equal rank (actors and clients; cluster, eventsourcing and projections) never import
+ * each other: server nodes and clients meet only in `protocol/` messages over a `Transport`.
+ * `streams/` and the layers above it reach the clients through the ports of `clients/api.ts` only,
+ * never an implementation, so the same topology runs over any `KafkaClients`.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 
 /** Rank of each layer: higher may import lower, never the reverse. */
-const RANK: Record<string, number> = { leaf: 0, log: 1, transactions: 2, transport: 3, actors: 4, streams: 5, cli: 6, index: 7, testing: 7 };
+const RANK: Record<string, number> = {
+  leaf: 0, record: 1, log: 2, transactions: 3, protocol: 4, transport: 5, actors: 6, clients: 6,
+  streams: 7, cluster: 8, eventsourcing: 8, projections: 8, cli: 9, index: 10, testing: 10,
+};
 /** External packages a layer may not use, whatever its rank. */
-const FORBIDDEN_PACKAGES: Record<string, string[]> = { leaf: ['xstate', 'rxjs', 'nats'], log: ['xstate', 'rxjs', 'nats'], transactions: ['xstate', 'rxjs', 'nats'], transport: ['rxjs'] };
+const PURE = ['xstate', 'rxjs', 'nats'];
+const FORBIDDEN_PACKAGES: Record<string, string[]> = { leaf: PURE, record: PURE, log: PURE, transactions: PURE, protocol: PURE, transport: ['rxjs'] };
+/** Layers that may reach the clients only through their ports, and the lower layers they may use at all. */
+const PORT_USERS = new Set(['streams', 'eventsourcing', 'projections']);
+const PORT_USER_MAY_IMPORT = new Set(['leaf', 'record', 'streams', 'eventsourcing', 'projections']);
+const CLIENT_PORTS = 'clients/api.ts';
 
 function layerOf(src: string, file: string): string {
   const rel = relative(src, file).split('/');
@@ -58,6 +68,10 @@ export function checkLayers(root: string): string[] {
         const targetLayer = layerOf(src, target);
         const targetRank = RANK[targetLayer] ?? Infinity;
         if (targetRank > rank) problems.push(`${relative(root, file)} (${layer}) imports "${spec}" (${targetLayer}): a lower layer may not depend on a higher one`);
+        else if (targetRank === rank && targetLayer !== layer) problems.push(`${relative(root, file)} (${layer}) imports "${spec}" (${targetLayer}): ${layer} and ${targetLayer} are parallel layers and never import each other`);
+        else if (PORT_USERS.has(layer) && !PORT_USER_MAY_IMPORT.has(targetLayer) && relative(src, target) !== CLIENT_PORTS) {
+          problems.push(`${relative(root, file)} (${layer}) imports "${spec}" (${targetLayer}): ${layer} reaches the clients only through ${CLIENT_PORTS}`);
+        }
       } else {
         const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] as string);
         if ((FORBIDDEN_PACKAGES[layer] ?? []).includes(pkg)) problems.push(`${relative(root, file)} (${layer}) imports "${pkg}", which that layer must not use`);

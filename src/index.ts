@@ -4,20 +4,20 @@
  */
 
 /* Cluster */
-export { createCluster, Cluster } from './actors/cluster.ts';
-export type { ClusterOptions, BrokerHandle, ControllerHandle, QuorumState } from './actors/cluster.ts';
+export { createCluster, Cluster } from './cluster/cluster.ts';
+export type { ClusterOptions, BrokerHandle, ControllerHandle, QuorumState } from './cluster/cluster.ts';
 export type { RaftConfig } from './actors/controller/raft.ts';
-export { Admin } from './actors/admin.ts';
-export type { CreateTopicOptions, TopicDescription, OffsetSpec } from './actors/admin.ts';
-export { Producer } from './actors/producer/producer.ts';
-export type { ProducerOptions, ProducerRecord, RecordMetadata, Transaction } from './actors/producer/producer.ts';
-export type { ConsumerGroupMetadata, TransactionPhase } from './actors/producer/transactionManager.ts';
-export { Pipeline } from './actors/pipeline.ts';
-export type { PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './actors/pipeline.ts';
-export type { Partitioner, PartitionerArgs } from './actors/producer/partitioners.ts';
-export { Consumer } from './actors/consumer/consumer.ts';
-export type { ConsumerOptions, ConsumerRecord, ConsumerBatch, RebalanceListener } from './actors/consumer/consumer.ts';
-export type { TopicPartition, PartitionAssignor } from './actors/consumer/assignors/types.ts';
+export { Admin } from './clients/admin.ts';
+export type { CreateTopicOptions, TopicDescription, OffsetSpec } from './clients/admin.ts';
+export { Producer } from './clients/producer/producer.ts';
+export type { ProducerOptions, ProducerRecord, RecordMetadata, Transaction } from './clients/producer/producer.ts';
+export type { ConsumerGroupMetadata, TransactionPhase } from './clients/producer/transactionManager.ts';
+export { Pipeline } from './streams/pipeline.ts';
+export type { PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './streams/pipeline.ts';
+export type { Partitioner, PartitionerArgs } from './clients/producer/partitioners.ts';
+export { Consumer } from './clients/consumer/consumer.ts';
+export type { ConsumerOptions, ConsumerRecord, ConsumerBatch, RebalanceListener } from './clients/consumer/consumer.ts';
+export type { TopicPartition, PartitionAssignor } from './clients/consumer/assignors/types.ts';
 export type { BrokerConfig } from './actors/broker/broker.ts';
 export type { InspectionEvent, SamsaEvent } from './actors/inspection.ts';
 export { SimulatedNetwork } from './transport/simulatedNetwork.ts';

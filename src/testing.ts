@@ -6,8 +6,8 @@
  * seed, and every failure message carries the seed so the run replays exactly.
  */
 import { SimulatedClock } from './clock.ts';
-import { Cluster } from './actors/cluster.ts';
-import type { ClusterOptions } from './actors/cluster.ts';
+import { Cluster } from './cluster/cluster.ts';
+import type { ClusterOptions } from './cluster/cluster.ts';
 import { randomSeed } from './random.ts';
 import { silentLogger } from './logger.ts';
 

@@ -12,11 +12,11 @@
  * run ends with a verified summary: every acknowledged record consumed, per-key order intact, and
  * exactly one committed payment per order.
  */
-import { createCluster } from '../actors/cluster.ts';
+import { createCluster } from '../cluster/cluster.ts';
 import { consoleLogger } from '../logger.ts';
-import type { Consumer } from '../actors/consumer/consumer.ts';
-import type { Pipeline } from '../actors/pipeline.ts';
-import type { ClusterMetadataImage } from '../actors/protocol.ts';
+import type { Consumer } from '../clients/consumer/consumer.ts';
+import type { Pipeline } from '../streams/pipeline.ts';
+import type { ClusterMetadataImage } from '../protocol/messages.ts';
 import { SystemClock } from '../clock.ts';
 
 const RECORDS_PER_PRODUCER = Number(process.env.SAMSA_DEMO_RECORDS ?? 100_000);

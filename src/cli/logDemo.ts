@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SystemClock } from '../clock.ts';
 import { PartitionLog } from '../log/partitionLog.ts';
-import { decodeRecordBatch, encodeRecordBatch, LOG_OVERHEAD } from '../log/recordBatch.ts';
+import { decodeRecordBatch, encodeRecordBatch, LOG_OVERHEAD } from '../record/recordBatch.ts';
 import { FileStorage } from '../log/storage/fileStorage.ts';
 
 const RECORDS = Number(process.env.SAMSA_DEMO_RECORDS ?? 300_000);

@@ -22,11 +22,11 @@
  *   `.swap`, and only then replace the originals; recovery finishes or discards an interrupted
  *   swap and rebuilds the swapped segment's `.txnindex` from its batches.
  */
-import { decodeRecordBatch, encodeRecordBatch, hasDeleteHorizon, isControlBatch, compressionOf, timestampTypeOf, isTransactional, LOG_OVERHEAD } from './recordBatch.ts';
-import type { RecordBatchHeader, RecordInput } from './recordBatch.ts';
+import { decodeRecordBatch, encodeRecordBatch, hasDeleteHorizon, isControlBatch, compressionOf, timestampTypeOf, isTransactional, LOG_OVERHEAD } from '../record/recordBatch.ts';
+import type { RecordBatchHeader, RecordInput } from '../record/recordBatch.ts';
 import { writeOffsetCheckpoint, CLEANER_OFFSET_FILE } from './checkpoints.ts';
-import { readControlBatch } from './controlRecords.ts';
-import type { ControlBatchContent } from './controlRecords.ts';
+import { readControlBatch } from '../record/controlRecords.ts';
+import type { ControlBatchContent } from '../record/controlRecords.ts';
 import type { PartitionLog } from './partitionLog.ts';
 import { LogSegment } from './segment.ts';
 import type { AppendedBatch } from './segment.ts';

@@ -26,10 +26,11 @@
  *   snapshot is detected and ignored.
  */
 import { KafkaProtocolError } from '../errors.ts';
-import { crc32c } from './crc32c.ts';
-import { isControlBatch, isTransactional } from './recordBatch.ts';
-import type { RecordBatchHeader } from './recordBatch.ts';
-import type { TransactionResult } from './controlRecords.ts';
+import { crc32c } from '../record/crc32c.ts';
+import { isControlBatch, isTransactional } from '../record/recordBatch.ts';
+import type { RecordBatchHeader } from '../record/recordBatch.ts';
+import type { TransactionResult } from '../record/controlRecords.ts';
+import { incrementSequence, lastSequenceOf } from '../record/sequence.ts';
 
 /** Batches kept per producer for duplicate detection (Kafka's `NUM_BATCHES_TO_RETAIN`). */
 export const NUM_BATCHES_TO_RETAIN = 5;
@@ -62,17 +63,6 @@ export interface ProducerStateEntry {
   readonly coordinatorEpoch: number;
   /** First offset of its open transaction, -1n when none is open. */
   readonly currentTxnFirstOffset: bigint;
-}
-
-/** `sequence + increment` on Kafka's int32 sequence ring (wraps from 2^31-1 to 0). */
-export function incrementSequence(sequence: number, increment: number): number {
-  if (sequence > INT32_MAX - increment) return increment - (INT32_MAX - sequence) - 1;
-  return sequence + increment;
-}
-
-/** The last sequence number of a batch. */
-export function lastSequenceOf(header: RecordBatchHeader): number {
-  return incrementSequence(header.baseSequence, header.lastOffsetDelta);
 }
 
 function inSequence(lastSeq: number, nextSeq: number): boolean {

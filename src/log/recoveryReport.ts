@@ -5,7 +5,7 @@
  * `@samsa.log.recovered` event and a warning, with the path and how much was lost.
  */
 import type { Storage } from './storage/storage.ts';
-import { LOG_OVERHEAD, RECORD_BATCH_OVERHEAD, readBatchHeader } from './recordBatch.ts';
+import { LOG_OVERHEAD, RECORD_BATCH_OVERHEAD, readBatchHeader } from '../record/recordBatch.ts';
 
 /** One partition log's losses at open; absent when recovery dropped nothing. */
 export interface LogRecoveryReport {

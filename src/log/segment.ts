@@ -7,8 +7,8 @@
 import { CorruptRecordError } from '../errors.ts';
 import { claimedRecords } from './recoveryReport.ts';
 import { OffsetIndex, OFFSET_INDEX_ENTRY_SIZE } from './offsetIndex.ts';
-import { assertBatchValid, readBatchHeader, RECORD_BATCH_OVERHEAD, LOG_OVERHEAD } from './recordBatch.ts';
-import type { RecordBatchHeader } from './recordBatch.ts';
+import { assertBatchValid, readBatchHeader, RECORD_BATCH_OVERHEAD, LOG_OVERHEAD } from '../record/recordBatch.ts';
+import type { RecordBatchHeader } from '../record/recordBatch.ts';
 import type { Storage, StorageFile } from './storage/storage.ts';
 import { TimeIndex, TIME_INDEX_ENTRY_SIZE } from './timeIndex.ts';
 import { TransactionIndex } from './transactionIndex.ts';

@@ -4,12 +4,12 @@
  * without a rebalance.
  */
 import { describe, expect, it } from 'vitest';
-import { LOG_OVERHEAD, decodeRecordBatch } from '../../src/log/recordBatch.ts';
-import type { DecodedRecord } from '../../src/log/recordBatch.ts';
+import { LOG_OVERHEAD, decodeRecordBatch } from '../../src/record/recordBatch.ts';
+import type { DecodedRecord } from '../../src/record/recordBatch.ts';
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
 import { createTestCluster } from '../../src/testing.ts';
 import type { TestCluster } from '../../src/testing.ts';
-import type { Consumer, ConsumerRecord } from '../../src/actors/consumer/consumer.ts';
+import type { Consumer, ConsumerRecord } from '../../src/clients/consumer/consumer.ts';
 import { OFFSETS_TOPIC, decodeGroupMetadataValue, decodeOffsetsTopicKey, offsetsPartitionFor } from '../../src/actors/groupCoordinator/offsetsTopic.ts';
 
 const OFFSETS_PARTITIONS = 3;

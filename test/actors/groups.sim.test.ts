@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Consumer } from '../../src/actors/consumer/consumer.ts';
-import type { Producer } from '../../src/actors/producer/producer.ts';
+import type { Consumer } from '../../src/clients/consumer/consumer.ts';
+import type { Producer } from '../../src/clients/producer/producer.ts';
 import { createRandom } from '../../src/random.ts';
 import type { TestCluster } from '../../src/testing.ts';
 import { createTestCluster } from '../../src/testing.ts';
-import { sleep } from '../../src/actors/client/metadataCache.ts';
+import { sleep } from '../../src/clients/metadataCache.ts';
 import { check, History } from '../helpers/histories.ts';
 import { runSlowGroupSim } from '../sim/groupSim.ts';
 

@@ -6,12 +6,12 @@
  * from the ISR, and followers truncate by leader epoch, never by high watermark (KIP-101, KIP-279).
  */
 import { describe, expect, it } from 'vitest';
-import type { ConsumerRecord } from '../../src/actors/consumer/consumer.ts';
+import type { ConsumerRecord } from '../../src/clients/consumer/consumer.ts';
 import type { SamsaEvent } from '../../src/actors/inspection.ts';
-import type { ClusterMetadataImage, PartitionMetadata } from '../../src/actors/protocol.ts';
+import type { ClusterMetadataImage, PartitionMetadata } from '../../src/protocol/messages.ts';
 import { KafkaProtocolError } from '../../src/errors.ts';
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
-import { encodeRecordBatch } from '../../src/log/recordBatch.ts';
+import { encodeRecordBatch } from '../../src/record/recordBatch.ts';
 import type { Message } from '../../src/transport/transport.ts';
 import { createTestCluster } from '../../src/testing.ts';
 import type { TestCluster } from '../../src/testing.ts';

@@ -14,7 +14,7 @@ import { SamsaError, StorageError, TimeoutError } from '../../src/errors.ts';
 import type { LogEntry } from '../../src/logger.ts';
 import { consoleLogger } from '../../src/logger.ts';
 import type { MemoryStorage } from '../../src/log/storage/memoryStorage.ts';
-import { LOG_OVERHEAD, readBatchHeader } from '../../src/log/recordBatch.ts';
+import { LOG_OVERHEAD, readBatchHeader } from '../../src/record/recordBatch.ts';
 import type { TestCluster } from '../../src/testing.ts';
 import { createTestCluster } from '../../src/testing.ts';
 

@@ -1,7 +1,7 @@
 /** Helpers for whole-cluster tests: what the brokers hold, read straight from them. */
-import type { ClusterMetadataImage } from '../../src/actors/protocol.ts';
+import type { ClusterMetadataImage } from '../../src/protocol/messages.ts';
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
-import { LOG_OVERHEAD, readBatchHeader } from '../../src/log/recordBatch.ts';
+import { LOG_OVERHEAD, readBatchHeader } from '../../src/record/recordBatch.ts';
 import type { TestCluster } from '../../src/testing.ts';
 
 /** The newest metadata image any running broker applied, undefined before any did. */

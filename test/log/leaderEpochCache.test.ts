@@ -11,7 +11,7 @@ import {
 import { LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET } from '../../src/log/leaderEpochCache.ts';
 import type { EpochEndOffset, EpochEntry, LeaderEpochCacheView } from '../../src/log/leaderEpochCache.ts';
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
-import { encodeRecordBatch, readBatchHeader, stampBatch, LOG_OVERHEAD } from '../../src/log/recordBatch.ts';
+import { encodeRecordBatch, readBatchHeader, stampBatch, LOG_OVERHEAD } from '../../src/record/recordBatch.ts';
 import { MemoryStorage } from '../../src/log/storage/memoryStorage.ts';
 import type { Storage } from '../../src/log/storage/storage.ts';
 import { batchOf, numbered, openLog, readAll, storageFixtures } from '../helpers/log.ts';

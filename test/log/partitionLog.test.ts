@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from '../../src/clock.ts';
 import { ClosedError, CorruptRecordError, InvalidConfigError, InvalidRecordError, OffsetOutOfRangeError, RecordTooLargeError } from '../../src/errors.ts';
 import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP, PartitionLog } from '../../src/log/partitionLog.ts';
-import { readBatchHeader, LOG_OVERHEAD } from '../../src/log/recordBatch.ts';
-import { encodeTransactionMarker } from '../../src/log/controlRecords.ts';
+import { readBatchHeader, LOG_OVERHEAD } from '../../src/record/recordBatch.ts';
+import { encodeTransactionMarker } from '../../src/record/controlRecords.ts';
 import type { Storage } from '../../src/log/storage/storage.ts';
 import { batchOf, decodeAll, numbered, openLog, readAll, storageFixtures } from '../helpers/log.ts';
 

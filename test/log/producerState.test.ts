@@ -1,9 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KafkaProtocolError } from '../../src/errors.ts';
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
-import { decodeProducerSnapshot, encodeProducerSnapshot, incrementSequence, NUM_BATCHES_TO_RETAIN, PRODUCER_ID_EXPIRATION_MS } from '../../src/log/producerState.ts';
-import { encodeRecordBatch } from '../../src/log/recordBatch.ts';
-import { encodeTransactionMarker } from '../../src/log/controlRecords.ts';
+import { decodeProducerSnapshot, encodeProducerSnapshot, NUM_BATCHES_TO_RETAIN, PRODUCER_ID_EXPIRATION_MS } from '../../src/log/producerState.ts';
+import { incrementSequence } from '../../src/record/sequence.ts';
+import { encodeRecordBatch } from '../../src/record/recordBatch.ts';
+import { encodeTransactionMarker } from '../../src/record/controlRecords.ts';
 import type { Storage } from '../../src/log/storage/storage.ts';
 import { openLog, readAll, storageFixtures } from '../helpers/log.ts';
 

@@ -1,7 +1,7 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { CorruptRecordError } from '../../src/errors.ts';
-import { encodeRecordBatch, readBatchHeader, LOG_OVERHEAD } from '../../src/log/recordBatch.ts';
+import { encodeRecordBatch, readBatchHeader, LOG_OVERHEAD } from '../../src/record/recordBatch.ts';
 import { MemoryStorage } from '../../src/log/storage/memoryStorage.ts';
 import type { Storage, StorageFile } from '../../src/log/storage/storage.ts';
 import { decodeAll, openLog, storageFixtures } from '../helpers/log.ts';

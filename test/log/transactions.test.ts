@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from '../../src/clock.ts';
 import { CorruptRecordError, InvalidRecordError, KafkaProtocolError } from '../../src/errors.ts';
 import { PartitionLog } from '../../src/log/partitionLog.ts';
-import { encodeRecordBatch, readBatchHeader, LOG_OVERHEAD } from '../../src/log/recordBatch.ts';
+import { encodeRecordBatch, readBatchHeader, LOG_OVERHEAD } from '../../src/record/recordBatch.ts';
 import { MemoryStorage } from '../../src/log/storage/memoryStorage.ts';
 import type { Storage } from '../../src/log/storage/storage.ts';
 import { encodeAbortedTxns } from '../../src/log/transactionIndex.ts';

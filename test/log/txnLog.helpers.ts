@@ -1,6 +1,6 @@
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
-import { readControlBatch } from '../../src/log/controlRecords.ts';
-import { encodeRecordBatch, isControlBatch, isTransactional, readBatchHeader, decodeRecordBatch, LOG_OVERHEAD } from '../../src/log/recordBatch.ts';
+import { readControlBatch } from '../../src/record/controlRecords.ts';
+import { encodeRecordBatch, isControlBatch, isTransactional, readBatchHeader, decodeRecordBatch, LOG_OVERHEAD } from '../../src/record/recordBatch.ts';
 import type { Storage } from '../../src/log/storage/storage.ts';
 import { decodeAbortedTxns } from '../../src/log/transactionIndex.ts';
 import type { AbortedTxn } from '../../src/log/transactionIndex.ts';

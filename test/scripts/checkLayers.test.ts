@@ -33,4 +33,18 @@ describe('layer check', () => {
     expect(problems.join('\n')).toMatch(/imports "xstate"/);
     expect(problems.join('\n')).toMatch(/src\/log\/c\.ts \(log\) imports "rxjs"/);
   });
+
+  it('keeps parallel layers apart and lets streams reach the clients only through their ports', () => {
+    const root = tree({
+      'src/clients/producer.ts': "import { broker } from '../actors/broker.ts';\nexport const p = 1;\n",
+      'src/actors/broker.ts': "export const broker = 1;\n",
+      'src/clients/api.ts': "export interface KafkaClients { x: number }\n",
+      'src/streams/app.ts': "import type { KafkaClients } from '../clients/api.ts';\nimport { p } from '../clients/producer.ts';\nimport { broker } from '../actors/broker.ts';\n",
+    });
+    const problems = checkLayers(root);
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toMatch(/src\/clients\/producer\.ts \(clients\) imports "\.\.\/actors\/broker\.ts" \(actors\): clients and actors are parallel layers/);
+    expect(problems.join('\n')).toMatch(/src\/streams\/app\.ts \(streams\) imports "\.\.\/clients\/producer\.ts" \(clients\): streams reaches the clients only through clients\/api\.ts/);
+    expect(problems.join('\n')).toMatch(/src\/streams\/app\.ts \(streams\) imports "\.\.\/actors\/broker\.ts" \(actors\)/);
+  });
 });

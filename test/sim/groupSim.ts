@@ -7,9 +7,9 @@
  * max.poll.interval.ms, polls that threw, and the history checks of test/helpers/histories.ts.
  */
 import { appendFileSync } from 'node:fs';
-import type { Consumer } from '../../src/actors/consumer/consumer.ts';
-import type { Producer } from '../../src/actors/producer/producer.ts';
-import { sleep } from '../../src/actors/client/metadataCache.ts';
+import type { Consumer } from '../../src/clients/consumer/consumer.ts';
+import type { Producer } from '../../src/clients/producer/producer.ts';
+import { sleep } from '../../src/clients/metadataCache.ts';
 import { consoleLogger } from '../../src/logger.ts';
 import type { LogLevel } from '../../src/logger.ts';
 import { createRandom } from '../../src/random.ts';

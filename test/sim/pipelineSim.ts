@@ -20,7 +20,7 @@
  *   its partitions are lost (not revoked) and it must abort, never commit, then rejoin.
  * - slow-network: random delays on every link.
  */
-import type { Pipeline } from '../../src/actors/pipeline.ts';
+import type { Pipeline } from '../../src/streams/pipeline.ts';
 import { offsetsPartitionFor } from '../../src/actors/groupCoordinator/offsetsTopic.ts';
 import { SamsaError } from '../../src/errors.ts';
 import { createRandom } from '../../src/random.ts';

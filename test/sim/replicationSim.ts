@@ -6,9 +6,9 @@
  * and runs fast double failovers. After healing, a reader consumes everything and the checker
  * (kafka-anchor.md §3.7) reports every anomaly; the test suite and `npm run soak` both run it.
  */
-import type { Consumer } from '../../src/actors/consumer/consumer.ts';
-import type { Producer } from '../../src/actors/producer/producer.ts';
-import { sleep } from '../../src/actors/client/metadataCache.ts';
+import type { Consumer } from '../../src/clients/consumer/consumer.ts';
+import type { Producer } from '../../src/clients/producer/producer.ts';
+import { sleep } from '../../src/clients/metadataCache.ts';
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
 import type { Random } from '../../src/random.ts';
 import { createRandom } from '../../src/random.ts';

@@ -28,10 +28,10 @@
  * watermark (a partition that never gets there holds a hanging transaction), read every partition
  * from the start with read_committed, fetch every group's committed offsets, and check.
  */
-import { sleep } from '../../src/actors/client/metadataCache.ts';
-import type { Consumer } from '../../src/actors/consumer/consumer.ts';
-import type { Producer } from '../../src/actors/producer/producer.ts';
-import { readBatchHeader } from '../../src/log/recordBatch.ts';
+import { sleep } from '../../src/clients/metadataCache.ts';
+import type { Consumer } from '../../src/clients/consumer/consumer.ts';
+import type { Producer } from '../../src/clients/producer/producer.ts';
+import { readBatchHeader } from '../../src/record/recordBatch.ts';
 import type { Random } from '../../src/random.ts';
 import { createRandom } from '../../src/random.ts';
 import type { TestCluster } from '../../src/testing.ts';

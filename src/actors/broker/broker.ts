@@ -20,21 +20,21 @@ import { assign, createActor, setup } from 'xstate';
 import type { Actor, ActorRefFrom } from 'xstate';
 import type { Clock, TimerHandle } from '../../clock.ts';
 import { PartitionLog } from '../../log/partitionLog.ts';
-import { parseLogConfig } from '../../log/logConfig.ts';
+import { parseLogConfig } from '../../topicConfig.ts';
 import type { Storage } from '../../log/storage/storage.ts';
 import type { Message, NodeId, Transport } from '../../transport/transport.ts';
 import { brokerIdOf, brokerNode, controllerNode } from '../../transport/transport.ts';
 import { partitionMachine } from '../partition/partition.machine.ts';
 import type { PartitionEmitted, PartitionEvent } from '../partition/partition.machine.ts';
-import type { AlterPartitionResponse, ClusterMetadataImage, FetchPartition, FetchPartitionResult, FetchRequest, PartitionMetadata, ProduceRequest } from '../protocol.ts';
+import type { AlterPartitionResponse, ClusterMetadataImage, FetchPartition, FetchPartitionResult, FetchRequest, PartitionMetadata, ProduceRequest } from '../../protocol/messages.ts';
 
 /**
  * An idle follower's fetches reach its partition actor at least this many times per
  * `replica.lag.time.max.ms`, so the leader keeps seeing it caught up (see `idleFetchResult`).
  */
 const IDLE_FOLLOWER_REFRESH_DIVISOR = 10;
-import { wireError } from '../protocol.ts';
-import type { WireError } from '../protocol.ts';
+import { wireError } from '../../protocol/messages.ts';
+import type { WireError } from '../../protocol/messages.ts';
 import type { PartitionOffsets } from '../coordinatorLoads.ts';
 import type { InspectionSink } from '../inspection.ts';
 import { GroupCoordinator } from '../groupCoordinator/coordinator.ts';
@@ -43,8 +43,8 @@ import { OFFSETS_TOPIC, offsetsPartitionFor } from '../groupCoordinator/offsetsT
 
 /** The internal topic transaction coordinators keep their state in. */
 export const TRANSACTION_STATE_TOPIC = '__transaction_state';
-import { controlBatchContent } from '../../log/controlRecords.ts';
-import { decodeRecordBatch, isControlBatch, isTransactional, LOG_OVERHEAD } from '../../log/recordBatch.ts';
+import { controlBatchContent } from '../../record/controlRecords.ts';
+import { decodeRecordBatch, isControlBatch, isTransactional, LOG_OVERHEAD } from '../../record/recordBatch.ts';
 import type { OffsetsLogEntry } from '../groupCoordinator/coordinator.ts';
 import { BROKER_SESSION_TIMEOUT_MS, quorumIdOf, quorumNodeOf, replayMetadata } from '../controller/controller.machine.ts';
 import { emptyImage } from '../controller/metadata.ts';

@@ -6,14 +6,14 @@
  * inspection sink: `@samsa.log.offline` at error, `@samsa.log.recovered` at warn).
  */
 import { NotALogDirectoryError, StorageError } from '../../errors.ts';
-import type { LogConfig } from '../../log/logConfig.ts';
+import type { LogConfig } from '../../topicConfig.ts';
 import { PartitionLog } from '../../log/partitionLog.ts';
 import { storagePath } from '../../log/recoveryReport.ts';
 import type { Storage } from '../../log/storage/storage.ts';
 import type { Clock } from '../../clock.ts';
 import type { InspectionSink } from '../inspection.ts';
-import { wireError } from '../protocol.ts';
-import type { WireError } from '../protocol.ts';
+import { wireError } from '../../protocol/messages.ts';
+import type { WireError } from '../../protocol/messages.ts';
 
 /** A partition whose log could not be opened on this broker. */
 export interface OfflineLog {

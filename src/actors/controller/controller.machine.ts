@@ -23,9 +23,9 @@ import { KafkaProtocolError, SamsaError } from '../../errors.ts';
 import type { Random } from '../../random.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
 import { brokerIdOf, brokerNode, controllerNode } from '../../transport/transport.ts';
-import type { AlterPartitionRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest, ClusterMetadataImage } from '../protocol.ts';
-import { wireError } from '../protocol.ts';
-import type { WireError } from '../protocol.ts';
+import type { AlterPartitionRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest, ClusterMetadataImage } from '../../protocol/messages.ts';
+import { wireError } from '../../protocol/messages.ts';
+import type { WireError } from '../../protocol/messages.ts';
 import {
   emptyImage,
   registerBroker,

@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { StorageError } from '../../errors.ts';
-import { crc32c } from '../../log/crc32c.ts';
+import { crc32c } from '../../record/crc32c.ts';
 import { writeFileAtomicSync } from '../../log/storage/metaProperties.ts';
 import type { Logger } from '../../logger.ts';
 import { silentLogger } from '../../logger.ts';

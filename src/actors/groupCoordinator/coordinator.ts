@@ -21,14 +21,14 @@
 import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
 import type { Clock } from '../../clock.ts';
-import { encodeRecordBatch } from '../../log/recordBatch.ts';
-import type { DecodedRecord } from '../../log/recordBatch.ts';
+import { encodeRecordBatch } from '../../record/recordBatch.ts';
+import type { DecodedRecord } from '../../record/recordBatch.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
 import { PendingLoads } from '../coordinatorLoads.ts';
 import type { PartitionOffsets } from '../coordinatorLoads.ts';
 import type { InspectionSink } from '../inspection.ts';
-import { wireError } from '../protocol.ts';
-import type { WireError } from '../protocol.ts';
+import { wireError } from '../../protocol/messages.ts';
+import type { WireError } from '../../protocol/messages.ts';
 import { groupMachine } from './group.machine.ts';
 import type { GroupEmitted, GroupMetadataChangedEvent } from './group.events.ts';
 import type { GroupCoordinatorConfig, GroupMetadata } from './groupState.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
 import { emptyImage, withBroker, withoutTopic, withPartitions, withTopic, withTopicConfig } from '../../../src/actors/controller/metadata.ts';
 import { recordsBetween, replayRecords } from '../../../src/actors/controller/metadataRecords.ts';
-import type { ClusterMetadataImage } from '../../../src/actors/protocol.ts';
+import type { ClusterMetadataImage } from '../../../src/protocol/messages.ts';
 import { createRandom } from '../../../src/random.ts';
 
 const stripVersion = (image: ClusterMetadataImage): Omit<ClusterMetadataImage, 'version'> => {

@@ -18,7 +18,7 @@ import {
   withTopic,
   withTopicConfig,
 } from '../../../src/actors/controller/metadata.ts';
-import type { ClusterMetadataImage, PartitionMetadata } from '../../../src/actors/protocol.ts';
+import type { ClusterMetadataImage, PartitionMetadata } from '../../../src/protocol/messages.ts';
 import { createRandom } from '../../../src/random.ts';
 
 /** Three brokers and topic `t` with one partition on replicas [1, 2, 3] (leader 1). */

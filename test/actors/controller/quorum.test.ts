@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, InvalidConfigError } from '../../../src/errors.ts';
 import { METADATA_SNAPSHOT_INTERVAL_ENTRIES } from '../../../src/actors/controller/controller.machine.ts';
-import type { ClusterMetadataImage } from '../../../src/actors/protocol.ts';
-import { createCluster } from '../../../src/actors/cluster.ts';
+import type { ClusterMetadataImage } from '../../../src/protocol/messages.ts';
+import { createCluster } from '../../../src/cluster/cluster.ts';
 import type { TestCluster } from '../../../src/testing.ts';
 import { createTestCluster } from '../../../src/testing.ts';
 import { newestBrokerImage as newestImage } from '../../helpers/cluster.ts';

@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from '../../../src/clock.ts';
-import { decodeRecordBatch, encodeRecordBatch, isTransactional } from '../../../src/log/recordBatch.ts';
-import type { DecodedRecord } from '../../../src/log/recordBatch.ts';
+import { decodeRecordBatch, encodeRecordBatch, isTransactional } from '../../../src/record/recordBatch.ts';
+import type { DecodedRecord } from '../../../src/record/recordBatch.ts';
 import type { Message, NodeId } from '../../../src/transport/transport.ts';
 import { InspectionSink } from '../../../src/actors/inspection.ts';
-import { wireError } from '../../../src/actors/protocol.ts';
-import type { WireError } from '../../../src/actors/protocol.ts';
+import { wireError } from '../../../src/protocol/messages.ts';
+import type { WireError } from '../../../src/protocol/messages.ts';
 import { GroupCoordinator } from '../../../src/actors/groupCoordinator/coordinator.ts';
 import type { OffsetsLogEntry } from '../../../src/actors/groupCoordinator/coordinator.ts';
 import type { GroupMetadata } from '../../../src/actors/groupCoordinator/groupState.ts';

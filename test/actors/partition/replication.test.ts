@@ -6,7 +6,7 @@
 import { describe, expect, it, test } from 'vitest';
 import fc from 'fast-check';
 import { LeaderEpochCache, UNDEFINED_EPOCH } from '../../../src/log/leaderEpochCache.ts';
-import { encodeRecordBatch, stampBatch } from '../../../src/log/recordBatch.ts';
+import { encodeRecordBatch, stampBatch } from '../../../src/record/recordBatch.ts';
 import {
   batchesFrom,
   runsFrom,

@@ -1,0 +1,543 @@
+/**
+ * Consume-transform-produce with one transaction per commit interval: `cluster.pipeline(...)`.
+ * The pattern Kafka Streams' `exactly_once_v2` runs (KIP-447): a read_committed consumer in a
+ * group, one transactional producer per pipeline instance, and in every transaction the output
+ * records together with the input offsets (`sendOffsetsToTransaction` with the consumer's group
+ * metadata). A transaction commits all of it or none, so each input record's outputs are written
+ * exactly once, whatever crashes.
+ *
+ * - A zombie (an instance the group has moved on from) cannot commit: its offsets carry an old
+ *   generation and the group coordinator refuses them (ILLEGAL_GENERATION); an instance restarted
+ *   with the same `clientId` has the same transactional id and fences its predecessor.
+ * - After an abort (a failed send, a refused offset commit, a coordinator timeout) the consumer
+ *   is rewound to the committed offsets, so the aborted inputs are processed again.
+ * - Before partitions are revoked in a rebalance, the open transaction is committed, so the new
+ *   owner starts exactly where this one stopped (and waits, KIP-447, while a commit is pending).
+ *   Partitions lost without a revoke (session expired, fenced) are never committed for: the
+ *   transaction is aborted (Kafka Streams' handleLostAll), and every offset commit carries the
+ *   group generation, so a consumer that is no longer a member never commits.
+ * - One owner of the transaction at a time: the run loop and the rebalance listener (which the
+ *   consumer may call from a heartbeat or a rebalance) act on the transaction only in turn
+ *   (Kafka Streams runs both on its stream thread), and records polled before a partition was
+ *   revoked, lost or rewound are dropped rather than processed from a position no longer valid.
+ * - Transient errors never stop a pipeline: the transaction is aborted and the inputs rewound, a
+ *   producer fenced because its own transaction timed out is replaced by a new one (Kafka
+ *   Streams' TaskMigrated handling), and it carries on. Only fatal errors stop it, and `done`
+ *   rejects with them: a failing `process`, a fencing by a newer instance with the same
+ *   transactional id ({@link ProducerFencedError}), a misconfiguration, a closed cluster.
+ *
+ * With `processingGuarantee: 'at_least_once'` the same loop uses an idempotent, non-transactional
+ * producer and commits offsets after the outputs are acknowledged: nothing is lost, but a crash
+ * can repeat outputs (for comparison, as in Kafka Streams).
+ */
+import type { Clock } from '../clock.ts';
+import { InvalidArgumentError, KafkaProtocolError, ProducerFencedError, SamsaError } from '../errors.ts';
+import { silentLogger } from '../logger.ts';
+import type { Logger } from '../logger.ts';
+import { sleep } from '../clients/metadataCache.ts';
+import type { TopicPartition } from '../clients/consumer/assignors/index.ts';
+import type { Consumer, ConsumerOptions, ConsumerRecord } from '../clients/consumer/consumer.ts';
+import type { Producer, ProducerOptions, ProducerRecord, RecordMetadata } from '../clients/producer/producer.ts';
+
+/** An output record; `topic` defaults to the pipeline's `to`. */
+export interface PipelineOutput extends ProducerRecord {
+  readonly topic?: string;
+}
+
+/** What the processing function may return for one input record. */
+export type PipelineResult = PipelineOutput | readonly PipelineOutput[] | undefined | null;
+
+/** Options of {@link Pipeline} (`cluster.pipeline(options)`). */
+export interface PipelineOptions {
+  /** The consumer group (`application.id` in Kafka Streams); instances with the same id share the input. */
+  readonly groupId: string;
+  /** Input topics. */
+  readonly from: string | readonly string[];
+  /** Default output topic for records without a `topic`. */
+  readonly to?: string;
+  /** Turns one input record into zero or more output records. May be async; a throw aborts the transaction and stops the pipeline. */
+  readonly process: (record: ConsumerRecord) => PipelineResult | Promise<PipelineResult>;
+  /** `processing.guarantee`: 'exactly_once_v2' (default) or 'at_least_once'. */
+  readonly processingGuarantee?: 'exactly_once_v2' | 'at_least_once';
+  /**
+   * `commit.interval.ms`: how long work collects before it commits — 100 with exactly_once_v2,
+   * 30000 with at_least_once (Kafka Streams' defaults).
+   */
+  readonly commitIntervalMs?: number;
+  /** Client id of this instance (its consumer and producer are `<clientId>-consumer` and `<clientId>-producer`). */
+  readonly clientId?: string;
+  /**
+   * The instance's identity across restarts (Kafka Streams keeps a process id in its state
+   * directory): the transactional id is `<groupId>-<instanceId>`, so a restarted instance fences
+   * the one it replaces. Default: the client id.
+   */
+  readonly instanceId?: string;
+  /** Extra consumer settings (isolation level, group id and auto-commit are the pipeline's). */
+  readonly consumer?: Omit<ConsumerOptions, 'groupId' | 'isolationLevel' | 'enableAutoCommit' | 'rebalanceListener' | 'clientId'>;
+  /** Extra producer settings (transactional id and idempotence are the pipeline's). */
+  readonly producer?: Omit<ProducerOptions, 'transactionalId' | 'idempotent' | 'clientId'>;
+}
+
+/** Counters of a running pipeline. */
+export interface PipelineStats {
+  /** Input records whose outputs were committed. */
+  readonly processed: number;
+  readonly commits: number;
+  readonly aborts: number;
+  /** Times the transactional producer was replaced after its own transaction was fenced or stuck. */
+  readonly producerResets: number;
+}
+
+/** What a pipeline needs from its cluster. */
+export interface PipelineContext {
+  readonly clock: Clock;
+  readonly consumer: (options: ConsumerOptions) => Consumer;
+  readonly producer: (options: ProducerOptions) => Producer;
+  readonly nextClientId: () => string;
+  /** Where the pipeline logs its aborts, recoveries and stop (default: silent). */
+  readonly logger?: Logger;
+}
+
+function outputsOf(result: PipelineResult, to: string | undefined): Array<{ topic: string; record: ProducerRecord }> {
+  if (result === undefined || result === null) return [];
+  const list = (Array.isArray(result) ? result : [result]) as readonly PipelineOutput[];
+  return list.map((r) => {
+    const { topic, ...record } = r;
+    const target = topic ?? to;
+    if (target === undefined) throw new InvalidArgumentError('to', 'an output record has no topic and the pipeline has no `to`; set one of them');
+    return { topic: target, record };
+  });
+}
+
+/**
+ * Errors after which the pipeline aborts (or rejoins, or replaces its producer) and carries on,
+ * besides every retriable error: a rebalance overtook the commit, the transaction must be aborted,
+ * the producer's own transaction timed out or its sequence state was lost (Kafka Streams turns
+ * these into TaskMigrated/TaskCorrupted and recovers).
+ */
+const RECOVERABLE = new Set([
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'REBALANCE_IN_PROGRESS',
+  'TRANSACTION_ABORTABLE',
+  'PRODUCER_FENCED',
+  'INVALID_PRODUCER_EPOCH',
+  'INVALID_PRODUCER_ID_MAPPING',
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'UNKNOWN_PRODUCER_ID',
+  'ILLEGAL_TRANSACTION_STATE',
+]);
+const FENCED = new Set(['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH']);
+
+function tpKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+function describe(error: unknown): Record<string, unknown> {
+  return SamsaError.is(error) ? { error: error.message, code: error.code } : { error: error instanceof Error ? error.message : String(error) };
+}
+
+/** A running consume-transform-produce loop. See the module comment. */
+export class Pipeline {
+  readonly clientId: string;
+  readonly transactionalId: string;
+  private readonly consumer: Consumer;
+  private producer: Producer;
+  private producerIncarnation = 0;
+  private readonly exactlyOnce: boolean;
+  private readonly commitIntervalMs: number;
+  private readonly transactionTimeoutMs: number;
+  private readonly retryBackoffMs: number;
+  private readonly logger: Logger;
+  private running = true;
+  private processedCount = 0;
+  private commitCount = 0;
+  private abortCount = 0;
+  private resetCount = 0;
+  /** Next offset per input partition processed in the open transaction (or since the last commit). */
+  private readonly pending = new Map<string, { topic: string; partition: number; offset: bigint }>();
+  private pendingRecords = 0;
+  private outstanding: Array<Promise<RecordMetadata | RecordMetadata[]>> = [];
+  private inTransaction = false;
+  private openedAt = 0;
+  /** When the open transaction began: a fence after transaction.timeout.ms may be its own timeout. */
+  private transactionBeganAt = 0;
+  /** The tail of the queue that serializes every action on the transaction (see {@link exclusive}). */
+  private queue: Promise<void> = Promise.resolve();
+  /**
+   * An ownership token per owned input partition, renewed whenever the partition is (re)assigned
+   * or rewound and removed when it is revoked or lost: polled records are processed only while
+   * their partition still has the token it had when they were polled.
+   */
+  private readonly owned = new Map<string, number>();
+  private tokens = 0;
+  /** A fatal error met by the rebalance listener, raised by the run loop. */
+  private fatal: { error: unknown } | undefined;
+  /** Resolves when the loop has ended (after `stop()`, or rejects with the error that stopped it). */
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly context: PipelineContext,
+    private readonly options: PipelineOptions,
+  ) {
+    if (typeof options.groupId !== 'string' || options.groupId.length === 0) throw new InvalidArgumentError('groupId', `expected a non-empty group id, got ${JSON.stringify(options.groupId)}`);
+    if (typeof options.process !== 'function') throw new InvalidArgumentError('process', 'expected a function (record) => output record(s)');
+    const from = typeof options.from === 'string' ? [options.from] : [...(options.from ?? [])];
+    if (from.length === 0 || from.some((t) => typeof t !== 'string' || t.length === 0)) throw new InvalidArgumentError('from', `expected one or more input topics, got ${JSON.stringify(options.from)}`);
+    const guarantee = options.processingGuarantee ?? 'exactly_once_v2';
+    if (guarantee !== 'exactly_once_v2' && guarantee !== 'at_least_once') throw new InvalidArgumentError('processingGuarantee', `expected 'exactly_once_v2' or 'at_least_once', got ${String(guarantee)}`);
+    this.exactlyOnce = guarantee === 'exactly_once_v2';
+    this.commitIntervalMs = options.commitIntervalMs ?? (this.exactlyOnce ? 100 : 30_000);
+    if (!Number.isInteger(this.commitIntervalMs) || this.commitIntervalMs < 0) throw new InvalidArgumentError('commitIntervalMs', `expected an integer ≥ 0, got ${this.commitIntervalMs}`);
+    this.transactionTimeoutMs = options.producer?.transactionTimeoutMs ?? 60_000;
+    this.retryBackoffMs = options.consumer?.retryBackoffMs ?? 100;
+    this.clientId = options.clientId ?? context.nextClientId();
+    this.transactionalId = `${options.groupId}-${options.instanceId ?? this.clientId}`;
+    this.logger = (context.logger ?? silentLogger).child({ pipeline: this.clientId, groupId: options.groupId });
+    this.consumer = context.consumer({
+      autoOffsetReset: 'earliest',
+      ...options.consumer,
+      clientId: `${this.clientId}-consumer`,
+      groupId: options.groupId,
+      isolationLevel: 'read_committed',
+      enableAutoCommit: false,
+      rebalanceListener: {
+        onPartitionsAssigned: (partitions) => {
+          for (const tp of partitions) this.owned.set(tpKey(tp.topic, tp.partition), ++this.tokens);
+        },
+        onPartitionsRevoked: (partitions) => this.onRevoked(partitions),
+        onPartitionsLost: (partitions) => this.onLost(partitions),
+      },
+    });
+    this.producer = this.createProducer();
+    this.done = this.run(from);
+  }
+
+  /** Counters so far. */
+  get stats(): PipelineStats {
+    return { processed: this.processedCount, commits: this.commitCount, aborts: this.abortCount, producerResets: this.resetCount };
+  }
+
+  /** Commits what was processed, then stops consuming and closes the clients. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.done.catch(() => undefined);
+  }
+
+  private createProducer(): Producer {
+    // A replacement gets its own client id: the fenced producer may still be finishing its sends.
+    const clientId = this.producerIncarnation === 0 ? `${this.clientId}-producer` : `${this.clientId}-producer-${this.producerIncarnation}`;
+    this.producerIncarnation++;
+    return this.context.producer({ ...this.options.producer, clientId, ...(this.exactlyOnce ? { transactionalId: this.transactionalId } : { idempotent: true }) });
+  }
+
+  /**
+   * Runs `action` once every earlier one has finished: the run loop and the rebalance listener
+   * never act on the transaction at the same time (Kafka Streams does both on one thread).
+   */
+  private exclusive<T>(action: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(action);
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private raiseFatal(): void {
+    if (this.fatal !== undefined) throw this.fatal.error;
+  }
+
+  private async run(from: string[]): Promise<void> {
+    try {
+      if (this.exactlyOnce) await this.initTransactions();
+      await this.consumer.subscribe(from);
+      while (this.running) {
+        this.raiseFatal();
+        let records: ConsumerRecord[];
+        try {
+          records = await this.consumer.poll({ timeoutMs: Math.max(1, this.commitIntervalMs) });
+        } catch (error) {
+          // Kafka's poll() does not throw retriable errors; whatever transient error reaches here is waited out.
+          if (!this.isRecoverable(error)) throw error;
+          this.logger.warn('pipeline poll failed; retrying', describe(error));
+          await sleep(this.context.clock, this.retryBackoffMs);
+          continue;
+        }
+        // The ownership each record was polled under, taken now, before anything can revoke or rewind.
+        const tokens = new Map<string, number | undefined>();
+        for (const r of records) {
+          const key = tpKey(r.topic, r.partition);
+          if (!tokens.has(key)) {
+            if (!this.owned.has(key)) this.owned.set(key, ++this.tokens);
+            tokens.set(key, this.owned.get(key));
+          }
+        }
+        this.raiseFatal();
+        if (records.length > 0) await this.exclusive(() => this.processAll(records, tokens));
+        if (this.pendingRecords > 0 && this.context.clock.now() - this.openedAt >= this.commitIntervalMs) await this.exclusive(() => this.commitOrRecover());
+      }
+      this.raiseFatal();
+      if (this.pendingRecords > 0) await this.exclusive(() => this.commitOrRecover());
+      this.logger.info('pipeline stopped', { ...this.stats, transactionalId: this.transactionalId });
+    } catch (error) {
+      this.logger.error('pipeline stopped', { ...describe(error), transactionalId: this.transactionalId });
+      throw error;
+    } finally {
+      this.running = false;
+      await this.consumer.close().catch(() => undefined);
+      await this.producer.close().catch(() => undefined);
+    }
+  }
+
+  /** `initTransactions`, retried while the coordinator is unavailable. */
+  private async initTransactions(): Promise<void> {
+    for (;;) {
+      try {
+        await this.producer.initTransactions();
+        return;
+      } catch (error) {
+        if (!this.isRecoverable(error) || FENCED.has((error as SamsaError).code)) throw error;
+        // Stopping: no transaction will begin, so there is nothing to initialize for.
+        if (!this.running) return;
+        if (this.producer.transactionPhase === 'fatalError') {
+          void this.producer.close().catch(() => undefined);
+          this.producer = this.createProducer();
+        }
+        this.logger.warn('pipeline could not initialize its transactional producer; retrying', { ...describe(error), transactionalId: this.transactionalId });
+        await sleep(this.context.clock, this.retryBackoffMs);
+      }
+    }
+  }
+
+  /**
+   * Replaces the transactional producer (Kafka Streams' `resetProducer` after TaskMigrated):
+   * the new one's initTransactions fences the old one and aborts its open transaction.
+   */
+  private async resetProducer(cause: unknown): Promise<void> {
+    const old = this.producer;
+    void old.close().catch(() => undefined);
+    this.producer = this.createProducer();
+    this.resetCount++;
+    this.logger.warn('pipeline re-initializes its transactional producer', { ...describe(cause), transactionalId: this.transactionalId });
+    await this.initTransactions();
+  }
+
+  private async processAll(records: readonly ConsumerRecord[], tokens: ReadonlyMap<string, number | undefined>): Promise<void> {
+    // A poll's outputs go out as one send per topic (in order, so per-key order holds), not one per record.
+    const outputs = new Map<string, ProducerRecord[]>();
+    let began = false;
+    for (const record of records) {
+      const key = tpKey(record.topic, record.partition);
+      // Revoked, lost or rewound since the poll: the partition's next owner (or this one, from the
+      // committed offset) reads the record again.
+      if (this.owned.get(key) !== tokens.get(key)) continue;
+      if (!began) {
+        await this.beginIfNeeded();
+        began = true;
+      }
+      try {
+        const returned = this.options.process(record);
+        // Only an async function is awaited: yielding per record would send each output alone.
+        const result = returned instanceof Promise ? await returned : (returned as PipelineResult);
+        for (const { topic, record: out } of outputsOf(result, this.options.to)) {
+          let list = outputs.get(topic);
+          if (list === undefined) outputs.set(topic, (list = []));
+          list.push(out);
+        }
+      } catch (error) {
+        // The application failed: nothing of this transaction may become visible, and it stops.
+        await this.abort(error).catch(() => undefined);
+        throw error;
+      }
+      this.pending.set(key, { topic: record.topic, partition: record.partition, offset: record.offset + 1n });
+      this.pendingRecords++;
+    }
+    for (const [topic, list] of outputs) {
+      const sent = this.producer.send(topic, list);
+      // Its failure is handled at the commit (which then fails); until then it is not unhandled.
+      sent.catch(() => undefined);
+      this.outstanding.push(sent);
+    }
+  }
+
+  private async beginIfNeeded(): Promise<void> {
+    if (this.pendingRecords === 0) this.openedAt = this.context.clock.now();
+    if (!this.exactlyOnce || this.inTransaction) return;
+    // A producer left unusable by an earlier failure is replaced before the next transaction.
+    if (this.producer.transactionPhase !== 'ready') await this.resetProducer(new KafkaProtocolError('TRANSACTION_ABORTABLE', `the transactional producer was left in state ${this.producer.transactionPhase}`));
+    this.producer.beginTransaction();
+    this.inTransaction = true;
+    this.transactionBeganAt = this.context.clock.now();
+  }
+
+  /** Commits; on a recoverable failure the transaction is aborted and the inputs rewound, to be processed again. */
+  private async commitOrRecover(): Promise<void> {
+    try {
+      await this.commit();
+    } catch (error) {
+      await this.recover(error, 'commit');
+    }
+  }
+
+  /** Throws `error` if it is fatal (see the module comment); aborts and rewinds otherwise. */
+  private async recover(error: unknown, during: string): Promise<void> {
+    this.throwIfFatal(error);
+    this.logger.warn(`pipeline ${during} failed; aborting the transaction and rewinding its inputs`, { ...describe(error), transactionalId: this.transactionalId });
+    await this.abort(error);
+  }
+
+  private isRecoverable(error: unknown): boolean {
+    return SamsaError.is(error) && (error.retriable || RECOVERABLE.has(error.code));
+  }
+
+  /**
+   * Throws when `error` must stop the pipeline. A fence is told apart from a timeout of this
+   * producer's own transaction by the transaction's age: the coordinator aborts (and fences) a
+   * transaction only once it is older than transaction.timeout.ms, counted from its first
+   * partition, which came after it began here; a fence of a younger transaction can only come from
+   * a newer instance's initTransactions with the same transactional id.
+   */
+  private throwIfFatal(error: unknown): void {
+    if (!this.isRecoverable(error)) throw error;
+    const code = (error as SamsaError).code;
+    if (this.exactlyOnce && FENCED.has(code) && this.context.clock.now() - this.transactionBeganAt < this.transactionTimeoutMs) {
+      throw new ProducerFencedError(this.transactionalId, `${code} on a transaction open for ${this.context.clock.now() - this.transactionBeganAt} ms, less than its timeout of ${this.transactionTimeoutMs} ms`, { cause: error });
+    }
+  }
+
+  /** Outputs and input offsets, together: one transaction commit (or, at least once, acks then an offset commit). */
+  private async commit(): Promise<void> {
+    if (this.pendingRecords === 0) return;
+    const offsets = [...this.pending.values()];
+    const count = this.pendingRecords;
+    const sends = this.outstanding;
+    this.outstanding = [];
+    if (this.exactlyOnce) {
+      // commitTransaction waits for every send; a failed one makes the commit fail (abortable).
+      await Promise.allSettled(sends);
+      await this.producer.sendOffsetsToTransaction(offsets, this.memberMetadata());
+      await this.producer.commitTransaction();
+      this.inTransaction = false;
+    } else {
+      await Promise.all(sends);
+      this.memberMetadata();
+      await this.consumer.commit(offsets);
+    }
+    this.pending.clear();
+    this.pendingRecords = 0;
+    this.processedCount += count;
+    this.commitCount++;
+  }
+
+  /**
+   * The consumer's group metadata for an offset commit. A consumer that is no longer a member
+   * (its generation was reset: partitions lost) would commit without a generation, which the
+   * coordinator accepts (KIP-447 fencing bypassed), so the commit fails instead and is aborted.
+   */
+  private memberMetadata(): ReturnType<Consumer['groupMetadata']> {
+    const group = this.consumer.groupMetadata();
+    if (group.generationId < 0 || group.memberId === '') {
+      throw new KafkaProtocolError('UNKNOWN_MEMBER_ID', `pipeline "${this.clientId}" is no longer a member of group "${this.options.groupId}" (its partitions were lost); its work since the last commit is aborted and done again after it rejoins`);
+    }
+    return group;
+  }
+
+  /** Before partitions move in a rebalance: commit what was done, so their next owner starts right after it. */
+  private async onRevoked(partitions: TopicPartition[]): Promise<void> {
+    for (const tp of partitions) this.owned.delete(tpKey(tp.topic, tp.partition));
+    await this.exclusive(async () => {
+      if (this.pendingRecords === 0) return;
+      try {
+        await this.commit();
+      } catch (error) {
+        await this.recover(error, 'commit before a rebalance');
+      }
+    }).catch((error: unknown) => {
+      this.fatal ??= { error };
+    });
+  }
+
+  /**
+   * Partitions lost without a revoke (session expired, member fenced): their offsets can no longer
+   * be committed, so the transaction is aborted, never committed (Kafka Streams' handleLostAll).
+   */
+  private async onLost(partitions: TopicPartition[]): Promise<void> {
+    for (const tp of partitions) this.owned.delete(tpKey(tp.topic, tp.partition));
+    await this.exclusive(async () => {
+      if (this.pendingRecords === 0 && !this.inTransaction) return;
+      this.logger.warn('pipeline lost its partitions; aborting the transaction', { partitions: partitions.map((tp) => `${tp.topic}-${tp.partition}`), transactionalId: this.transactionalId });
+      await this.abort(new KafkaProtocolError('UNKNOWN_MEMBER_ID', 'partitions lost'));
+    }).catch((error: unknown) => {
+      this.fatal ??= { error };
+    });
+  }
+
+  /**
+   * Aborts the open transaction and rewinds the consumer to the committed offsets. A producer
+   * that cannot abort (fenced by its own transaction's timeout, stuck) is replaced: the new one's
+   * initTransactions aborts what the old one left open.
+   */
+  private async abort(cause: unknown): Promise<void> {
+    const rewind = [...this.pending.values()];
+    this.pending.clear();
+    this.pendingRecords = 0;
+    const sends = this.outstanding;
+    this.outstanding = [];
+    this.abortCount++;
+    if (this.exactlyOnce && this.inTransaction) {
+      this.inTransaction = false;
+      const phase = this.producer.transactionPhase;
+      let aborted = false;
+      if (phase === 'inTransaction' || phase === 'abortableError') {
+        try {
+          await this.producer.abortTransaction();
+          aborted = true;
+        } catch (error) {
+          this.throwIfFatal(error);
+          cause = error;
+        }
+      }
+      if (!aborted) await this.resetProducer(cause);
+    } else await Promise.allSettled(sends);
+    await this.rewind(rewind);
+  }
+
+  /**
+   * Processes the aborted inputs again, from the group's committed offsets (stable: KIP-447), or
+   * by auto.offset.reset where none is committed. Retried while the coordinator is unavailable:
+   * polling on from the old position would skip them.
+   */
+  private async rewind(list: ReadonlyArray<TopicPartition>): Promise<void> {
+    const assigned = (): Set<string> => new Set(this.consumer.assignment().map((tp) => tpKey(tp.topic, tp.partition)));
+    let toRewind = list.filter((tp) => assigned().has(tpKey(tp.topic, tp.partition))).map((tp) => ({ topic: tp.topic, partition: tp.partition }));
+    const renew = (tp: TopicPartition): void => {
+      if (this.owned.has(tpKey(tp.topic, tp.partition))) this.owned.set(tpKey(tp.topic, tp.partition), ++this.tokens);
+    };
+    for (const tp of toRewind) renew(tp);
+    while (toRewind.length > 0) {
+      try {
+        const committed = await this.consumer.committed(toRewind);
+        const now = assigned();
+        for (const c of committed) {
+          const tp = { topic: c.topic, partition: c.partition };
+          if (!now.has(tpKey(c.topic, c.partition))) continue;
+          if (c.offset >= 0n) this.consumer.seek(tp, c.offset);
+          else if (this.options.consumer?.autoOffsetReset === 'latest') await this.consumer.seekToEnd([tp]);
+          else await this.consumer.seekToBeginning([tp]);
+          // Records polled before the seek came from the old position: they are dropped.
+          renew(tp);
+        }
+        return;
+      } catch (error) {
+        if (!this.isRecoverable(error)) throw error;
+        // Stopping: nothing more is processed or committed, so the positions no longer matter.
+        if (!this.running) return;
+        this.logger.warn('pipeline could not read its committed offsets to rewind; retrying', describe(error));
+        await sleep(this.context.clock, this.retryBackoffMs);
+        const now = assigned();
+        toRewind = toRewind.filter((tp) => now.has(tpKey(tp.topic, tp.partition)));
+      }
+    }
+  }
+}
