@@ -10,7 +10,7 @@ const nondeterminism = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'coverage/**', 'bench/results/**', 'bench/_*'] },
+  { ignores: ['node_modules/**', 'dist/**', 'coverage/**', 'bench/results/**', 'bench/_*'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -84,7 +84,7 @@ async function leaderIsolation(cluster: TestCluster): Promise<number> {
   await run(producer.send('t', { value: 'warm-up' }));
   const leader = (await run(admin.describeTopic('t'))).partitions[0]!.leader;
   const isolatedAt = cluster.clock.now();
-  cluster.network.partition([`broker:${leader}`], [...cluster.brokerIds.filter((b) => b !== leader).map((b) => `broker:${b}`), ...cluster.controllerNodes, 'client:isolation-producer']);
+  cluster.network.partition([`broker:${leader}`], [...cluster.brokerIds.filter((b) => b !== leader).map((b) => `broker:${b}` as const), ...cluster.controllerNodes, 'client:isolation-producer']);
   await run(producer.send('t', { value: 'after the isolation' }));
   return cluster.clock.now() - isolatedAt;
 }

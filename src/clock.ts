@@ -16,6 +16,14 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
+/**
+ * Resolves after `ms` on `clock`. Every wait in samsa goes through a {@link Clock}, so on a
+ * {@link SimulatedClock} it ends exactly when time is advanced past it.
+ */
+export function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}
+
 /** The real clock: `Date.now()` and Node's timers. */
 export class SystemClock implements Clock {
   now(): number {

@@ -340,6 +340,11 @@ export class TransactionStateError extends SamsaError {
   override details(): Record<string, unknown> {
     return { transactionalId: this.transactionalId, state: this.state, operation: this.operation };
   }
+
+  /** Whether `e` is a transaction state error, even one rebuilt from data or thrown by another copy of the package. */
+  static override is(e: unknown): e is TransactionStateError {
+    return SamsaError.is(e) && e.code === 'ILLEGAL_TRANSACTION_STATE';
+  }
 }
 
 /**
@@ -356,6 +361,60 @@ export class ProducerFencedError extends KafkaProtocolError {
   }
   override details(): Record<string, unknown> {
     return { transactionalId: this.transactionalId };
+  }
+
+  /**
+   * Whether `e` says the producer was fenced: PRODUCER_FENCED, or INVALID_PRODUCER_EPOCH, which
+   * older coordinators answer for the same condition (Kafka's client treats both alike, KIP-588).
+   */
+  static override is(e: unknown): e is ProducerFencedError {
+    return KafkaProtocolError.isKafka(e, 'PRODUCER_FENCED') || KafkaProtocolError.isKafka(e, 'INVALID_PRODUCER_EPOCH');
+  }
+}
+
+/**
+ * The open transaction cannot commit (TRANSACTION_ABORTABLE): a send or a request of it failed,
+ * or it was aborted under its sends. The producer stays usable: abort the transaction, then do
+ * its work again in a new one.
+ */
+export class TransactionAbortableError extends KafkaProtocolError {
+  constructor(
+    readonly transactionalId: string | undefined,
+    message?: string,
+    options?: SamsaErrorOptions,
+  ) {
+    super('TRANSACTION_ABORTABLE', message, options);
+  }
+  override details(): Record<string, unknown> {
+    return this.transactionalId === undefined ? {} : { transactionalId: this.transactionalId };
+  }
+
+  /** Whether `e` is TRANSACTION_ABORTABLE, whichever class carries it. */
+  static override is(e: unknown): e is TransactionAbortableError {
+    return KafkaProtocolError.isKafka(e, 'TRANSACTION_ABORTABLE');
+  }
+}
+
+/**
+ * The consumer group is rebalancing (REBALANCE_IN_PROGRESS): an offset commit cannot be accepted
+ * now. The member keeps its partitions until the rebalance says otherwise: poll to complete the
+ * rebalance, then commit again (what was not committed is read again by the partition's owner).
+ */
+export class RebalanceInProgressError extends KafkaProtocolError {
+  constructor(
+    readonly groupId: string | undefined,
+    message?: string,
+    options?: SamsaErrorOptions,
+  ) {
+    super('REBALANCE_IN_PROGRESS', message, options);
+  }
+  override details(): Record<string, unknown> {
+    return this.groupId === undefined ? {} : { groupId: this.groupId };
+  }
+
+  /** Whether `e` is REBALANCE_IN_PROGRESS, whichever class carries it. */
+  static override is(e: unknown): e is RebalanceInProgressError {
+    return KafkaProtocolError.isKafka(e, 'REBALANCE_IN_PROGRESS');
   }
 }
 
@@ -411,6 +470,42 @@ export class InconsistentTopicIdError extends SamsaError {
   }
 }
 
+/**
+ * A message that cannot cross a network: it holds a function, a symbol, a class instance (a Map,
+ * a Set, a Date, an error, …) or a cycle, which an encoding would drop or flatten silently. A bug
+ * in the sender: messages are plain data (DESIGN §3), so the transport refuses it loudly.
+ */
+export class UnencodableMessageError extends SamsaError {
+  constructor(
+    readonly messageType: string,
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`message "${messageType}" cannot cross the network: ${path} ${reason}; send plain data only (numbers, strings, booleans, null, undefined, bigint, Uint8Array, arrays and plain objects)`, 'UNENCODABLE_MESSAGE', false);
+  }
+  override details(): Record<string, unknown> {
+    return { messageType: this.messageType, path: this.path };
+  }
+}
+
+/**
+ * Bytes received from the network that are not a samsa message: garbage, a truncated frame, a
+ * message without a `type` or of a type this node does not know. The transport drops them and
+ * reports it; the node never sees them.
+ */
+export class UndecodableMessageError extends SamsaError {
+  constructor(
+    readonly reason: string,
+    readonly messageType?: string,
+    options?: SamsaErrorOptions,
+  ) {
+    super(`cannot decode a message${messageType === undefined ? '' : ` of type "${messageType}"`}: ${reason}; it was dropped: check that the sender is a samsa node of the same protocol version`, 'UNDECODABLE_MESSAGE', false, options);
+  }
+  override details(): Record<string, unknown> {
+    return this.messageType === undefined ? { reason: this.reason } : { reason: this.reason, messageType: this.messageType };
+  }
+}
+
 /** Every samsa error class, for `instanceof` checks without importing each one. */
 export const errors = {
   SamsaError,
@@ -430,16 +525,29 @@ export const errors = {
   InconsistentDataDirectoryError,
   InconsistentTopicIdError,
   ProducerFencedError,
+  TransactionAbortableError,
+  RebalanceInProgressError,
+  UnencodableMessageError,
+  UndecodableMessageError,
 } as const;
+
+/** Kafka codes a caller handles differently, rebuilt as their own class wherever they arrive as data. */
+const DEDICATED: Partial<Record<KafkaErrorName, (message: string, details: Readonly<Record<string, unknown>>) => KafkaProtocolError>> = {
+  TRANSACTION_ABORTABLE: (message, details) => new TransactionAbortableError(typeof details.transactionalId === 'string' ? details.transactionalId : undefined, message),
+  REBALANCE_IN_PROGRESS: (message, details) => new RebalanceInProgressError(typeof details.groupId === 'string' ? details.groupId : undefined, message),
+};
 
 /**
  * Rebuilds an error sent as data. The result is a {@link SamsaError} (or {@link KafkaProtocolError}
- * for Kafka codes) with the original name, code, message, retriability and details.
+ * for Kafka codes) with the original name, code, message, retriability and details. A code with a
+ * class of its own ({@link TransactionAbortableError}, {@link RebalanceInProgressError}) comes back
+ * as that class, so callers branch on classes whichever node raised it.
  */
 export function errorFromJSON(json: SamsaErrorJSON): SamsaError {
   const isKafka = Object.prototype.hasOwnProperty.call(KAFKA_ERRORS, json.code);
-  const error = isKafka ? new KafkaProtocolError(json.code as KafkaErrorName, json.message) : new SamsaError(json.message, json.code, json.retriable);
-  error.name = json.name;
+  const dedicated = isKafka ? DEDICATED[json.code as KafkaErrorName] : undefined;
+  const error = dedicated !== undefined ? dedicated(json.message, json.details ?? {}) : isKafka ? new KafkaProtocolError(json.code as KafkaErrorName, json.message) : new SamsaError(json.message, json.code, json.retriable);
+  if (dedicated === undefined) error.name = json.name;
   const details = json.details ?? {};
   Object.defineProperty(error, 'details', { value: () => ({ ...details }) });
   for (const [k, v] of Object.entries(details)) {

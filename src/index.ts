@@ -1,34 +1,63 @@
 /**
  * samsa: Kafka, metamorphosed into actors. The curated public API; every name is exported
- * explicitly.
+ * explicitly: factories, interfaces and error classes, never a class whose constructor takes
+ * internal wiring (clients come from a cluster, typed by the ports of `clients/api.ts`).
  */
 
 /* Cluster */
 export { createCluster, Cluster } from './cluster/cluster.ts';
 export type { ClusterOptions, BrokerHandle, ControllerHandle, QuorumState } from './cluster/cluster.ts';
-export type { RaftConfig } from './actors/controller/raft.ts';
-export { Admin } from './clients/admin.ts';
-export type { CreateTopicOptions, TopicDescription, OffsetSpec } from './clients/admin.ts';
-export { Producer } from './clients/producer/producer.ts';
-export type { ProducerOptions, ProducerRecord, RecordMetadata, Transaction } from './clients/producer/producer.ts';
-export type { ConsumerGroupMetadata, TransactionPhase } from './clients/producer/transactionManager.ts';
-export { Pipeline } from './streams/pipeline.ts';
-export type { PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './streams/pipeline.ts';
-export type { Partitioner, PartitionerArgs } from './clients/producer/partitioners.ts';
-export { Consumer } from './clients/consumer/consumer.ts';
-export type { ConsumerOptions, ConsumerRecord, ConsumerBatch, RebalanceListener } from './clients/consumer/consumer.ts';
-export type { TopicPartition, PartitionAssignor } from './clients/consumer/assignors/types.ts';
+export { startBroker } from './cluster/startBroker.ts';
+export type { BrokerNode, BrokerNodeOptions } from './cluster/startBroker.ts';
+export { startController } from './cluster/startController.ts';
+export type { ControllerNode, ControllerNodeOptions } from './cluster/startController.ts';
+export { connect } from './cluster/connect.ts';
+export type { Connection, ConnectOptions, ConnectionAdminOptions } from './cluster/connect.ts';
+export type { RaftConfig } from './actors/metadataLog/raft/config.ts';
 export type { BrokerConfig } from './actors/broker/broker.ts';
 export type { InspectionEvent, SamsaEvent } from './actors/inspection.ts';
-export { SimulatedNetwork } from './transport/simulatedNetwork.ts';
-export type { NetworkFaults } from './transport/simulatedNetwork.ts';
 export type { Transport, NodeId, Message } from './transport/transport.ts';
 
-/* Time and randomness */
+/* Clients: the ports every client implements (embedded, connected or an adapter), and their types */
+export type {
+  KafkaClients,
+  ProducerClient,
+  TransactionalProducerClient,
+  ConsumerClient,
+  AdminClient,
+  AdminOptions,
+  ProducerOptions,
+  ProducerRecord,
+  RecordMetadata,
+  Transaction,
+  ConsumerOptions,
+  ConsumerRecord,
+  ConsumerBatch,
+  ConsumerGroupMetadata,
+  RebalanceListener,
+  RecordHeader,
+  TopicPartition,
+  TopicPartitionOffset,
+  CreateTopicOptions,
+  TopicDescription,
+  OffsetSpec,
+  Partitioner,
+  PartitionerArgs,
+  CompressionCodec,
+} from './clients/api.ts';
+/* The embedded implementations, as types only: they are made by a cluster, never constructed. */
+export type { Admin } from './clients/admin.ts';
+export type { Producer } from './clients/producer/producer.ts';
+export type { Consumer } from './clients/consumer/consumer.ts';
+export type { TransactionPhase } from './clients/producer/transactionManager.ts';
+export type { PartitionAssignor } from './clients/consumer/assignors/types.ts';
+
+/* Streams */
+export type { Pipeline, PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './streams/pipeline.ts';
+
+/* Time (seeded randomness and the simulated network are test kit: `samsa/testing`) */
 export { SystemClock, SimulatedClock } from './clock.ts';
 export type { Clock, TimerHandle } from './clock.ts';
-export { createRandom } from './random.ts';
-export type { Random } from './random.ts';
 
 /* Logging */
 export { consoleLogger, silentLogger, fromPino } from './logger.ts';
@@ -52,6 +81,8 @@ export {
   TimeoutError,
   TransactionStateError,
   ProducerFencedError,
+  TransactionAbortableError,
+  RebalanceInProgressError,
   KAFKA_ERRORS,
   errors,
   errorFromJSON,

@@ -134,3 +134,9 @@ export async function createTestCluster(options: TestClusterOptions = {}): Promi
   await cluster.runUntil(() => cluster.brokerIds.every((id) => cluster.brokerInternals(id)?.state === 'running'));
   return cluster;
 }
+
+/* Simulation building blocks: a fault-injecting network and seeded randomness, for hosting nodes by hand. */
+export { SimulatedNetwork } from './transport/simulatedNetwork.ts';
+export type { NetworkFaults } from './transport/simulatedNetwork.ts';
+export { createRandom } from './random.ts';
+export type { Random } from './random.ts';

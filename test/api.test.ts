@@ -6,14 +6,12 @@ describe('public API', () => {
   it('exports exactly the curated names', () => {
     expect(Object.keys(samsa).sort()).toEqual(
       [
-        'Admin',
         'Cluster',
-        'Consumer',
-        'Pipeline',
-        'Producer',
-        'SimulatedNetwork',
         'TimeoutError',
         'createCluster',
+        'startBroker',
+        'startController',
+        'connect',
         'ClosedError',
         'CorruptRecordError',
         'InvalidArgumentError',
@@ -32,10 +30,11 @@ describe('public API', () => {
         'SystemClock',
         'TransactionStateError',
         'ProducerFencedError',
+        'TransactionAbortableError',
+        'RebalanceInProgressError',
         'consoleLogger',
         'fromPino',
         'silentLogger',
-        'createRandom',
         'errorFromJSON',
         'errors',
       ].sort(),
@@ -44,6 +43,6 @@ describe('public API', () => {
 
   it('exports the test kit from samsa/testing', async () => {
     const testing = await import('../src/testing.ts');
-    expect(Object.keys(testing).sort()).toEqual(['TestCluster', 'createTestCluster']);
+    expect(Object.keys(testing).sort()).toEqual(['SimulatedNetwork', 'TestCluster', 'createRandom', 'createTestCluster'].sort());
   });
 });

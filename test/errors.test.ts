@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errorFromJSON, InvalidConfigError, KAFKA_ERRORS, KafkaProtocolError, OffsetOutOfRangeError, SamsaError } from '../src/errors.ts';
+import { errorFromJSON, InvalidConfigError, KAFKA_ERRORS, KafkaProtocolError, OffsetOutOfRangeError, ProducerFencedError, RebalanceInProgressError, SamsaError, TransactionAbortableError, TransactionStateError } from '../src/errors.ts';
 
 describe('errors', () => {
   it('carries Kafka codes, names and retriability from one table', () => {
@@ -29,5 +29,26 @@ describe('errors', () => {
     expect(SamsaError.is(custom)).toBe(true);
     expect(custom.code).toBe('CLOSED');
     expect(SamsaError.is(new Error('plain'))).toBe(false);
+  });
+
+  it('gives each condition a caller handles differently its own class, also when it arrives as data', () => {
+    const abortable = new TransactionAbortableError('app-1', 'a send failed');
+    expect(abortable).toBeInstanceOf(KafkaProtocolError);
+    expect(abortable).toMatchObject({ name: 'TransactionAbortableError', code: 'TRANSACTION_ABORTABLE', errorCode: 120, retriable: false, transactionalId: 'app-1' });
+    const rebalancing = new RebalanceInProgressError('billing');
+    expect(rebalancing).toMatchObject({ name: 'RebalanceInProgressError', code: 'REBALANCE_IN_PROGRESS', errorCode: 27, groupId: 'billing' });
+    // A response's error code is rebuilt as the class, keeping its context.
+    const rebuilt = errorFromJSON({ name: 'KafkaProtocolError', code: 'REBALANCE_IN_PROGRESS', message: 'rebalancing', retriable: false });
+    expect(rebuilt).toBeInstanceOf(RebalanceInProgressError);
+    expect(errorFromJSON(JSON.parse(JSON.stringify(abortable.toJSON())))).toMatchObject({ name: 'TransactionAbortableError', transactionalId: 'app-1', message: abortable.message });
+    // The guards match the code whichever class carries it, and nothing else.
+    expect(TransactionAbortableError.is(new KafkaProtocolError('TRANSACTION_ABORTABLE'))).toBe(true);
+    expect(TransactionAbortableError.is(rebalancing)).toBe(false);
+    expect(RebalanceInProgressError.is(new KafkaProtocolError('REBALANCE_IN_PROGRESS'))).toBe(true);
+    expect(ProducerFencedError.is(new KafkaProtocolError('PRODUCER_FENCED'))).toBe(true);
+    expect(ProducerFencedError.is(new KafkaProtocolError('INVALID_PRODUCER_EPOCH'))).toBe(true);
+    expect(ProducerFencedError.is(abortable)).toBe(false);
+    expect(TransactionStateError.is(new TransactionStateError('app-1', 'ready', 'commit', 'begin first'))).toBe(true);
+    expect(TransactionStateError.is(abortable)).toBe(false);
   });
 });

@@ -11,8 +11,10 @@ import { describeLogConfigKeys, logConfigToKafka, parseLogConfig } from '../topi
 import type { Message, NodeId, Transport } from '../transport/transport.ts';
 import { brokerNode, clientNode, controllerNode } from '../transport/transport.ts';
 import { ClientConnection } from './connection.ts';
-import { MetadataCache, sleep } from './metadataCache.ts';
+import { MetadataCache } from './metadataCache.ts';
+import { sleep } from '../clock.ts';
 import type { ClusterMetadataImage, PartitionMetadata } from '../protocol/messages.ts';
+import type { AdminClient } from './api.ts';
 
 /** Options of `admin.createTopic`. */
 export interface CreateTopicOptions {
@@ -83,7 +85,7 @@ const ADMIN_RETRY_BACKOFF_MS = 100;
 const CONTROLLER_ATTEMPT_TIMEOUT_MS = 5_000;
 
 /** The admin client. Create it with `cluster.admin()`. */
-export class Admin {
+export class Admin implements AdminClient {
   private readonly connection: ClientConnection;
   /** Index in `controllers()` of the controller believed active. */
   private controllerIndex = 0;

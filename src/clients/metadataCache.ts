@@ -4,16 +4,12 @@
  * that is being created.
  */
 import type { Clock } from '../clock.ts';
+import { sleep } from '../clock.ts';
 import { KafkaProtocolError, SamsaError } from '../errors.ts';
 import type { Message, NodeId } from '../transport/transport.ts';
 import { brokerNode } from '../transport/transport.ts';
 import type { ClusterMetadataImage, TopicMetadata } from '../protocol/messages.ts';
 import type { ClientConnection } from './connection.ts';
-
-/** Resolves after `ms` on `clock`. */
-export function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimeout(resolve, ms));
-}
 
 /** The client-side metadata cache. */
 export class MetadataCache {

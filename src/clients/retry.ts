@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../clock.ts';
 import { KAFKA_ERRORS, SamsaError, TimeoutError } from '../errors.ts';
-import { sleep } from './metadataCache.ts';
+import { sleep } from '../clock.ts';
 
 /** When a call gives up, and how its TimeoutError names it. */
 export interface CallDeadline {

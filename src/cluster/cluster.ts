@@ -1,45 +1,43 @@
 /**
- * `createCluster`: an embedded Kafka-faithful cluster in this process. A controller quorum and N
- * brokers are actors on an in-process network; producers, consumers and the admin client are
- * nodes on the same network. Storage is in memory unless `dataDir` is given; either way it
- * outlives a broker crash, so `restart()` recovers from it.
+ * `createCluster`: an embedded Kafka-faithful cluster in this process — every node of
+ * {@link startController}, {@link startBroker} and {@link connect} hosted together on one
+ * in-process {@link SimulatedNetwork}. A controller quorum and N brokers are actors on it;
+ * producers, consumers and the admin client are nodes on the same network. Storage is in memory
+ * unless `dataDir` is given; either way it outlives a broker crash, so `restart()` recovers from it.
  */
 import { join } from 'node:path';
-import { createActor } from 'xstate';
-import type { Actor } from 'xstate';
 import type { Clock } from '../clock.ts';
 import { SystemClock } from '../clock.ts';
 import { ClosedError, InvalidArgumentError, SamsaError } from '../errors.ts';
 import { resolveLogger } from '../logger.ts';
 import type { Logger, LogLevel } from '../logger.ts';
-import { lockDirectory } from '../log/storage/dirLock.ts';
 import type { DirectoryLock } from '../log/storage/dirLock.ts';
-import { FileStorage } from '../log/storage/fileStorage.ts';
-import { ensureMetaProperties, readMetaProperties } from '../log/storage/metaProperties.ts';
-import { MemoryStorage } from '../log/storage/memoryStorage.ts';
-import type { Storage } from '../log/storage/storage.ts';
 import type { Random } from '../random.ts';
 import { createRandom, randomSeed } from '../random.ts';
 import { SimulatedNetwork } from '../transport/simulatedNetwork.ts';
-import type { Message, NodeId } from '../transport/transport.ts';
+import type { NodeId } from '../transport/transport.ts';
 import { controllerNode } from '../transport/transport.ts';
-import { Admin } from '../clients/admin.ts';
-import { Broker, BROKER_CONFIG_DEFAULTS } from '../actors/broker/broker.ts';
-import type { BrokerConfig } from '../actors/broker/broker.ts';
-import { controllerMachine } from '../actors/controller/controller.machine.ts';
-import type { MetadataRecord } from '../actors/controller/metadataRecords.ts';
-import { openFileRaftDurableState } from '../actors/controller/durableLog.ts';
-import { createRaftDurableState, parseRaftConfig } from '../actors/controller/raft.ts';
-import type { RaftConfig, RaftDurableState, RaftRole } from '../actors/controller/raft.ts';
-import type { ClusterMetadataImage } from '../protocol/messages.ts';
+import type { Admin } from '../clients/admin.ts';
+import type { KafkaClients } from '../clients/api.ts';
+import type { Consumer, ConsumerOptions } from '../clients/consumer/consumer.ts';
+import type { Producer, ProducerOptions } from '../clients/producer/producer.ts';
+import { BROKER_CONFIG_DEFAULTS } from '../actors/broker/broker.ts';
+import type { Broker, BrokerConfig } from '../actors/broker/broker.ts';
+import { parseRaftConfig } from '../actors/metadataLog/raft/config.ts';
+import type { RaftConfig } from '../actors/metadataLog/raft/config.ts';
 import { InspectionSink } from '../actors/inspection.ts';
 import type { InspectionEvent } from '../actors/inspection.ts';
-import { Consumer } from '../clients/consumer/consumer.ts';
-import type { ConsumerOptions } from '../clients/consumer/consumer.ts';
-import { Producer } from '../clients/producer/producer.ts';
-import type { ProducerOptions } from '../clients/producer/producer.ts';
 import { Pipeline } from '../streams/pipeline.ts';
 import type { PipelineOptions } from '../streams/pipeline.ts';
+import { ClientHost } from './connect.ts';
+import type { ConnectionAdminOptions } from './connect.ts';
+import { formatDirectories } from './hosting.ts';
+import { hostBroker } from './startBroker.ts';
+import type { BrokerHost } from './startBroker.ts';
+import { hostController } from './startController.ts';
+import type { ControllerHandle, ControllerHost } from './startController.ts';
+
+export type { ControllerHandle, QuorumState } from './startController.ts';
 
 /** Options of {@link createCluster}. */
 export interface ClusterOptions {
@@ -75,35 +73,6 @@ export interface ClusterOptions {
   readonly logger?: Logger | LogLevel;
 }
 
-/** One controller's view of the metadata quorum. */
-export interface QuorumState {
-  readonly epoch: number;
-  readonly leaderId: number | undefined;
-  readonly role: RaftRole;
-  /** Entries below it are committed. */
-  readonly highWatermark: bigint;
-  /** First offset still in the log: the latest snapshot's end. */
-  readonly logStartOffset: bigint;
-  readonly logEndOffset: bigint;
-}
-
-/** Crash and restart control of one controller. */
-export interface ControllerHandle {
-  readonly id: number;
-  /** Whether the controller process is up. */
-  readonly running: boolean;
-  /** Whether it is the active controller (the quorum leader that has committed its epoch). */
-  readonly active: boolean;
-  /** The metadata image replayed from its committed log (undefined while it is down). */
-  readonly metadata: ClusterMetadataImage | undefined;
-  /** Its replica of the metadata log: Raft epoch, known leader and offsets (undefined while it is down). */
-  readonly quorum: QuorumState | undefined;
-  /** Kills the controller: its volatile state is lost; its metadata log, vote and snapshot survive. */
-  crash(): void;
-  /** Starts it again from its log and snapshot; it rejoins the quorum as a follower or candidate. */
-  restart(): Promise<void>;
-}
-
 /** Crash and restart control of one broker. */
 export interface BrokerHandle {
   readonly id: number;
@@ -120,8 +89,8 @@ export interface BrokerHandle {
   restart(): Promise<void>;
 }
 
-/** An embedded cluster. */
-export class Cluster {
+/** An embedded cluster: every node and client in this process, on one simulated network. */
+export class Cluster implements KafkaClients {
   /** The cluster's time source. */
   readonly clock: Clock;
   /** The seed every random choice derives from; print it to replay a run. */
@@ -130,23 +99,23 @@ export class Cluster {
   readonly network: SimulatedNetwork;
   /** The logger every node and client of this cluster writes to. */
   readonly logger: Logger;
-  private readonly random: Random;
-  private readonly inspection: InspectionSink;
-  private readonly brokers = new Map<number, Broker>();
-  private readonly storages = new Map<number, Storage>();
-  private readonly controllers = new Map<number, { actor: Actor<typeof controllerMachine> | undefined; unregister: (() => void) | undefined; durable: RaftDurableState<MetadataRecord> & { close?(): void } }>();
-  /** Kafka's `.lock` of every data directory this cluster writes (none in memory). */
-  private readonly locks: DirectoryLock[] = [];
   /**
    * The cluster id every node is formatted with (Kafka's meta.properties `cluster.id`): read from
    * the dataDir when it was formatted before, else derived from the seed.
    */
   readonly clusterId: string;
-  private readonly clients = new Set<{ close(): void | Promise<void> }>();
-  private readonly pipelines = new Set<Pipeline>();
-  private clientCount = 0;
-  private stopped = false;
+  private readonly controllerCount: number;
+  private readonly brokerCount: number;
+  private readonly random: Random;
+  private readonly inspection: InspectionSink;
   private readonly brokerConfig: BrokerConfig;
+  private readonly controllerHosts = new Map<number, ControllerHost>();
+  private readonly brokerHosts = new Map<number, BrokerHost>();
+  /** Kafka's `.lock` of each data directory (by its name in dataDir) not yet handed to its node's host. */
+  private readonly locks = new Map<string, DirectoryLock>();
+  private readonly clients: ClientHost;
+  private readonly pipelines = new Set<Pipeline>();
+  private stopped = false;
 
   /** @internal Use {@link createCluster}. */
   constructor(private readonly options: ClusterOptions) {
@@ -162,12 +131,10 @@ export class Cluster {
     const controllers = options.controllers ?? 1;
     if (!Number.isInteger(controllers) || controllers < 1 || controllers > 9) throw new InvalidArgumentError('controllers', `expected 1 to 9 controllers (1 or 3 is usual; 3 survives one failure), got ${String(controllers)}`);
     if (options.quorumConfig !== undefined) parseRaftConfig(options.quorumConfig);
-    for (let id = 0; id < controllers; id++) this.controllers.set(id, { actor: undefined, unregister: undefined, durable: createRaftDurableState<MetadataRecord>() });
-    for (let id = 1; id <= count; id++) {
-      const storage = options.dataDir === undefined ? new MemoryStorage() : new FileStorage(join(options.dataDir, `broker-${id}`));
-      this.storages.set(id, storage);
-    }
-    this.clusterId = options.dataDir === undefined ? `samsa-${this.seed.toString(16)}` : this.formatDataDir(options.dataDir, controllers, count);
+    this.controllerCount = controllers;
+    this.brokerCount = count;
+    this.clients = new ClientHost({ transport: this.network, clock: this.clock, logger: this.logger, random: this.random, brokers: () => this.brokerIds, controllers: () => this.controllerNodes, name: 'the cluster' });
+    this.clusterId = options.dataDir === undefined ? `samsa-${this.seed.toString(16)}` : this.formatDataDir(options.dataDir);
   }
 
   /**
@@ -175,23 +142,23 @@ export class Cluster {
    * their meta.properties: an existing cluster id is kept across restarts, and a directory of
    * another cluster or node is refused. Nothing is written before every lock is held.
    */
-  private formatDataDir(dataDir: string, controllers: number, brokers: number): string {
-    const dirs: { dir: string; nodeId: number }[] = [];
-    for (let id = 0; id < controllers; id++) dirs.push({ dir: join(dataDir, `controller-${id}`), nodeId: id });
-    for (let id = 1; id <= brokers; id++) dirs.push({ dir: join(dataDir, `broker-${id}`), nodeId: id });
-    try {
-      for (const { dir } of dirs) this.locks.push(lockDirectory(dir));
-      const clusterId = dirs.map(({ dir }) => readMetaProperties(dir)?.clusterId).find((id) => id !== undefined) ?? `samsa-${this.seed.toString(16)}`;
-      for (const { dir, nodeId } of dirs) ensureMetaProperties(dir, { clusterId, nodeId });
-      return clusterId;
-    } catch (e) {
-      this.releaseLocks();
-      throw e;
-    }
+  private formatDataDir(dataDir: string): string {
+    const names = [...this.controllerIds.map((id) => ({ name: `controller-${id}`, nodeId: id })), ...this.brokerIds.map((id) => ({ name: `broker-${id}`, nodeId: id }))];
+    const { clusterId, locks } = formatDirectories(
+      names.map(({ name, nodeId }) => ({ dir: join(dataDir, name), nodeId })),
+      undefined,
+      `samsa-${this.seed.toString(16)}`,
+    );
+    names.forEach(({ name }, i) => this.locks.set(name, locks[i] as DirectoryLock));
+    return clusterId;
   }
 
-  private releaseLocks(): void {
-    for (const lock of this.locks.splice(0)) lock.release();
+  /** The data directory of node `name` (`broker-1`, `controller-0`) and its lock, handed to the node's host. */
+  private nodeDir(name: string): { dataDir?: string; lock?: DirectoryLock } {
+    if (this.options.dataDir === undefined) return {};
+    const lock = this.locks.get(name);
+    this.locks.delete(name);
+    return { dataDir: join(this.options.dataDir, name), ...(lock === undefined ? {} : { lock }) };
   }
 
   /** Address of the active controller (the first controller while none is active). */
@@ -204,153 +171,114 @@ export class Cluster {
     return this.controllerIds.map(controllerNode);
   }
 
-  /** Ids of every controller (running or not). */
+  /** Ids of every controller (running or not): 0..N-1. */
   get controllerIds(): number[] {
-    return [...this.controllers.keys()];
+    return Array.from({ length: this.controllerCount }, (_, i) => i);
+  }
+
+  /** Ids of all brokers (running or not): 1..N. */
+  get brokerIds(): number[] {
+    return Array.from({ length: this.brokerCount }, (_, i) => i + 1);
   }
 
   /** Id of the active controller, undefined while the quorum has none (an election is running). */
   activeControllerId(): number | undefined {
-    for (const [id, c] of this.controllers) if ((c.actor?.getSnapshot().context.active ?? false) && c.actor?.getSnapshot().status === 'active') return id;
+    for (const [id, host] of this.controllerHosts) if (host.serving) return id;
     return undefined;
   }
 
-  /** Ids of all brokers (running or not). */
-  get brokerIds(): number[] {
-    return [...this.storages.keys()];
-  }
-
-  /** @internal Starts the controllers and brokers. */
+  /** @internal Starts the controllers and brokers, as {@link startController} and {@link startBroker} would, in one turn. */
   start(): void {
-    for (const id of this.controllers.keys()) this.startController(id);
-    for (const id of this.storages.keys()) this.startBroker(id);
-  }
-
-  private startController(id: number): void {
-    const slot = this.controllers.get(id);
-    if (slot === undefined || slot.actor !== undefined) return;
-    const node = controllerNode(id);
-    if (this.options.dataDir !== undefined) {
-      // Every life starts from the files, as a new process would: what was not written is lost.
-      slot.durable.close?.();
-      slot.durable = openFileRaftDurableState<MetadataRecord>(join(this.options.dataDir, `controller-${id}`), { logger: this.logger.child({ node }) });
+    const common = { transport: this.network, clock: this.clock, logger: this.logger, clusterId: this.clusterId };
+    const shared = { random: this.random, inspection: this.inspection };
+    for (const id of this.controllerIds) {
+      const host = this.controllerHosts.get(id);
+      if (host !== undefined) {
+        host.start();
+        continue;
+      }
+      const { dataDir, lock } = this.nodeDir(`controller-${id}`);
+      const options = { ...common, id, voters: this.controllerIds, brokerSessionTimeoutMs: this.brokerConfig.brokerSessionTimeoutMs, ...(dataDir === undefined ? {} : { dataDir }), ...(this.options.quorumConfig === undefined ? {} : { quorumConfig: this.options.quorumConfig }) };
+      this.controllerHosts.set(id, hostController(options, { ...shared, ...(lock === undefined ? {} : { lock }) }));
     }
-    const actor = createActor(controllerMachine, {
-      input: {
-        id,
-        voters: this.controllerIds,
-        clusterId: this.clusterId,
-        random: this.random.fork(),
-        clock: this.clock,
-        durable: slot.durable,
-        ...(this.options.quorumConfig === undefined ? {} : { raftConfig: this.options.quorumConfig }),
-        send: (to: NodeId, message: Message) => this.network.send(node, to, message),
-        notify: (e) => this.inspection.notify(e as never),
-        brokerSessionTimeoutMs: this.brokerConfig.brokerSessionTimeoutMs,
-        logger: this.logger.child({ node }),
-      },
-      clock: this.clock,
-      id: node,
-    });
-    this.inspection.track(actor);
-    slot.actor = actor;
-    slot.unregister = this.network.register(node, (message, from) => actor.send({ type: 'net.message', message, from }));
-    actor.start();
-  }
-
-  private stopController(id: number): void {
-    const slot = this.controllers.get(id);
-    if (slot === undefined || slot.actor === undefined) return;
-    slot.unregister?.();
-    slot.unregister = undefined;
-    slot.actor.stop();
-    slot.actor = undefined;
+    for (const id of this.brokerIds) {
+      const host = this.brokerHosts.get(id);
+      if (host !== undefined) {
+        host.broker.start();
+        continue;
+      }
+      const { dataDir, lock } = this.nodeDir(`broker-${id}`);
+      const options = { ...common, id, controllers: this.controllerIds, config: this.brokerConfig, ...(dataDir === undefined ? {} : { dataDir }) };
+      this.brokerHosts.set(id, hostBroker(options, { ...shared, ...(lock === undefined ? {} : { lock }) }));
+    }
   }
 
   /** Crash/restart control of controller `id`. */
   controller(id: number): ControllerHandle {
-    const slot = this.controllers.get(id);
-    if (slot === undefined) throw new InvalidArgumentError('id', `there is no controller ${id}; controllers are ${this.controllerIds.join(', ')}`);
+    const host = this.controllerHosts.get(id);
+    if (host === undefined) throw new InvalidArgumentError('id', `there is no controller ${id}; controllers are ${this.controllerIds.join(', ')}`);
+    const ensureRunning = (): void => this.ensureRunning();
     return {
       id,
       get running() {
-        return slot.actor !== undefined;
+        return host.running;
       },
       get active() {
-        return slot.actor?.getSnapshot().context.active ?? false;
+        return host.active;
       },
       get metadata() {
-        return slot.actor?.getSnapshot().context.image;
+        return host.metadata;
       },
       get quorum() {
-        const raft = slot.actor?.getSnapshot().context.raft;
-        return raft === undefined ? undefined : { epoch: raft.epoch, leaderId: raft.leaderId, role: raft.role, highWatermark: raft.highWatermark, logStartOffset: raft.logStartOffset, logEndOffset: raft.logEndOffset };
+        return host.quorum;
       },
-      crash: () => {
-        if (slot.actor !== undefined) this.inspection.notify({ type: '@samsa.controller.crashed', controllerId: id } as never);
-        this.stopController(id);
-      },
+      crash: () => host.crash(),
       restart: async () => {
-        this.ensureRunning();
-        this.startController(id);
+        ensureRunning();
+        await host.restart();
       },
     };
   }
 
-  private startBroker(id: number): Broker {
-    let broker = this.brokers.get(id);
-    if (broker === undefined) {
-      broker = new Broker({ id, storage: this.storages.get(id) as Storage, clock: this.clock, transport: this.network, controllers: this.controllerNodes, config: this.brokerConfig, inspection: this.inspection, random: this.random.fork(), clusterId: this.clusterId, logger: this.logger.child({ node: `broker:${id}` }) });
-      this.brokers.set(id, broker);
-    }
-    broker.start();
-    return broker;
-  }
-
   /** Crash/restart control of broker `id`. */
   broker(id: number): BrokerHandle {
-    const broker = this.brokers.get(id);
-    if (broker === undefined) throw new InvalidArgumentError('id', `there is no broker ${id}; brokers are ${this.brokerIds.join(', ')}`);
+    const host = this.brokerHosts.get(id);
+    if (host === undefined) throw new InvalidArgumentError('id', `there is no broker ${id}; brokers are ${this.brokerIds.join(', ')}`);
+    const ensureRunning = (): void => this.ensureRunning();
     return {
       id,
       get running() {
-        return broker.running;
+        return host.running;
       },
-      crash: () => broker.crash(),
+      crash: () => host.crash(),
       restart: async () => {
-        this.ensureRunning();
-        broker.start();
+        ensureRunning();
+        await host.restart();
       },
     };
   }
 
   /** @internal The broker object (tests and tooling). */
   brokerInternals(id: number): Broker | undefined {
-    return this.brokers.get(id);
+    return this.brokerHosts.get(id)?.broker;
   }
 
   /** A new admin client. */
-  admin(options: { clientId?: string; requestTimeoutMs?: number } = {}): Admin {
+  admin(options: ConnectionAdminOptions = {}): Admin {
     this.ensureRunning();
-    const admin = new Admin({ transport: this.network, clock: this.clock, controllers: () => this.controllerNodes, brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('admin'), logger: this.logger, ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }) });
-    this.clients.add(admin);
-    return admin;
+    return this.clients.admin(options);
   }
 
   /** A new producer. Defaults are Kafka's (acks=all, batch.size 16384, linger.ms 0, …). */
   producer(options: ProducerOptions = {}): Producer {
     this.ensureRunning();
-    const producer = new Producer({ transport: this.network, clock: this.clock, random: this.random.fork(), brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('producer'), logger: this.logger }, options);
-    this.clients.add(producer);
-    return producer;
+    return this.clients.producer(options);
   }
 
   /** A new consumer. Defaults are Kafka's (auto.offset.reset=latest, max.poll.records 500, …). */
   consumer(options: ConsumerOptions = {}): Consumer {
     this.ensureRunning();
-    const consumer = new Consumer({ transport: this.network, clock: this.clock, random: this.random.fork(), brokers: () => this.brokerIds, clientId: options.clientId ?? this.nextClientId('consumer'), logger: this.logger }, options);
-    this.clients.add(consumer);
-    return consumer;
+    return this.clients.consumer(options);
   }
 
   /**
@@ -360,7 +288,7 @@ export class Cluster {
    */
   pipeline(options: PipelineOptions): Pipeline {
     this.ensureRunning();
-    const pipeline = new Pipeline({ clock: this.clock, consumer: (o) => this.consumer(o), producer: (o) => this.producer(o), nextClientId: () => this.nextClientId('pipeline'), logger: this.logger }, options);
+    const pipeline = new Pipeline({ clock: this.clock, consumer: (o) => this.consumer(o), producer: (o) => this.producer(o), nextClientId: () => this.clients.nextClientId('pipeline'), logger: this.logger }, options);
     this.pipelines.add(pipeline);
     return pipeline;
   }
@@ -378,15 +306,13 @@ export class Cluster {
     this.stopped = true;
     for (const p of this.pipelines) await p.stop();
     this.pipelines.clear();
-    for (const c of this.clients) await c.close();
-    this.clients.clear();
-    for (const b of this.brokers.values()) await b.stop();
+    await this.clients.stop();
+    for (const b of this.brokerHosts.values()) await b.stop();
     if (this.options.dataDir !== undefined && !(this.options.manualNetwork ?? false) && this.clock instanceof SystemClock) await this.awaitBrokersFenced();
-    for (const [id, slot] of this.controllers) {
-      this.stopController(id);
-      slot.durable.close?.();
-    }
-    this.releaseLocks();
+    for (const c of this.controllerHosts.values()) await c.stop();
+    // Directories of nodes that never started (a start that failed half-way).
+    for (const lock of this.locks.values()) lock.release();
+    this.locks.clear();
   }
 
   /**
@@ -409,11 +335,6 @@ export class Cluster {
   /** Calls on a stopped cluster fail at once rather than wait on nodes that are gone. */
   private ensureRunning(): void {
     if (this.stopped) throw new ClosedError('the cluster');
-  }
-
-  private nextClientId(kind: string): string {
-    this.clientCount++;
-    return `${kind}-${this.clientCount}`;
   }
 }
 

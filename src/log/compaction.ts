@@ -27,9 +27,12 @@ import type { RecordBatchHeader, RecordInput } from '../record/recordBatch.ts';
 import { writeOffsetCheckpoint, CLEANER_OFFSET_FILE } from './checkpoints.ts';
 import { readControlBatch } from '../record/controlRecords.ts';
 import type { ControlBatchContent } from '../record/controlRecords.ts';
-import type { PartitionLog } from './partitionLog.ts';
+import type { Clock } from '../clock.ts';
+import type { LogConfig } from '../topicConfig.ts';
+import type { ProducerStateEntry } from './producerState.ts';
 import { LogSegment } from './segment.ts';
-import type { AppendedBatch } from './segment.ts';
+import type { AppendedBatch, SegmentConfig } from './segment.ts';
+import type { Storage } from './storage/storage.ts';
 import { encodeAbortedTxns } from './transactionIndex.ts';
 import type { AbortedTxn } from './transactionIndex.ts';
 
@@ -47,6 +50,32 @@ export interface CleanOptions {
    * last batch of every producer the log tracks is kept anyway.
    */
   readonly retainEmptyBatch?: (header: RecordBatchHeader) => boolean;
+}
+
+/**
+ * What the cleaner reads and changes of a partition log: its segments (replaced by cleaned ones),
+ * its producers (whose last batches it keeps) and its cleaning checkpoints. The log's own state
+ * satisfies it; the cleaner knows nothing else of the log.
+ */
+export interface CleanableLog {
+  readonly storage: Storage;
+  readonly dir: string;
+  readonly config: LogConfig;
+  readonly clock: Pick<Clock, 'now'>;
+  /** Segments, oldest first; the last one is the active segment. */
+  readonly segments: readonly LogSegment[];
+  readonly logEndOffset: bigint;
+  /** The first offset of the earliest open transaction: nothing at or after it is cleaned. */
+  readonly firstUnstableOffset: bigint | undefined;
+  readonly producerStates: ReadonlyMap<bigint, ProducerStateEntry>;
+  /** First offset not yet cleaned; the cleaner moves it to the end of what it cleaned. */
+  firstDirtyOffset: bigint;
+  /** Latest delete horizon of the tombstones and markers the cleaner kept, -1 when none. */
+  latestDeleteHorizon: number;
+  /** Sizing of new segments under the current config. */
+  segmentConfig(): SegmentConfig;
+  /** Replaces segments [from, to) by `replacement`. */
+  replaceSegments(from: number, to: number, replacement: readonly LogSegment[]): void;
 }
 
 /** What a cleaning pass did. */
@@ -79,10 +108,10 @@ function keyOf(key: Uint8Array): string {
  * Runs one cleaning pass over `log` if it is compacted and dirty enough (or forced by
  * `max.compaction.lag.ms` or `options.force`).
  */
-export function cleanLog(log: PartitionLog, options: CleanOptions = {}): CleanResult {
+export function cleanLog(log: CleanableLog, options: CleanOptions = {}): CleanResult {
   const config = log.config;
   const now = log.clock.now();
-  const segments = log.segmentsForCleaning;
+  const segments = log.segments;
   const notCleaned = (reason: string, dirtyRatio = 0): CleanResult => ({ cleaned: false, reason, dirtyRatio, firstDirtyOffset: log.firstDirtyOffset, bytesBefore: 0, bytesAfter: 0, recordsRemoved: 0, tombstonesRemoved: 0, abortedRecordsRemoved: 0, markersRemoved: 0 });
   if (!config.cleanupPolicy.includes('compact')) return notCleaned('cleanup.policy does not include compact');
 

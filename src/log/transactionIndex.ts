@@ -33,6 +33,14 @@ export interface AbortedTxn {
   readonly lastStableOffset: bigint;
 }
 
+/**
+ * The index entry of a transaction its ABORT marker just closed (a producer state's completed
+ * transaction): only the entry's own fields, so every replica and replay stores the same entry.
+ */
+export function abortedTxnOf(completed: AbortedTxn): AbortedTxn {
+  return { producerId: completed.producerId, firstOffset: completed.firstOffset, lastOffset: completed.lastOffset, lastStableOffset: completed.lastStableOffset };
+}
+
 /** What {@link TransactionIndex.collectAbortedTxns} found (Kafka's `TxnIndexSearchResult`). */
 export interface TxnIndexSearchResult {
   readonly abortedTransactions: AbortedTxn[];

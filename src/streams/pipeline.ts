@@ -30,14 +30,12 @@
  * producer and commits offsets after the outputs are acknowledged: nothing is lost, but a crash
  * can repeat outputs (for comparison, as in Kafka Streams).
  */
+import { sleep } from '../clock.ts';
 import type { Clock } from '../clock.ts';
-import { InvalidArgumentError, KafkaProtocolError, ProducerFencedError, SamsaError } from '../errors.ts';
+import { ClosedError, InvalidArgumentError, KafkaProtocolError, ProducerFencedError, RebalanceInProgressError, SamsaError, TransactionAbortableError, TransactionStateError } from '../errors.ts';
 import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
-import { sleep } from '../clients/metadataCache.ts';
-import type { TopicPartition } from '../clients/consumer/assignors/index.ts';
-import type { Consumer, ConsumerOptions, ConsumerRecord } from '../clients/consumer/consumer.ts';
-import type { Producer, ProducerOptions, ProducerRecord, RecordMetadata } from '../clients/producer/producer.ts';
+import type { ConsumerClient, ConsumerGroupMetadata, ConsumerOptions, ConsumerRecord, KafkaClients, ProducerClient, ProducerOptions, ProducerRecord, RecordMetadata, TopicPartition, TransactionalProducerClient } from '../clients/api.ts';
 
 /** An output record; `topic` defaults to the pipeline's `to`. */
 export interface PipelineOutput extends ProducerRecord {
@@ -88,11 +86,14 @@ export interface PipelineStats {
   readonly producerResets: number;
 }
 
-/** What a pipeline needs from its cluster. */
+/**
+ * What a pipeline needs from its host: client factories (those of any {@link KafkaClients}), the
+ * clock its commit interval and backoffs run on, and client ids.
+ */
 export interface PipelineContext {
   readonly clock: Clock;
-  readonly consumer: (options: ConsumerOptions) => Consumer;
-  readonly producer: (options: ProducerOptions) => Producer;
+  readonly consumer: KafkaClients['consumer'];
+  readonly producer: KafkaClients['producer'];
   readonly nextClientId: () => string;
   /** Where the pipeline logs its aborts, recoveries and stop (default: silent). */
   readonly logger?: Logger;
@@ -110,24 +111,22 @@ function outputsOf(result: PipelineResult, to: string | undefined): Array<{ topi
 }
 
 /**
+ * Kafka codes without a class of their own after which the pipeline carries on: the group moved on
+ * (the member rejoins), or the producer's sequence state was lost (a new producer starts over).
+ */
+const RECOVERABLE_CODES = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'INVALID_PRODUCER_ID_MAPPING', 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID']);
+
+/**
  * Errors after which the pipeline aborts (or rejoins, or replaces its producer) and carries on,
  * besides every retriable error: a rebalance overtook the commit, the transaction must be aborted,
- * the producer's own transaction timed out or its sequence state was lost (Kafka Streams turns
- * these into TaskMigrated/TaskCorrupted and recovers).
+ * the producer was fenced (its own transaction timed out: see `throwIfFatal` for a newer
+ * instance) or left unusable, its sequence state was lost (Kafka Streams turns these into
+ * TaskMigrated/TaskCorrupted and recovers).
  */
-const RECOVERABLE = new Set([
-  'ILLEGAL_GENERATION',
-  'UNKNOWN_MEMBER_ID',
-  'REBALANCE_IN_PROGRESS',
-  'TRANSACTION_ABORTABLE',
-  'PRODUCER_FENCED',
-  'INVALID_PRODUCER_EPOCH',
-  'INVALID_PRODUCER_ID_MAPPING',
-  'OUT_OF_ORDER_SEQUENCE_NUMBER',
-  'UNKNOWN_PRODUCER_ID',
-  'ILLEGAL_TRANSACTION_STATE',
-]);
-const FENCED = new Set(['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH']);
+function isRecoverable(error: unknown): boolean {
+  if (!SamsaError.is(error)) return false;
+  return error.retriable || RebalanceInProgressError.is(error) || TransactionAbortableError.is(error) || ProducerFencedError.is(error) || TransactionStateError.is(error) || RECOVERABLE_CODES.has(error.code);
+}
 
 function tpKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
@@ -141,8 +140,9 @@ function describe(error: unknown): Record<string, unknown> {
 export class Pipeline {
   readonly clientId: string;
   readonly transactionalId: string;
-  private readonly consumer: Consumer;
-  private producer: Producer;
+  private readonly consumer: ConsumerClient;
+  /** Transactional with exactly_once_v2 (see {@link transactional}), idempotent otherwise. */
+  private producer: ProducerClient;
   private producerIncarnation = 0;
   private readonly exactlyOnce: boolean;
   private readonly commitIntervalMs: number;
@@ -224,11 +224,16 @@ export class Pipeline {
     await this.done.catch(() => undefined);
   }
 
-  private createProducer(): Producer {
+  private createProducer(): ProducerClient {
     // A replacement gets its own client id: the fenced producer may still be finishing its sends.
     const clientId = this.producerIncarnation === 0 ? `${this.clientId}-producer` : `${this.clientId}-producer-${this.producerIncarnation}`;
     this.producerIncarnation++;
-    return this.context.producer({ ...this.options.producer, clientId, ...(this.exactlyOnce ? { transactionalId: this.transactionalId } : { idempotent: true }) });
+    return this.exactlyOnce ? this.context.producer({ ...this.options.producer, clientId, transactionalId: this.transactionalId }) : this.context.producer({ ...this.options.producer, clientId, idempotent: true });
+  }
+
+  /** The producer's transaction API: used with exactly_once_v2 only, where it was created with a transactional id. */
+  private get transactional(): TransactionalProducerClient {
+    return this.producer as TransactionalProducerClient;
   }
 
   /**
@@ -259,7 +264,7 @@ export class Pipeline {
           records = await this.consumer.poll({ timeoutMs: Math.max(1, this.commitIntervalMs) });
         } catch (error) {
           // Kafka's poll() does not throw retriable errors; whatever transient error reaches here is waited out.
-          if (!this.isRecoverable(error)) throw error;
+          if (!isRecoverable(error)) throw error;
           this.logger.warn('pipeline poll failed; retrying', describe(error));
           await sleep(this.context.clock, this.retryBackoffMs);
           continue;
@@ -294,13 +299,16 @@ export class Pipeline {
   private async initTransactions(): Promise<void> {
     for (;;) {
       try {
-        await this.producer.initTransactions();
+        await this.transactional.initTransactions();
         return;
       } catch (error) {
-        if (!this.isRecoverable(error) || FENCED.has((error as SamsaError).code)) throw error;
+        if (!isRecoverable(error) || ProducerFencedError.is(error)) throw error;
         // Stopping: no transaction will begin, so there is nothing to initialize for.
         if (!this.running) return;
-        if (this.producer.transactionPhase === 'fatalError') {
+        // A retriable failure (coordinator unavailable, timeout) leaves the producer able to try
+        // again; any other may have left it unusable (Kafka's fatal INVALID_PRODUCER_ID_MAPPING),
+        // so a new producer tries.
+        if (!(error as SamsaError).retriable) {
           void this.producer.close().catch(() => undefined);
           this.producer = this.createProducer();
         }
@@ -364,9 +372,14 @@ export class Pipeline {
   private async beginIfNeeded(): Promise<void> {
     if (this.pendingRecords === 0) this.openedAt = this.context.clock.now();
     if (!this.exactlyOnce || this.inTransaction) return;
-    // A producer left unusable by an earlier failure is replaced before the next transaction.
-    if (this.producer.transactionPhase !== 'ready') await this.resetProducer(new KafkaProtocolError('TRANSACTION_ABORTABLE', `the transactional producer was left in state ${this.producer.transactionPhase}`));
-    this.producer.beginTransaction();
+    try {
+      this.transactional.beginTransaction();
+    } catch (error) {
+      if (error instanceof ClosedError) throw error;
+      // A producer left unusable by an earlier failure cannot begin: it is replaced before the next transaction.
+      await this.resetProducer(error);
+      this.transactional.beginTransaction();
+    }
     this.inTransaction = true;
     this.transactionBeganAt = this.context.clock.now();
   }
@@ -387,10 +400,6 @@ export class Pipeline {
     await this.abort(error);
   }
 
-  private isRecoverable(error: unknown): boolean {
-    return SamsaError.is(error) && (error.retriable || RECOVERABLE.has(error.code));
-  }
-
   /**
    * Throws when `error` must stop the pipeline. A fence is told apart from a timeout of this
    * producer's own transaction by the transaction's age: the coordinator aborts (and fences) a
@@ -399,9 +408,9 @@ export class Pipeline {
    * a newer instance's initTransactions with the same transactional id.
    */
   private throwIfFatal(error: unknown): void {
-    if (!this.isRecoverable(error)) throw error;
+    if (!isRecoverable(error)) throw error;
     const code = (error as SamsaError).code;
-    if (this.exactlyOnce && FENCED.has(code) && this.context.clock.now() - this.transactionBeganAt < this.transactionTimeoutMs) {
+    if (this.exactlyOnce && ProducerFencedError.is(error) && this.context.clock.now() - this.transactionBeganAt < this.transactionTimeoutMs) {
       throw new ProducerFencedError(this.transactionalId, `${code} on a transaction open for ${this.context.clock.now() - this.transactionBeganAt} ms, less than its timeout of ${this.transactionTimeoutMs} ms`, { cause: error });
     }
   }
@@ -416,8 +425,8 @@ export class Pipeline {
     if (this.exactlyOnce) {
       // commitTransaction waits for every send; a failed one makes the commit fail (abortable).
       await Promise.allSettled(sends);
-      await this.producer.sendOffsetsToTransaction(offsets, this.memberMetadata());
-      await this.producer.commitTransaction();
+      await this.transactional.sendOffsets(offsets, this.memberMetadata());
+      await this.transactional.commitTransaction();
       this.inTransaction = false;
     } else {
       await Promise.all(sends);
@@ -435,7 +444,7 @@ export class Pipeline {
    * (its generation was reset: partitions lost) would commit without a generation, which the
    * coordinator accepts (KIP-447 fencing bypassed), so the commit fails instead and is aborted.
    */
-  private memberMetadata(): ReturnType<Consumer['groupMetadata']> {
+  private memberMetadata(): ConsumerGroupMetadata {
     const group = this.consumer.groupMetadata();
     if (group.generationId < 0 || group.memberId === '') {
       throw new KafkaProtocolError('UNKNOWN_MEMBER_ID', `pipeline "${this.clientId}" is no longer a member of group "${this.options.groupId}" (its partitions were lost); its work since the last commit is aborted and done again after it rejoins`);
@@ -487,18 +496,17 @@ export class Pipeline {
     this.abortCount++;
     if (this.exactlyOnce && this.inTransaction) {
       this.inTransaction = false;
-      const phase = this.producer.transactionPhase;
-      let aborted = false;
-      if (phase === 'inTransaction' || phase === 'abortableError') {
-        try {
-          await this.producer.abortTransaction();
-          aborted = true;
-        } catch (error) {
+      try {
+        await this.transactional.abortTransaction();
+      } catch (error) {
+        // A producer whose state allows no abort (it failed earlier, or is stuck) is replaced
+        // without more ado; any other failure is judged first: fatal ones stop the pipeline.
+        if (TransactionStateError.is(error)) await this.resetProducer(cause);
+        else {
           this.throwIfFatal(error);
-          cause = error;
+          await this.resetProducer(error);
         }
       }
-      if (!aborted) await this.resetProducer(cause);
     } else await Promise.allSettled(sends);
     await this.rewind(rewind);
   }
@@ -530,7 +538,7 @@ export class Pipeline {
         }
         return;
       } catch (error) {
-        if (!this.isRecoverable(error)) throw error;
+        if (!isRecoverable(error)) throw error;
         // Stopping: nothing more is processed or committed, so the positions no longer matter.
         if (!this.running) return;
         this.logger.warn('pipeline could not read its committed offsets to rewind; retrying', describe(error));

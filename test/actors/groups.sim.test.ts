@@ -4,7 +4,7 @@ import type { Producer } from '../../src/clients/producer/producer.ts';
 import { createRandom } from '../../src/random.ts';
 import type { TestCluster } from '../../src/testing.ts';
 import { createTestCluster } from '../../src/testing.ts';
-import { sleep } from '../../src/clients/metadataCache.ts';
+import { sleep } from '../../src/clock.ts';
 import { check, History } from '../helpers/histories.ts';
 import { runSlowGroupSim } from '../sim/groupSim.ts';
 
@@ -109,7 +109,7 @@ async function simulate(seed: number, strategy: readonly string[]): Promise<{ hi
     crasher.running = false;
     crasher.crashed = true;
     // A crash: the process stops; no LeaveGroup, no more heartbeats or commits.
-    cluster.network.isolate(`client:${crasher.name}`, [...cluster.brokerIds.map((id) => `broker:${id}`), cluster.controllerNode]);
+    cluster.network.isolate(`client:${crasher.name}`, [...cluster.brokerIds.map((id) => `broker:${id}` as const), cluster.controllerNode]);
     await sleep(cluster.clock, 2_000 + random.int(2_000));
     startMember('consumer-4');
   })();

@@ -66,7 +66,7 @@ describe('acks=1 versus acks=all when a leader dies before its followers copied 
     acknowledged.push('replicated');
     await cluster.runFor(1_000);
     const leader = (await cluster.settle(admin.describeTopic('fragile'))).partitions[0]!.leader;
-    const followers = cluster.brokerIds.filter((id) => id !== leader).map((id) => `broker:${id}`);
+    const followers = cluster.brokerIds.filter((id) => id !== leader).map((id) => `broker:${id}` as const);
     // The followers can no longer fetch; the leader still reaches clients and the controller.
     cluster.network.partition([`broker:${leader}`], followers);
     const atRisk = producer.send('fragile', { value: 'at-risk' }).then(

@@ -9,7 +9,7 @@
 import { appendFileSync } from 'node:fs';
 import type { Consumer } from '../../src/clients/consumer/consumer.ts';
 import type { Producer } from '../../src/clients/producer/producer.ts';
-import { sleep } from '../../src/clients/metadataCache.ts';
+import { sleep } from '../../src/clock.ts';
 import { consoleLogger } from '../../src/logger.ts';
 import type { LogLevel } from '../../src/logger.ts';
 import { createRandom } from '../../src/random.ts';

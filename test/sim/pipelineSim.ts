@@ -232,7 +232,7 @@ export async function runPipelineSim(options: PipelineSimOptions): Promise<Pipel
           const victim = live[random.int(live.length)];
           if (victim === undefined) break;
           const delayMs = { min: 1_500, max: 4_500 };
-          const producers = Array.from({ length: 4 }, (_, n) => `client:${victim.name}-producer${n === 0 ? '' : `-${n}`}`);
+          const producers = Array.from({ length: 4 }, (_, n) => `client:${victim.name}-producer${n === 0 ? '' : `-${n}`}` as const);
           for (const p of producers) for (const b of cluster.brokerIds) network.setLinkFaults(p, `broker:${b}`, { delayMs });
           await sleep(cluster, maxPollIntervalMs + 1_000 + random.int(5_000));
           for (const p of producers) for (const b of cluster.brokerIds) network.setLinkFaults(p, `broker:${b}`, undefined);

@@ -8,7 +8,7 @@
  */
 import type { Consumer } from '../../src/clients/consumer/consumer.ts';
 import type { Producer } from '../../src/clients/producer/producer.ts';
-import { sleep } from '../../src/clients/metadataCache.ts';
+import { sleep } from '../../src/clock.ts';
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
 import type { Random } from '../../src/random.ts';
 import { createRandom } from '../../src/random.ts';
@@ -270,7 +270,7 @@ async function runNemesis(cluster: TestCluster, watch: Watch, random: Random, co
       case 'isolate-leader': {
         if (leader < 0) break;
         // Cut from the other brokers and the controllers; clients can still reach it.
-        const others = [...brokers.filter((b) => b !== leader).map((b) => `broker:${b}`), ...cluster.controllerNodes];
+        const others = [...brokers.filter((b) => b !== leader).map((b) => `broker:${b}` as const), ...cluster.controllerNodes];
         cluster.network.isolate(`broker:${leader}`, others);
         await sleep(cluster.clock, 2_000 + random.int(20_000));
         cluster.network.heal();

@@ -28,7 +28,7 @@
  * watermark (a partition that never gets there holds a hanging transaction), read every partition
  * from the start with read_committed, fetch every group's committed offsets, and check.
  */
-import { sleep } from '../../src/clients/metadataCache.ts';
+import { sleep } from '../../src/clock.ts';
 import type { Consumer } from '../../src/clients/consumer/consumer.ts';
 import type { Producer } from '../../src/clients/producer/producer.ts';
 import { readBatchHeader } from '../../src/record/recordBatch.ts';
@@ -186,7 +186,7 @@ export async function runTxnSim(options: TxnSimOptions): Promise<TxnSimResult> {
           return { topic: TOPICS[0], partition, offset };
         });
         rec.sendOffsets(txn, group, offsets);
-        await producer.sendOffsetsToTransaction(offsets, { groupId: group, generationId: -1, memberId: '', groupInstanceId: undefined }).catch(() => undefined);
+        await producer.sendOffsets(offsets, { groupId: group, generationId: -1, memberId: '', groupInstanceId: undefined }).catch(() => undefined);
       }
       const crash = crashAt.has(n) ? (r.next() < 0.5 ? 'before-end' : 'during-commit') : undefined;
       if (crash === 'before-end') {
@@ -392,7 +392,7 @@ async function runNemesis(cluster: TestCluster, random: Random, count: number, c
       case 'isolate-broker': {
         const victim = random.pick(brokers);
         const fromClients = random.next() < 0.5;
-        const others = [...brokers.filter((b) => b !== victim).map((b) => `broker:${b}`), ...cluster.controllerNodes, ...(fromClients ? clients : [])];
+        const others = [...brokers.filter((b) => b !== victim).map((b) => `broker:${b}` as const), ...cluster.controllerNodes, ...(fromClients ? clients : [])];
         const ms = 2_000 + random.int(15_000);
         log.push(`isolate-broker(${victim}${fromClients ? ', clients too' : ''}, ${ms} ms)`);
         cluster.network.isolate(`broker:${victim}`, others);

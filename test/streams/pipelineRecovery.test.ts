@@ -6,12 +6,10 @@
  * (Item 4, a reset that cannot be resolved yet, is a consumer test: test/actors/consumer/seekReset.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import type { TopicPartition } from '../../src/clients/consumer/assignors/index.ts';
-import type { Consumer, ConsumerOptions, ConsumerRecord, RebalanceListener } from '../../src/clients/consumer/consumer.ts';
+import type { ConsumerClient, ConsumerGroupMetadata, ConsumerOptions, ConsumerRecord, ProducerOptions, RebalanceListener, TopicPartition, TransactionalProducerClient } from '../../src/clients/api.ts';
 import { Pipeline } from '../../src/streams/pipeline.ts';
 import type { PipelineOptions } from '../../src/streams/pipeline.ts';
-import type { Producer, ProducerOptions } from '../../src/clients/producer/producer.ts';
-import type { ConsumerGroupMetadata, TransactionPhase } from '../../src/clients/producer/transactionManager.ts';
+import type { TransactionPhase } from '../../src/clients/producer/transactionManager.ts';
 import { SimulatedClock } from '../../src/clock.ts';
 import { KafkaProtocolError, ProducerFencedError, TimeoutError, TransactionStateError } from '../../src/errors.ts';
 
@@ -104,13 +102,16 @@ class ScriptedProducer {
   readonly next: Partial<Record<Step, Array<() => Promise<void>>>> = {};
   closed = false;
 
-  constructor(readonly clientId: string) {}
+  constructor(
+    readonly clientId: string,
+    /** Errors the next initTransactions() calls throw, shared by every producer of the pipeline. */
+    private readonly initErrors: Error[] = [],
+  ) {}
 
-  get transactionPhase(): TransactionPhase {
-    return this.phase;
-  }
   async initTransactions(): Promise<void> {
     this.calls.push('init');
+    const error = this.initErrors.shift();
+    if (error !== undefined) throw error;
     this.phase = 'ready';
   }
   beginTransaction(): void {
@@ -122,7 +123,7 @@ class ScriptedProducer {
     this.calls.push('send');
     return Promise.resolve([]);
   }
-  async sendOffsetsToTransaction(offsets: Array<{ offset: bigint }>, group: ConsumerGroupMetadata): Promise<void> {
+  async sendOffsets(offsets: Array<{ offset: bigint }>, group: ConsumerGroupMetadata): Promise<void> {
     this.offsetsSent.push({ offsets, group });
     await this.step('sendOffsets', 'inTransaction');
   }
@@ -166,18 +167,18 @@ async function runFor(clock: SimulatedClock, ms: number): Promise<void> {
   await new Promise((resolve) => setImmediate(resolve));
 }
 
-function startPipeline(options: Partial<PipelineOptions> = {}): { clock: SimulatedClock; pipeline: Pipeline; consumer: ScriptedConsumer; producers: ScriptedProducer[] } {
+function startPipeline(options: Partial<PipelineOptions> = {}, initErrors: Error[] = []): { clock: SimulatedClock; pipeline: Pipeline; consumer: ScriptedConsumer; producers: ScriptedProducer[] } {
   const clock = new SimulatedClock(1_000_000);
   let consumer: ScriptedConsumer | undefined;
   const producers: ScriptedProducer[] = [];
   const pipeline = new Pipeline(
     {
       clock,
-      consumer: (o: ConsumerOptions) => (consumer = new ScriptedConsumer(clock, o)) as unknown as Consumer,
+      consumer: (o: ConsumerOptions) => (consumer = new ScriptedConsumer(clock, o)) as unknown as ConsumerClient,
       producer: (o: ProducerOptions) => {
-        const p = new ScriptedProducer(o.clientId ?? '');
+        const p = new ScriptedProducer(o.clientId ?? '', initErrors);
         producers.push(p);
-        return p as unknown as Producer;
+        return p as unknown as TransactionalProducerClient;
       },
       nextClientId: () => 'w',
     },
@@ -351,6 +352,57 @@ describe('pipeline: transient errors never stop it (issue 14 item 5)', () => {
     expect(stopped).toBeUndefined();
     expect(consumer.seeks).toEqual([{ partition: 0, offset: 0n }]);
     expect(pipeline.stats).toMatchObject({ aborts: 1 });
+    await Promise.all([pipeline.stop(), runFor(clock, 2_000)]);
+  });
+});
+
+describe('pipeline: decisions on error classes, never on a client state', () => {
+  it('initTransactions: a retriable failure retries the same producer, any other gets a new one', async () => {
+    const { clock, pipeline, consumer, producers } = startPipeline({}, [new KafkaProtocolError('COORDINATOR_NOT_AVAILABLE'), new KafkaProtocolError('INVALID_PRODUCER_ID_MAPPING')]);
+    let stopped: unknown;
+    pipeline.done.catch((e: unknown) => (stopped = e));
+    await runFor(clock, 500);
+    expect(stopped).toBeUndefined();
+    expect(producers).toHaveLength(2);
+    expect((producers[0] as ScriptedProducer).calls).toEqual(['init', 'init']);
+    expect((producers[0] as ScriptedProducer).closed).toBe(true);
+    expect((producers[1] as ScriptedProducer).calls).toEqual(['init']);
+    consumer.polls.push([record(0)]);
+    await runFor(clock, 2_000);
+    expect(pipeline.stats).toMatchObject({ processed: 1, commits: 1 });
+    await Promise.all([pipeline.stop(), runFor(clock, 2_000)]);
+  });
+
+  it('a producer that cannot begin (left unusable between transactions) is replaced before the next one', async () => {
+    const { clock, pipeline, consumer, producers } = startPipeline();
+    consumer.polls.push([record(0)]);
+    await runFor(clock, 2_000);
+    const first = producers[0] as ScriptedProducer;
+    expect(pipeline.stats).toMatchObject({ processed: 1, commits: 1 });
+    first.phase = 'fatalError';
+    consumer.polls.push([record(1)]);
+    await runFor(clock, 2_000);
+    expect(producers).toHaveLength(2);
+    expect((producers[1] as ScriptedProducer).calls.slice(0, 2)).toEqual(['init', 'begin']);
+    expect(pipeline.stats).toMatchObject({ processed: 2, commits: 2, aborts: 0, producerResets: 1 });
+    await Promise.all([pipeline.stop(), runFor(clock, 2_000)]);
+  });
+
+  it('an abort the producer refuses in its state (TransactionStateError) replaces the producer instead of stopping', async () => {
+    const { clock, pipeline, consumer, producers } = startPipeline();
+    consumer.polls.push([record(0)]);
+    await runFor(clock, 300); // processed, not yet committed
+    const first = producers[0] as ScriptedProducer;
+    first.phase = 'aborting'; // stuck in an abort it never finished
+    let stopped: unknown;
+    pipeline.done.catch((e: unknown) => (stopped = e));
+    await consumer.lose();
+    await runFor(clock, 500);
+    expect(stopped).toBeUndefined();
+    expect(first.calls).toContain('abort');
+    expect(first.closed).toBe(true);
+    expect(producers).toHaveLength(2);
+    expect(pipeline.stats).toMatchObject({ processed: 0, aborts: 1, producerResets: 1 });
     await Promise.all([pipeline.stop(), runFor(clock, 2_000)]);
   });
 });

@@ -3,19 +3,13 @@
  * metadata per transactional id, applies write decisions the way the coordinator actor will
  * (pending → durable → completeTransition), and keeps the written records for replay checks.
  */
-import { completeTransaction, completeTransition, handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleEndTxn, handleInitProducerId, onWriteFailed } from '../../src/transactions/transactionState.ts';
-import type {
-  AddOffsetsToTxnRequest,
-  AddPartitionsToTxnRequest,
-  Decision,
-  EndTxnRequest,
-  InitProducerIdRequest,
-  TransactionContext,
-  TransactionCoordinatorConfig,
-  TransactionMetadata,
-  TxnReply,
-  WriteDecision,
-} from '../../src/transactions/transactionState.ts';
+import { completeTransition } from '../../src/transactions/transactionState.ts';
+import type { TransactionMetadata } from '../../src/transactions/transactionState.ts';
+import { onWriteFailed } from '../../src/transactions/transactionDecision.ts';
+import type { Decision, TransactionContext, TransactionCoordinatorConfig, TxnReply, WriteDecision } from '../../src/transactions/transactionDecision.ts';
+import { handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleEndTxn, handleInitProducerId } from '../../src/transactions/transactionRequests.ts';
+import type { AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest } from '../../src/transactions/transactionRequests.ts';
+import { completeTransaction } from '../../src/transactions/transactionCompletion.ts';
 import { encodeTransactionLogRecord } from '../../src/transactions/transactionLog.ts';
 import type { KafkaErrorName } from '../../src/errors.ts';
 

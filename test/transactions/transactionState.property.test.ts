@@ -12,20 +12,12 @@
  */
 import { expect } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
-import {
-  abortTimedOut,
-  completeTransaction,
-  completeTransition,
-  expireTransactionalId,
-  handleAddOffsetsToTxn,
-  handleAddPartitionsToTxn,
-  handleEndTxn,
-  handleInitProducerId,
-  isExpirationAllowed,
-  isValidTransition,
-  onWriteFailed,
-} from '../../src/transactions/transactionState.ts';
-import type { Decision, ProducerIdAndEpoch, TransactionContext, TransactionMetadata, WriteDecision } from '../../src/transactions/transactionState.ts';
+import { completeTransition, isExpirationAllowed, isValidTransition } from '../../src/transactions/transactionState.ts';
+import type { ProducerIdAndEpoch, TransactionMetadata } from '../../src/transactions/transactionState.ts';
+import { onWriteFailed } from '../../src/transactions/transactionDecision.ts';
+import type { Decision, TransactionContext, WriteDecision } from '../../src/transactions/transactionDecision.ts';
+import { handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleEndTxn, handleInitProducerId } from '../../src/transactions/transactionRequests.ts';
+import { abortTimedOut, completeTransaction, expireTransactionalId } from '../../src/transactions/transactionCompletion.ts';
 import { encodeTransactionLogRecord, replayTransactionLog } from '../../src/transactions/transactionLog.ts';
 import type { KafkaErrorName } from '../../src/errors.ts';
 

@@ -5,23 +5,22 @@ import {
   TRANSACTION_STATES,
   TRANSACTION_STATE_IDS,
   VALID_PREVIOUS_STATES,
-  abortTimedOut,
-  completeTransaction,
   completeTransition,
-  expireTransactionalId,
-  expiredTransactionalIds,
-  handleAddOffsetsToTxn,
-  handleAddPartitionsToTxn,
-  handleEndTxn,
-  handleInitProducerId,
   isValidTransition,
-  mapAppendError,
-  markersFor,
-  onWriteFailed,
-  timedOutTransactions,
   transactionStateFromId,
 } from '../../src/transactions/transactionState.ts';
-import type { Decision, TransactionContext, TransactionMetadata, TransactionState, TopicPartitionRef } from '../../src/transactions/transactionState.ts';
+import type { TopicPartitionRef, TransactionMetadata, TransactionState } from '../../src/transactions/transactionState.ts';
+import { mapAppendError, onWriteFailed } from '../../src/transactions/transactionDecision.ts';
+import type { Decision, TransactionContext } from '../../src/transactions/transactionDecision.ts';
+import { handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleEndTxn, handleInitProducerId } from '../../src/transactions/transactionRequests.ts';
+import {
+  abortTimedOut,
+  completeTransaction,
+  expireTransactionalId,
+  expiredTransactionalIds,
+  markersFor,
+  timedOutTransactions,
+} from '../../src/transactions/transactionCompletion.ts';
 import { KafkaProtocolError } from '../../src/errors.ts';
 import type { KafkaErrorName } from '../../src/errors.ts';
 import { Harness, replyOf } from './harness.ts';

@@ -5,6 +5,7 @@
  * wait for the next one; a lost or refused block request is retried.
  */
 import type { Clock, TimerHandle } from '../../clock.ts';
+import { wireError } from '../../protocol/messages.ts';
 import type { Message } from '../../transport/transport.ts';
 
 /** How long a block request may go unanswered before it is sent again. */
@@ -55,6 +56,19 @@ export class ProducerIdManager {
     }
     if (this.inFlight === undefined && this.timer === undefined) this.ask();
     return undefined;
+  }
+
+  /**
+   * InitProducerId for an idempotent producer: a fresh producer id from the controller-allocated
+   * block, epoch 0 (Kafka's answer without a transactional id), handed to `reply` now or once the
+   * next block arrives. A transactional id that is not a string is refused.
+   */
+  initProducerId(message: Message, reply: (body: Record<string, unknown>) => void): void {
+    if (message.transactionalId !== undefined && message.transactionalId !== null) {
+      reply({ ...wireError('INVALID_REQUEST', 'transactional ids are not supported by this cluster: omit transactionalId for an idempotent producer'), producerId: -1n, producerEpoch: -1 });
+      return;
+    }
+    this.generate((producerId) => reply({ producerId, producerEpoch: 0 }));
   }
 
   /** Whether `correlationId` is this manager's block request. */

@@ -22,12 +22,11 @@ import type { Clock } from '../../clock.ts';
 import { KafkaProtocolError, SamsaError } from '../../errors.ts';
 import type { Random } from '../../random.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
-import { brokerIdOf, brokerNode, controllerNode } from '../../transport/transport.ts';
+import { brokerIdOf } from '../../transport/transport.ts';
 import type { AlterPartitionRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest, ClusterMetadataImage } from '../../protocol/messages.ts';
 import { wireError } from '../../protocol/messages.ts';
 import type { WireError } from '../../protocol/messages.ts';
 import {
-  emptyImage,
   registerBroker,
   uncleanElectionEnabled,
   withBrokerFenced,
@@ -41,13 +40,15 @@ import {
   withTopicConfig,
 } from './metadata.ts';
 import type { NewTopic } from './metadata.ts';
-import { recordsBetween, replayRecords } from './metadataRecords.ts';
-import type { MetadataRecord } from './metadataRecords.ts';
-import { RaftNode } from './raft.ts';
-import type { RaftConfig, RaftDurableState, RaftEntry, RaftMessage, RaftOutput } from './raft.ts';
-
-/** `broker.session.timeout.ms` (Kafka default 9000). */
-export const BROKER_SESSION_TIMEOUT_MS = 9_000;
+import { emptyImage, replayMetadata } from '../metadataLog/image.ts';
+import { BROKER_SESSION_TIMEOUT_MS, quorumIdOf, quorumNodeOf } from '../metadataLog/quorum.ts';
+import type { QuorumMessage } from '../metadataLog/quorum.ts';
+import { recordsBetween } from '../metadataLog/records.ts';
+import type { MetadataRecord } from '../metadataLog/records.ts';
+import type { RaftConfig } from '../metadataLog/raft/config.ts';
+import type { RaftDurableState, RaftEntry } from '../metadataLog/raft/log.ts';
+import type { RaftOutput } from '../metadataLog/raft/messages.ts';
+import { RaftNode } from '../metadataLog/raft/raftNode.ts';
 
 /**
  * Committed metadata entries between two snapshots of the metadata log (Kafka snapshots by bytes,
@@ -277,60 +278,8 @@ const RAFT_TICK = 'raft.tick';
 
 type Enqueue = Parameters<Parameters<typeof enqueueActions<ControllerContext, ControllerEvent, undefined, ControllerEvent, never, never, never, never, never>>[0]>[0]['enqueue'];
 
-/** A Raft message between controllers; Raft handles its own loss and timeouts. */
-export interface QuorumMessage {
-  readonly type: 'quorum.message';
-  readonly message: RaftMessage<MetadataRecord>;
-  readonly [field: string]: unknown;
-}
-
-/**
- * Raft replica ids of brokers, which replay the metadata log as observers. Kafka's node ids are
- * unique across roles; samsa numbers brokers and controllers separately, so brokers take this
- * range in the quorum.
- */
-export const BROKER_QUORUM_ID_BASE = 1_000_000;
-
 /** Producer ids per AllocateProducerIds block (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`). */
 export const PRODUCER_ID_BLOCK_SIZE = 1000;
-
-/** The Raft replica id of a node (`controller:i` → i, `broker:b` → base + b), undefined for others. */
-export function quorumIdOf(node: NodeId): number | undefined {
-  const m = /^(controller|broker):(\d+)$/.exec(node);
-  if (m === null) return undefined;
-  return m[1] === 'controller' ? Number(m[2]) : BROKER_QUORUM_ID_BASE + Number(m[2]);
-}
-
-/** The node of a Raft replica id (the inverse of {@link quorumIdOf}). */
-export function quorumNodeOf(id: number): NodeId {
-  return id >= BROKER_QUORUM_ID_BASE ? brokerNode(id - BROKER_QUORUM_ID_BASE) : controllerNode(id);
-}
-
-/**
- * Applies committed entries (and a loaded snapshot) to `image`; each entry's offset + 1 becomes
- * the version, so every controller and broker that replayed the same prefix holds the same image.
- */
-export function replayMetadata(image: ClusterMetadataImage, output: RaftOutput<MetadataRecord>): ClusterMetadataImage {
-  let next = output.loadSnapshot === undefined ? image : (output.loadSnapshot.state as ClusterMetadataImage);
-  let run: MetadataRecord[] = [];
-  let runEnd = 0n;
-  const flushRun = (): void => {
-    if (run.length > 0) next = replayRecords(next, run, Number(runEnd));
-    run = [];
-  };
-  for (const entry of output.committed) {
-    if (entry.kind === 'data') {
-      run.push(entry.payload);
-      runEnd = entry.offset + 1n;
-      continue;
-    }
-    flushRun();
-    // The LeaderChange record names the active controller; brokers learn it from the image.
-    next = { ...next, controllerId: entry.leaderId, version: Number(entry.offset + 1n) };
-  }
-  flushRun();
-  return next;
-}
 
 /** The committed entry at `offset` in this output, if it carries it. */
 function committedAt(output: RaftOutput<MetadataRecord>, offset: bigint): RaftEntry<MetadataRecord> | undefined {

@@ -345,11 +345,6 @@ function configOverrides(config: Readonly<Record<string, unknown>>): Record<stri
   return out;
 }
 
-/** An empty image for a new cluster. */
-export function emptyImage(clusterId: string, controllerId: number): ClusterMetadataImage {
-  return { version: 0, clusterId, controllerId, brokers: [], topics: {}, nextProducerId: 0 };
-}
-
 /** The metadata of one partition, or undefined. */
 export function partitionOf(image: ClusterMetadataImage, topic: string, partition: number): PartitionMetadata | undefined {
   return image.topics[topic]?.partitions[partition];

@@ -18,20 +18,22 @@
  * assignments (each member's session timer restarting at the load), an Empty group comes back
  * Empty with its generation.
  */
-import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
 import type { Clock } from '../../clock.ts';
+import { coordinatorAppendError } from '../../coordinatorAppendErrors.ts';
+import type { KafkaErrorName } from '../../errors.ts';
 import { encodeRecordBatch } from '../../record/recordBatch.ts';
 import type { DecodedRecord } from '../../record/recordBatch.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
-import { PendingLoads } from '../coordinatorLoads.ts';
-import type { PartitionOffsets } from '../coordinatorLoads.ts';
+import { KeyedHost } from '../coordination/keyedHost.ts';
+import type { PartitionOffsets } from '../coordination/pendingLoads.ts';
 import type { InspectionSink } from '../inspection.ts';
 import { wireError } from '../../protocol/messages.ts';
 import type { WireError } from '../../protocol/messages.ts';
 import { groupMachine } from './group.machine.ts';
 import type { GroupEmitted, GroupMetadataChangedEvent } from './group.events.ts';
-import type { GroupCoordinatorConfig, GroupMetadata } from './groupState.ts';
+import type { GroupMetadata } from './groupMetadata.ts';
+import type { GroupCoordinatorConfig } from './groupState.ts';
 import { decodeGroupMetadataValue, decodeOffsetValue, decodeOffsetsTopicKey, encodeGroupMetadataKey, encodeGroupMetadataValue, encodeOffsetKey, encodeOffsetValue, offsetsPartitionFor } from './offsetsTopic.ts';
 import type { OffsetCommitValue } from './offsetsTopic.ts';
 
@@ -45,8 +47,10 @@ export interface CoordinatorHost {
   send(to: NodeId, message: Message): void;
   /**
    * Appends record batches to a local `__consumer_offsets` partition this broker leads and calls
-   * `done` with the error, if any, as soon as the append completes (synchronously when it can),
-   * so the offsets cache changes before the next request is handled.
+   * `done` with the append's error, if any, as soon as the append completes (synchronously when
+   * it can), so the offsets cache changes before the next request is handled. The coordinator
+   * answers Kafka's mapping of that error (`coordinatorAppendErrors.ts`); an error already mapped
+   * passes through unchanged.
    */
   appendOffsets(partition: number, records: Uint8Array, done: (error: WireError | undefined) => void): void;
   /** Every entry of a local `__consumer_offsets` partition, oldest first. */
@@ -74,22 +78,37 @@ type GroupRequestMessage = Message & { groupId: string };
 
 const GROUP_REQUESTS = new Set(['joinGroup.request', 'syncGroup.request', 'heartbeat.request', 'leaveGroup.request', 'describeGroup.request']);
 
-/** Coordinator for the groups whose offsets partitions this broker leads. */
+/**
+ * Coordinator for the groups whose offsets partitions this broker leads: a {@link KeyedHost} of
+ * group actors over `__consumer_offsets`, with the committed offsets kept beside them.
+ */
 export class GroupCoordinator {
-  private readonly groups = new Map<string, Actor<typeof groupMachine>>();
+  /** The group actors, per group id, and the offsets partitions held or being taken over. */
+  private readonly keyed: KeyedHost<typeof groupMachine, OffsetsLogEntry>;
   private readonly offsets = new Map<string, Map<string, OffsetCommitValue>>();
   /** Per group: transactional offsets not yet committed or aborted. */
   private readonly pendingTxn = new Map<string, PendingTxnOffsets>();
-  private readonly loaded = new Set<number>();
-  /** Partitions taken over whose log tail is not committed yet: their requests wait (COORDINATOR_LOAD_IN_PROGRESS). */
-  private readonly loading: PendingLoads<true>;
   private readonly pendingCommits = new Map<number, PendingCommit>();
   private nextInternalId = 1;
   private memberIdSeed: number;
 
   constructor(private readonly host: CoordinatorHost) {
     this.memberIdSeed = host.brokerId * 1_000_003;
-    this.loading = new PendingLoads(host.clock, (partition) => host.offsetsLogOffsets(partition));
+    this.keyed = new KeyedHost({
+      logic: groupMachine,
+      clock: host.clock,
+      inspection: host.inspection,
+      partitions: {
+        append: (partition, records, done) => host.appendOffsets(partition, records, done),
+        read: (partition) => host.readOffsets(partition),
+        offsets: (partition) => host.offsetsLogOffsets(partition),
+      },
+      partitionOf: (groupId) => this.partitionFor(groupId),
+      actorId: (groupId) => `group:${groupId}@broker:${host.brokerId}`,
+      replay: (partition, _epoch, entries) => this.replay(partition, entries),
+      onEmitted: (groupId, actor, event) => this.onGroupEvent(groupId, actor, event),
+      onUnload: (partition) => this.dropPartition(partition),
+    });
   }
 
   /** Whether `message` is one the coordinator answers. */
@@ -112,15 +131,14 @@ export class GroupCoordinator {
    * loads. Loaded groups start when loaded, so their members' session timers run from then.
    */
   load(partition: number): void {
-    if (this.loaded.has(partition) || this.loading.has(partition)) return;
-    this.loading.start(partition, true, () => this.loadCommitted(partition));
+    this.keyed.load(partition, true);
   }
 
-  private loadCommitted(partition: number): void {
+  private replay(partition: number, entries: Iterable<OffsetsLogEntry>): void {
     const groups = new Map<string, GroupMetadata | null>();
     /** Groups with pending offsets, per producer id, to settle when its marker comes. */
     const pendingGroups = new Map<bigint, Set<string>>();
-    for (const entry of this.host.readOffsets(partition)) {
+    for (const entry of entries) {
       if (entry.kind === 'marker') {
         for (const groupId of pendingGroups.get(entry.producerId) ?? []) this.settlePending(groupId, entry.producerId, entry.commit);
         pendingGroups.delete(entry.producerId);
@@ -147,26 +165,23 @@ export class GroupCoordinator {
       if (record.value === null) group.delete(k);
       else group.set(k, decodeOffsetValue(record.value));
     }
-    this.loaded.add(partition);
     for (const [groupId, metadata] of groups) {
-      if (metadata !== null && !this.groups.has(groupId)) this.group(groupId, metadata);
+      if (metadata !== null && this.keyed.actorOf(groupId) === undefined) this.group(groupId, metadata);
     }
     // A group with offsets but no GroupMetadata record (it only ever committed, never joined) is
     // loaded Empty, so ListGroups still reports it (Kafka's GroupMetadataManager: emptyGroupOffsets).
     for (const [groupId, offsets] of this.offsets) {
-      if (offsets.size > 0 && !groups.has(groupId) && !this.groups.has(groupId) && this.partitionFor(groupId) === partition) this.group(groupId);
+      if (offsets.size > 0 && !groups.has(groupId) && this.keyed.actorOf(groupId) === undefined && this.partitionFor(groupId) === partition) this.group(groupId);
     }
   }
 
   /** Gives up an offsets partition (leadership moved or the broker stops): its groups go away here. */
   unload(partition: number): void {
-    this.loading.cancel(partition);
-    this.loaded.delete(partition);
-    for (const [groupId, actor] of [...this.groups]) {
-      if (this.partitionFor(groupId) !== partition) continue;
-      actor.stop();
-      this.groups.delete(groupId);
-    }
+    this.keyed.unload(partition);
+  }
+
+  /** The offsets of a partition given up go with its groups. */
+  private dropPartition(partition: number): void {
     for (const groupId of [...this.offsets.keys()]) {
       if (this.partitionFor(groupId) === partition) this.offsets.delete(groupId);
     }
@@ -180,7 +195,7 @@ export class GroupCoordinator {
    * `handleTxnCompletion`): its pending offsets there become committed (COMMIT) or are dropped.
    */
   completeTransaction(partition: number, producerId: bigint, commit: boolean): void {
-    if (!this.loaded.has(partition)) return;
+    if (this.keyed.epochOf(partition) === undefined) return;
     for (const groupId of [...this.pendingTxn.keys()]) {
       if (this.partitionFor(groupId) === partition) this.settlePending(groupId, producerId, commit);
     }
@@ -213,18 +228,15 @@ export class GroupCoordinator {
 
   /** Stops every group actor. */
   stop(): void {
-    this.loading.clear();
-    for (const actor of this.groups.values()) actor.stop();
-    this.groups.clear();
+    this.keyed.stop();
     this.offsets.clear();
-    this.loaded.clear();
   }
 
   /** Handles one coordinator request from `from`. */
   handle(message: Message, from: NodeId): void {
     const reply = (body: Record<string, unknown>): void => this.host.send(from, { type: message.type.replace(/\.request$/, '.response'), correlationId: message.correlationId, ...body } as Message);
     if (message.type === 'listGroups.request') {
-      reply({ groups: [...this.groups.entries()].map(([groupId, actor]) => ({ groupId, state: stateName(actor), protocolType: 'consumer' })) });
+      reply({ groups: this.keyed.entries().map(([groupId, actor]) => ({ groupId, state: stateName(actor), protocolType: 'consumer' })) });
       return;
     }
     const groupId = (message as GroupRequestMessage).groupId;
@@ -232,12 +244,12 @@ export class GroupCoordinator {
       reply({ ...wireError('INVALID_GROUP_ID', `group id must be a non-empty string, got ${JSON.stringify(groupId)}`) });
       return;
     }
-    const partition = this.partitionFor(groupId);
-    if (this.loading.has(partition)) {
-      reply({ ...wireError('COORDINATOR_LOAD_IN_PROGRESS', `broker ${this.host.brokerId} is loading the groups of __consumer_offsets-${partition}; retry shortly`) });
+    const ownership = this.keyed.ownership(groupId);
+    if (ownership.status === 'loading') {
+      reply({ ...wireError('COORDINATOR_LOAD_IN_PROGRESS', `broker ${this.host.brokerId} is loading the groups of __consumer_offsets-${ownership.partition}; retry shortly`) });
       return;
     }
-    if (!this.loaded.has(partition)) {
+    if (ownership.status === 'elsewhere') {
       reply({ ...wireError('NOT_COORDINATOR', `broker ${this.host.brokerId} is not the coordinator of group "${groupId}"`) });
       return;
     }
@@ -267,33 +279,20 @@ export class GroupCoordinator {
 
   /** The group's actor, created on first use (new and Empty) or, with `restore`, as loaded from its record. */
   private group(groupId: string, restore?: GroupMetadata): Actor<typeof groupMachine> {
-    let actor = this.groups.get(groupId);
-    if (actor !== undefined) return actor;
-    actor = createActor(groupMachine, {
-      input: { groupId, config: this.host.groupConfig, memberIdSeed: this.memberIdSeed++, ...(restore === undefined ? {} : { restore }) },
-      clock: this.host.clock,
-      id: `group:${groupId}@broker:${this.host.brokerId}`,
-    });
-    // Registered before start: a loaded group may emit as it starts (e.g. over capacity → rebalance).
-    this.groups.set(groupId, actor);
-    const self = actor;
-    actor.on('*', (event) => this.onGroupEvent(groupId, self, event as GroupEmitted));
-    this.host.inspection.track(actor);
-    actor.start();
-    return actor;
+    return this.keyed.actorFor(groupId, () => ({ groupId, config: this.host.groupConfig, memberIdSeed: this.memberIdSeed++, ...(restore === undefined ? {} : { restore }) }));
   }
 
   /**
    * Appends the group's GroupMetadata record (or tombstone) to its offsets partition. When the
-   * group waits for it (the leader's SyncGroup), it is told the outcome, unless it was unloaded
-   * or replaced in the meantime.
+   * group waits for it (the leader's SyncGroup), it is told the outcome (the append's own error:
+   * the group answers Kafka's mapping of it), unless it was unloaded or replaced in the meantime.
    */
   private persist(groupId: string, actor: Actor<typeof groupMachine>, event: GroupMetadataChangedEvent): void {
     const now = this.host.clock.now();
     const metadata = event.metadata;
     const batch = encodeRecordBatch({ records: [{ timestamp: now, key: encodeGroupMetadataKey(groupId), value: metadata === null ? null : encodeGroupMetadataValue(metadata, now) }] });
-    this.host.appendOffsets(this.partitionFor(groupId), batch, (failure) => {
-      if (!event.awaitsStore || metadata === null || this.groups.get(groupId) !== actor) return;
+    this.keyed.appendFor(groupId, actor, batch, (failure) => {
+      if (!event.awaitsStore || metadata === null) return;
       actor.send({ type: 'group.metadataStored', generationId: metadata.generation, ...(failure === undefined ? {} : { error: failure.error }) });
     });
   }
@@ -309,7 +308,8 @@ export class GroupCoordinator {
     }
     const { to, response } = event as unknown as { to: string; response: Message & { errorCode: number; error?: string } };
     if (!to.startsWith('@internal:')) {
-      this.host.send(to, response);
+      // Any other replyTo is the requester's address, as `handle` set it.
+      this.host.send(to as NodeId, response);
       return;
     }
     const pending = this.pendingCommits.get(response.correlationId as number);
@@ -334,8 +334,9 @@ export class GroupCoordinator {
     // so the marker that ends the transaction also settles them.
     const producerId = transactional ? BigInt(message.producerId as bigint) : -1n;
     const batch = transactional ? encodeRecordBatch({ producerId, producerEpoch: message.producerEpoch as number, baseSequence: 0, isTransactional: true, records }) : encodeRecordBatch({ records });
-    this.host.appendOffsets(this.partitionFor(groupId), batch, (failure) => {
-      if (failure !== undefined) {
+    this.keyed.append(this.partitionFor(groupId), batch, (appendFailure) => {
+      if (appendFailure !== undefined) {
+        const failure = offsetCommitAnswer(appendFailure);
         reply({ ...failure, partitions: partitions.map((p) => ({ topic: p.topic, partition: p.partition, ...failure })) });
         return;
       }
@@ -355,4 +356,10 @@ export class GroupCoordinator {
 function stateName(actor: Actor<typeof groupMachine>): string {
   const value = actor.getSnapshot().value;
   return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** What an OffsetCommit answers when its append failed: Kafka's mapping of the append error, its message kept. */
+function offsetCommitAnswer(failure: WireError): WireError {
+  const answer = coordinatorAppendError(failure.error, 'offsetCommit');
+  return answer === failure.error ? failure : wireError(answer as KafkaErrorName, failure.message);
 }

@@ -16,7 +16,7 @@
  */
 import { KAFKA_ERRORS } from '../../errors.ts';
 import type { KafkaErrorName } from '../../errors.ts';
-import type { GroupMetadata } from './groupState.ts';
+import type { GroupMetadata } from './groupMetadata.ts';
 
 /* ------------------------------------------------------------------------------------------ */
 /* Errors                                                                                      */
@@ -40,6 +40,11 @@ export interface GroupErrorFields {
   readonly errorCode: number;
   /** Kafka's error name; absent when `errorCode` is 0. */
   readonly error?: GroupErrorName;
+}
+
+/** Whether `name` is an error a group response can carry (Kafka's or one of {@link GROUP_ONLY_ERRORS}). */
+export function isGroupErrorName(name: string): name is GroupErrorName {
+  return Object.hasOwn(KAFKA_ERRORS, name) || Object.hasOwn(GROUP_ONLY_ERRORS, name);
 }
 
 /** Returns the wire fields of `name` (Kafka's numeric code and the name), or code 0 for none. */

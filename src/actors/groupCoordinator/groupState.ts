@@ -3,14 +3,13 @@
  * validation, protocol selection and the generation bump. Learned from Kafka's
  * `group-coordinator/.../classic/ClassicGroup.java`, `ClassicGroupMember.java` and
  * `ClassicGroupState.java`; the request handling that sequences these rules per state lives in
- * `group.machine.ts`.
+ * `groupHandlers/`, wired up by `group.machine.ts`.
  *
  * Every function here is pure: it never mutates its arguments and returns new plain data, so a
  * {@link GroupData} is always structured-clone-safe and persists through `getPersistedSnapshot`.
  */
-import { KAFKA_ERRORS } from '../../errors.ts';
-import { GROUP_ONLY_ERRORS } from './group.events.ts';
 import type { GroupErrorName, JoinGroupProtocol, JoinGroupResponseMember } from './group.events.ts';
+import type { GroupMetadata } from './groupMetadata.ts';
 
 /* ------------------------------------------------------------------------------------------ */
 /* States                                                                                      */
@@ -216,28 +215,6 @@ export function restoredGroupData(group: GroupData, metadata: GroupMetadata): Gr
 /** The state a loaded group starts in (Kafka's loader): Stable with members, else Empty. */
 export function restoredState(group: GroupData): 'Stable' | 'Empty' {
   return group.members.length > 0 ? 'Stable' : 'Empty';
-}
-
-/**
- * Kafka's `appendGroupMetadataErrorToResponseError`: the SyncGroup error for a failed append of
- * the group metadata record.
- */
-export function appendErrorToResponseError(appendError: string): GroupErrorName {
-  switch (appendError) {
-    case 'UNKNOWN_TOPIC_OR_PARTITION':
-    case 'NOT_ENOUGH_REPLICAS':
-    case 'REQUEST_TIMED_OUT':
-      return 'COORDINATOR_NOT_AVAILABLE';
-    case 'NOT_LEADER_OR_FOLLOWER':
-    case 'KAFKA_STORAGE_ERROR':
-      return 'NOT_COORDINATOR';
-    case 'MESSAGE_TOO_LARGE':
-    case 'RECORD_LIST_TOO_LARGE':
-    case 'INVALID_FETCH_SIZE':
-      return 'UNKNOWN_SERVER_ERROR';
-    default:
-      return appendError in KAFKA_ERRORS || appendError in GROUP_ONLY_ERRORS ? (appendError as GroupErrorName) : 'UNKNOWN_SERVER_ERROR';
-  }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -586,29 +563,6 @@ export function initNextGeneration(group: GroupData): { group: GroupData; state:
 /* ------------------------------------------------------------------------------------------ */
 /* Persistence                                                                                 */
 /* ------------------------------------------------------------------------------------------ */
-
-/** One member as Kafka persists it in the GroupMetadata record of `__consumer_offsets`. */
-export interface GroupMetadataMember {
-  readonly memberId: string;
-  readonly groupInstanceId: string | null;
-  readonly clientId: string;
-  readonly clientHost: string;
-  readonly rebalanceTimeout: number;
-  readonly sessionTimeout: number;
-  /** The member's metadata for the selected protocol. */
-  readonly subscription: unknown;
-  readonly assignment: unknown;
-}
-
-/** What Kafka persists for a classic group (the GroupMetadataValue record), as plain data. */
-export interface GroupMetadata {
-  readonly groupId: string;
-  readonly protocolType: string | null;
-  readonly generation: number;
-  readonly protocol: string | null;
-  readonly leader: string | null;
-  readonly members: readonly GroupMetadataMember[];
-}
 
 /**
  * The group's persistent metadata, taken from a live or persisted snapshot of the group machine

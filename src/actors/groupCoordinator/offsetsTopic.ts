@@ -11,7 +11,7 @@
  * A null value (tombstone) deletes the key's earlier values.
  */
 import { CorruptRecordError } from '../../errors.ts';
-import type { GroupMetadata, GroupMetadataMember } from './groupState.ts';
+import type { GroupMetadata, GroupMetadataMember } from './groupMetadata.ts';
 
 /** Name of the internal offsets topic. */
 export const OFFSETS_TOPIC = '__consumer_offsets';

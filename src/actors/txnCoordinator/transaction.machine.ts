@@ -6,36 +6,22 @@
  * and the requester is answered — only when the coordinator reports the record durable
  * (`write.done`), exactly as Kafka's coordinator answers after its `__transaction_state` append.
  * Every state change follows Kafka's valid-previous-state table (a guard checks it), and while a
- * write is in flight every request is answered CONCURRENT_TRANSACTIONS by the decisions.
+ * write is in flight every request is answered CONCURRENT_TRANSACTIONS by the decisions. What
+ * each event does is a pure {@link Decision} (context changes and emitted requests), carried out
+ * by the shared `enqueueDecision`.
  */
-import { emit, enqueueActions, setup } from 'xstate';
+import { enqueueActions, setup } from 'xstate';
 import type { KafkaErrorName } from '../../errors.ts';
-import {
-  abortTimedOut,
-  completeTransaction,
-  completeTransition,
-  expireTransactionalId,
-  handleAddOffsetsToTxn,
-  handleAddPartitionsToTxn,
-  handleEndTxn,
-  handleInitProducerId,
-  isValidTransition,
-  markersFor,
-  onWriteFailed,
-} from '../../transactions/transactionState.ts';
-import type {
-  AddOffsetsToTxnRequest,
-  AddPartitionsToTxnRequest,
-  Decision,
-  EndTxnRequest,
-  InitProducerIdRequest,
-  TransactionCoordinatorConfig,
-  TransactionMetadata,
-  TransactionState,
-  TxnMarkers,
-  TxnReply,
-  WriteDecision,
-} from '../../transactions/transactionState.ts';
+import { completeTransition, isValidTransition } from '../../transactions/transactionState.ts';
+import type { TransactionMetadata, TransactionState } from '../../transactions/transactionState.ts';
+import { onWriteFailed } from '../../transactions/transactionDecision.ts';
+import type { Decision as TxnDecision, TransactionCoordinatorConfig, TxnReply, WriteDecision } from '../../transactions/transactionDecision.ts';
+import { handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleEndTxn, handleInitProducerId } from '../../transactions/transactionRequests.ts';
+import type { AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest } from '../../transactions/transactionRequests.ts';
+import { abortTimedOut, completeTransaction, expireTransactionalId, markersFor } from '../../transactions/transactionCompletion.ts';
+import type { TxnMarkers } from '../../transactions/transactionCompletion.ts';
+import { effect, enqueueDecision } from '../coordination/effects.ts';
+import type { Decision } from '../coordination/effects.ts';
 
 /** Who to answer: an opaque handle the coordinator maps back to a client request. */
 export type ReplyTo = number;
@@ -99,13 +85,23 @@ export type TransactionEmitted =
   /** A transaction reached a final state (for inspection). */
   | { type: '@samsa.txn.completed'; transactionalId: string; producerId: bigint; producerEpoch: number; committed: boolean };
 
+/** What the machine does for one event: context changes, requests emitted to its coordinator, a delayed retry. */
+type Step = Decision<TransactionContext, TransactionEvent, TransactionEmitted>;
+
+const NOTHING: Step = { effects: [] };
+
+/** Emits to the coordinator, in order. */
+function emitting(...events: TransactionEmitted[]): Step['effects'] {
+  return events.map((e) => effect.emit(e));
+}
+
 /** Carries out a decision: answer now, or hold the pending state and ask for the write. */
-function apply(c: TransactionContext, decision: Decision | undefined, replyTo: ReplyTo | undefined): { assign?: Partial<TransactionContext>; emit: TransactionEmitted[] } {
-  if (decision === undefined) return { emit: [] };
-  if (decision.kind === 'error') return { emit: replyTo === undefined ? [] : [{ type: 'respond', replyTo, reply: decision }] };
-  if (decision.kind === 'respond') return { emit: replyTo === undefined ? [] : [{ type: 'respond', replyTo, reply: decision.response }] };
+function apply(c: TransactionContext, decision: TxnDecision | undefined, replyTo: ReplyTo | undefined): Step {
+  if (decision === undefined) return NOTHING;
+  if (decision.kind === 'error') return { effects: replyTo === undefined ? [] : emitting({ type: 'respond', replyTo, reply: decision }) };
+  if (decision.kind === 'respond') return { effects: replyTo === undefined ? [] : emitting({ type: 'respond', replyTo, reply: decision.response }) };
   const writeId = c.nextWriteId;
-  return { assign: { metadata: decision.pending, inFlight: { writeId, decision, replyTo }, nextWriteId: writeId + 1 }, emit: [{ type: 'write', writeId, transit: decision.transit }] };
+  return { context: { metadata: decision.pending, inFlight: { writeId, decision, replyTo }, nextWriteId: writeId + 1 }, effects: emitting({ type: 'write', writeId, transit: decision.transit }) };
 }
 
 function decisionContext(c: TransactionContext): { now: number; config: Partial<TransactionCoordinatorConfig>; newProducerId: () => bigint } {
@@ -120,7 +116,7 @@ function isPrepare(m: TransactionMetadata | undefined): m is TransactionMetadata
 const COMPLETION_RETRY_BACKOFF_MS = 100;
 
 /** What an event (other than a durable write) leads to: the pure decisions say what each state allows. */
-function react(c: TransactionContext, event: TransactionEvent): { assign?: Partial<TransactionContext>; emit: TransactionEmitted[]; retryCompletionAfterMs?: number } {
+function react(c: TransactionContext, event: TransactionEvent): Step {
   switch (event.type) {
     case 'initProducerId':
       return apply(c, handleInitProducerId(c.metadata, event.request, decisionContext(c)), event.replyTo);
@@ -131,18 +127,18 @@ function react(c: TransactionContext, event: TransactionEvent): { assign?: Parti
     case 'endTxn':
       return apply(c, handleEndTxn(c.metadata, event.request, decisionContext(c)), event.replyTo);
     case 'timeout.check':
-      return c.metadata === undefined ? { emit: [] } : apply(c, abortTimedOut(c.metadata, decisionContext(c)), undefined);
+      return c.metadata === undefined ? NOTHING : apply(c, abortTimedOut(c.metadata, decisionContext(c)), undefined);
     case 'expiry.check':
-      return c.metadata === undefined ? { emit: [] } : apply(c, expireTransactionalId(c.metadata, c.now(), c.config), undefined);
+      return c.metadata === undefined ? NOTHING : apply(c, expireTransactionalId(c.metadata, c.now(), c.config), undefined);
     case 'markers.done':
-      return isPrepare(c.metadata) ? apply(c, completeTransaction(c.metadata, c.now()), undefined) : { emit: [] };
+      return isPrepare(c.metadata) ? apply(c, completeTransaction(c.metadata, c.now()), undefined) : NOTHING;
     case 'markers.resume':
-      return isPrepare(c.metadata) ? { emit: [{ type: 'sendMarkers', markers: markersFor(c.metadata) }] } : { emit: [] };
+      return isPrepare(c.metadata) ? { effects: emitting({ type: 'sendMarkers', markers: markersFor(c.metadata) }) } : NOTHING;
     case 'write.failed': {
       const inFlight = c.inFlight;
-      if (inFlight === undefined || inFlight.writeId !== event.writeId) return { emit: [] };
+      if (inFlight === undefined || inFlight.writeId !== event.writeId) return NOTHING;
       const failure = onWriteFailed(c.metadata as TransactionMetadata, event.error);
-      const emitted: TransactionEmitted[] = inFlight.replyTo === undefined ? [] : [{ type: 'respond', replyTo: inFlight.replyTo, reply: { kind: 'error', error: failure.error, message: failure.message } }];
+      const answered = inFlight.replyTo === undefined ? [] : emitting({ type: 'respond', replyTo: inFlight.replyTo, reply: { kind: 'error', error: failure.error, message: failure.message } });
       // A completion must happen eventually (its markers are already in the logs): write it again,
       // after a backoff. onWriteFailed keeps the pending Complete* transit for a retry, but with no
       // write in flight holding it would answer CONCURRENT_TRANSACTIONS forever (and
@@ -152,18 +148,19 @@ function react(c: TransactionContext, event: TransactionEvent): { assign?: Parti
       // brokers were down, and the transactional id stayed in PrepareCommit for good.
       if (failure.retry) {
         const prepared: TransactionMetadata = { ...failure.metadata, pendingState: undefined };
-        if (isPrepare(prepared)) return { assign: { metadata: prepared, inFlight: undefined }, emit: emitted, retryCompletionAfterMs: COMPLETION_RETRY_BACKOFF_MS };
+        // Every partition has its marker already: markers.done completes the transaction again.
+        if (isPrepare(prepared)) return { context: { metadata: prepared, inFlight: undefined }, effects: [...answered, effect.schedule<TransactionEvent>({ type: 'markers.done' }, COMPLETION_RETRY_BACKOFF_MS)] };
       }
-      return { assign: { metadata: failure.metadata, inFlight: undefined }, emit: emitted };
+      return { context: { metadata: failure.metadata, inFlight: undefined }, effects: answered };
     }
     case 'write.done':
       // A durable write the machine does not wait for (already failed or superseded) changes nothing.
-      return { emit: [] };
+      return NOTHING;
   }
 }
 
 /** Applies a durable write: hold the new metadata, answer, and send markers when the decision says so. */
-function completed(c: TransactionContext): { assign: Partial<TransactionContext>; emit: TransactionEmitted[] } {
+function completed(c: TransactionContext): Step {
   const inFlight = c.inFlight as InFlightWrite;
   const metadata = completeTransition(c.metadata as TransactionMetadata);
   const out: TransactionEmitted[] = [];
@@ -173,7 +170,7 @@ function completed(c: TransactionContext): { assign: Partial<TransactionContext>
     if (metadata.state === 'CompleteCommit' || metadata.state === 'CompleteAbort') out.push({ type: '@samsa.txn.completed', transactionalId: c.transactionalId, producerId: metadata.producerId, producerEpoch: metadata.producerEpoch, committed: metadata.state === 'CompleteCommit' });
     if (inFlight.decision.then === 'sendMarkers') out.push({ type: 'sendMarkers', markers: markersFor(metadata) });
   }
-  return { assign: { metadata, inFlight: undefined }, emit: out };
+  return { context: { metadata, inFlight: undefined }, effects: emitting(...out) };
 }
 
 const KAFKA_STATES: readonly TransactionState[] = ['Empty', 'Ongoing', 'PrepareCommit', 'PrepareAbort', 'CompleteCommit', 'CompleteAbort'];
@@ -185,16 +182,10 @@ const machineSetup = setup({
   types: { context: {} as TransactionContext, input: {} as TransactionInput, events: {} as TransactionEvent, emitted: {} as TransactionEmitted },
   actions: {
     react: enqueueActions(({ context: c, event, enqueue }) => {
-      const out = react(c, event);
-      if (out.assign !== undefined) enqueue.assign(out.assign);
-      for (const e of out.emit) enqueue(emit(e));
-      // Every partition has its marker already: markers.done completes the transaction again.
-      if (out.retryCompletionAfterMs !== undefined) enqueue.raise({ type: 'markers.done' }, { delay: out.retryCompletionAfterMs });
+      enqueueDecision(enqueue, react(c, event));
     }),
     complete: enqueueActions(({ context: c, enqueue }) => {
-      const out = completed(c);
-      enqueue.assign(out.assign);
-      for (const e of out.emit) enqueue(emit(e));
+      enqueueDecision(enqueue, completed(c));
     }),
   },
   guards: {

@@ -12,7 +12,6 @@
  * `transaction.abort.timed.out.transaction.cleanup.interval.ms` it aborts the transactions open
  * longer than their `transaction.timeout.ms`, fencing their producers.
  */
-import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
 import type { Clock, TimerHandle } from '../../clock.ts';
 import { KafkaProtocolError } from '../../errors.ts';
@@ -20,11 +19,12 @@ import type { KafkaErrorName } from '../../errors.ts';
 import { encodeRecordBatch } from '../../record/recordBatch.ts';
 import type { DecodedRecord } from '../../record/recordBatch.ts';
 import { encodeTransactionLogRecord, replayTransactionLog, transactionStatePartitionFor } from '../../transactions/transactionLog.ts';
-import type { TransactionCoordinatorConfig, TxnMarkers, TxnReply } from '../../transactions/transactionState.ts';
+import type { TransactionCoordinatorConfig, TxnReply } from '../../transactions/transactionDecision.ts';
+import type { TxnMarkers } from '../../transactions/transactionCompletion.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
 import { brokerNode } from '../../transport/transport.ts';
-import { PendingLoads } from '../coordinatorLoads.ts';
-import type { PartitionOffsets } from '../coordinatorLoads.ts';
+import { KeyedHost } from '../coordination/keyedHost.ts';
+import type { PartitionOffsets } from '../coordination/pendingLoads.ts';
 import type { InspectionSink } from '../inspection.ts';
 import { wireError } from '../../protocol/messages.ts';
 import type { WireError } from '../../protocol/messages.ts';
@@ -42,7 +42,11 @@ export interface TxnCoordinatorHost {
   /** `transaction.remove.expired.transaction.cleanup.interval.ms`. */
   readonly expiryCheckIntervalMs: number;
   send(to: NodeId, message: Message): void;
-  /** Appends to a local `__transaction_state` partition this broker leads, acks=all; `done` gets the coordinator's error. */
+  /**
+   * Appends to a local `__transaction_state` partition this broker leads, acks=all; `done` gets
+   * the append's error (the transitions answer Kafka's mapping of it; an error already mapped
+   * passes through unchanged).
+   */
   appendState(partition: number, records: Uint8Array, done: (error: WireError | undefined) => void): void;
   /** Every record of a local `__transaction_state` partition, oldest first. */
   readState(partition: number): Iterable<DecodedRecord>;
@@ -95,13 +99,13 @@ function tpKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
 }
 
-/** See the module comment. */
+/**
+ * See the module comment: a {@link KeyedHost} of transaction actors over `__transaction_state`,
+ * whose epochs are the coordinator epochs, with client replies and marker rounds kept beside them.
+ */
 export class TransactionCoordinator {
-  /** Loaded `__transaction_state` partitions and their coordinator epochs. */
-  private readonly loaded = new Map<number, number>();
-  /** Partitions led here whose log tail is not yet committed, with their coordinator epochs: loaded once it is (see {@link load}). */
-  private readonly loading: PendingLoads<number>;
-  private readonly txns = new Map<string, Actor<typeof transactionMachine>>();
+  /** The transaction actors, per transactional id, and the partitions held (with their coordinator epochs) or being taken over. */
+  private readonly keyed: KeyedHost<typeof transactionMachine, DecodedRecord, number>;
   private readonly replies = new Map<number, PendingReply>();
   private readonly rounds = new Map<string, MarkerRound>();
   private readonly markerRequests = new Map<number, MarkerRequest>();
@@ -110,7 +114,21 @@ export class TransactionCoordinator {
   private expiryTimer: TimerHandle | undefined;
 
   constructor(private readonly host: TxnCoordinatorHost) {
-    this.loading = new PendingLoads(host.clock, (partition) => host.stateOffsets(partition));
+    this.keyed = new KeyedHost({
+      logic: transactionMachine,
+      clock: host.clock,
+      inspection: host.inspection,
+      partitions: {
+        append: (partition, records, done) => host.appendState(partition, records, done),
+        read: (partition) => host.readState(partition),
+        offsets: (partition) => host.stateOffsets(partition),
+      },
+      partitionOf: (transactionalId) => this.partitionOf(transactionalId),
+      actorId: (transactionalId) => `transaction:${transactionalId}@broker:${host.brokerId}`,
+      replay: (_partition, _epoch, records) => this.replay(records),
+      onEmitted: (transactionalId, actor, event) => this.onEmitted(transactionalId, actor, event),
+      onUnload: (partition, removed) => this.dropPartition(partition, removed),
+    });
     this.scheduleChecks();
   }
 
@@ -121,7 +139,7 @@ export class TransactionCoordinator {
 
   /** The coordinator epoch of a loaded partition, undefined when this broker does not lead it. */
   coordinatorEpochOf(partition: number): number | undefined {
-    return this.loaded.get(partition);
+    return this.keyed.epochOf(partition);
   }
 
   /**
@@ -133,15 +151,11 @@ export class TransactionCoordinator {
    * COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers while it loads.
    */
   load(partition: number, coordinatorEpoch: number): void {
-    const current = this.loaded.get(partition) ?? this.loading.valueOf(partition);
-    if (current === coordinatorEpoch) return;
-    if (current !== undefined) this.unload(partition);
-    this.loading.start(partition, coordinatorEpoch, () => this.loadCommitted(partition, coordinatorEpoch));
+    this.keyed.load(partition, coordinatorEpoch);
   }
 
-  private loadCommitted(partition: number, coordinatorEpoch: number): void {
-    this.loaded.set(partition, coordinatorEpoch);
-    const restored = replayTransactionLog(this.host.readState(partition));
+  private replay(records: Iterable<DecodedRecord>): void {
+    const restored = replayTransactionLog(records);
     for (const [transactionalId, metadata] of restored) {
       const actor = this.machine(transactionalId, metadata);
       // A transaction that reached its commit (or abort) point completes, whatever failed since.
@@ -151,14 +165,13 @@ export class TransactionCoordinator {
 
   /** Gives up a partition: its machines stop and waiting clients are told NOT_COORDINATOR. */
   unload(partition: number): void {
-    this.loading.cancel(partition);
-    if (!this.loaded.delete(partition)) return;
-    for (const [transactionalId, actor] of [...this.txns]) {
-      if (this.partitionOf(transactionalId) !== partition) continue;
-      actor.stop();
-      this.txns.delete(transactionalId);
-      this.dropRound(transactionalId);
-    }
+    this.keyed.unload(partition);
+  }
+
+  /** What goes with a partition given up (`removed`: its stopped ids; undefined when it was not loaded). */
+  private dropPartition(partition: number, removed: readonly string[] | undefined): void {
+    if (removed === undefined) return;
+    for (const transactionalId of removed) this.dropRound(transactionalId);
     for (const [id, reply] of [...this.replies]) {
       if (reply.partition !== partition) continue;
       this.replies.delete(id);
@@ -168,14 +181,11 @@ export class TransactionCoordinator {
 
   /** Stops everything (the broker stops or crashes). */
   stop(): void {
-    for (const actor of this.txns.values()) actor.stop();
-    this.txns.clear();
+    this.keyed.stop();
     for (const id of [...this.rounds.keys()]) this.dropRound(id);
     for (const r of this.markerRequests.values()) this.host.clock.clearTimeout(r.timer);
     this.markerRequests.clear();
     this.replies.clear();
-    this.loaded.clear();
-    this.loading.clear();
     if (this.abortTimer !== undefined) this.host.clock.clearTimeout(this.abortTimer);
     if (this.expiryTimer !== undefined) this.host.clock.clearTimeout(this.expiryTimer);
     this.abortTimer = undefined;
@@ -195,17 +205,17 @@ export class TransactionCoordinator {
       reply({ ...wireError('INVALID_REQUEST', `transactionalId must be a non-empty string, got ${JSON.stringify(transactionalId)}`) });
       return;
     }
-    const partition = this.partitionOf(transactionalId);
-    if (partition !== undefined && this.loading.has(partition)) {
+    const ownership = this.keyed.ownership(transactionalId);
+    if (ownership.status === 'loading') {
       reply({ ...wireError('COORDINATOR_LOAD_IN_PROGRESS', `broker ${this.host.brokerId} is loading the transactions of "${transactionalId}"; retry shortly`) });
       return;
     }
-    if (partition === undefined || !this.loaded.has(partition)) {
+    if (ownership.status === 'elsewhere') {
       reply({ ...wireError('NOT_COORDINATOR', `broker ${this.host.brokerId} is not the transaction coordinator of "${transactionalId}"; find it again`) });
       return;
     }
     const replyTo = this.nextReplyId++;
-    this.replies.set(replyTo, { to: from, type: responseType, correlationId: message.correlationId as number, partition });
+    this.replies.set(replyTo, { to: from, type: responseType, correlationId: message.correlationId as number, partition: ownership.partition });
     const event = this.eventFor(message, transactionalId, replyTo);
     this.machine(transactionalId).send(event);
   }
@@ -240,33 +250,21 @@ export class TransactionCoordinator {
 
   /** The machine of a transactional id, created (new, or restored from `restore`) on first use. */
   private machine(transactionalId: string, restore?: Parameters<typeof encodeTransactionLogRecord>[0]): Actor<typeof transactionMachine> {
-    let actor = this.txns.get(transactionalId);
-    if (actor !== undefined) return actor;
-    actor = createActor(transactionMachine, {
-      input: {
-        transactionalId,
-        ...(restore === undefined ? {} : { restore }),
-        config: this.host.config,
-        now: () => this.host.clock.now(),
-        newProducerId: () => {
-          const id = this.host.newProducerId();
-          if (id === undefined) throw new KafkaProtocolError('COORDINATOR_LOAD_IN_PROGRESS', `broker ${this.host.brokerId} is waiting for producer ids from the controller; retry shortly`);
-          return id;
-        },
+    return this.keyed.actorFor(transactionalId, () => ({
+      transactionalId,
+      ...(restore === undefined ? {} : { restore }),
+      config: this.host.config,
+      now: () => this.host.clock.now(),
+      newProducerId: () => {
+        const id = this.host.newProducerId();
+        if (id === undefined) throw new KafkaProtocolError('COORDINATOR_LOAD_IN_PROGRESS', `broker ${this.host.brokerId} is waiting for producer ids from the controller; retry shortly`);
+        return id;
       },
-      clock: this.host.clock,
-      id: `transaction:${transactionalId}@broker:${this.host.brokerId}`,
-    });
-    this.txns.set(transactionalId, actor);
-    const self = actor;
-    actor.on('*', (event) => this.onEmitted(transactionalId, self, event as TransactionEmitted));
-    this.host.inspection.track(actor);
-    actor.start();
-    return actor;
+    }));
   }
 
+  /** What the current machine of a transactional id emits (a stopped or replaced one is not heard). */
   private onEmitted(transactionalId: string, actor: Actor<typeof transactionMachine>, event: TransactionEmitted): void {
-    if (this.txns.get(transactionalId) !== actor) return;
     switch (event.type) {
       case 'respond':
         this.respond(event.replyTo, event.reply);
@@ -278,8 +276,7 @@ export class TransactionCoordinator {
         this.startRound(transactionalId, event.markers);
         return;
       case 'forgotten':
-        actor.stop();
-        this.txns.delete(transactionalId);
+        this.keyed.forget(transactionalId);
         return;
       default:
         this.host.inspection.notify(event);
@@ -296,17 +293,11 @@ export class TransactionCoordinator {
 
   /** Appends a transition to the transactional id's partition; the machine hears when it is durable. */
   private write(transactionalId: string, actor: Actor<typeof transactionMachine>, writeId: number, transit: Parameters<typeof encodeTransactionLogRecord>[0]): void {
-    const partition = this.partitionOf(transactionalId);
-    const epoch = partition === undefined ? undefined : this.loaded.get(partition);
-    if (partition === undefined || epoch === undefined) {
-      actor.send({ type: 'write.failed', writeId, error: 'NOT_LEADER_OR_FOLLOWER' });
-      return;
-    }
     const { key, value } = encodeTransactionLogRecord(transit);
     const batch = encodeRecordBatch({ records: [{ timestamp: this.host.clock.now(), key, value }] });
-    this.host.appendState(partition, batch, (error) => {
-      // The partition moved or was reloaded meanwhile: the new coordinator owns the outcome.
-      if (this.txns.get(transactionalId) !== actor || this.loaded.get(partition) !== epoch) return;
+    // Heard only while the partition is still held at this epoch and the machine is current: when
+    // it moved or was reloaded meanwhile, the new coordinator owns the outcome.
+    this.keyed.appendFor(transactionalId, actor, batch, (error) => {
       if (error === undefined) actor.send({ type: 'write.done', writeId });
       else actor.send({ type: 'write.failed', writeId, error: error.error as KafkaErrorName });
     });
@@ -317,7 +308,7 @@ export class TransactionCoordinator {
   private startRound(transactionalId: string, markers: TxnMarkers): void {
     this.dropRound(transactionalId);
     const partition = this.partitionOf(transactionalId);
-    const coordinatorEpoch = partition === undefined ? undefined : this.loaded.get(partition);
+    const coordinatorEpoch = partition === undefined ? undefined : this.keyed.epochOf(partition);
     if (coordinatorEpoch === undefined) return;
     const round: MarkerRound = { markers, coordinatorEpoch, remaining: new Map(markers.partitions.map((p) => [tpKey(p.topic, p.partition), { topic: p.topic, partition: p.partition }])), timer: undefined };
     this.rounds.set(transactionalId, round);
@@ -329,7 +320,7 @@ export class TransactionCoordinator {
     if (this.rounds.get(transactionalId) !== round) return;
     if (round.remaining.size === 0) {
       this.rounds.delete(transactionalId);
-      this.txns.get(transactionalId)?.send({ type: 'markers.done' });
+      this.keyed.actorOf(transactionalId)?.send({ type: 'markers.done' });
       return;
     }
     const byLeader = new Map<number, Array<{ topic: string; partition: number }>>();
@@ -427,7 +418,7 @@ export class TransactionCoordinator {
   private scheduleAbortCheck(): void {
     this.abortTimer = this.host.clock.setTimeout(() => {
       this.abortTimer = undefined;
-      for (const actor of [...this.txns.values()]) actor.send({ type: 'timeout.check' });
+      for (const [, actor] of this.keyed.entries()) actor.send({ type: 'timeout.check' });
       this.scheduleAbortCheck();
     }, this.host.abortCheckIntervalMs);
   }
@@ -435,7 +426,7 @@ export class TransactionCoordinator {
   private scheduleExpiryCheck(): void {
     this.expiryTimer = this.host.clock.setTimeout(() => {
       this.expiryTimer = undefined;
-      for (const actor of [...this.txns.values()]) actor.send({ type: 'expiry.check' });
+      for (const [, actor] of this.keyed.entries()) actor.send({ type: 'expiry.check' });
       this.scheduleExpiryCheck();
     }, this.host.expiryCheckIntervalMs);
   }

@@ -18,7 +18,8 @@ import type { Random } from '../../random.ts';
 import type { Message, Transport } from '../../transport/transport.ts';
 import { brokerNode, clientNode } from '../../transport/transport.ts';
 import { ClientConnection } from '../connection.ts';
-import { MetadataCache, sleep } from '../metadataCache.ts';
+import { MetadataCache } from '../metadataCache.ts';
+import { sleep } from '../../clock.ts';
 import { deadlineIn } from '../retry.ts';
 import type { CallDeadline } from '../retry.ts';
 import type { TopicPartition } from './assignors/index.ts';
@@ -27,6 +28,7 @@ import type { ConsumerRecord, PartitionState } from './fetcher.ts';
 import { commitOffsets, fetchCommittedOffsets } from './groupOffsets.ts';
 import type { GroupOffsetsContext } from './groupOffsets.ts';
 import { GroupMembership } from './membership.ts';
+import type { ConsumerClient } from '../api.ts';
 
 export type { ConsumerRecord } from './fetcher.ts';
 
@@ -111,7 +113,7 @@ function positive(name: string, value: number, min: number): number {
 }
 
 /** A consumer. Create it with `cluster.consumer(options)`. */
-export class Consumer {
+export class Consumer implements ConsumerClient {
   private readonly connection: ClientConnection;
   private readonly metadata: MetadataCache;
   private readonly fetcher: Fetcher;
@@ -210,7 +212,7 @@ export class Consumer {
     return this.context.clientId;
   }
 
-  /** The group generation and member id, for `sendOffsetsToTransaction` (KIP-447). */
+  /** The group generation and member id, for the producer's `sendOffsets` (Kafka's `sendOffsetsToTransaction`, KIP-447). */
   groupMetadata(): { groupId: string | undefined; generationId: number; memberId: string; groupInstanceId: string | undefined } {
     return { groupId: this.options.groupId, generationId: this.membership?.generationId ?? -1, memberId: this.membership?.memberId ?? '', groupInstanceId: this.options.groupInstanceId };
   }

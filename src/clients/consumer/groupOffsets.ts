@@ -5,7 +5,7 @@
  * only carries it, so the consumer façade stays about positions and polling.
  */
 import type { Clock } from '../../clock.ts';
-import { KafkaProtocolError, errorFromJSON } from '../../errors.ts';
+import { RebalanceInProgressError, errorFromJSON } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import type { Message } from '../../transport/transport.ts';
 import { backoffWithin, isRetriableCode } from '../retry.ts';
@@ -79,7 +79,7 @@ export async function commitOffsets(ctx: GroupOffsetsContext, list: readonly Par
   for (;;) {
     const generation = options.generation();
     if (first !== undefined && (generation.generationId !== first.generationId || generation.memberId !== first.memberId || !options.stillOwned())) {
-      throw new KafkaProtocolError('REBALANCE_IN_PROGRESS', `the group "${ctx.groupId}" rebalanced while this commit was being retried; its partitions may have moved, so it is not sent again`);
+      throw new RebalanceInProgressError(ctx.groupId, `the group "${ctx.groupId}" rebalanced while this commit was being retried; its partitions may have moved, so it is not sent again`);
     }
     first ??= generation;
     const response = await ctx.membership.coordinatorRequest<OffsetCommitResponse>(

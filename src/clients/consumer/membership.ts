@@ -14,13 +14,13 @@
  * rediscovering the coordinator, and never reach poll.
  */
 import type { Clock, TimerHandle } from '../../clock.ts';
-import { ClosedError, KafkaProtocolError, SamsaError, errorFromJSON } from '../../errors.ts';
+import { ClosedError, KafkaProtocolError, RebalanceInProgressError, SamsaError, errorFromJSON } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import { silentLogger } from '../../logger.ts';
 import type { Message } from '../../transport/transport.ts';
 import { brokerNode } from '../../transport/transport.ts';
 import type { ClientConnection } from '../connection.ts';
-import { sleep } from '../metadataCache.ts';
+import { sleep } from '../../clock.ts';
 import type { MetadataCache } from '../metadataCache.ts';
 import { backoffWithin, isRetriable, isRetriableCode } from '../retry.ts';
 import type { CallDeadline } from '../retry.ts';
@@ -156,13 +156,13 @@ export class GroupMembership {
   /**
    * The generation an offset commit carries: Kafka's `generationIfStable`. A subscribed member
    * never commits without one (the coordinator would take a generation-less commit from a zombie).
-   * @throws KafkaProtocolError REBALANCE_IN_PROGRESS during a rebalance (poll completes it), or
+   * @throws RebalanceInProgressError during a rebalance (poll completes it), or
    *   UNKNOWN_MEMBER_ID when the member is not in the group (its partitions were lost).
    */
   commitGeneration(): { memberId: string; generationId: number } {
     if (this.state === 'stable' && this.joined.generationId >= 0) return { ...this.joined };
     if (this.state !== 'unjoined') {
-      throw new KafkaProtocolError('REBALANCE_IN_PROGRESS', `offsets cannot be committed while consumer "${this.settings.clientId}" is rebalancing in group "${this.settings.groupId}"; poll() completes the rebalance, then commit again`);
+      throw new RebalanceInProgressError(this.settings.groupId, `offsets cannot be committed while consumer "${this.settings.clientId}" is rebalancing in group "${this.settings.groupId}"; poll() completes the rebalance, then commit again`);
     }
     throw new KafkaProtocolError('UNKNOWN_MEMBER_ID', `consumer "${this.settings.clientId}" is not part of an active generation of group "${this.settings.groupId}" (it was removed or has not joined yet), so it cannot commit; its partitions are lost and poll() rejoins`);
   }

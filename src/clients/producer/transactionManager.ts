@@ -19,11 +19,11 @@
 import { assign, createActor, setup } from 'xstate';
 import type { Actor } from 'xstate';
 import type { Clock } from '../../clock.ts';
-import { errorFromJSON, KafkaProtocolError, SamsaError, TransactionStateError } from '../../errors.ts';
+import { errorFromJSON, KafkaProtocolError, SamsaError, TransactionAbortableError, TransactionStateError } from '../../errors.ts';
 import type { Message } from '../../transport/transport.ts';
 import { brokerNode } from '../../transport/transport.ts';
 import type { ClientConnection } from '../connection.ts';
-import { sleep } from '../metadataCache.ts';
+import { sleep } from '../../clock.ts';
 
 /** Kafka's producer-side transaction states. */
 export type TransactionPhase = 'uninitialized' | 'initializing' | 'ready' | 'inTransaction' | 'committing' | 'aborting' | 'abortableError' | 'fatalError';
@@ -64,7 +64,7 @@ export const transactionManagerMachine = setup({
   on: { fatalError: { target: '.fatalError', actions: 'remember' } },
 });
 
-/** A group's identity for `sendOffsetsToTransaction` (Kafka's `ConsumerGroupMetadata`). */
+/** A group's identity for `sendOffsets` (Kafka's `ConsumerGroupMetadata`, as `sendOffsetsToTransaction` takes it). */
 export interface ConsumerGroupMetadata {
   readonly groupId: string | undefined;
   readonly generationId: number;
@@ -147,7 +147,7 @@ export class TransactionManager {
     const phase = this.phase;
     if (allowed.includes(phase)) return;
     if (phase === 'fatalError') throw this.error as Error;
-    if (phase === 'abortableError') throw new KafkaProtocolError('TRANSACTION_ABORTABLE', `the transaction of "${this.transactionalId}" failed and must be aborted before you can ${operation}: ${(this.error as Error | undefined)?.message ?? 'unknown error'}`, { cause: this.error });
+    if (phase === 'abortableError') throw new TransactionAbortableError(this.transactionalId, `the transaction of "${this.transactionalId}" failed and must be aborted before you can ${operation}: ${(this.error as Error | undefined)?.message ?? 'unknown error'}`, { cause: this.error });
     throw new TransactionStateError(this.transactionalId, phase, operation, hint);
   }
 
@@ -214,7 +214,7 @@ export class TransactionManager {
       this.failingLate = false;
       const phase = this.phase;
       if (phase === 'fatalError') this.host.failUnsent(this.error);
-      else if (phase === 'aborting') this.host.failUnsent(new KafkaProtocolError('TRANSACTION_ABORTABLE', `the transaction of "${this.transactionalId}" was aborted before this batch was sent`));
+      else if (phase === 'aborting') this.host.failUnsent(new TransactionAbortableError(this.transactionalId, `the transaction of "${this.transactionalId}" was aborted before this batch was sent`));
     });
   }
 
@@ -247,7 +247,7 @@ export class TransactionManager {
     }
   }
 
-  /** `sendOffsetsToTransaction`: AddOffsetsToTxn, then TxnOffsetCommit to the group coordinator. */
+  /** Kafka's `sendOffsetsToTransaction`: AddOffsetsToTxn, then TxnOffsetCommit to the group coordinator. */
   async sendOffsets(offsets: ReadonlyArray<{ topic: string; partition: number; offset: bigint }>, group: ConsumerGroupMetadata): Promise<void> {
     this.require('send offsets', ['inTransaction'], 'call beginTransaction() first');
     if (group.groupId === undefined || group.groupId.length === 0) throw new TransactionStateError(this.transactionalId, this.phase, 'send offsets', 'the consumer has no groupId; offsets are committed for a consumer group');
@@ -286,7 +286,7 @@ export class TransactionManager {
   async abort(): Promise<void> {
     this.require('abort', ['inTransaction', 'abortableError'], 'call beginTransaction() first');
     this.actor.send({ type: 'abort' });
-    this.host.failUnsent(new KafkaProtocolError('TRANSACTION_ABORTABLE', `the transaction of "${this.transactionalId}" was aborted before this batch was sent`));
+    this.host.failUnsent(new TransactionAbortableError(this.transactionalId, `the transaction of "${this.transactionalId}" was aborted before this batch was sent`));
     await this.host.flush();
     await this.endTransaction(false);
   }

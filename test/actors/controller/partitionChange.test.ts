@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import { KafkaProtocolError } from '../../../src/errors.ts';
 import {
   changePartition,
-  emptyImage,
   registerBroker,
   withBroker,
   withBrokerFenced,
@@ -18,6 +17,7 @@ import {
   withTopic,
   withTopicConfig,
 } from '../../../src/actors/controller/metadata.ts';
+import { emptyImage } from '../../../src/actors/metadataLog/image.ts';
 import type { ClusterMetadataImage, PartitionMetadata } from '../../../src/protocol/messages.ts';
 import { createRandom } from '../../../src/random.ts';
 

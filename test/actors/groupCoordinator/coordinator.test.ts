@@ -13,7 +13,7 @@ import { wireError } from '../../../src/protocol/messages.ts';
 import type { WireError } from '../../../src/protocol/messages.ts';
 import { GroupCoordinator } from '../../../src/actors/groupCoordinator/coordinator.ts';
 import type { OffsetsLogEntry } from '../../../src/actors/groupCoordinator/coordinator.ts';
-import type { GroupMetadata } from '../../../src/actors/groupCoordinator/groupState.ts';
+import type { GroupMetadata } from '../../../src/actors/groupCoordinator/groupMetadata.ts';
 import { decodeGroupMetadataValue, decodeOffsetsTopicKey, encodeGroupMetadataKey, encodeGroupMetadataValue, encodeOffsetKey, encodeOffsetValue } from '../../../src/actors/groupCoordinator/offsetsTopic.ts';
 
 const CLIENT = 'client:c' as NodeId;

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HeartbeatResponse, JoinGroupResponse, SyncGroupResponse } from '../../../src/actors/groupCoordinator/group.events.ts';
 import { getGroupMetadata } from '../../../src/actors/groupCoordinator/groupState.ts';
-import type { GroupMetadata } from '../../../src/actors/groupCoordinator/groupState.ts';
+import type { GroupMetadata } from '../../../src/actors/groupCoordinator/groupMetadata.ts';
 import { decodeGroupMetadataValue, encodeGroupMetadataValue } from '../../../src/actors/groupCoordinator/offsetsTopic.ts';
 import { REBALANCE_MS, SESSION_MS, errorOf, joinDynamic, joinReply, joinRequest, rangeProtocols, stableGroupOfTwo, startGroup, syncReply } from './harness.ts';
 import type { Harness } from './harness.ts';

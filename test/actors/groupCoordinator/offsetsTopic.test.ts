@@ -10,7 +10,7 @@ import {
   encodeOffsetKey,
   encodeProtocolData,
 } from '../../../src/actors/groupCoordinator/offsetsTopic.ts';
-import type { GroupMetadata } from '../../../src/actors/groupCoordinator/groupState.ts';
+import type { GroupMetadata } from '../../../src/actors/groupCoordinator/groupMetadata.ts';
 
 const hex = (bytes: Uint8Array): string => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
 const ascii = (s: string): string => hex(new TextEncoder().encode(s));

@@ -189,9 +189,9 @@ describe('late requests of an ended transaction, found by the transactional simu
     producer.beginTransaction();
     await cluster.settle(producer.send('out', { value: 'x' }));
     // The first TxnOffsetCommit is held 15 s; the client times out after 2 s and its retry goes through.
-    const links = cluster.brokerIds.map((id) => `broker:${id}`);
+    const links = cluster.brokerIds.map((id) => `broker:${id}` as const);
     for (const to of links) cluster.network.setLinkFaults('client:late-offsets', to, { delayMs: { min: 15_000, max: 15_000 }, reorder: true, types: ['txnOffsetCommit.request'] });
-    const sending = producer.sendOffsetsToTransaction([{ topic: 'in', partition: 0, offset: 5n }], group);
+    const sending = producer.sendOffsets([{ topic: 'in', partition: 0, offset: 5n }], group);
     // (AddOffsetsToTxn and FindCoordinator come first; the TxnOffsetCommit leaves within a second.)
     await cluster.runFor(1_500);
     for (const to of links) cluster.network.setLinkFaults('client:late-offsets', to, undefined);
@@ -201,7 +201,7 @@ describe('late requests of an ended transaction, found by the transactional simu
     await cluster.runFor(15_000);
     producer.beginTransaction();
     await cluster.settle(producer.send('out', { value: 'y' }));
-    await cluster.settle(producer.sendOffsetsToTransaction([{ topic: 'in', partition: 1, offset: 7n }], group));
+    await cluster.settle(producer.sendOffsets([{ topic: 'in', partition: 1, offset: 7n }], group));
     await cluster.settle(producer.commitTransaction());
     await cluster.runFor(1_000);
     const checker = cluster.consumer({ groupId: 'late-group', enableAutoCommit: false, isolationLevel: 'read_committed', defaultApiTimeoutMs: 10_000 });

@@ -198,7 +198,7 @@ describe('transactions', () => {
     await cluster.settle(producer.initTransactions());
     producer.beginTransaction();
     await cluster.settle(producer.send('out', got.map((r) => ({ value: `out-${dec.decode(r.value as Uint8Array)}` }))));
-    await cluster.settle(producer.sendOffsetsToTransaction([{ topic: 'in', partition: 0, offset: 3n }], consumer.groupMetadata()));
+    await cluster.settle(producer.sendOffsets([{ topic: 'in', partition: 0, offset: 3n }], consumer.groupMetadata()));
     // Before the commit, the coordinator answers require_stable fetches UNSTABLE_OFFSET_COMMIT: a
     // read_committed consumer waits instead of seeing an offset about to be replaced.
     const unstable: string[] = [];
@@ -216,7 +216,7 @@ describe('transactions', () => {
     expect(values(await readTopic(cluster, 'out', 'read_committed', [0]))).toEqual(['out-a', 'out-b', 'out-c']);
     // An aborted transaction's offsets never count.
     producer.beginTransaction();
-    await cluster.settle(producer.sendOffsetsToTransaction([{ topic: 'in', partition: 0 }].map((tp) => ({ ...tp, offset: 99n })), consumer.groupMetadata()));
+    await cluster.settle(producer.sendOffsets([{ topic: 'in', partition: 0 }].map((tp) => ({ ...tp, offset: 99n })), consumer.groupMetadata()));
     await cluster.settle(producer.abortTransaction());
     await cluster.runFor(500);
     expect(await cluster.settle(consumer.committed([{ topic: 'in', partition: 0 }]))).toEqual([{ topic: 'in', partition: 0, offset: 3n }]);
@@ -234,7 +234,7 @@ describe('transactions', () => {
     await cluster.settle(producer.initTransactions());
     producer.beginTransaction();
     await cluster.settle(producer.send('out', { value: 'zombie-output' }));
-    const error = await rejection(cluster, producer.sendOffsetsToTransaction([{ topic: 'in', partition: 0, offset: 1n }], stale));
+    const error = await rejection(cluster, producer.sendOffsets([{ topic: 'in', partition: 0, offset: 1n }], stale));
     expect((error as KafkaProtocolError).code).toBe('ILLEGAL_GENERATION');
     expect(producer.transactionPhase).toBe('abortableError');
     const commit = await rejection(cluster, producer.commitTransaction());

@@ -13,7 +13,7 @@ import {
   stickyAssignor,
 } from '../../../src/clients/consumer/assignors/index.ts';
 import type { Assignment, MemberSubscription, TopicPartition } from '../../../src/clients/consumer/assignors/index.ts';
-import { javaHashMapOrder } from '../../../src/clients/consumer/assignors/cooperativeSticky.ts';
+import { javaHashMapOrder } from '../../../src/clients/consumer/assignors/stickyOwnership.ts';
 import { InvalidArgumentError } from '../../../src/errors.ts';
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Consumer, ConsumerOptions, ConsumerRecord } from '../../../src/clients/consumer/consumer.ts';
-import { sleep } from '../../../src/clients/metadataCache.ts';
+import { sleep } from '../../../src/clock.ts';
 import { OFFSETS_TOPIC, offsetsPartitionFor } from '../../../src/actors/groupCoordinator/offsetsTopic.ts';
 import { SamsaError, TimeoutError } from '../../../src/errors.ts';
 import type { TestCluster } from '../../../src/testing.ts';
@@ -171,7 +171,7 @@ describe('retriable coordinator errors (issue 14, item 5)', () => {
     await cluster.settle(cluster.broker(coordinator).restart());
     // 2. "b" is cut off from every broker for 40 s while it needs to rejoin.
     await cluster.settle(b.subscribe(['t']));
-    cluster.network.isolate('client:b', cluster.brokerIds.map((id) => `broker:${id}`));
+    cluster.network.isolate('client:b', cluster.brokerIds.map((id) => `broker:${id}` as const));
     for (let i = 0; i < 100; i++) await pollBoth();
     cluster.network.heal();
     const producer = cluster.producer({ acks: 1 });
@@ -193,7 +193,7 @@ describe('retriable coordinator errors (issue 14, item 5)', () => {
     await cluster.settle(consumer.commit([{ topic: 't', partition: 0, offset: 5n }]));
     expect(await cluster.settle(consumer.committed([{ topic: 't', partition: 0 }]))).toEqual([{ topic: 't', partition: 0, offset: 5n }]);
     // Cut off from every broker: both retry until default.api.timeout.ms, then fail with TimeoutError.
-    cluster.network.isolate('client:c', cluster.brokerIds.map((id) => `broker:${id}`));
+    cluster.network.isolate('client:c', cluster.brokerIds.map((id) => `broker:${id}` as const));
     const start = cluster.clock.now();
     const failure = await cluster.settle(consumer.commit([{ topic: 't', partition: 0, offset: 6n }])).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(TimeoutError);

@@ -11,7 +11,7 @@ import { TimeoutError } from '../../../src/errors.ts';
 import type { LogFields, Logger } from '../../../src/logger.ts';
 import { LOG_OVERHEAD, readBatchHeader } from '../../../src/record/recordBatch.ts';
 import type { PartitionLog } from '../../../src/log/partitionLog.ts';
-import { sleep } from '../../../src/clients/metadataCache.ts';
+import { sleep } from '../../../src/clock.ts';
 import { createTestCluster } from '../../../src/testing.ts';
 import type { TestCluster } from '../../../src/testing.ts';
 

@@ -9,7 +9,8 @@ import type { PartitionAssignor } from './types.ts';
 
 export { rangeAssignor, rangeAssign } from './range.ts';
 export { roundRobinAssignor, roundRobinAssign } from './roundRobin.ts';
-export { cooperativeStickyAssignor, cooperativeStickyAssign, stickyAssignor, stickyAssignment, DEFAULT_GENERATION } from './cooperativeSticky.ts';
+export { cooperativeStickyAssignor, cooperativeStickyAssign, stickyAssignor, stickyAssignment } from './cooperativeSticky.ts';
+export { DEFAULT_GENERATION } from './stickyOwnership.ts';
 export type { PartitionTransfer, StickyAssignmentResult } from './cooperativeSticky.ts';
 export { compareMembers, compareTopicPartitions } from './types.ts';
 export type { Assignment, MemberSubscription, PartitionAssignor, RebalanceProtocol, TopicPartition } from './types.ts';

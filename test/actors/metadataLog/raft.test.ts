@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, InvalidConfigError } from '../../../src/errors.ts';
 import { createRandom } from '../../../src/random.ts';
-import {
-  createRaftDurableState,
-  DEFAULT_FETCH_MAX_WAIT_MS,
-  parseRaftConfig,
-  RAFT_CONFIG_DEFAULTS,
-  RaftNode,
-} from '../../../src/actors/controller/raft.ts';
-import type { FetchRequest, FetchResponse, RaftConfig, RaftDurableState, RaftEntry, RaftMessage, RaftOutput, RaftSnapshot, VoteResponse } from '../../../src/actors/controller/raft.ts';
+import { DEFAULT_FETCH_MAX_WAIT_MS, parseRaftConfig, RAFT_CONFIG_DEFAULTS } from '../../../src/actors/metadataLog/raft/config.ts';
+import type { RaftConfig } from '../../../src/actors/metadataLog/raft/config.ts';
+import { createRaftDurableState } from '../../../src/actors/metadataLog/raft/log.ts';
+import type { RaftDurableState, RaftEntry, RaftSnapshot } from '../../../src/actors/metadataLog/raft/log.ts';
+import type { FetchRequest, FetchResponse, RaftMessage, RaftOutput, VoteResponse } from '../../../src/actors/metadataLog/raft/messages.ts';
+import { RaftNode } from '../../../src/actors/metadataLog/raft/raftNode.ts';
 
 interface Envelope {
   readonly from: number;

@@ -19,7 +19,7 @@ import { crc32c } from '../../record/crc32c.ts';
 import { writeFileAtomicSync } from '../../log/storage/metaProperties.ts';
 import type { Logger } from '../../logger.ts';
 import { silentLogger } from '../../logger.ts';
-import type { RaftDurableState, RaftEntry, RaftSnapshot } from './raft.ts';
+import type { RaftDurableState, RaftEntry, RaftSnapshot } from './raft/log.ts';
 
 /** Kafka's directory of the metadata log. */
 export const METADATA_LOG_DIR = '__cluster_metadata-0';

@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { METADATA_LOG_DIR, openFileRaftDurableState } from '../../../src/actors/controller/durableLog.ts';
-import { RaftNode } from '../../../src/actors/controller/raft.ts';
-import type { RaftEntry } from '../../../src/actors/controller/raft.ts';
+import { METADATA_LOG_DIR, openFileRaftDurableState } from '../../../src/actors/metadataLog/durableLog.ts';
+import { RaftNode } from '../../../src/actors/metadataLog/raft/raftNode.ts';
+import type { RaftEntry } from '../../../src/actors/metadataLog/raft/log.ts';
 import type { Logger } from '../../../src/logger.ts';
 import { createRandom } from '../../../src/random.ts';
 

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createRandom } from '../../../src/random.ts';
-import { createRaftDurableState, RaftNode } from '../../../src/actors/controller/raft.ts';
-import type { RaftConfig, RaftDurableState, RaftEntry, RaftMessage, RaftOutput } from '../../../src/actors/controller/raft.ts';
+import type { RaftConfig } from '../../../src/actors/metadataLog/raft/config.ts';
+import { createRaftDurableState } from '../../../src/actors/metadataLog/raft/log.ts';
+import type { RaftDurableState, RaftEntry } from '../../../src/actors/metadataLog/raft/log.ts';
+import type { RaftMessage, RaftOutput } from '../../../src/actors/metadataLog/raft/messages.ts';
+import { RaftNode } from '../../../src/actors/metadataLog/raft/raftNode.ts';
 
 /**
  * Seeded simulation of the KRaft core: voters and observers on a network that delays, reorders,

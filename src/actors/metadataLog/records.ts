@@ -2,7 +2,7 @@
  * The records of the `__cluster_metadata` log, named after Kafka's (`RegisterBrokerRecord`,
  * `TopicRecord`, `PartitionRecord`, `PartitionChangeRecord`, `ConfigRecord`, …), and the two pure
  * functions that tie them to the metadata image: {@link recordsBetween} turns a change the active
- * controller computed (image → image, in `metadata.ts`) into records, and {@link replayRecords}
+ * controller computed (image → image, in `controller/metadata.ts`) into records, and {@link replayRecords}
  * applies committed records to an image, as every controller and broker does when it replays the
  * log. Replaying the records of a change reproduces the change exactly (property-tested), so the
  * image every node holds is a function of the committed log alone.

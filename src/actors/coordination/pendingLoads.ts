@@ -1,13 +1,13 @@
 /**
- * Coordinator takeover, shared by the group and transaction coordinators: a partition of an
- * internal topic (`__consumer_offsets`, `__transaction_state`) that a broker comes to lead is
- * loaded only once everything in its log at that moment is committed. A new leader's tail may
- * hold records its predecessor wrote but never got replicated (and never acknowledged); a later
- * failover can still cut them off, so a coordinator answering from them could hand out state that
- * is then lost. Meanwhile the coordinator answers COORDINATOR_LOAD_IN_PROGRESS, as Kafka does
- * while it loads.
+ * Partition takeover, shared by every keyed host (`keyedHost.ts`: the group and transaction
+ * coordinators): a partition of an internal topic (`__consumer_offsets`, `__transaction_state`)
+ * that a broker comes to lead is loaded only once everything in its log at that moment is
+ * committed. A new leader's tail may hold records its predecessor wrote but never got replicated
+ * (and never acknowledged); a later failover can still cut them off, so a host answering from
+ * them could hand out state that is then lost. Meanwhile the host answers
+ * COORDINATOR_LOAD_IN_PROGRESS, as Kafka does while it loads.
  */
-import type { Clock, TimerHandle } from '../clock.ts';
+import type { Clock, TimerHandle } from '../../clock.ts';
 
 /** Log end and high watermark of a local partition. */
 export interface PartitionOffsets {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
-import { emptyImage, withBroker, withoutTopic, withPartitions, withTopic, withTopicConfig } from '../../../src/actors/controller/metadata.ts';
-import { recordsBetween, replayRecords } from '../../../src/actors/controller/metadataRecords.ts';
+import { withBroker, withoutTopic, withPartitions, withTopic, withTopicConfig } from '../../../src/actors/controller/metadata.ts';
+import { emptyImage } from '../../../src/actors/metadataLog/image.ts';
+import { recordsBetween, replayRecords } from '../../../src/actors/metadataLog/records.ts';
 import type { ClusterMetadataImage } from '../../../src/protocol/messages.ts';
 import { createRandom } from '../../../src/random.ts';
 

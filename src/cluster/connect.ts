@@ -1,0 +1,147 @@
+/**
+ * `connect`: clients — producers, consumers, admin — for brokers reached over any
+ * {@link Transport}, without hosting a server node. The embedded cluster makes its clients the
+ * same way, so a client behaves alike in one process and across processes.
+ */
+import type { Clock } from '../clock.ts';
+import { ClosedError, InvalidArgumentError } from '../errors.ts';
+import type { Logger, LogLevel } from '../logger.ts';
+import type { Random } from '../random.ts';
+import type { NodeId, Transport } from '../transport/transport.ts';
+import { controllerNode } from '../transport/transport.ts';
+import { Admin } from '../clients/admin.ts';
+import type { KafkaClients } from '../clients/api.ts';
+import { Consumer } from '../clients/consumer/consumer.ts';
+import type { ConsumerOptions } from '../clients/consumer/consumer.ts';
+import { Producer } from '../clients/producer/producer.ts';
+import type { ProducerOptions } from '../clients/producer/producer.ts';
+import { checkOptions, checkTransport, hostBasics, nodeIdsOf } from './hosting.ts';
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** The transport the brokers are on. */
+  readonly transport: Transport;
+  /** Brokers asked for metadata first (Kafka's `bootstrap.servers`): ids or `broker:<id>` addresses. */
+  readonly bootstrap: ReadonlyArray<number | NodeId>;
+  /**
+   * The controller quorum's voters (Kafka's `bootstrap.controllers`): ids or `controller:<id>`
+   * addresses. The admin client sends topic changes there; only `admin()` needs them.
+   */
+  readonly controllers?: ReadonlyArray<number | NodeId>;
+  /** Time source (default: the system clock). */
+  readonly clock?: Clock;
+  /** Where the clients log errors they handle themselves (default: the console at `warn`). */
+  readonly logger?: Logger | LogLevel;
+  /** Seed for the clients' random choices (partitioners, backoff jitter; default: random). */
+  readonly seed?: number;
+}
+
+/** Options of {@link Connection.admin}. */
+export interface ConnectionAdminOptions {
+  /** The client id (default: `admin-<n>`). */
+  readonly clientId?: string;
+  /** `request.timeout.ms` (default 30000). */
+  readonly requestTimeoutMs?: number;
+}
+
+/** Clients connected by {@link connect}: no server node runs here. */
+export interface Connection extends KafkaClients {
+  /** A new producer. Defaults are Kafka's (acks=all, batch.size 16384, linger.ms 0, …). */
+  producer(options?: ProducerOptions): Producer;
+  /** A new consumer. Defaults are Kafka's (auto.offset.reset=latest, max.poll.records 500, …). */
+  consumer(options?: ConsumerOptions): Consumer;
+  /**
+   * A new admin client.
+   * @throws InvalidArgumentError when {@link connect} was given no `controllers`.
+   */
+  admin(options?: ConnectionAdminOptions): Admin;
+  /** Closes every client made here; afterwards every call fails at once with ClosedError. Harmless twice. */
+  stop(): Promise<void>;
+}
+
+/** What a {@link ClientHost} makes its clients with. */
+export interface ClientHostSetup {
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Each client forks its own source from it. */
+  readonly random: Random;
+  /** Broker ids to ask for metadata. */
+  readonly brokers: () => readonly number[];
+  /** Controller addresses for admin requests; undefined: the admin client is refused. */
+  readonly controllers: (() => readonly NodeId[]) | undefined;
+  /** What a ClosedError names once stopped (`the cluster`, `the connection`). */
+  readonly name: string;
+}
+
+/** @internal Makes, counts and closes the clients of one connection or embedded cluster. */
+export class ClientHost implements Connection {
+  private readonly clients = new Set<{ close(): void | Promise<void> }>();
+  private clientCount = 0;
+  private stopped = false;
+
+  /** @internal Use {@link connect}. */
+  constructor(private readonly setup: ClientHostSetup) {}
+
+  admin(options: ConnectionAdminOptions = {}): Admin {
+    this.ensureOpen();
+    const controllers = this.setup.controllers;
+    if (controllers === undefined) throw new InvalidArgumentError('controllers', "the admin client sends topic changes to the controller quorum; pass its voters to connect() as { controllers: [0, 1, 2] } (Kafka's bootstrap.controllers)");
+    const s = this.setup;
+    const admin = new Admin({ transport: s.transport, clock: s.clock, controllers, brokers: s.brokers, clientId: options.clientId ?? this.nextClientId('admin'), logger: s.logger, ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }) });
+    this.clients.add(admin);
+    return admin;
+  }
+
+  producer(options: ProducerOptions = {}): Producer {
+    this.ensureOpen();
+    const s = this.setup;
+    const producer = new Producer({ transport: s.transport, clock: s.clock, random: s.random.fork(), brokers: s.brokers, clientId: options.clientId ?? this.nextClientId('producer'), logger: s.logger }, options);
+    this.clients.add(producer);
+    return producer;
+  }
+
+  consumer(options: ConsumerOptions = {}): Consumer {
+    this.ensureOpen();
+    const s = this.setup;
+    const consumer = new Consumer({ transport: s.transport, clock: s.clock, random: s.random.fork(), brokers: s.brokers, clientId: options.clientId ?? this.nextClientId('consumer'), logger: s.logger }, options);
+    this.clients.add(consumer);
+    return consumer;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const c of this.clients) await c.close();
+    this.clients.clear();
+  }
+
+  /** @internal Calls after stop fail at once rather than wait on clients that are gone. */
+  ensureOpen(): void {
+    if (this.stopped) throw new ClosedError(this.setup.name);
+  }
+
+  /** @internal The next generated client id: `<kind>-<n>`, one count for every kind. */
+  nextClientId(kind: string): string {
+    this.clientCount++;
+    return `${kind}-${this.clientCount}`;
+  }
+}
+
+/**
+ * Connects clients to the brokers on `transport`. Nothing is sent until a client is used; the
+ * first request finds the cluster through the bootstrap brokers.
+ *
+ * @example
+ * const clients = await connect({ transport, bootstrap: [1, 2, 3], controllers: [0, 1, 2] });
+ * await clients.producer().send('orders', { key: 'o-1', value: 'hello' });
+ * await clients.stop();
+ * @throws InvalidArgumentError for a missing transport or a bad bootstrap or controller list.
+ */
+export async function connect(options: ConnectOptions): Promise<Connection> {
+  checkOptions('connect', options);
+  const transport = checkTransport('connect', options.transport);
+  const brokers = nodeIdsOf('broker', 'bootstrap', options.bootstrap, 'pass the brokers to ask for metadata first as { bootstrap: [1, 2, 3] } (Kafka\'s bootstrap.servers)');
+  const controllers = options.controllers === undefined ? undefined : nodeIdsOf('controller', 'controllers', options.controllers, "pass the controller quorum's voters as { controllers: [0, 1, 2] } (Kafka's bootstrap.controllers), or leave it out when no admin client is needed").map(controllerNode);
+  const { clock, logger, random } = hostBasics(options, {});
+  return new ClientHost({ transport, clock, logger, random, brokers: () => brokers, controllers: controllers === undefined ? undefined : () => controllers, name: 'the connection' });
+}
