@@ -17,6 +17,8 @@ export type { RaftConfig } from './actors/metadataLog/raft/config.ts';
 export type { BrokerConfig } from './actors/broker/broker.ts';
 export type { InspectionEvent, SamsaEvent } from './actors/inspection.ts';
 export type { Transport, NodeId, Message } from './transport/transport.ts';
+export type { MessageCodec } from './transport/codec.ts';
+export { messageCodec } from './transport/codec.ts';
 
 /* Clients: the ports every client implements (embedded, connected or an adapter), and their types */
 export type {

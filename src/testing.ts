@@ -10,11 +10,24 @@ import { Cluster } from './cluster/cluster.ts';
 import type { ClusterOptions } from './cluster/cluster.ts';
 import { randomSeed } from './random.ts';
 import { silentLogger } from './logger.ts';
+import { messageCodec } from './transport/codec.ts';
+import type { MessageCodec } from './transport/codec.ts';
 
 /** Options of {@link createTestCluster}. */
-export interface TestClusterOptions extends Omit<ClusterOptions, 'clock' | 'manualNetwork'> {
+export interface TestClusterOptions extends Omit<ClusterOptions, 'clock' | 'manualNetwork' | 'codec'> {
   /** Simulated start time (default 1_700_000_000_000). */
   readonly startMs?: number;
+  /**
+   * Carry every message as bytes through this codec (see ClusterOptions.codec); `false` for none.
+   * Default: {@link messageCodec} when the environment sets `SAMSA_SIMULATION_CODEC=1` (so a
+   * whole test tier can run with it), none otherwise.
+   */
+  readonly codec?: MessageCodec | false;
+}
+
+/** The codec a test cluster uses when its options do not say. */
+function defaultTestCodec(): MessageCodec | undefined {
+  return process.env.SAMSA_SIMULATION_CODEC === '1' ? messageCodec : undefined;
 }
 
 /** A cluster driven step by step on simulated time. */
@@ -24,7 +37,8 @@ export class TestCluster extends Cluster {
 
   /** @internal Use {@link createTestCluster}. */
   constructor(options: TestClusterOptions & { clock: SimulatedClock }) {
-    super({ ...options, manualNetwork: true });
+    const codec = options.codec === false ? undefined : (options.codec ?? defaultTestCodec());
+    super({ ...options, manualNetwork: true, codec });
     this.simulatedClock = options.clock;
   }
 
@@ -72,12 +86,19 @@ export class TestCluster extends Cluster {
     await this.drive(predicate, deadline, 'the condition to hold');
   }
 
+  /** A message the codec refused is a node's bug: the run fails on it, naming the seed. */
+  private throwOnCodecFailure(): void {
+    const failure = this.network.codecFailures[0];
+    if (failure !== undefined) throw new Error(`[seed=${this.seed}] a node sent a message the codec refused: ${failure.message}`, { cause: failure });
+  }
+
   private async drive(done: () => boolean, deadline: number, what: string, idleOnly = false, untilDeadline = false): Promise<void> {
     const clock = this.simulatedClock;
     let deliveredAtThisTime = 0;
     let timeOfDeliveries = clock.now();
     for (let steps = 0; ; steps++) {
       await new Promise((resolve) => setImmediate(resolve));
+      this.throwOnCodecFailure();
       if (done()) return;
       const delivered = this.network.deliverDue(100_000);
       if (delivered > 0) {
@@ -137,6 +158,8 @@ export async function createTestCluster(options: TestClusterOptions = {}): Promi
 
 /* Simulation building blocks: a fault-injecting network and seeded randomness, for hosting nodes by hand. */
 export { SimulatedNetwork } from './transport/simulatedNetwork.ts';
-export type { NetworkFaults } from './transport/simulatedNetwork.ts';
+export type { NetworkEvent, NetworkFaults, SimulatedNetworkOptions } from './transport/simulatedNetwork.ts';
+export { messageCodec } from './transport/codec.ts';
+export type { MessageCodec } from './transport/codec.ts';
 export { createRandom } from './random.ts';
 export type { Random } from './random.ts';

@@ -12,6 +12,7 @@ describe('public API', () => {
         'startBroker',
         'startController',
         'connect',
+        'messageCodec',
         'ClosedError',
         'CorruptRecordError',
         'InvalidArgumentError',
@@ -43,6 +44,6 @@ describe('public API', () => {
 
   it('exports the test kit from samsa/testing', async () => {
     const testing = await import('../src/testing.ts');
-    expect(Object.keys(testing).sort()).toEqual(['SimulatedNetwork', 'TestCluster', 'createRandom', 'createTestCluster'].sort());
+    expect(Object.keys(testing).sort()).toEqual(['SimulatedNetwork', 'TestCluster', 'createRandom', 'createTestCluster', 'messageCodec'].sort());
   });
 });

@@ -15,6 +15,7 @@ import type { DirectoryLock } from '../log/storage/dirLock.ts';
 import type { Random } from '../random.ts';
 import { createRandom, randomSeed } from '../random.ts';
 import { SimulatedNetwork } from '../transport/simulatedNetwork.ts';
+import type { MessageCodec } from '../transport/codec.ts';
 import type { NodeId } from '../transport/transport.ts';
 import { controllerNode } from '../transport/transport.ts';
 import type { Admin } from '../clients/admin.ts';
@@ -71,6 +72,11 @@ export interface ClusterOptions {
    * at `warn`; `samsa/testing` is silent unless told otherwise.
    */
   readonly logger?: Logger | LogLevel;
+  /**
+   * Carry every message between nodes as bytes through this codec (`messageCodec`), as between
+   * processes: slower, and proof that nothing relies on sharing objects in one process. Default: none.
+   */
+  readonly codec?: MessageCodec;
 }
 
 /** Crash and restart control of one broker. */
@@ -126,7 +132,7 @@ export class Cluster implements KafkaClients {
     this.random = createRandom(this.seed);
     this.logger = resolveLogger(options.logger);
     this.inspection = new InspectionSink(this.logger);
-    this.network = new SimulatedNetwork({ clock: this.clock, random: this.random.fork(), manual: options.manualNetwork ?? false });
+    this.network = new SimulatedNetwork({ clock: this.clock, random: this.random.fork(), manual: options.manualNetwork ?? false, ...(options.codec === undefined ? {} : { codec: options.codec }) });
     this.brokerConfig = { ...BROKER_CONFIG_DEFAULTS, ...options.brokerConfig };
     const controllers = options.controllers ?? 1;
     if (!Number.isInteger(controllers) || controllers < 1 || controllers > 9) throw new InvalidArgumentError('controllers', `expected 1 to 9 controllers (1 or 3 is usual; 3 survives one failure), got ${String(controllers)}`);

@@ -12,10 +12,15 @@
  * - A node that stops (crashes) is noticed as a closed TCP connection would be: every node that
  *   sent it messages receives `transport.disconnected` from it, after whatever it sent before it
  *   stopped. A cut link stays silent instead, as a network partition does.
+ * - With a `codec`, every message travels as bytes: encoded when sent, decoded for each delivery
+ *   (a duplicate is decoded twice), so a receiver never shares an object with its sender. A message
+ *   the codec refuses is dropped, never delivered, and reported as a `rejected` event with the
+ *   codec's typed error (and kept in {@link SimulatedNetwork.codecFailures} when a node sent it).
  */
 import type { Clock } from '../clock.ts';
-import { InvalidArgumentError } from '../errors.ts';
+import { InvalidArgumentError, UndecodableMessageError, UnencodableMessageError } from '../errors.ts';
 import type { Random } from '../random.ts';
+import type { MessageCodec } from './codec.ts';
 import type { Message, MessageHandler, NodeId, Transport } from './transport.ts';
 
 /** Faults applied to every message sent while they are set. */
@@ -40,7 +45,12 @@ interface InFlight {
   readonly order: number;
   readonly from: NodeId;
   readonly to: NodeId;
+  /** The message as sent (for events; with a codec the receiver gets a decode of `bytes` instead). */
   readonly message: Message;
+  /** The encoded message, when the network has a codec. */
+  readonly bytes?: Uint8Array;
+  /** Injected from outside (untrusted bytes): a refusal is expected, not a sender's bug. */
+  readonly injected?: boolean;
   /** The receiving process (registration) the message was sent to; -1 when none was registered. */
   readonly incarnation: number;
 }
@@ -50,10 +60,13 @@ interface InFlight {
  * not running is answered by the network itself with `transport.unreachable` (connection refused).
  */
 export interface NetworkEvent {
-  readonly type: 'delivered' | 'dropped' | 'duplicated' | 'unreachable';
+  readonly type: 'delivered' | 'dropped' | 'duplicated' | 'unreachable' | 'rejected';
   readonly from: NodeId;
   readonly to: NodeId;
+  /** The message (for injected bytes that decode to none, `{ type: '(undecodable bytes)' }`). */
   readonly message: Message;
+  /** Why the codec refused the message (`rejected` events only). */
+  readonly error?: UnencodableMessageError | UndecodableMessageError;
 }
 
 /** Options of {@link SimulatedNetwork}. */
@@ -62,6 +75,12 @@ export interface SimulatedNetworkOptions {
   readonly random: Random;
   /** When true, only {@link SimulatedNetwork.deliverDue} delivers (deterministic test harness). */
   readonly manual?: boolean;
+  /**
+   * Carry every message as bytes through this codec (as between processes), so that a message
+   * holding anything a real network would lose — a function, a class instance, an object shared
+   * with its sender — fails here instead of working by accident in one process.
+   */
+  readonly codec?: MessageCodec;
 }
 
 /** The in-process network. See the module comment for its guarantees. */
@@ -83,6 +102,11 @@ export class SimulatedNetwork implements Transport {
   private readonly peers = new Map<NodeId, Set<NodeId>>();
   /** Number of messages delivered so far. */
   delivered = 0;
+  /**
+   * Messages sent by nodes that the codec refused (to encode, or to decode what it encoded): each
+   * is a bug of the sender, and a test harness fails the run on the first.
+   */
+  readonly codecFailures: (UnencodableMessageError | UndecodableMessageError)[] = [];
 
   constructor(private readonly options: SimulatedNetworkOptions) {}
 
@@ -105,6 +129,35 @@ export class SimulatedNetwork implements Transport {
   }
 
   send(from: NodeId, to: NodeId, message: Message): void {
+    let bytes: Uint8Array | undefined;
+    if (this.options.codec !== undefined) {
+      try {
+        bytes = this.options.codec.encode(message);
+      } catch (e) {
+        this.refuse(from, to, message, e, false);
+        return;
+      }
+    }
+    this.enqueue(from, to, message, bytes, false);
+  }
+
+  /**
+   * Puts raw bytes on the wire from `from` to `to`, as a foreign or broken process could: they are
+   * decoded on delivery like any message, and refused (a `rejected` event, nothing delivered) when
+   * they are not one. Needs a `codec`.
+   */
+  sendBytes(from: NodeId, to: NodeId, bytes: Uint8Array): void {
+    if (this.options.codec === undefined) throw new InvalidArgumentError('codec', 'sendBytes needs a network created with a codec (new SimulatedNetwork({ ..., codec: messageCodec }))');
+    this.enqueue(from, to, { type: '(undecodable bytes)' }, bytes, true);
+  }
+
+  private refuse(from: NodeId, to: NodeId, message: Message, e: unknown, injected: boolean): void {
+    if (!(e instanceof UnencodableMessageError || e instanceof UndecodableMessageError)) throw e;
+    if (!injected) this.codecFailures.push(e);
+    this.emit({ type: 'rejected', from, to, message, error: e });
+  }
+
+  private enqueue(from: NodeId, to: NodeId, message: Message, bytes: Uint8Array | undefined, injected: boolean): void {
     const now = this.options.clock.now();
     let peers = this.peers.get(to);
     if (peers === undefined) this.peers.set(to, (peers = new Set()));
@@ -132,7 +185,9 @@ export class SimulatedNetwork implements Transport {
       }
       // A duplicate is a second copy off the wire, not the same object: the receiver may own and
       // change what it is handed (a leader stamps offsets into produced batches in place).
-      this.push({ at, order, from, to, message: i === 0 ? message : structuredClone(message), incarnation: this.handlers.has(to) ? (this.incarnations.get(to) as number) : -1 });
+      // (With a codec every delivery decodes its own copy of the bytes.)
+      const copy = i === 0 || bytes !== undefined ? message : structuredClone(message);
+      this.push({ at, order, from, to, message: copy, ...(bytes === undefined ? {} : { bytes }), ...(injected ? { injected } : {}), incarnation: this.handlers.has(to) ? (this.incarnations.get(to) as number) : -1 });
       if (i === 1) this.emit({ type: 'duplicated', from, to, message });
     }
     this.schedule();
@@ -230,9 +285,18 @@ export class SimulatedNetwork implements Transport {
       }
       return;
     }
+    let message = item.message;
+    if (item.bytes !== undefined) {
+      try {
+        message = (this.options.codec as MessageCodec).decode(item.bytes);
+      } catch (e) {
+        this.refuse(item.from, item.to, item.message, e, item.injected === true);
+        return;
+      }
+    }
     this.delivered++;
-    if (this.listeners.size > 0) this.emit({ type: 'delivered', from: item.from, to: item.to, message: item.message });
-    handler(item.message, item.from);
+    if (this.listeners.size > 0) this.emit({ type: 'delivered', from: item.from, to: item.to, message });
+    handler(message, item.from);
   }
 
   private emit(event: NetworkEvent): void {
