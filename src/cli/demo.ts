@@ -16,7 +16,7 @@ import { createCluster } from '../cluster/cluster.ts';
 import { consoleLogger } from '../logger.ts';
 import type { Consumer } from '../clients/consumer/consumer.ts';
 import type { Pipeline } from '../streams/pipeline.ts';
-import type { ClusterMetadataImage } from '../protocol/messages.ts';
+import type { ClusterMetadataImage } from '../protocol/index.ts';
 import { SystemClock } from '../clock.ts';
 
 const RECORDS_PER_PRODUCER = Number(process.env.SAMSA_DEMO_RECORDS ?? 100_000);

@@ -13,33 +13,10 @@ import { brokerNode, clientNode, controllerNode } from '../transport/transport.t
 import { ClientConnection } from './connection.ts';
 import { MetadataCache } from './metadataCache.ts';
 import { sleep } from '../clock.ts';
-import type { ClusterMetadataImage, PartitionMetadata } from '../protocol/messages.ts';
-import type { AdminClient } from './api.ts';
+import type { ClusterMetadataImage, PartitionMetadata } from '../protocol/index.ts';
+import type { AdminClient, CreateTopicOptions, OffsetSpec, TopicDescription } from './api.ts';
 
-/** Options of `admin.createTopic`. */
-export interface CreateTopicOptions {
-  /** Number of partitions (default: `num.partitions`, 1). */
-  readonly partitions?: number;
-  /** Replicas per partition (default 1). */
-  readonly replicationFactor?: number;
-  /** Topic config overrides with Kafka keys, e.g. `{ 'cleanup.policy': 'compact' }`. */
-  readonly config?: Readonly<Record<string, string | number | boolean>>;
-}
-
-/** A topic as `describeTopic` reports it. */
-export interface TopicDescription {
-  readonly name: string;
-  readonly topicId: string;
-  readonly internal: boolean;
-  readonly partitions: readonly PartitionMetadata[];
-  /** Every topic config with its effective value (overrides and defaults), as Kafka keys. */
-  readonly config: Readonly<Record<string, string>>;
-  /** Keys set explicitly on the topic. */
-  readonly overrides: Readonly<Record<string, string>>;
-}
-
-/** ListOffsets target: a timestamp in ms, or 'earliest' / 'latest'. */
-export type OffsetSpec = 'earliest' | 'latest' | number;
+export type { CreateTopicOptions, OffsetSpec, TopicDescription } from './api.ts';
 
 /** What the cluster hands an admin client. */
 export interface AdminContext {

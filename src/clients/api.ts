@@ -7,20 +7,120 @@
  *
  * Option and record types are re-exported here, so a higher layer imports this module alone.
  */
-import type { ConsumerBatch, ConsumerOptions, ConsumerRecord } from './consumer/consumer.ts';
-import type { TopicPartition } from './consumer/assignors/types.ts';
-import type { ProducerOptions, ProducerRecord, RecordMetadata, Transaction } from './producer/producer.ts';
+import type { ConsumerRecord } from './consumer/fetcher.ts';
+import type { TopicPartition } from '../topicPartition.ts';
+import type { ProducerOptions } from './producer/producerConfig.ts';
+import type { ProducerRecord, RecordMetadata } from './producer/producerRecord.ts';
 import type { ConsumerGroupMetadata } from './producer/transactionManager.ts';
-import type { CreateTopicOptions, OffsetSpec, TopicDescription } from './admin.ts';
+import type { PartitionMetadata } from '../protocol/index.ts';
 
-export type { ConsumerBatch, ConsumerOptions, ConsumerRecord, RebalanceListener } from './consumer/consumer.ts';
-export type { TopicPartition } from './consumer/assignors/types.ts';
-export type { ProducerOptions, ProducerRecord, RecordMetadata, Transaction } from './producer/producer.ts';
+export type { ConsumerRecord } from './consumer/fetcher.ts';
+export type { TopicPartition } from '../topicPartition.ts';
+export type { ProducerOptions } from './producer/producerConfig.ts';
+export type { ProducerRecord, RecordMetadata } from './producer/producerRecord.ts';
 export type { ConsumerGroupMetadata } from './producer/transactionManager.ts';
-export type { CreateTopicOptions, OffsetSpec, TopicDescription } from './admin.ts';
 export type { Partitioner, PartitionerArgs } from './producer/partitioners.ts';
 export type { RecordHeader } from '../record/recordBatch.ts';
 export type { CompressionCodec } from '../record/compression.ts';
+
+/** Callbacks around rebalances (Kafka's ConsumerRebalanceListener). */
+export interface RebalanceListener {
+  /** Before partitions are taken away; commit here. */
+  onPartitionsRevoked?(partitions: TopicPartition[]): void | Promise<void>;
+  /** After partitions are assigned. */
+  onPartitionsAssigned?(partitions: TopicPartition[]): void | Promise<void>;
+  /** Ownership was lost without a chance to commit (fenced or session expired). */
+  onPartitionsLost?(partitions: TopicPartition[]): void | Promise<void>;
+}
+
+/** Consumer options (Kafka consumer config in camelCase; defaults are Kafka's). */
+export interface ConsumerOptions {
+  /** `group.id`: needed for `subscribe` and for committing. */
+  readonly groupId?: string;
+  readonly clientId?: string;
+  /** `group.instance.id`: static membership (KIP-345). */
+  readonly groupInstanceId?: string;
+  /** `auto.offset.reset`: 'latest' (default), 'earliest' or 'none'. */
+  readonly autoOffsetReset?: 'earliest' | 'latest' | 'none';
+  /** `enable.auto.commit` (true when a groupId is set). */
+  readonly enableAutoCommit?: boolean;
+  /** `auto.commit.interval.ms` (5000). */
+  readonly autoCommitIntervalMs?: number;
+  /** `fetch.min.bytes` (1). */
+  readonly fetchMinBytes?: number;
+  /** `fetch.max.wait.ms` (500). */
+  readonly fetchMaxWaitMs?: number;
+  /** `fetch.max.bytes` (52428800). */
+  readonly fetchMaxBytes?: number;
+  /** `max.partition.fetch.bytes` (1048576). */
+  readonly maxPartitionFetchBytes?: number;
+  /** `max.poll.records` (500). */
+  readonly maxPollRecords?: number;
+  /** `session.timeout.ms` (45000). */
+  readonly sessionTimeoutMs?: number;
+  /** `heartbeat.interval.ms` (3000). */
+  readonly heartbeatIntervalMs?: number;
+  /** `max.poll.interval.ms` (300000). */
+  readonly maxPollIntervalMs?: number;
+  /** `partition.assignment.strategy` (['range', 'cooperative-sticky']). */
+  readonly partitionAssignmentStrategy?: readonly string[];
+  /** `isolation.level` (read_uncommitted). */
+  readonly isolationLevel?: 'read_uncommitted' | 'read_committed';
+  /** `request.timeout.ms` (30000). */
+  readonly requestTimeoutMs?: number;
+  /** `retry.backoff.ms` (100). */
+  readonly retryBackoffMs?: number;
+  /** `default.api.timeout.ms` (60000): how long `committed()` waits for transactional offsets to settle. */
+  readonly defaultApiTimeoutMs?: number;
+  readonly rebalanceListener?: RebalanceListener;
+}
+
+/** A poll's worth of records, with a way to commit exactly them. */
+export interface ConsumerBatch {
+  readonly records: readonly ConsumerRecord[];
+  /** Commits the positions after this batch (synchronously, to the group coordinator). */
+  commit(): Promise<void>;
+  /** Total lag over the assigned partitions after this batch (high watermark − position). */
+  readonly lag: bigint;
+}
+
+/** A transaction in progress, as handed to `transaction()`'s callback. */
+export interface Transaction {
+  /** Sends records as part of the transaction (see {@link ProducerClient.send}). */
+  send(topic: string, record: ProducerRecord): Promise<RecordMetadata>;
+  send(topic: string, records: readonly ProducerRecord[]): Promise<RecordMetadata[]>;
+  /**
+   * Commits consumer offsets with the transaction (Kafka's `sendOffsetsToTransaction`): the next offset
+   * to read per partition, and the consumer's group metadata so that a zombie of an older
+   * generation is fenced (KIP-447).
+   */
+  sendOffsets(offsets: ReadonlyArray<{ topic: string; partition: number; offset: bigint }>, group: ConsumerGroupMetadata): Promise<void>;
+}
+
+/** Options of `admin.createTopic`. */
+export interface CreateTopicOptions {
+  /** Number of partitions (default: `num.partitions`, 1). */
+  readonly partitions?: number;
+  /** Replicas per partition (default 1). */
+  readonly replicationFactor?: number;
+  /** Topic config overrides with Kafka keys, e.g. `{ 'cleanup.policy': 'compact' }`. */
+  readonly config?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** A topic as `describeTopic` reports it. */
+export interface TopicDescription {
+  readonly name: string;
+  readonly topicId: string;
+  readonly internal: boolean;
+  readonly partitions: readonly PartitionMetadata[];
+  /** Every topic config with its effective value (overrides and defaults), as Kafka keys. */
+  readonly config: Readonly<Record<string, string>>;
+  /** Keys set explicitly on the topic. */
+  readonly overrides: Readonly<Record<string, string>>;
+}
+
+/** ListOffsets target: a timestamp in ms, or 'earliest' / 'latest'. */
+export type OffsetSpec = 'earliest' | 'latest' | number;
 
 /** A partition with an offset: the next offset to read (committed, sought or rewound to). */
 export type TopicPartitionOffset = TopicPartition & { readonly offset: bigint };

@@ -6,7 +6,7 @@
 import type { Clock, TimerHandle } from '../clock.ts';
 import { ClosedError, KafkaProtocolError, TimeoutError } from '../errors.ts';
 import type { Message, NodeId, Transport } from '../transport/transport.ts';
-import { CorrelationIds } from '../protocol/messages.ts';
+import { CorrelationIds } from '../protocol/index.ts';
 
 interface InFlightRequest {
   readonly resolve: (response: Message) => void;

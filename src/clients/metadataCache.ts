@@ -8,7 +8,7 @@ import { sleep } from '../clock.ts';
 import { KafkaProtocolError, SamsaError } from '../errors.ts';
 import type { Message, NodeId } from '../transport/transport.ts';
 import { brokerNode } from '../transport/transport.ts';
-import type { ClusterMetadataImage, TopicMetadata } from '../protocol/messages.ts';
+import type { ClusterMetadataImage, TopicMetadata } from '../protocol/index.ts';
 import type { ClientConnection } from './connection.ts';
 
 /** The client-side metadata cache. */

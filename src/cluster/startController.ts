@@ -21,7 +21,7 @@ import type { RaftConfig } from '../actors/metadataLog/raft/config.ts';
 import { createRaftDurableState } from '../actors/metadataLog/raft/log.ts';
 import type { RaftDurableState } from '../actors/metadataLog/raft/log.ts';
 import type { RaftRole } from '../actors/metadataLog/raft/state.ts';
-import type { ClusterMetadataImage } from '../protocol/messages.ts';
+import type { ClusterMetadataImage } from '../protocol/index.ts';
 import { InspectionSink } from '../actors/inspection.ts';
 import type { InspectionEvent } from '../actors/inspection.ts';
 import { checkClusterId, checkNodeId, checkOptions, checkTransport, claimNode, DEFAULT_CLUSTER_ID, formatDirectories, hostBasics, nodeIdsOf } from './hosting.ts';

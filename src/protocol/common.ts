@@ -35,10 +35,7 @@ export function wireError(name: KafkaErrorName, message?: string): WireError {
  * One partition of one topic: the single shape every layer above `protocol/` uses (clients,
  * assignors, coordinators), so a partition list passes between them without conversion.
  */
-export interface TopicPartition {
-  readonly topic: string;
-  readonly partition: number;
-}
+export type { TopicPartition } from '../topicPartition.ts';
 
 /** Every request carries a correlation id, unique per sender; its response echoes it. */
 export interface RequestHeader {

@@ -41,6 +41,7 @@ import type { SyncGroupRequest, SyncGroupResponse } from './syncGroup.ts';
 import type { TransportDisconnected, TransportUnreachable } from './transportSignals.ts';
 import type { TxnOffsetCommitRequest, TxnOffsetCommitResponse } from './txnOffsetCommit.ts';
 import type { WriteTxnMarkersRequest, WriteTxnMarkersResponse } from './writeTxnMarkers.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 export type { AddOffsetsToTxnRequest, AddOffsetsToTxnResponse } from './addOffsetsToTxn.ts';
 export type { AddPartitionsToTxnRequest, AddPartitionsToTxnResponse } from './addPartitionsToTxn.ts';
@@ -266,8 +267,25 @@ export interface MessageSender {
  * sendMessage(transport, 'broker:1', 'controller:0', { type: 'brokerHeartbeat.request', correlationId, brokerId: 1, brokerEpoch, currentMetadataVersion });
  */
 export function sendMessage<T extends MessageType>(transport: MessageSender, from: NodeId, to: NodeId, message: MessageOf<T> & { readonly type: T }): void {
-  // The one place a typed message meets the transport's loose shape: interfaces carry no index signature.
-  transport.send(from, to, message as unknown as Message);
+  transport.send(from, to, toWire(message));
+}
+
+/**
+ * A typed message in the transport's loose shape ({@link Message}), unchanged: the one place the
+ * two meet, since interfaces carry no index signature.
+ */
+export function toWire(message: { readonly type: MessageType }): Message {
+  return message as unknown as Message;
+}
+
+/**
+ * `message` as the shape of its type `type`, after checking that it is of that type (the sender is
+ * trusted for the rest, as with {@link isMessage}). For a handler that already dispatched on `type`.
+ * @throws InvalidArgumentError when `message` is of another type (a dispatch bug).
+ */
+export function messageAs<T extends MessageType>(message: Message, type: T): MessageOf<T> {
+  if (message.type !== type) throw new InvalidArgumentError('message', `expected a "${type}", got a "${message.type}"`);
+  return message as unknown as MessageOf<T>;
 }
 
 /** A table of handlers, one per message type a node accepts; each receives its type's shape. */

@@ -7,7 +7,7 @@
 import { configOf, identityAfterCompletion, ok, prepareFenceAbort, write } from './transactionDecision.ts';
 import type { TransactionContext, TransactionCoordinatorConfig, TxnError, WriteDecision } from './transactionDecision.ts';
 import { InvalidTransactionTransitionError, NO_PRODUCER_ID, assertHeldState, isExpirationAllowed, isPrepare, prepareTransition } from './transactionState.ts';
-import type { TopicPartitionRef, TransactionMetadata } from './transactionState.ts';
+import type { TopicPartition, TransactionMetadata } from './transactionState.ts';
 
 /* ------------------------------------------------------------------------------------------ */
 /* Markers and completion                                                                      */
@@ -21,7 +21,7 @@ export interface TxnMarkers {
   readonly producerEpoch: number;
   readonly commit: boolean;
   /** May be empty (an abort with no transaction open): complete at once. */
-  readonly partitions: readonly TopicPartitionRef[];
+  readonly partitions: readonly TopicPartition[];
   readonly transactionVersion: number;
 }
 

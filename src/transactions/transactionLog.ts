@@ -20,7 +20,7 @@
  */
 import { CorruptRecordError, InvalidArgumentError } from '../errors.ts';
 import { NO_PRODUCER_EPOCH, NO_PRODUCER_ID, TRANSACTION_STATE_IDS, sortPartitions, transactionStateFromId } from './transactionState.ts';
-import type { TopicPartitionRef, TransactionMetadata } from './transactionState.ts';
+import type { TopicPartition, TransactionMetadata } from './transactionState.ts';
 
 /** Name of the internal transaction state topic. */
 export const TRANSACTION_STATE_TOPIC = '__transaction_state';
@@ -143,7 +143,7 @@ export function encodeTransactionLogKey(transactionalId: string): Uint8Array {
   return w.done();
 }
 
-function groupByTopic(partitions: readonly TopicPartitionRef[]): Array<{ topic: string; ids: number[] }> {
+function groupByTopic(partitions: readonly TopicPartition[]): Array<{ topic: string; ids: number[] }> {
   const groups: Array<{ topic: string; ids: number[] }> = [];
   for (const p of sortPartitions(partitions)) {
     const last = groups[groups.length - 1];
@@ -339,7 +339,7 @@ export function decodeTransactionLogValue(transactionalId: string, bytes: Uint8A
   const status = r.int8();
   const state = transactionStateFromId(status);
   if (state === undefined) return r.corrupt(`unknown transaction status ${status}`, statusAt);
-  const partitions: TopicPartitionRef[] = [];
+  const partitions: TopicPartition[] = [];
   const countAt = r.pos;
   const count = flexible ? r.uvarint() - 1 : r.int32();
   if (count < -1) r.corrupt(`negative partition array length ${count}`, countAt);

@@ -26,7 +26,7 @@ import {
 } from './transactionDecision.ts';
 import type { Decision, TransactionContext, TransactionCoordinatorConfig } from './transactionDecision.ts';
 import { MAX_PRODUCER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, assertHeldState, containsPartition, isEpochExhausted, isPrepare, prepareTransition, sortPartitions } from './transactionState.ts';
-import type { ProducerIdAndEpoch, TopicPartitionRef, TransactionMetadata, TransactionVersion } from './transactionState.ts';
+import type { ProducerIdAndEpoch, TopicPartition, TransactionMetadata, TransactionVersion } from './transactionState.ts';
 
 /** Name of the internal offsets topic, whose partition AddOffsetsToTxn adds to a transaction. */
 export const CONSUMER_OFFSETS_TOPIC = '__consumer_offsets';
@@ -48,7 +48,7 @@ export interface AddPartitionsToTxnRequest {
   readonly transactionalId: string;
   readonly producerId: bigint;
   readonly producerEpoch: number;
-  readonly partitions: readonly TopicPartitionRef[];
+  readonly partitions: readonly TopicPartition[];
   /** Client transaction version; 2 by default. */
   readonly transactionVersion?: TransactionVersion;
 }

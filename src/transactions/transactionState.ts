@@ -11,6 +11,9 @@
  * coordinator applies them.
  */
 import { SamsaError } from '../errors.ts';
+import type { TopicPartition } from '../topicPartition.ts';
+
+export type { TopicPartition } from '../topicPartition.ts';
 
 /* ------------------------------------------------------------------------------------------ */
 /* States                                                                                     */
@@ -99,11 +102,6 @@ export const MAX_PRODUCER_EPOCH = 32767;
  */
 export type TransactionVersion = 0 | 1 | 2;
 
-/** One partition of a transaction. */
-export interface TopicPartitionRef {
-  readonly topic: string;
-  readonly partition: number;
-}
 
 /**
  * Everything the coordinator knows about one transactional id (Kafka's `TransactionMetadata` and
@@ -124,7 +122,7 @@ export interface TransactionMetadata {
   readonly txnTimeoutMs: number;
   readonly state: TransactionState;
   /** Partitions of the open transaction, sorted by topic then partition, without duplicates. */
-  readonly partitions: readonly TopicPartitionRef[];
+  readonly partitions: readonly TopicPartition[];
   /** When the first partition was added (ms); -1 when no transaction is open. */
   readonly txnStartTimestamp: number;
   /** When the metadata last changed (ms); drives transactional id expiry. */
@@ -147,18 +145,18 @@ export function isEpochExhausted(producerEpoch: number): boolean {
 }
 
 /** `partitions` sorted by topic then partition, duplicates removed. Does not modify its argument. */
-export function sortPartitions(partitions: readonly TopicPartitionRef[]): TopicPartitionRef[] {
+export function sortPartitions(partitions: readonly TopicPartition[]): TopicPartition[] {
   const sorted = partitions.map((p) => ({ topic: p.topic, partition: p.partition })).sort(comparePartitions);
-  return sorted.filter((p, i) => i === 0 || comparePartitions(sorted[i - 1] as TopicPartitionRef, p) !== 0);
+  return sorted.filter((p, i) => i === 0 || comparePartitions(sorted[i - 1] as TopicPartition, p) !== 0);
 }
 
-function comparePartitions(a: TopicPartitionRef, b: TopicPartitionRef): number {
+function comparePartitions(a: TopicPartition, b: TopicPartition): number {
   if (a.topic !== b.topic) return a.topic < b.topic ? -1 : 1;
   return a.partition - b.partition;
 }
 
 /** True when `list` holds partition `p`. */
-export function containsPartition(list: readonly TopicPartitionRef[], p: TopicPartitionRef): boolean {
+export function containsPartition(list: readonly TopicPartition[], p: TopicPartition): boolean {
   return list.some((q) => q.topic === p.topic && q.partition === p.partition);
 }
 
@@ -270,7 +268,7 @@ export function assertValidTransit(current: TransactionMetadata, transit: Transa
   }
 }
 
-function samePartitions(a: readonly TopicPartitionRef[], b: readonly TopicPartitionRef[]): boolean {
+function samePartitions(a: readonly TopicPartition[], b: readonly TopicPartition[]): boolean {
   return a.length === b.length && a.every((p) => containsPartition(b, p));
 }
 

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConsumerRecord } from '../../src/clients/consumer/consumer.ts';
 import type { SamsaEvent } from '../../src/actors/inspection.ts';
-import type { ClusterMetadataImage, PartitionMetadata } from '../../src/protocol/messages.ts';
+import type { ClusterMetadataImage, PartitionMetadata } from '../../src/protocol/index.ts';
 import { KafkaProtocolError } from '../../src/errors.ts';
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
 import { encodeRecordBatch } from '../../src/record/recordBatch.ts';

@@ -1,7 +1,8 @@
 /**
  * Node hosts: controllers and brokers started one by one with startController/startBroker on one
  * simulated network, and clients from connect() — the pieces createCluster is made of, used as
- * separate processes would use them. Deterministic: a SimulatedClock and a seeded manual network.
+ * separate processes would use them. Deterministic: a SimulatedClock and a seeded manual network,
+ * every message carried as bytes through the message codec (a run fails on any it refuses).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,6 +13,7 @@ import { ClosedError, InconsistentDataDirectoryError, InvalidArgumentError, LogD
 import { silentLogger } from '../../src/logger.ts';
 import { createRandom } from '../../src/random.ts';
 import { SimulatedNetwork } from '../../src/transport/simulatedNetwork.ts';
+import { messageCodec } from '../../src/transport/codec.ts';
 import { connect } from '../../src/cluster/connect.ts';
 import type { Connection } from '../../src/cluster/connect.ts';
 import { startBroker } from '../../src/cluster/startBroker.ts';
@@ -28,7 +30,7 @@ class Sim {
   readonly trace: string[] = [];
 
   constructor(readonly seed: number) {
-    this.network = new SimulatedNetwork({ clock: this.clock, random: createRandom(seed), manual: true });
+    this.network = new SimulatedNetwork({ clock: this.clock, random: createRandom(seed), manual: true, codec: messageCodec });
     this.network.observe((e) => this.trace.push(`${this.clock.now()} ${e.type} ${e.from}>${e.to}:${e.message.type}`));
   }
 
@@ -37,6 +39,8 @@ class Sim {
     const deadline = this.clock.now() + maxSimulatedMs;
     for (;;) {
       await new Promise((resolve) => setImmediate(resolve));
+      const refused = this.network.codecFailures[0];
+      if (refused !== undefined) throw refused;
       if (done()) return;
       if (this.network.deliverDue(100_000) > 0) continue;
       this.clock.advance(0);

@@ -1,5 +1,5 @@
 /** Helpers for whole-cluster tests: what the brokers hold, read straight from them. */
-import type { ClusterMetadataImage } from '../../src/protocol/messages.ts';
+import type { ClusterMetadataImage } from '../../src/protocol/index.ts';
 import type { PartitionLog } from '../../src/log/partitionLog.ts';
 import { LOG_OVERHEAD, readBatchHeader } from '../../src/record/recordBatch.ts';
 import type { TestCluster } from '../../src/testing.ts';

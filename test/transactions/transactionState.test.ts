@@ -9,7 +9,7 @@ import {
   isValidTransition,
   transactionStateFromId,
 } from '../../src/transactions/transactionState.ts';
-import type { TopicPartitionRef, TransactionMetadata, TransactionState } from '../../src/transactions/transactionState.ts';
+import type { TopicPartition, TransactionMetadata, TransactionState } from '../../src/transactions/transactionState.ts';
 import { mapAppendError, onWriteFailed } from '../../src/transactions/transactionDecision.ts';
 import type { Decision, TransactionContext } from '../../src/transactions/transactionDecision.ts';
 import { handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleEndTxn, handleInitProducerId } from '../../src/transactions/transactionRequests.ts';
@@ -29,9 +29,9 @@ const TID = 'orders-app-0';
 const PID = 1000n;
 const NOW = 500_000;
 const WEEK = 604_800_000;
-const ORDERS_0: TopicPartitionRef = { topic: 'orders', partition: 0 };
-const PAYMENTS_1: TopicPartitionRef = { topic: 'payments', partition: 1 };
-const OFFSETS_7: TopicPartitionRef = { topic: '__consumer_offsets', partition: 7 };
+const ORDERS_0: TopicPartition = { topic: 'orders', partition: 0 };
+const PAYMENTS_1: TopicPartition = { topic: 'payments', partition: 1 };
+const OFFSETS_7: TopicPartition = { topic: '__consumer_offsets', partition: 7 };
 
 const ctx = (now = NOW): TransactionContext => ({ now, newProducerId: () => 2000n });
 
@@ -109,7 +109,7 @@ type Expect =
       write: TransactionState;
       epoch: number;
       last?: number;
-      partitions?: TopicPartitionRef[];
+      partitions?: TopicPartition[];
       start?: number;
       reply: [bigint, number] | KafkaErrorName;
       markers: boolean;

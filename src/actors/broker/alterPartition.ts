@@ -7,7 +7,7 @@
  * partition proposes again if it still wants to.
  */
 import type { Clock, TimerHandle } from '../../clock.ts';
-import type { AlterPartitionResponse } from '../../protocol/messages.ts';
+import type { AlterPartitionResponse } from '../../protocol/index.ts';
 import type { PartitionEmitted, PartitionEvent } from '../partition/partition.machine.ts';
 import type { ControllerChannel } from './controllerChannel.ts';
 

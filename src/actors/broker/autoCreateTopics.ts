@@ -8,8 +8,8 @@
  * itself, which is where auto-creation starts.
  */
 import type { Clock, TimerHandle } from '../../clock.ts';
-import type { ClusterMetadataImage } from '../../protocol/messages.ts';
-import { wireError } from '../../protocol/messages.ts';
+import type { ClusterMetadataImage } from '../../protocol/index.ts';
+import { wireError } from '../../protocol/index.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
 import type { BrokerConfig } from './brokerConfig.ts';
 import type { ControllerChannel } from './controllerChannel.ts';

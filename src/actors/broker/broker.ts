@@ -27,8 +27,8 @@ import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../clock.ts';
 import type { PartitionLog } from '../../log/partitionLog.ts';
 import type { Storage } from '../../log/storage/storage.ts';
-import type { AlterPartitionResponse, ClusterMetadataImage, FetchPartitionResult, FetchRequest, ProduceRequest } from '../../protocol/messages.ts';
-import { wireError } from '../../protocol/messages.ts';
+import type { ClusterMetadataImage, FetchPartitionResult } from '../../protocol/index.ts';
+import { wireError } from '../../protocol/index.ts';
 import type { Random } from '../../random.ts';
 import type { Message, NodeId, Transport } from '../../transport/transport.ts';
 import { brokerIdOf, brokerNode } from '../../transport/transport.ts';
@@ -46,6 +46,7 @@ import { MetadataObserver } from './metadataObserver.ts';
 import { ProducerIdManager } from './producerIds.ts';
 import { ReplicaManager } from './replicas.ts';
 import { PartitionRequests } from './requests.ts';
+import { messageAs } from '../../protocol/index.ts';
 
 export { BROKER_CONFIG_DEFAULTS } from './brokerConfig.ts';
 export type { BrokerConfig } from './brokerConfig.ts';
@@ -263,7 +264,7 @@ export class Broker {
         this.lifecycle.onHeartbeatResponse(message);
         return;
       case 'alterPartition.response':
-        this.alterPartitions.onResponse(message as unknown as AlterPartitionResponse);
+        this.alterPartitions.onResponse(messageAs(message, 'alterPartition.response'));
         return;
       case 'fetch.response':
         this.replicas.onFetchResponse(message.correlationId as number, message.partitions as FetchPartitionResult[]);
@@ -280,10 +281,10 @@ export class Broker {
         answerMetadata({ brokerId: this.id, image: this.image, config: this.options.config, autoCreation: this.autoCreation, offline: this.replicas.offlineLogs(), send: (to, m) => this.send(to, m) }, message, from);
         return;
       case 'produce.request':
-        this.requests.produce(message as unknown as ProduceRequest, from);
+        this.requests.produce(messageAs(message, 'produce.request'), from);
         return;
       case 'fetch.request':
-        this.requests.fetch(message as unknown as FetchRequest, from, true);
+        this.requests.fetch(messageAs(message, 'fetch.request'), from, true);
         return;
       case 'listOffsets.request':
         this.requests.listOffsets(message, from);

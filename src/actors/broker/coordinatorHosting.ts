@@ -10,8 +10,8 @@
 import type { Clock } from '../../clock.ts';
 import { controlBatchContent } from '../../record/controlRecords.ts';
 import { decodeRecordBatch, isControlBatch, isTransactional, LOG_OVERHEAD } from '../../record/recordBatch.ts';
-import type { ClusterMetadataImage, WireError } from '../../protocol/messages.ts';
-import { wireError } from '../../protocol/messages.ts';
+import type { ClusterMetadataImage, WireError } from '../../protocol/index.ts';
+import { wireError } from '../../protocol/index.ts';
 import { TRANSACTION_STATE_TOPIC } from '../../transactions/transactionLog.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
 import { GroupCoordinator } from '../groupCoordinator/coordinator.ts';

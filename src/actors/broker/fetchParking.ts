@@ -5,7 +5,7 @@
  * and is answered with whatever there is.
  */
 import type { Clock, TimerHandle } from '../../clock.ts';
-import type { FetchRequest } from '../../protocol/messages.ts';
+import type { FetchRequest } from '../../protocol/index.ts';
 import type { NodeId } from '../../transport/transport.ts';
 
 /** What parking needs of its broker. */

@@ -12,8 +12,8 @@ import { storagePath } from '../../log/recoveryReport.ts';
 import type { Storage } from '../../log/storage/storage.ts';
 import type { Clock } from '../../clock.ts';
 import type { InspectionSink } from '../inspection.ts';
-import { wireError } from '../../protocol/messages.ts';
-import type { WireError } from '../../protocol/messages.ts';
+import { wireError } from '../../protocol/index.ts';
+import type { WireError } from '../../protocol/index.ts';
 
 /** A partition whose log could not be opened on this broker. */
 export interface OfflineLog {

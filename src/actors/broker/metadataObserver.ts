@@ -6,7 +6,7 @@
  * current registration.
  */
 import type { Clock, TimerHandle } from '../../clock.ts';
-import type { ClusterMetadataImage } from '../../protocol/messages.ts';
+import type { ClusterMetadataImage } from '../../protocol/index.ts';
 import type { Random } from '../../random.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
 import { controllerNode } from '../../transport/transport.ts';

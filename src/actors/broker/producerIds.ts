@@ -5,7 +5,7 @@
  * wait for the next one; a lost or refused block request is retried.
  */
 import type { Clock, TimerHandle } from '../../clock.ts';
-import { wireError } from '../../protocol/messages.ts';
+import { wireError } from '../../protocol/index.ts';
 import type { Message } from '../../transport/transport.ts';
 
 /** How long a block request may go unanswered before it is sent again. */

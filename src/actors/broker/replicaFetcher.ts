@@ -14,7 +14,7 @@
  */
 import type { Clock, TimerHandle } from '../../clock.ts';
 import type { PartitionLog } from '../../log/partitionLog.ts';
-import type { FetchPartitionResult, FetchRequest } from '../../protocol/messages.ts';
+import type { FetchPartitionResult, FetchRequest } from '../../protocol/index.ts';
 import type { PartitionEvent } from '../partition/partition.machine.ts';
 
 /** Replica fetch settings (Kafka broker config keys in comments; defaults in `replication.ts`). */

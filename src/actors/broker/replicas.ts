@@ -14,8 +14,8 @@ import { PartitionLog } from '../../log/partitionLog.ts';
 import type { Storage } from '../../log/storage/storage.ts';
 import type { Logger } from '../../logger.ts';
 import { silentLogger } from '../../logger.ts';
-import type { ClusterMetadataImage, FetchPartitionResult, PartitionMetadata, WireError } from '../../protocol/messages.ts';
-import { wireError } from '../../protocol/messages.ts';
+import type { ClusterMetadataImage, FetchPartitionResult, PartitionMetadata, WireError } from '../../protocol/index.ts';
+import { wireError } from '../../protocol/index.ts';
 import { parseLogConfig } from '../../topicConfig.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
 import { brokerNode } from '../../transport/transport.ts';
@@ -28,6 +28,7 @@ import { openPartitionLog, takeOffline } from './logOpening.ts';
 import type { OfflineLog } from './logOpening.ts';
 import { ReplicaFetcher } from './replicaFetcher.ts';
 import { dropStrayLog, recordTopicId } from './strayLogs.ts';
+import { toWire } from '../../protocol/index.ts';
 
 /** The actor of one hosted partition replica. */
 export type PartitionActor = ActorRefFrom<typeof partitionMachine>;
@@ -160,7 +161,7 @@ export class ReplicaManager {
         clock: context.clock,
         settings: { waitMaxMs: config.replicaFetchWaitMaxMs, minBytes: config.replicaFetchMinBytes, maxBytes: config.replicaFetchMaxBytes, responseMaxBytes: config.replicaFetchResponseMaxBytes, backoffMs: config.replicaFetchBackoffMs, socketTimeoutMs: config.replicaSocketTimeoutMs },
         nextCorrelationId: context.nextCorrelationId,
-        send: (request) => context.send(leaderNode, request as unknown as Message),
+        send: (request) => context.send(leaderNode, toWire(request)),
         logOf: (topic, partition) => this.logs.get(`${topic}-${partition}`),
         deliver: (topic, partition, event) => this.partitions.get(`${topic}-${partition}`)?.send(event),
       });

@@ -8,7 +8,7 @@
  * state without a round trip through it.
  */
 import type { Clock } from '../../clock.ts';
-import type { FetchPartition, FetchRequest, ProduceRequest, WireError } from '../../protocol/messages.ts';
+import type { FetchPartition, FetchRequest, ProduceRequest, WireError } from '../../protocol/index.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
 import { OFFSETS_TOPIC } from '../groupCoordinator/offsetsTopic.ts';
 import type { PartitionEmitted, PartitionEvent } from '../partition/partition.machine.ts';

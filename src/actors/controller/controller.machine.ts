@@ -4,7 +4,7 @@
  * records. The Raft leader, once it has committed an entry of its own epoch, is the active
  * controller: it alone answers requests. It computes each change with the pure functions in
  * `metadata.ts` (image → image) on top of what it has appended so far, turns the change into
- * metadata records (`metadataRecords.ts`), appends them, and answers once they are committed on a
+ * metadata records (`metadataLog/records.ts`), appends them, and answers once they are committed on a
  * majority of voters, as Kafka's `QuorumController` does. Every controller replays committed
  * records into the same image; brokers fetch the log as Raft observers and replay it too.
  * The others answer NOT_CONTROLLER with the leader they know of.
@@ -15,6 +15,10 @@
  * when it fires, the broker is fenced and its partitions get new leaders. A newly active
  * controller starts a fresh session for every unfenced broker, as Kafka's does. When the
  * in-process network reports that a broker's actor stopped, the broker is fenced at once.
+ *
+ * Each step returns the context changes and a list of effects (sends, notifications, the Raft
+ * timer and session timers) as data, carried out by `enqueueDecision` (coordination/effects.ts),
+ * the same way the group and transaction machines carry out theirs.
  */
 import type { Logger } from '../../logger.ts';
 import { enqueueActions, setup } from 'xstate';
@@ -23,9 +27,9 @@ import { KafkaProtocolError, SamsaError } from '../../errors.ts';
 import type { Random } from '../../random.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
 import { brokerIdOf } from '../../transport/transport.ts';
-import type { AlterPartitionRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest, ClusterMetadataImage } from '../../protocol/messages.ts';
-import { wireError } from '../../protocol/messages.ts';
-import type { WireError } from '../../protocol/messages.ts';
+import type { ClusterMetadataImage } from '../../protocol/index.ts';
+import { wireError } from '../../protocol/index.ts';
+import type { WireError } from '../../protocol/index.ts';
 import {
   registerBroker,
   uncleanElectionEnabled,
@@ -49,6 +53,9 @@ import type { RaftConfig } from '../metadataLog/raft/config.ts';
 import type { RaftDurableState, RaftEntry } from '../metadataLog/raft/log.ts';
 import type { RaftOutput } from '../metadataLog/raft/messages.ts';
 import { RaftNode } from '../metadataLog/raft/raftNode.ts';
+import { messageAs, toWire } from '../../protocol/index.ts';
+import { effect, enqueueDecision } from '../coordination/effects.ts';
+import type { Effect, EffectPorts } from '../coordination/effects.ts';
 
 /**
  * Committed metadata entries between two snapshots of the metadata log (Kafka snapshots by bytes,
@@ -161,7 +168,7 @@ function handle(context: HandleState, message: Message): Outcome | undefined {
   };
   switch (message.type) {
     case 'brokerRegistration.request': {
-      const request = message as unknown as BrokerRegistrationRequest;
+      const request = messageAs(message, 'brokerRegistration.request');
       // Brokers of older builds send no incarnation id: every registration is then a new process.
       const incarnationId = typeof request.incarnationId === 'string' ? request.incarnationId : `anonymous-${context.image.version}`;
       try {
@@ -173,7 +180,7 @@ function handle(context: HandleState, message: Message): Outcome | undefined {
       return { image, reply: { type: 'brokerRegistration.response', brokerEpoch: epoch }, touch: { brokerId: request.brokerId, epoch } };
     }
     case 'brokerHeartbeat.request': {
-      const request = message as unknown as BrokerHeartbeatRequest;
+      const request = messageAs(message, 'brokerHeartbeat.request');
       const registration = image.brokers.find((b) => b.id === request.brokerId);
       if (registration === undefined) return { image, reply: { type: 'brokerHeartbeat.response', ...wireError('BROKER_ID_NOT_REGISTERED', `broker ${request.brokerId} is not registered; register first`) } };
       if (registration.epoch !== undefined && registration.epoch !== request.brokerEpoch) return { image, reply: { type: 'brokerHeartbeat.response', ...wireError('STALE_BROKER_EPOCH', `broker ${request.brokerId} heartbeats with epoch ${request.brokerEpoch}; its registration has epoch ${registration.epoch}`) } };
@@ -184,7 +191,7 @@ function handle(context: HandleState, message: Message): Outcome | undefined {
       return { image, reply: { type: 'brokerHeartbeat.response', isFenced: fenced }, touch: { brokerId: request.brokerId, epoch: request.brokerEpoch } };
     }
     case 'alterPartition.request': {
-      const request = message as unknown as AlterPartitionRequest;
+      const request = messageAs(message, 'alterPartition.request');
       const base = { type: 'alterPartition.response', topic: request.topic, partition: request.partition };
       try {
         const changed = withIsrChange(image, request);
@@ -276,7 +283,11 @@ function changesBetween(before: ClusterMetadataImage, after: ClusterMetadataImag
 const sessionId = (brokerId: number): string => `session:${brokerId}`;
 const RAFT_TICK = 'raft.tick';
 
-type Enqueue = Parameters<Parameters<typeof enqueueActions<ControllerContext, ControllerEvent, undefined, ControllerEvent, never, never, never, never, never>>[0]>[0]['enqueue'];
+/** The effects one controller step decides, carried out by {@link enqueueDecision} in order. */
+type Effects = Effect<ControllerEvent>[];
+
+/** Where the controller's `send` and `notify` effects go. */
+const portsOf = (c: ControllerContext): EffectPorts => ({ send: c.send, notify: c.notify });
 
 /** Producer ids per AllocateProducerIds block (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`). */
 export const PRODUCER_ID_BLOCK_SIZE = 1000;
@@ -293,18 +304,18 @@ function committedAt(output: RaftOutput<MetadataRecord>, offset: bigint): RaftEn
  * committed, answers the replies it releases, notices activation and resignation, snapshots, and
  * re-arms the Raft timer. Returns the context changes.
  */
-function absorb(c: ControllerContext, output: RaftOutput<MetadataRecord>, enqueue: Enqueue, base: Partial<ControllerContext> = {}): Partial<ControllerContext> {
+function absorb(c: ControllerContext, output: RaftOutput<MetadataRecord>, fx: Effects, base: Partial<ControllerContext> = {}): Partial<ControllerContext> {
   const raft = c.raft;
   for (const { to, message } of output.messages) {
     const envelope: QuorumMessage = { type: 'quorum.message', message };
-    enqueue(() => c.send(quorumNodeOf(to), envelope));
+    fx.push(effect.send(quorumNodeOf(to), toWire(envelope)));
   }
   const before = base.image ?? c.image;
   const image = output.committed.length === 0 && output.loadSnapshot === undefined ? before : replayMetadata(before, output);
   let held = base.held ?? c.held;
   const release = (h: HeldReply, ok: boolean): void => {
     const reply = ok ? ('image' in h.reply ? { ...h.reply, image } : h.reply) : notController(h.reply, raft.leaderId);
-    if (h.correlationId !== undefined) enqueue(() => c.send(h.to, { ...reply, correlationId: h.correlationId } as Message));
+    if (h.correlationId !== undefined) fx.push(effect.send(h.to, { ...reply, correlationId: h.correlationId } as Message));
   };
   if (held.length > 0 && output.committed.length > 0) {
     const last = output.committed[output.committed.length - 1] as RaftEntry<MetadataRecord>;
@@ -325,10 +336,10 @@ function absorb(c: ControllerContext, output: RaftOutput<MetadataRecord>, enqueu
     for (const h of held) release(h, false);
     patch.held = [];
     patch.pending = image;
-    for (const id of Object.keys(c.sessions)) enqueue.cancel(sessionId(Number(id)));
+    for (const id of Object.keys(c.sessions)) fx.push(effect.cancel(sessionId(Number(id))));
     patch.sessions = {};
     const epoch = raft.epoch;
-    enqueue(() => c.notify({ type: '@samsa.controller.resigned', controllerId: c.id, epoch }));
+    fx.push(effect.notify({ type: '@samsa.controller.resigned', controllerId: c.id, epoch }));
   } else if (!active && leading && output.committed.some((e) => e.kind === 'leaderChange' && e.epoch === raft.epoch && e.leaderId === c.id)) {
     // Our own LeaderChange is committed: everything before it is too, so the image is complete.
     active = true;
@@ -337,24 +348,23 @@ function absorb(c: ControllerContext, output: RaftOutput<MetadataRecord>, enqueu
     for (const b of image.brokers) {
       if (b.fenced || b.epoch === undefined) continue;
       sessions[b.id] = b.epoch;
-      enqueue.cancel(sessionId(b.id));
-      enqueue.raise({ type: 'broker.sessionExpired', brokerId: b.id, epoch: b.epoch }, { delay: c.sessionTimeoutMs, id: sessionId(b.id) });
+      fx.push(effect.cancel(sessionId(b.id)), effect.schedule<ControllerEvent>({ type: 'broker.sessionExpired', brokerId: b.id, epoch: b.epoch }, c.sessionTimeoutMs, sessionId(b.id)));
     }
     patch.sessions = sessions;
     const epoch = raft.epoch;
-    enqueue(() => c.notify({ type: '@samsa.controller.activated', controllerId: c.id, epoch }));
+    fx.push(effect.notify({ type: '@samsa.controller.activated', controllerId: c.id, epoch }));
   }
   patch.active = active;
   // Brokers learn the change by fetching the log; the active controller tells the inspectors.
-  if (active && image !== before) enqueue(() => notifyChanges(c, before, image));
+  if (active && image !== before) for (const e of changesBetween(before, image)) fx.push(effect.notify(e));
   let since = (base.sinceSnapshot ?? c.sinceSnapshot) + output.committed.length;
   if (since >= METADATA_SNAPSHOT_INTERVAL_ENTRIES && raft.highWatermark > raft.logStartOffset) {
     raft.snapshot(image, raft.highWatermark);
     since = 0;
   }
   patch.sinceSnapshot = since;
-  enqueue.cancel(RAFT_TICK);
-  if (output.nextDeadlineMs !== undefined) enqueue.raise({ type: 'raft.tick' }, { delay: Math.max(0, output.nextDeadlineMs - c.clock.now()), id: RAFT_TICK });
+  fx.push(effect.cancel(RAFT_TICK));
+  if (output.nextDeadlineMs !== undefined) fx.push(effect.schedule<ControllerEvent>({ type: 'raft.tick' }, Math.max(0, output.nextDeadlineMs - c.clock.now()), RAFT_TICK));
   return patch;
 }
 
@@ -368,15 +378,14 @@ function notController(reply: Record<string, unknown>, leaderId: number | undefi
  * appends its records and holds the reply until they commit. A request that changes nothing is
  * answered at once, or after the changes appended before it, so a client reads its own writes.
  */
-function serve(c: ControllerContext, message: Message, from: NodeId, enqueue: Enqueue): void {
+function serve(c: ControllerContext, message: Message, from: NodeId, fx: Effects): Partial<ControllerContext> {
   const outcome = handle({ image: c.pending, sessions: c.sessions, random: c.random }, message);
-  if (outcome === undefined) return;
+  if (outcome === undefined) return {};
   const { reply, touch } = outcome;
   const patch: { -readonly [K in keyof ControllerContext]?: ControllerContext[K] } = {};
   if (touch !== undefined) {
     // Re-arm the session: cancel the pending expiry, then schedule a new one.
-    enqueue.cancel(sessionId(touch.brokerId));
-    enqueue.raise({ type: 'broker.sessionExpired', brokerId: touch.brokerId, epoch: touch.epoch }, { delay: c.sessionTimeoutMs, id: sessionId(touch.brokerId) });
+    fx.push(effect.cancel(sessionId(touch.brokerId)), effect.schedule<ControllerEvent>({ type: 'broker.sessionExpired', brokerId: touch.brokerId, epoch: touch.epoch }, c.sessionTimeoutMs, sessionId(touch.brokerId)));
     if (c.sessions[touch.brokerId] !== touch.epoch) patch.sessions = { ...c.sessions, [touch.brokerId]: touch.epoch };
   }
   const records = outcome.image === c.pending ? [] : recordsBetween(c.pending, outcome.image);
@@ -386,36 +395,55 @@ function serve(c: ControllerContext, message: Message, from: NodeId, enqueue: En
     if (isRequest && last !== undefined) patch.held = [...c.held, { ...last, to: from, correlationId: message.correlationId, reply }];
     else if (isRequest) {
       const answer = 'image' in reply ? { ...reply, image: c.image } : reply;
-      enqueue(() => c.send(from, { ...answer, correlationId: message.correlationId } as Message));
+      fx.push(effect.send(from, { ...answer, correlationId: message.correlationId } as Message));
     }
-    enqueue.assign(patch);
-    return;
+    return patch;
   }
   const appended = c.raft.append(records, c.clock.now());
   if (appended.type === 'notLeader') {
-    if (isRequest) enqueue(() => c.send(from, { ...notController(reply, appended.leaderId), correlationId: message.correlationId } as Message));
-    enqueue.assign({ ...patch, ...absorb({ ...c, ...patch }, appended.output, enqueue) });
-    return;
+    if (isRequest) fx.push(effect.send(from, { ...notController(reply, appended.leaderId), correlationId: message.correlationId } as Message));
+    return { ...patch, ...absorb({ ...c, ...patch }, appended.output, fx) };
   }
   const held: HeldReply[] = [...c.held, { offset: appended.lastOffset, epoch: appended.epoch, to: from, correlationId: isRequest ? message.correlationId : undefined, reply: reply ?? {} }];
   const next = { ...c, ...patch, pending: outcome.image, held };
-  enqueue.assign({ ...patch, pending: outcome.image, held, ...absorb(next, appended.output, enqueue, { held }) });
+  return { ...patch, pending: outcome.image, held, ...absorb(next, appended.output, fx, { held }) };
 }
 
 /** Appends an internal change (a fenced broker) on the active controller; no one waits for it. */
-function change(c: ControllerContext, after: ClusterMetadataImage, enqueue: Enqueue, patch: Partial<ControllerContext>): void {
+function change(c: ControllerContext, after: ClusterMetadataImage, fx: Effects, patch: Partial<ControllerContext>): Partial<ControllerContext> {
   const records = recordsBetween(c.pending, after);
-  if (records.length === 0) {
-    enqueue.assign(patch);
-    return;
-  }
+  if (records.length === 0) return patch;
   const appended = c.raft.append(records, c.clock.now());
-  if (appended.type === 'notLeader') {
-    enqueue.assign({ ...patch, ...absorb({ ...c, ...patch }, appended.output, enqueue) });
-    return;
-  }
+  if (appended.type === 'notLeader') return { ...patch, ...absorb({ ...c, ...patch }, appended.output, fx) };
   const next = { ...c, ...patch, pending: after };
-  enqueue.assign({ ...patch, pending: after, ...absorb(next, appended.output, enqueue) });
+  return { ...patch, pending: after, ...absorb(next, appended.output, fx) };
+}
+
+/** One message to the controller: Raft traffic, a broker's disconnection, or a request. */
+function onMessage(c: ControllerContext, message: Message, from: NodeId, fx: Effects): Partial<ControllerContext> {
+  if (message.type === 'quorum.message') {
+    const sender = quorumIdOf(from);
+    if (sender === undefined) return {};
+    return absorb(c, c.raft.receive(sender, (message as QuorumMessage).message, c.clock.now()), fx);
+  }
+  if (message.type === 'transport.disconnected') {
+    // The in-process network says this only when a node's actor has stopped (a crash), never
+    // for a slow or cut link, so the broker is known dead: fence it now instead of waiting out
+    // broker.session.timeout.ms. Across processes no such notice exists and the session
+    // timeout alone decides, as in Kafka.
+    const brokerId = brokerIdOf(from);
+    if (!c.active || brokerId === undefined || c.sessions[brokerId] === undefined) return {};
+    fx.push(effect.cancel(sessionId(brokerId)));
+    const sessions = { ...c.sessions };
+    delete sessions[brokerId];
+    return change(c, withBrokerFenced(c.pending, brokerId), fx, { sessions });
+  }
+  if (c.active) return serve(c, message, from, fx);
+  // Only requests get an answer: answering a response would let two nodes bounce errors forever.
+  if (!message.type.endsWith('.request')) return {};
+  const reply = notController({ type: `${message.type.replace(/\.request$/, '')}.response` }, c.raft.leaderId);
+  fx.push(effect.send(from, { ...reply, correlationId: message.correlationId } as Message));
+  return {};
 }
 
 /**
@@ -426,47 +454,24 @@ export const controllerMachine = setup({
   types: { context: {} as ControllerContext, input: {} as ControllerInput, events: {} as ControllerEvent },
   actions: {
     startRaft: enqueueActions(({ context: c, enqueue }) => {
-      enqueue.assign(absorb(c, c.raft.start(c.clock.now()), enqueue));
+      const fx: Effects = [];
+      enqueueDecision(enqueue, { context: absorb(c, c.raft.start(c.clock.now()), fx), effects: fx }, portsOf(c));
     }),
     onTick: enqueueActions(({ context: c, enqueue }) => {
-      enqueue.assign(absorb(c, c.raft.tick(c.clock.now()), enqueue));
+      const fx: Effects = [];
+      enqueueDecision(enqueue, { context: absorb(c, c.raft.tick(c.clock.now()), fx), effects: fx }, portsOf(c));
     }),
     onMessage: enqueueActions(({ context: c, event, enqueue }) => {
       if (event.type !== 'net.message') return;
-      const { message, from } = event;
-      if (message.type === 'quorum.message') {
-        const sender = quorumIdOf(from);
-        if (sender === undefined) return;
-        enqueue.assign(absorb(c, c.raft.receive(sender, (message as QuorumMessage).message, c.clock.now()), enqueue));
-        return;
-      }
-      if (message.type === 'transport.disconnected') {
-        // The in-process network says this only when a node's actor has stopped (a crash), never
-        // for a slow or cut link, so the broker is known dead: fence it now instead of waiting out
-        // broker.session.timeout.ms. Across processes no such notice exists and the session
-        // timeout alone decides, as in Kafka.
-        const brokerId = brokerIdOf(from);
-        if (!c.active || brokerId === undefined || c.sessions[brokerId] === undefined) return;
-        enqueue.cancel(sessionId(brokerId));
-        const sessions = { ...c.sessions };
-        delete sessions[brokerId];
-        change(c, withBrokerFenced(c.pending, brokerId), enqueue, { sessions });
-        return;
-      }
-      if (c.active) {
-        serve(c, message, from, enqueue);
-        return;
-      }
-      // Only requests get an answer: answering a response would let two nodes bounce errors forever.
-      if (!message.type.endsWith('.request')) return;
-      const reply = notController({ type: `${message.type.replace(/\.request$/, '')}.response` }, c.raft.leaderId);
-      enqueue(() => c.send(from, { ...reply, correlationId: message.correlationId } as Message));
+      const fx: Effects = [];
+      enqueueDecision(enqueue, { context: onMessage(c, event.message, event.from, fx), effects: fx }, portsOf(c));
     }),
     onSessionExpired: enqueueActions(({ context: c, event, enqueue }) => {
       if (event.type !== 'broker.sessionExpired' || !c.active || c.sessions[event.brokerId] !== event.epoch) return;
       const sessions = { ...c.sessions };
       delete sessions[event.brokerId];
-      change(c, withBrokerFenced(c.pending, event.brokerId), enqueue, { sessions });
+      const fx: Effects = [];
+      enqueueDecision(enqueue, { context: change(c, withBrokerFenced(c.pending, event.brokerId), fx, { sessions }), effects: fx }, portsOf(c));
     }),
   },
 }).createMachine({
@@ -502,7 +507,3 @@ export const controllerMachine = setup({
   },
 });
 
-/** Tells the inspectors what a newly committed image changed. */
-function notifyChanges(context: ControllerContext, before: ClusterMetadataImage, image: ClusterMetadataImage): void {
-  for (const e of changesBetween(before, image)) context.notify(e);
-}

@@ -6,7 +6,7 @@
 import { InvalidArgumentError, KafkaProtocolError } from '../../errors.ts';
 import type { Random } from '../../random.ts';
 import { LOG_CONFIG_KEYS, parseLogConfig, logConfigToKafka } from '../../topicConfig.ts';
-import type { AlterPartitionRequest, BrokerRegistration, ClusterMetadataImage, PartitionMetadata, TopicMetadata } from '../../protocol/messages.ts';
+import type { AlterPartitionRequest, BrokerRegistration, ClusterMetadataImage, PartitionMetadata, TopicMetadata } from '../../protocol/index.ts';
 
 /** Kafka's limit on topic name length. */
 export const MAX_TOPIC_NAME_LENGTH = 249;

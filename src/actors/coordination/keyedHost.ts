@@ -30,8 +30,8 @@
 import { createActor } from 'xstate';
 import type { Actor, AnyActorLogic, EmittedFrom, InputFrom } from 'xstate';
 import type { Clock } from '../../clock.ts';
-import { wireError } from '../../protocol/messages.ts';
-import type { WireError } from '../../protocol/messages.ts';
+import { wireError } from '../../protocol/index.ts';
+import type { WireError } from '../../protocol/index.ts';
 import type { InspectionSink } from '../inspection.ts';
 import { PendingLoads } from './pendingLoads.ts';
 import type { PartitionOffsets } from './pendingLoads.ts';

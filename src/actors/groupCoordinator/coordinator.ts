@@ -28,14 +28,15 @@ import type { Message, NodeId } from '../../transport/transport.ts';
 import { KeyedHost } from '../coordination/keyedHost.ts';
 import type { PartitionOffsets } from '../coordination/pendingLoads.ts';
 import type { InspectionSink } from '../inspection.ts';
-import { wireError } from '../../protocol/messages.ts';
-import type { WireError } from '../../protocol/messages.ts';
+import { wireError } from '../../protocol/index.ts';
+import type { WireError } from '../../protocol/index.ts';
 import { groupMachine } from './group.machine.ts';
 import type { GroupEmitted, GroupMetadataChangedEvent } from './group.events.ts';
 import type { GroupMetadata } from './groupMetadata.ts';
 import type { GroupCoordinatorConfig } from './groupState.ts';
 import { decodeGroupMetadataValue, decodeOffsetValue, decodeOffsetsTopicKey, encodeGroupMetadataKey, encodeGroupMetadataValue, encodeOffsetKey, encodeOffsetValue, offsetsPartitionFor } from './offsetsTopic.ts';
 import type { OffsetCommitValue } from './offsetsTopic.ts';
+import { toWire } from '../../protocol/index.ts';
 
 /** What the coordinator needs from its broker. */
 export interface CoordinatorHost {
@@ -306,12 +307,16 @@ export class GroupCoordinator {
       this.host.inspection.notify(event as never);
       return;
     }
-    const { to, response } = event as unknown as { to: string; response: Message & { errorCode: number; error?: string } };
-    if (!to.startsWith('@internal:')) {
-      // Any other replyTo is the requester's address, as `handle` set it.
-      this.host.send(to as NodeId, response);
+    const { to, response } = event;
+    // The group's answers to the host's own commands stay here: the validation of an offset
+    // commit (replyTo `@internal:<group>`), and group deletion, which no served API asks for yet.
+    // Every other response goes to the requester's address, as `handle` set it.
+    if (response.type === 'group.deleteResponse') return;
+    if (response.type !== 'offsetCommit.validateResponse') {
+      this.host.send(to as NodeId, toWire(response));
       return;
     }
+    if (!to.startsWith('@internal:')) return;
     const pending = this.pendingCommits.get(response.correlationId as number);
     if (pending === undefined) return;
     this.pendingCommits.delete(response.correlationId as number);

@@ -4,7 +4,7 @@
  * in offset order). Controllers and brokers replay the same committed prefix into the same image,
  * versioned by the offset after its last entry.
  */
-import type { ClusterMetadataImage } from '../../protocol/messages.ts';
+import type { ClusterMetadataImage } from '../../protocol/index.ts';
 import type { RaftOutput } from './raft/messages.ts';
 import { replayRecords } from './records.ts';
 import type { MetadataRecord } from './records.ts';

@@ -7,7 +7,7 @@
  * log. Replaying the records of a change reproduces the change exactly (property-tested), so the
  * image every node holds is a function of the committed log alone.
  */
-import type { BrokerRegistration, ClusterMetadataImage, PartitionMetadata, TopicMetadata } from '../../protocol/messages.ts';
+import type { BrokerRegistration, ClusterMetadataImage, PartitionMetadata, TopicMetadata } from '../../protocol/index.ts';
 
 /** One record of the metadata log. Plain data: it travels and is stored as it is. */
 export type MetadataRecord =

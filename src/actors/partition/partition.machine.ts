@@ -16,8 +16,8 @@ import { emit, enqueueActions, setup } from 'xstate';
 import type { Clock } from '../../clock.ts';
 import { KafkaProtocolError, OffsetOutOfRangeError, SamsaError, StorageError } from '../../errors.ts';
 import type { AbortedTransaction, LogAppendInfo, PartitionLog } from '../../log/partitionLog.ts';
-import { wireError } from '../../protocol/messages.ts';
-import type { WireError } from '../../protocol/messages.ts';
+import { wireError } from '../../protocol/index.ts';
+import type { WireError } from '../../protocol/index.ts';
 import {
   runsFrom,
   canJoinIsr,

@@ -26,8 +26,8 @@ import { brokerNode } from '../../transport/transport.ts';
 import { KeyedHost } from '../coordination/keyedHost.ts';
 import type { PartitionOffsets } from '../coordination/pendingLoads.ts';
 import type { InspectionSink } from '../inspection.ts';
-import { wireError } from '../../protocol/messages.ts';
-import type { WireError } from '../../protocol/messages.ts';
+import { wireError } from '../../protocol/index.ts';
+import type { WireError } from '../../protocol/index.ts';
 import { transactionMachine } from './transaction.machine.ts';
 import type { TransactionEmitted, TransactionEvent } from './transaction.machine.ts';
 

@@ -28,70 +28,11 @@ import type { ConsumerRecord, PartitionState } from './fetcher.ts';
 import { commitOffsets, fetchCommittedOffsets } from './groupOffsets.ts';
 import type { GroupOffsetsContext } from './groupOffsets.ts';
 import { GroupMembership } from './membership.ts';
-import type { ConsumerClient } from '../api.ts';
+import type { ConsumerBatch, ConsumerClient, ConsumerOptions, RebalanceListener } from '../api.ts';
+
+export type { ConsumerBatch, ConsumerOptions, RebalanceListener } from '../api.ts';
 
 export type { ConsumerRecord } from './fetcher.ts';
-
-/** Callbacks around rebalances (Kafka's ConsumerRebalanceListener). */
-export interface RebalanceListener {
-  /** Before partitions are taken away; commit here. */
-  onPartitionsRevoked?(partitions: TopicPartition[]): void | Promise<void>;
-  /** After partitions are assigned. */
-  onPartitionsAssigned?(partitions: TopicPartition[]): void | Promise<void>;
-  /** Ownership was lost without a chance to commit (fenced or session expired). */
-  onPartitionsLost?(partitions: TopicPartition[]): void | Promise<void>;
-}
-
-/** Consumer options (Kafka consumer config in camelCase; defaults are Kafka's). */
-export interface ConsumerOptions {
-  /** `group.id`: needed for `subscribe` and for committing. */
-  readonly groupId?: string;
-  readonly clientId?: string;
-  /** `group.instance.id`: static membership (KIP-345). */
-  readonly groupInstanceId?: string;
-  /** `auto.offset.reset`: 'latest' (default), 'earliest' or 'none'. */
-  readonly autoOffsetReset?: 'earliest' | 'latest' | 'none';
-  /** `enable.auto.commit` (true when a groupId is set). */
-  readonly enableAutoCommit?: boolean;
-  /** `auto.commit.interval.ms` (5000). */
-  readonly autoCommitIntervalMs?: number;
-  /** `fetch.min.bytes` (1). */
-  readonly fetchMinBytes?: number;
-  /** `fetch.max.wait.ms` (500). */
-  readonly fetchMaxWaitMs?: number;
-  /** `fetch.max.bytes` (52428800). */
-  readonly fetchMaxBytes?: number;
-  /** `max.partition.fetch.bytes` (1048576). */
-  readonly maxPartitionFetchBytes?: number;
-  /** `max.poll.records` (500). */
-  readonly maxPollRecords?: number;
-  /** `session.timeout.ms` (45000). */
-  readonly sessionTimeoutMs?: number;
-  /** `heartbeat.interval.ms` (3000). */
-  readonly heartbeatIntervalMs?: number;
-  /** `max.poll.interval.ms` (300000). */
-  readonly maxPollIntervalMs?: number;
-  /** `partition.assignment.strategy` (['range', 'cooperative-sticky']). */
-  readonly partitionAssignmentStrategy?: readonly string[];
-  /** `isolation.level` (read_uncommitted). */
-  readonly isolationLevel?: 'read_uncommitted' | 'read_committed';
-  /** `request.timeout.ms` (30000). */
-  readonly requestTimeoutMs?: number;
-  /** `retry.backoff.ms` (100). */
-  readonly retryBackoffMs?: number;
-  /** `default.api.timeout.ms` (60000): how long `committed()` waits for transactional offsets to settle. */
-  readonly defaultApiTimeoutMs?: number;
-  readonly rebalanceListener?: RebalanceListener;
-}
-
-/** A poll's worth of records, with a way to commit exactly them. */
-export interface ConsumerBatch {
-  readonly records: readonly ConsumerRecord[];
-  /** Commits the positions after this batch (synchronously, to the group coordinator). */
-  commit(): Promise<void>;
-  /** Total lag over the assigned partitions after this batch (high watermark − position). */
-  readonly lag: bigint;
-}
 
 /** What the cluster hands a consumer. */
 export interface ConsumerContext {

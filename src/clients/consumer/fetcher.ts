@@ -16,7 +16,7 @@ import { brokerNode } from '../../transport/transport.ts';
 import type { Message } from '../../transport/transport.ts';
 import type { ClientConnection } from '../connection.ts';
 import type { MetadataCache } from '../metadataCache.ts';
-import type { FetchPartitionResult } from '../../protocol/messages.ts';
+import type { FetchPartitionResult } from '../../protocol/index.ts';
 
 /** A record as the application receives it. */
 export interface ConsumerRecord {

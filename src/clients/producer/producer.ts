@@ -20,7 +20,7 @@ import type { KafkaErrorName } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import { silentLogger } from '../../logger.ts';
 import type { Random } from '../../random.ts';
-import type { TopicMetadata } from '../../protocol/messages.ts';
+import type { TopicMetadata } from '../../protocol/index.ts';
 import type { Transport } from '../../transport/transport.ts';
 import { clientNode } from '../../transport/transport.ts';
 import { ClientConnection } from '../connection.ts';
@@ -36,23 +36,12 @@ import type { PlainRecord, PreparedRecord, ProducerRecord, RecordMetadata } from
 import { Sender } from './sender.ts';
 import { TransactionManager } from './transactionManager.ts';
 import type { ConsumerGroupMetadata, TransactionPhase } from './transactionManager.ts';
-import type { TransactionalProducerClient } from '../api.ts';
+import type { Transaction, TransactionalProducerClient } from '../api.ts';
+
+export type { Transaction } from '../api.ts';
 
 export type { ProducerOptions } from './producerConfig.ts';
 export type { ProducerRecord, RecordMetadata } from './producerRecord.ts';
-
-/** A transaction in progress, as handed to {@link Producer.transaction}'s callback. */
-export interface Transaction {
-  /** Sends records as part of the transaction (see {@link Producer.send}). */
-  send(topic: string, record: ProducerRecord): Promise<RecordMetadata>;
-  send(topic: string, records: readonly ProducerRecord[]): Promise<RecordMetadata[]>;
-  /**
-   * Commits consumer offsets with the transaction (Kafka's `sendOffsetsToTransaction`): the next offset
-   * to read per partition, and the consumer's group metadata so that a zombie of an older
-   * generation is fenced (KIP-447).
-   */
-  sendOffsets(offsets: ReadonlyArray<{ topic: string; partition: number; offset: bigint }>, group: ConsumerGroupMetadata): Promise<void>;
-}
 
 /** What the cluster hands a producer. */
 export interface ProducerContext {

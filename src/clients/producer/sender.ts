@@ -16,7 +16,7 @@ import { errorFromJSON, KafkaProtocolError, SamsaError, TimeoutError } from '../
 import type { Logger } from '../../logger.ts';
 import { setProducerState } from '../../record/recordBatch.ts';
 import { incrementSequence } from '../../record/sequence.ts';
-import type { ProducePartitionResult } from '../../protocol/messages.ts';
+import type { ProducePartitionResult } from '../../protocol/index.ts';
 import type { Message } from '../../transport/transport.ts';
 import { brokerNode } from '../../transport/transport.ts';
 import type { ClientConnection } from '../connection.ts';

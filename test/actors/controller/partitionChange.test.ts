@@ -18,7 +18,7 @@ import {
   withTopicConfig,
 } from '../../../src/actors/controller/metadata.ts';
 import { emptyImage } from '../../../src/actors/metadataLog/image.ts';
-import type { ClusterMetadataImage, PartitionMetadata } from '../../../src/protocol/messages.ts';
+import type { ClusterMetadataImage, PartitionMetadata } from '../../../src/protocol/index.ts';
 import { createRandom } from '../../../src/random.ts';
 
 /** Three brokers and topic `t` with one partition on replicas [1, 2, 3] (leader 1). */

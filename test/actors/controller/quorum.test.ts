@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, InvalidConfigError } from '../../../src/errors.ts';
 import { METADATA_SNAPSHOT_INTERVAL_ENTRIES } from '../../../src/actors/controller/controller.machine.ts';
-import type { ClusterMetadataImage } from '../../../src/protocol/messages.ts';
+import type { ClusterMetadataImage } from '../../../src/protocol/index.ts';
 import { createCluster } from '../../../src/cluster/cluster.ts';
 import type { TestCluster } from '../../../src/testing.ts';
 import { createTestCluster } from '../../../src/testing.ts';

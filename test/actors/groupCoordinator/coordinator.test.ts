@@ -9,8 +9,8 @@ import { decodeRecordBatch, encodeRecordBatch, isTransactional } from '../../../
 import type { DecodedRecord } from '../../../src/record/recordBatch.ts';
 import type { Message, NodeId } from '../../../src/transport/transport.ts';
 import { InspectionSink } from '../../../src/actors/inspection.ts';
-import { wireError } from '../../../src/protocol/messages.ts';
-import type { WireError } from '../../../src/protocol/messages.ts';
+import { wireError } from '../../../src/protocol/index.ts';
+import type { WireError } from '../../../src/protocol/index.ts';
 import { GroupCoordinator } from '../../../src/actors/groupCoordinator/coordinator.ts';
 import type { OffsetsLogEntry } from '../../../src/actors/groupCoordinator/coordinator.ts';
 import type { GroupMetadata } from '../../../src/actors/groupCoordinator/groupMetadata.ts';

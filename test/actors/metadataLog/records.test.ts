@@ -3,7 +3,7 @@ import { fc, test } from '@fast-check/vitest';
 import { withBroker, withoutTopic, withPartitions, withTopic, withTopicConfig } from '../../../src/actors/controller/metadata.ts';
 import { emptyImage } from '../../../src/actors/metadataLog/image.ts';
 import { recordsBetween, replayRecords } from '../../../src/actors/metadataLog/records.ts';
-import type { ClusterMetadataImage } from '../../../src/protocol/messages.ts';
+import type { ClusterMetadataImage } from '../../../src/protocol/index.ts';
 import { createRandom } from '../../../src/random.ts';
 
 const stripVersion = (image: ClusterMetadataImage): Omit<ClusterMetadataImage, 'version'> => {

@@ -6,43 +6,10 @@
  */
 import { InvalidArgumentError, SamsaError } from '../../../errors.ts';
 
-
-/** An entry carrying one owner payload (a metadata record). */
-export interface RaftDataEntry<T> {
-  readonly kind: 'data';
-  /** Position in the log, gap-free from 0. */
-  readonly offset: bigint;
-  /** Epoch of the leader that appended it. */
-  readonly epoch: number;
-  readonly payload: T;
-}
-
-/**
- * Kafka's LeaderChange control record: the first entry of every epoch, appended by the new leader
- * so that it has an entry of its own epoch to commit (which commits everything before it).
- */
-export interface RaftLeaderChangeEntry {
-  readonly kind: 'leaderChange';
-  readonly offset: bigint;
-  readonly epoch: number;
-  readonly leaderId: number;
-  readonly voters: readonly number[];
-}
-
-/** One entry of the replicated log. Entries are immutable once created. */
-export type RaftEntry<T> = RaftDataEntry<T> | RaftLeaderChangeEntry;
-
-/** Identifies a snapshot: it covers every offset below `endOffset`; `epoch` is that of offset `endOffset - 1`. */
-export interface RaftSnapshotId {
-  readonly endOffset: bigint;
-  readonly epoch: number;
-}
-
-/** A snapshot of the owner's state machine after applying every entry below `endOffset`. */
-export interface RaftSnapshot extends RaftSnapshotId {
-  /** The owner's applied state; opaque to the Raft core, must be structured-clone safe. */
-  readonly state: unknown;
-}
+// The entries and snapshots are wire shapes too (they travel in Fetch and FetchSnapshot): one
+// definition, in the protocol.
+import type { RaftEntry, RaftSnapshot, RaftSnapshotId } from '../../../protocol/raft/index.ts';
+export type { RaftDataEntry, RaftEntry, RaftLeaderChangeEntry, RaftSnapshot, RaftSnapshotId } from '../../../protocol/raft/index.ts';
 
 /**
  * What survives a crash, as Kafka's `quorum-state` file plus the log and its latest snapshot. The
@@ -71,7 +38,6 @@ export interface RaftDurableState<T> {
 export function createRaftDurableState<T>(): RaftDurableState<T> {
   return { epoch: 0, votedFor: undefined, leaderId: undefined, entries: [], snapshot: undefined };
 }
-
 
 /** A broken internal invariant: a bug in the Raft core or a corrupted durable state. */
 export class RaftInvariantError extends SamsaError {
@@ -153,7 +119,6 @@ export function truncateToEndOffset<T>(durable: RaftDurableState<T>, epoch: numb
   if (offset < highWatermark) throw new RaftInvariantError(`leader asked node ${nodeId} to truncate to ${offset}, below its high watermark ${highWatermark}`);
   if (offset < end) durable.entries.length = Number(offset - logStartOffset(durable));
 }
-
 
 /** Checks a durable state handed in by the owner: contiguous offsets, non-decreasing epochs ≤ the current one. */
 export function checkDurable<T>(durable: RaftDurableState<T>): void {

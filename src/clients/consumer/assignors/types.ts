@@ -5,11 +5,9 @@
  */
 import { InvalidArgumentError } from '../../../errors.ts';
 
-/** One partition of one topic. */
-export interface TopicPartition {
-  readonly topic: string;
-  readonly partition: number;
-}
+import type { TopicPartition } from '../../../topicPartition.ts';
+
+export type { TopicPartition } from '../../../topicPartition.ts';
 
 /** What one group member sends in its JoinGroup subscription (Kafka's `Subscription`). */
 export interface MemberSubscription {
