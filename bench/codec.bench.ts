@@ -4,7 +4,7 @@
  * ownership rule (a decoded message shares no memory with its bytes), so only the encoding
  * differs; the raw rows, without checks or copies, show what the rules cost.
  *
- *   npx tsx bench/codec.bench.ts          (BENCH_ROUNDS, BENCH_CODEC_SECONDS to change the rounds)
+ *   npm run bench:codec          (BENCH_ROUNDS, BENCH_CODEC_SECONDS to change the rounds)
  */
 import { deserialize, serialize } from 'node:v8';
 import { Packr } from 'msgpackr';
