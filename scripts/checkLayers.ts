@@ -7,6 +7,7 @@
  *
  * Layers of equal rank (actors and clients; cluster, eventsourcing and projections) never import
  * each other: server nodes and clients meet only in `protocol/` messages over a `Transport`.
+ * Clients use only `record/`, `protocol/`, `transport/` and shared leaves (never `log/` storage).
  * `streams/` and the layers above it reach the clients through the ports of `clients/api.ts` only,
  * never an implementation, so the same topology runs over any `KafkaClients`.
  */
@@ -26,6 +27,11 @@ const FORBIDDEN_PACKAGES: Record<string, string[]> = { leaf: PURE, record: PURE,
 const PORT_USERS = new Set(['streams', 'eventsourcing', 'projections']);
 const PORT_USER_MAY_IMPORT = new Set(['leaf', 'record', 'streams', 'eventsourcing', 'projections']);
 const CLIENT_PORTS = 'clients/api.ts';
+/**
+ * What the clients may use: the batch format, the protocol, the transport and shared leaves. Never
+ * `log/` storage or `transactions/` (the broker's side), so a client runs wherever a transport does.
+ */
+const CLIENTS_MAY_IMPORT = new Set(['leaf', 'record', 'protocol', 'transport', 'clients']);
 
 function layerOf(src: string, file: string): string {
   const rel = relative(src, file).split('/');
@@ -69,7 +75,9 @@ export function checkLayers(root: string): string[] {
         const targetRank = RANK[targetLayer] ?? Infinity;
         if (targetRank > rank) problems.push(`${relative(root, file)} (${layer}) imports "${spec}" (${targetLayer}): a lower layer may not depend on a higher one`);
         else if (targetRank === rank && targetLayer !== layer) problems.push(`${relative(root, file)} (${layer}) imports "${spec}" (${targetLayer}): ${layer} and ${targetLayer} are parallel layers and never import each other`);
-        else if (PORT_USERS.has(layer) && !PORT_USER_MAY_IMPORT.has(targetLayer) && relative(src, target) !== CLIENT_PORTS) {
+        else if (layer === 'clients' && !CLIENTS_MAY_IMPORT.has(targetLayer)) {
+          problems.push(`${relative(root, file)} (${layer}) imports "${spec}" (${targetLayer}): clients use only record/, protocol/, transport/ and shared leaves, never the broker's storage or transaction state`);
+        } else if (PORT_USERS.has(layer) && !PORT_USER_MAY_IMPORT.has(targetLayer) && relative(src, target) !== CLIENT_PORTS) {
           problems.push(`${relative(root, file)} (${layer}) imports "${spec}" (${targetLayer}): ${layer} reaches the clients only through ${CLIENT_PORTS}`);
         }
       } else {

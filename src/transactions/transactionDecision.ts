@@ -25,6 +25,7 @@
  */
 import { InvalidArgumentError, KafkaProtocolError } from '../errors.ts';
 import type { KafkaErrorName } from '../errors.ts';
+import { coordinatorAppendError } from '../coordinatorAppendErrors.ts';
 import { InvalidTransactionTransitionError, MAX_PRODUCER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, assertValidTransit, isComplete, isEpochExhausted, prepareTransition } from './transactionState.ts';
 import type { ProducerIdAndEpoch, TransactionMetadata, TransactionVersion } from './transactionState.ts';
 
@@ -228,26 +229,11 @@ export interface WriteFailure {
 
 /**
  * Kafka's mapping of a failed `__transaction_state` append to the error the coordinator answers
- * (`TransactionStateManager.appendTransactionToLog`): unavailable replicas or a timeout →
- * COORDINATOR_NOT_AVAILABLE (retry here), lost leadership or a storage error → NOT_COORDINATOR
- * (find the coordinator again), an oversized record → UNKNOWN_SERVER_ERROR, anything else as is.
+ * (`TransactionStateManager.appendTransactionToLog`), the `transactionState` column of the one
+ * coordinator append-error table (`coordinatorAppendErrors.ts`).
  */
 export function mapAppendError(appendError: KafkaErrorName): KafkaErrorName {
-  switch (appendError) {
-    case 'UNKNOWN_TOPIC_OR_PARTITION':
-    case 'NOT_ENOUGH_REPLICAS':
-    case 'NOT_ENOUGH_REPLICAS_AFTER_APPEND':
-    case 'REQUEST_TIMED_OUT':
-      return 'COORDINATOR_NOT_AVAILABLE';
-    case 'NOT_LEADER_OR_FOLLOWER':
-    case 'KAFKA_STORAGE_ERROR':
-      return 'NOT_COORDINATOR';
-    case 'MESSAGE_TOO_LARGE':
-    case 'RECORD_LIST_TOO_LARGE':
-      return 'UNKNOWN_SERVER_ERROR';
-    default:
-      return appendError;
-  }
+  return coordinatorAppendError(appendError, 'transactionState');
 }
 
 /**

@@ -47,4 +47,17 @@ describe('layer check', () => {
     expect(problems.join('\n')).toMatch(/src\/streams\/app\.ts \(streams\) imports "\.\.\/clients\/producer\.ts" \(clients\): streams reaches the clients only through clients\/api\.ts/);
     expect(problems.join('\n')).toMatch(/src\/streams\/app\.ts \(streams\) imports "\.\.\/actors\/broker\.ts" \(actors\)/);
   });
+
+  it('keeps the clients off the broker\'s storage and transaction state', () => {
+    const root = tree({
+      'src/clients/consumer.ts': "import { read } from '../log/segment.ts';\nimport type { T } from '../transactions/state.ts';\nimport { crc } from '../record/crc.ts';\n",
+      'src/log/segment.ts': 'export const read = 1;\n',
+      'src/transactions/state.ts': 'export type T = 1;\n',
+      'src/record/crc.ts': 'export const crc = 1;\n',
+    });
+    const problems = checkLayers(root);
+    expect(problems).toHaveLength(2);
+    expect(problems.join('\n')).toMatch(/src\/clients\/consumer\.ts \(clients\) imports "\.\.\/log\/segment\.ts" \(log\): clients use only record\/, protocol\/, transport\/ and shared leaves/);
+    expect(problems.join('\n')).toMatch(/imports "\.\.\/transactions\/state\.ts" \(transactions\)/);
+  });
 });

@@ -5,7 +5,7 @@
  * heartbeats agree on.
  */
 import type { NodeId } from '../../transport/transport.ts';
-import { brokerNode, controllerNode } from '../../transport/transport.ts';
+import { brokerNode, controllerNode, parseNodeId } from '../../transport/transport.ts';
 import type { RaftMessage } from './raft/messages.ts';
 import type { MetadataRecord } from './records.ts';
 
@@ -28,9 +28,9 @@ export const BROKER_QUORUM_ID_BASE = 1_000_000;
 
 /** The Raft replica id of a node (`controller:i` → i, `broker:b` → base + b), undefined for others. */
 export function quorumIdOf(node: NodeId): number | undefined {
-  const m = /^(controller|broker):(\d+)$/.exec(node);
-  if (m === null) return undefined;
-  return m[1] === 'controller' ? Number(m[2]) : BROKER_QUORUM_ID_BASE + Number(m[2]);
+  const parsed = parseNodeId(node);
+  if (parsed === undefined || parsed.kind === 'client') return undefined;
+  return parsed.kind === 'controller' ? parsed.id : BROKER_QUORUM_ID_BASE + parsed.id;
 }
 
 /** The node of a Raft replica id (the inverse of {@link quorumIdOf}). */
