@@ -506,6 +506,41 @@ export class UndecodableMessageError extends SamsaError {
   }
 }
 
+/**
+ * A streams topology that cannot run as written: an operator after a terminal one, a store name
+ * used twice, a missing serde, co-partitioned inputs with different partition counts, an unknown
+ * source topic. Raised at build or start, before anything runs; `reason` says what to change.
+ */
+export class TopologyError extends SamsaError {
+  constructor(readonly reason: string) {
+    super(`invalid topology: ${reason}`, 'INVALID_TOPOLOGY', false);
+  }
+  override details(): Record<string, unknown> {
+    return { reason: this.reason };
+  }
+}
+
+/**
+ * A serde could not turn a key or value into bytes or back. Carries where the record came from
+ * (topic, and partition and offset when it was read), so a poison record can be found and skipped.
+ */
+export class SerdeError extends SamsaError {
+  constructor(
+    readonly operation: 'serialize' | 'deserialize',
+    readonly part: 'key' | 'value',
+    readonly topic: string,
+    reason: string,
+    readonly partition?: number,
+    readonly offset?: bigint,
+    options?: SamsaErrorOptions,
+  ) {
+    super(`cannot ${operation} the ${part} of a record of topic "${topic}"${partition === undefined ? '' : ` partition ${partition}`}${offset === undefined ? '' : ` offset ${offset}`}: ${reason}`, 'SERDE_ERROR', false, options);
+  }
+  override details(): Record<string, unknown> {
+    return { operation: this.operation, part: this.part, topic: this.topic, ...(this.partition === undefined ? {} : { partition: this.partition }), ...(this.offset === undefined ? {} : { offset: String(this.offset) }) };
+  }
+}
+
 /** Every samsa error class, for `instanceof` checks without importing each one. */
 export const errors = {
   SamsaError,
@@ -529,6 +564,8 @@ export const errors = {
   RebalanceInProgressError,
   UnencodableMessageError,
   UndecodableMessageError,
+  TopologyError,
+  SerdeError,
 } as const;
 
 /** Kafka codes a caller handles differently, rebuilt as their own class wherever they arrive as data. */

@@ -56,6 +56,34 @@ export type { PartitionAssignor } from './clients/consumer/assignors/types.ts';
 
 /* Streams */
 export type { Pipeline, PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './streams/pipeline.ts';
+export { StreamsBuilder, keyPreserving } from './streams/builder.ts';
+export type { KStream, KGroupedStream, KTable, ConsumedOptions, Piped } from './streams/builder.ts';
+export {
+  filter,
+  filterNot,
+  map,
+  mapValues,
+  selectKey,
+  flatMap,
+  flatMapValues,
+  peek,
+  foreach,
+  process,
+  toTopic,
+  groupByKey,
+  groupBy,
+  count,
+  reduce,
+  aggregate,
+  repartition,
+  toTable,
+} from './streams/operators.ts';
+export type { KeyValuePair, Named, ProducedOptions, GroupedOptions, MaterializedOptions } from './streams/operators.ts';
+export { string, json, bytes, int32, bigint64, serde } from './streams/serdes.ts';
+export type { Serde } from './streams/serdes.ts';
+export type { StreamRecord, GroupedRecord, TableRow, Change } from './streams/record.ts';
+export type { Topology, Processor, ProcessorContext, StreamPartitioner } from './streams/topology.ts';
+export type { KeyValue, KeyValueStore, ReadOnlyKeyValueStore, StoreChange } from './streams/stores/keyValueStore.ts';
 
 /* Time (seeded randomness and the simulated network are test kit: `samsa/testing`) */
 export { SystemClock, SimulatedClock } from './clock.ts';
@@ -85,6 +113,8 @@ export {
   ProducerFencedError,
   TransactionAbortableError,
   RebalanceInProgressError,
+  TopologyError,
+  SerdeError,
   KAFKA_ERRORS,
   errors,
   errorFromJSON,

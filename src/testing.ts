@@ -163,3 +163,7 @@ export { messageCodec } from './transport/codec.ts';
 export type { MessageCodec } from './transport/codec.ts';
 export { createRandom } from './random.ts';
 export type { Random } from './random.ts';
+
+/* Streams without a cluster: Kafka Streams' TopologyTestDriver. */
+export { TopologyTestDriver, TestInputTopic, TestOutputTopic } from './streams/testDriver.ts';
+export type { TestDriverConfig, TestRecord } from './streams/testDriver.ts';

@@ -33,6 +33,34 @@ describe('public API', () => {
         'ProducerFencedError',
         'TransactionAbortableError',
         'RebalanceInProgressError',
+        'TopologyError',
+        'SerdeError',
+        'StreamsBuilder',
+        'keyPreserving',
+        'filter',
+        'filterNot',
+        'map',
+        'mapValues',
+        'selectKey',
+        'flatMap',
+        'flatMapValues',
+        'peek',
+        'foreach',
+        'process',
+        'toTopic',
+        'groupByKey',
+        'groupBy',
+        'count',
+        'reduce',
+        'aggregate',
+        'repartition',
+        'toTable',
+        'string',
+        'json',
+        'bytes',
+        'int32',
+        'bigint64',
+        'serde',
         'consoleLogger',
         'fromPino',
         'silentLogger',
@@ -44,6 +72,6 @@ describe('public API', () => {
 
   it('exports the test kit from samsa/testing', async () => {
     const testing = await import('../src/testing.ts');
-    expect(Object.keys(testing).sort()).toEqual(['SimulatedNetwork', 'TestCluster', 'createRandom', 'createTestCluster', 'messageCodec'].sort());
+    expect(Object.keys(testing).sort()).toEqual(['SimulatedNetwork', 'TestCluster', 'createRandom', 'createTestCluster', 'messageCodec', 'TopologyTestDriver', 'TestInputTopic', 'TestOutputTopic'].sort());
   });
 });

@@ -1,0 +1,298 @@
+/**
+ * `StreamsBuilder` and the streams it hands out: KStream, KGroupedStream, KTable. Each wraps one
+ * node of the graph being built and what is known at that point (key changed since the last
+ * partitioning, serdes still valid). `pipe()` applies steps in order: DSL steps (from
+ * `operators.ts`) add their nodes; any other RxJS operator becomes an `rx` node that runs over each
+ * task's batch and, unless declared with `keyPreserving`, marks the stream for repartition (it may
+ * have changed keys, as Kafka's `map`). Repartition topics are inserted lazily, at the grouping
+ * that needs them, named after the store (`<store>-repartition`) as Kafka does.
+ */
+import type { OperatorFunction } from 'rxjs';
+import { TopologyError } from '../errors.ts';
+import type { GroupedRecord, StreamRecord, TableRow } from './record.ts';
+import type { Serde } from './serdes.ts';
+import { Topology } from './topology.ts';
+import type { NodeSpec, StoreSpec, TopologyNode } from './topology.ts';
+
+/** What a stream position knows: its last node and whether its keys moved since partitioning. */
+export interface StreamState {
+  readonly graph: GraphBuilder;
+  /** The node new children attach to. */
+  readonly node: string;
+  readonly shape: 'stream' | 'grouped' | 'table' | 'terminal';
+  /** Keys may differ from the partitioning of the topic read (a grouping must repartition). */
+  readonly keyChanged: boolean;
+  readonly keySerde: Serde<unknown> | undefined;
+  readonly valueSerde: Serde<unknown> | undefined;
+  /** For a table: the store that holds it, if materialized. */
+  readonly store?: string;
+  /** For a grouped stream: the repartition name its grouping chose, if any. */
+  readonly groupName?: string;
+}
+
+const STEP = Symbol.for('samsa.streams.step');
+
+/** A DSL step: typed as an RxJS operator so it chains with them, run by `pipe()` on the graph. */
+export type DslStep<I, O> = OperatorFunction<I, O> & { readonly [STEP]: (state: StreamState) => StreamState };
+
+/** Makes a DSL step: a function RxJS would reject (it is not an operator on Observables). */
+export function dslStep<I, O>(name: string, apply: (state: StreamState) => StreamState): DslStep<I, O> {
+  const fn = (): never => {
+    throw new TopologyError(`${name}() is a streams DSL step: use it inside KStream.pipe(), not on an Observable`);
+  };
+  return Object.assign(fn, { [STEP]: apply }) as unknown as DslStep<I, O>;
+}
+
+function isDslStep(step: unknown): step is DslStep<unknown, unknown> {
+  return typeof step === 'function' && STEP in step;
+}
+
+/** The shape a `pipe()` ends in, as the stream type it returns. */
+export type Piped<T> = [T] extends [never] ? void : T extends TableRow<infer K, infer V> ? KTable<K, V> : T extends GroupedRecord<infer K, infer V> ? KGroupedStream<K, V> : T extends StreamRecord<infer K, infer V> ? KStream<K, V> : never;
+
+/** @internal The mutable graph behind a builder. */
+export class GraphBuilder {
+  readonly nodes = new Map<string, TopologyNode>();
+  readonly stores = new Map<string, StoreSpec>();
+  readonly internalTopics = new Set<string>();
+  private counter = 0;
+  private built = false;
+
+  /** Kafka's generated name: `<PREFIX>-` and a ten-digit index shared by nodes and stores. */
+  nextName(prefix: string): string {
+    return `${prefix}-${String(this.counter++).padStart(10, '0')}`;
+  }
+
+  /** Adds a node under `parents` (each forwards to it). */
+  add(name: string, spec: NodeSpec, parents: readonly string[]): string {
+    this.checkOpen();
+    if (this.nodes.has(name)) throw new TopologyError(`two nodes are named "${name}"; give each operator a distinct name`);
+    this.nodes.set(name, { name, spec, children: [] });
+    for (const parent of parents) {
+      const node = this.nodes.get(parent);
+      if (node === undefined) throw new TopologyError(`node "${parent}" does not exist`);
+      if (node.spec.kind === 'sink') throw new TopologyError(`nothing can follow ${parent}: a sink (toTopic) ends its stream`);
+      node.children.push(name);
+    }
+    return name;
+  }
+
+  addStore(store: StoreSpec): void {
+    this.checkOpen();
+    if (this.stores.has(store.name)) throw new TopologyError(`the store name "${store.name}" is used twice; store names must be unique in a topology`);
+    this.stores.set(store.name, store);
+  }
+
+  build(): Topology {
+    this.checkOpen();
+    if (this.nodes.size === 0) throw new TopologyError('the topology is empty: add a stream or a table before build()');
+    this.built = true;
+    return new Topology(this.nodes, this.stores, this.internalTopics);
+  }
+
+  private checkOpen(): void {
+    if (this.built) throw new TopologyError('this builder was built already; a topology cannot change after build(); use a new StreamsBuilder');
+  }
+}
+
+/** Options of `builder.stream` and `builder.table`. */
+export interface ConsumedOptions<K, V> {
+  /** Key serde (default: the application's `defaultKeySerde`). */
+  readonly key?: Serde<K>;
+  /** Value serde (default: the application's `defaultValueSerde`). */
+  readonly value?: Serde<V>;
+  /** Name of the source node, stable across topology changes. */
+  readonly name?: string;
+}
+
+/**
+ * Builds a topology from streams and tables. One builder makes one topology; `build()` freezes it.
+ *
+ * @example
+ * const builder = new StreamsBuilder();
+ * builder.stream('orders', { key: string(), value: json<Order>() }).pipe(filter((r) => r.value.paid), toTopic('paid'));
+ * const topology = builder.build();
+ */
+export class StreamsBuilder {
+  private readonly graph = new GraphBuilder();
+
+  /** A KStream of the records of `topics` (one topic or several, read together). */
+  stream<K = unknown, V = unknown>(topics: string | readonly string[], options: ConsumedOptions<K, V> = {}): KStream<K, V> {
+    const list = typeof topics === 'string' ? [topics] : [...topics];
+    if (list.length === 0 || list.some((t) => typeof t !== 'string' || t.length === 0)) throw new TopologyError(`stream() needs one or more topic names, got ${JSON.stringify(topics)}`);
+    const node = this.graph.add(options.name ?? this.graph.nextName('KSTREAM-SOURCE'), { kind: 'source', topics: list, keySerde: options.key as Serde<unknown> | undefined, valueSerde: options.value as Serde<unknown> | undefined, internal: false }, []);
+    return new KStream({ graph: this.graph, node, shape: 'stream', keyChanged: false, keySerde: options.key as Serde<unknown> | undefined, valueSerde: options.value as Serde<unknown> | undefined });
+  }
+
+  /**
+   * A KTable of `topic` read as a changelog: the latest value per key, null deleting it; kept
+   * in a store (`store`, or a generated name) so it can be queried and joined.
+   */
+  table<K = unknown, V = unknown>(topic: string, options: ConsumedOptions<K, V> & { readonly store?: string } = {}): KTable<K, V> {
+    if (typeof topic !== 'string' || topic.length === 0) throw new TopologyError(`table() needs a topic name, got ${JSON.stringify(topic)}`);
+    const source = this.graph.add(options.name ?? this.graph.nextName('KSTREAM-SOURCE'), { kind: 'source', topics: [topic], keySerde: options.key as Serde<unknown> | undefined, valueSerde: options.value as Serde<unknown> | undefined, internal: false }, []);
+    const store = options.store ?? `${topic}-STATE-STORE-${String(this.graph.nodes.size).padStart(10, '0')}`;
+    this.graph.addStore({ name: store, keySerde: options.key as Serde<unknown> | undefined, valueSerde: options.value as Serde<unknown> | undefined, logged: true });
+    const node = this.graph.add(this.graph.nextName('KTABLE-SOURCE'), { kind: 'tableSource', store }, [source]);
+    return new KTable({ graph: this.graph, node, shape: 'table', keyChanged: false, keySerde: options.key as Serde<unknown> | undefined, valueSerde: options.value as Serde<unknown> | undefined, store });
+  }
+
+  /** Freezes what was built into a {@link Topology}. @throws TopologyError when it is empty or invalid. */
+  build(): Topology {
+    return this.graph.build();
+  }
+}
+
+/** Runs `steps` from `state`, each DSL step on the graph and each RxJS operator as an `rx` node. */
+function runSteps(state: StreamState, steps: readonly unknown[]): StreamState {
+  let current = state;
+  for (const step of steps) {
+    if (current.shape === 'terminal') throw new TopologyError('an operator follows a terminal one (toTopic, foreach): nothing can come after it in the same pipe()');
+    if (isDslStep(step)) {
+      current = step[STEP](current);
+      continue;
+    }
+    if (typeof step !== 'function') throw new TopologyError(`pipe() takes DSL steps and RxJS operators, got ${step === null ? 'null' : typeof step}`);
+    if (current.shape !== 'stream') throw new TopologyError(`an RxJS operator can only follow a KStream, not a ${current.shape === 'grouped' ? 'KGroupedStream (aggregate it first)' : 'KTable (call toStream() first)'}`);
+    const keyPreserving = (step as { [KEY_PRESERVING]?: boolean })[KEY_PRESERVING] === true;
+    const node = current.graph.add(current.graph.nextName('KSTREAM-RX'), { kind: 'rx', operator: step as OperatorFunction<StreamRecord<unknown, unknown>, StreamRecord<unknown, unknown>>, keyPreserving }, [current.node]);
+    current = { ...current, node, keyChanged: current.keyChanged || !keyPreserving, ...(keyPreserving ? {} : { keySerde: undefined }), valueSerde: undefined };
+  }
+  return current;
+}
+
+const KEY_PRESERVING = Symbol.for('samsa.streams.keyPreserving');
+
+/**
+ * Declares that an RxJS operator never changes keys (it filters, reorders within the batch or
+ * changes values only), so it does not make a later grouping repartition.
+ */
+export function keyPreserving<I, O>(operator: OperatorFunction<I, O>): OperatorFunction<I, O> {
+  if (typeof operator !== 'function') throw new TopologyError('keyPreserving() takes an RxJS operator');
+  const wrapped: OperatorFunction<I, O> = (source) => operator(source);
+  return Object.assign(wrapped, { [KEY_PRESERVING]: true });
+}
+
+function wrap(state: StreamState): unknown {
+  switch (state.shape) {
+    case 'stream':
+      return new KStream(state);
+    case 'grouped':
+      return new KGroupedStream(state);
+    case 'table':
+      return new KTable(state);
+    case 'terminal':
+      return undefined;
+  }
+}
+
+/** A record stream (Kafka's KStream): each record an independent event. */
+export class KStream<K, V> {
+  /** @internal */
+  constructor(readonly state: StreamState) {}
+
+  /** Applies DSL steps and RxJS operators in order; see the module comment. */
+  pipe(): KStream<K, V>;
+  pipe<A>(op1: OperatorFunction<StreamRecord<K, V>, A>): Piped<A>;
+  pipe<A, B>(op1: OperatorFunction<StreamRecord<K, V>, A>, op2: OperatorFunction<A, B>): Piped<B>;
+  pipe<A, B, C>(op1: OperatorFunction<StreamRecord<K, V>, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>): Piped<C>;
+  pipe<A, B, C, D>(op1: OperatorFunction<StreamRecord<K, V>, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>, op4: OperatorFunction<C, D>): Piped<D>;
+  pipe<A, B, C, D, E>(op1: OperatorFunction<StreamRecord<K, V>, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>, op4: OperatorFunction<C, D>, op5: OperatorFunction<D, E>): Piped<E>;
+  pipe<A, B, C, D, E, F>(op1: OperatorFunction<StreamRecord<K, V>, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>, op4: OperatorFunction<C, D>, op5: OperatorFunction<D, E>, op6: OperatorFunction<E, F>): Piped<F>;
+  pipe<A, B, C, D, E, F, G>(op1: OperatorFunction<StreamRecord<K, V>, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>, op4: OperatorFunction<C, D>, op5: OperatorFunction<D, E>, op6: OperatorFunction<E, F>, op7: OperatorFunction<F, G>): Piped<G>;
+  pipe<A, B, C, D, E, F, G, H>(op1: OperatorFunction<StreamRecord<K, V>, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>, op4: OperatorFunction<C, D>, op5: OperatorFunction<D, E>, op6: OperatorFunction<E, F>, op7: OperatorFunction<F, G>, op8: OperatorFunction<G, H>): Piped<H>;
+  pipe(...steps: OperatorFunction<unknown, unknown>[]): unknown;
+  pipe(...steps: unknown[]): unknown {
+    return wrap(runSteps(this.state, steps));
+  }
+
+  /**
+   * Routes each record to the first branch whose predicate holds (Kafka's `split()`); records no
+   * predicate takes go to `defaultBranch` when named, else are dropped.
+   */
+  split<B extends string, D extends string = never>(branches: Readonly<Record<B, (record: StreamRecord<K, V>) => boolean>>, options: { readonly defaultBranch?: D; readonly name?: string } = {}): Record<B | D, KStream<K, V>> {
+    const names = Object.keys(branches) as B[];
+    if (names.length === 0) throw new TopologyError('split() needs at least one branch');
+    const predicates: Array<((record: never) => boolean) | undefined> = names.map((n) => branches[n]);
+    for (const [i, p] of predicates.entries()) if (typeof p !== 'function') throw new TopologyError(`split() branch "${names[i]}" needs a predicate function`);
+    if (options.defaultBranch !== undefined) predicates.push(undefined);
+    const graph = this.state.graph;
+    const prefix = options.name ?? graph.nextName('KSTREAM-BRANCH');
+    const splitNode = graph.add(prefix, { kind: 'split', predicates: predicates as ReadonlyArray<((record: StreamRecord<unknown, unknown>) => boolean) | undefined> }, [this.state.node]);
+    const out = {} as Record<B | D, KStream<K, V>>;
+    for (const name of [...names, ...(options.defaultBranch === undefined ? [] : [options.defaultBranch])] as Array<B | D>) {
+      // Each branch is a pass-through node, so each has its own children.
+      const node = graph.add(`${prefix}-${name}`, { kind: 'records', fn: (r) => [r], keyPreserving: true }, [splitNode]);
+      out[name] = new KStream({ ...this.state, node });
+    }
+    return out;
+  }
+
+  /** The records of both streams (no order across them). */
+  merge(other: KStream<K, V>, options: { readonly name?: string } = {}): KStream<K, V> {
+    if (other.state.graph !== this.state.graph) throw new TopologyError('merge() takes a stream of the same StreamsBuilder');
+    const graph = this.state.graph;
+    const node = graph.add(options.name ?? graph.nextName('KSTREAM-MERGE'), { kind: 'records', fn: (r) => [r], keyPreserving: true }, [this.state.node, other.state.node]);
+    const sameSerdes = this.state.keySerde === other.state.keySerde && this.state.valueSerde === other.state.valueSerde;
+    return new KStream({ ...this.state, node, keyChanged: this.state.keyChanged || other.state.keyChanged, ...(sameSerdes ? {} : { keySerde: undefined, valueSerde: undefined }) });
+  }
+}
+
+/** A stream grouped by key, on its way to an aggregation (Kafka's KGroupedStream). */
+export class KGroupedStream<K, V> {
+  /** @internal */
+  constructor(readonly state: StreamState) {}
+
+  /** Applies DSL steps (count, reduce, aggregate). */
+  pipe<A>(op1: OperatorFunction<GroupedRecord<K, V>, A>): Piped<A>;
+  pipe<A, B>(op1: OperatorFunction<GroupedRecord<K, V>, A>, op2: OperatorFunction<A, B>): Piped<B>;
+  pipe(...steps: OperatorFunction<unknown, unknown>[]): unknown;
+  pipe(...steps: unknown[]): unknown {
+    return wrap(runSteps(this.state, steps));
+  }
+}
+
+/**
+ * A changelog stream (Kafka's KTable): the latest value per key. Its updates carry the new and
+ * the old value; a null new value deletes the key.
+ */
+export class KTable<K, V> {
+  /** @internal */
+  constructor(readonly state: StreamState) {}
+
+  /** The store holding this table, when it is materialized (queryable by this name). */
+  get queryableStoreName(): string | undefined {
+    return this.state.store;
+  }
+
+  /** Keeps rows whose predicate holds; a row that stops matching is deleted downstream (a tombstone), as Kafka. */
+  filter(predicate: (key: K, value: V) => boolean, options: { readonly name?: string } = {}): KTable<K, V> {
+    return this.tableNode(options.name ?? this.state.graph.nextName('KTABLE-FILTER'), { kind: 'tableFilter', predicate: predicate as (key: unknown, value: unknown) => boolean, not: false });
+  }
+
+  /** Keeps rows whose predicate does not hold. */
+  filterNot(predicate: (key: K, value: V) => boolean, options: { readonly name?: string } = {}): KTable<K, V> {
+    return this.tableNode(options.name ?? this.state.graph.nextName('KTABLE-FILTER'), { kind: 'tableFilter', predicate: predicate as (key: unknown, value: unknown) => boolean, not: true });
+  }
+
+  /** Maps each row's value; deletes stay deletes (the mapper never sees null). */
+  mapValues<V2>(mapper: (value: V, key: K) => V2, options: { readonly name?: string } = {}): KTable<K, V2> {
+    const table = this.tableNode(options.name ?? this.state.graph.nextName('KTABLE-MAPVALUES'), { kind: 'tableMapValues', fn: mapper as (value: unknown, key: unknown) => unknown });
+    return new KTable<K, V2>({ ...table.state, valueSerde: undefined });
+  }
+
+  /** The table's updates as a stream: one record per update, its value null for a delete. */
+  toStream(options: { readonly name?: string } = {}): KStream<K, V> {
+    const graph = this.state.graph;
+    const node = graph.add(options.name ?? graph.nextName('KTABLE-TOSTREAM'), { kind: 'toStream' }, [this.state.node]);
+    const { store: _store, ...rest } = this.state;
+    return new KStream({ ...rest, node, shape: 'stream' });
+  }
+
+  private tableNode(name: string, spec: NodeSpec): KTable<K, V> {
+    const node = this.state.graph.add(name, spec, [this.state.node]);
+    // A derived table is not materialized (Kafka: only when Materialized is given).
+    const { store: _store, ...rest } = this.state;
+    return new KTable({ ...rest, node });
+  }
+}

@@ -1,0 +1,303 @@
+/**
+ * A stream task: one sub-topology on one partition (Kafka's StreamTask, id `<subtopology>_<partition>`).
+ * It deserializes what its sources read, runs the records through the nodes batch by batch
+ * (each node takes the whole batch before its children: the batch model of DESIGN §10, which lets
+ * an RxJS step run as `from(batch).pipe(op)`), keeps its stores and hands sink output to a
+ * collector. Processing is synchronous unless an RxJS step is asynchronous; then `process`
+ * returns a promise that settles when every node is done with the batch.
+ *
+ * The task does not commit: its owner (the test driver or a stream thread) commits the stores'
+ * pending writes together with the outputs and offsets, or aborts them.
+ */
+import { from } from 'rxjs';
+import { SamsaError, TopologyError } from '../errors.ts';
+import type { RecordHeader } from '../record/recordBatch.ts';
+import type { AnyRecord, Change } from './record.ts';
+import type { Serde } from './serdes.ts';
+import { deserializeWith, serializeWith } from './serdes.ts';
+import type { TransactionalKeyValueStore } from './stores/keyValueStore.ts';
+import type { NodeSpec, Processor, ProcessorContext, Topology, TopologyNode } from './topology.ts';
+
+/** A record as read from a topic, before deserialization. */
+export interface RawRecord {
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly timestamp: number;
+  readonly headers: readonly RecordHeader[];
+  readonly offset: bigint;
+}
+
+/** A record a sink writes: serialized, with its topic and (when a partitioner chose one) partition. */
+export interface OutputRecord {
+  readonly topic: string;
+  readonly partition?: number;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly timestamp: number;
+  readonly headers: readonly RecordHeader[];
+}
+
+/** Where a task's sinks write, and how it resolves names and serdes. */
+export interface TaskHost {
+  /** The full name of a topic: internal topics get the application-id prefix. */
+  topicName(topic: string, internal: boolean): string;
+  /** Partitions of an output topic (for custom partitioners), or undefined when unknown. */
+  partitionsOf(topic: string): number | undefined;
+  /** Takes one output record. */
+  send(record: OutputRecord): void;
+  /** The application's default serdes. */
+  readonly defaultKeySerde: Serde<unknown> | undefined;
+  readonly defaultValueSerde: Serde<unknown> | undefined;
+  /** What to do with a record that fails to deserialize: throw (Kafka's LogAndFail) or skip it. */
+  readonly onDeserializationError: (error: SamsaError) => 'fail' | 'continue';
+}
+
+type Routed = { readonly all: readonly AnyRecord[] } | { readonly perChild: readonly AnyRecord[][] };
+
+/** Runs one sub-topology for one partition. */
+export class StreamTask {
+  /** Max timestamp seen: Kafka's stream time of the task. */
+  streamTime = -1;
+  private readonly processors = new Map<string, { processor: Processor<unknown, unknown, unknown, unknown>; out: AnyRecord[] }>();
+  private current: { topic: string; partition: number; offset: bigint } | undefined;
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    readonly partition: number,
+    private readonly topology: Topology,
+    private readonly nodes: readonly string[],
+    readonly stores: ReadonlyMap<string, TransactionalKeyValueStore<unknown, unknown>>,
+    private readonly host: TaskHost,
+  ) {}
+
+  /**
+   * Processes records of `topic` (one of this task's source topics, by its name in the
+   * topology) read from this task's partition, in order.
+   */
+  process(topic: string, records: readonly RawRecord[]): void | Promise<void> {
+    if (this.closed) throw new TopologyError(`task ${this.id} is closed`);
+    const source = this.sourceFor(topic);
+    const spec = source.spec as Extract<NodeSpec, { kind: 'source' }>;
+    const keySerde = spec.keySerde ?? this.host.defaultKeySerde;
+    const valueSerde = spec.valueSerde ?? this.host.defaultValueSerde;
+    const fullTopic = this.host.topicName(topic, spec.internal);
+    const batch: AnyRecord[] = [];
+    for (const raw of records) {
+      let key: unknown;
+      let value: unknown;
+      try {
+        key = deserializeWith(required(keySerde, `source ${source.name}`, 'key'), 'key', raw.key, fullTopic, this.partition, raw.offset);
+        value = deserializeWith(required(valueSerde, `source ${source.name}`, 'value'), 'value', raw.value, fullTopic, this.partition, raw.offset);
+      } catch (e) {
+        if (SamsaError.is(e) && e.code === 'SERDE_ERROR' && this.host.onDeserializationError(e) === 'continue') continue;
+        throw e;
+      }
+      if (raw.timestamp > this.streamTime) this.streamTime = raw.timestamp;
+      batch.push({ key, value, timestamp: raw.timestamp, headers: raw.headers });
+    }
+    const last = records[records.length - 1];
+    this.current = last === undefined ? undefined : { topic: fullTopic, partition: this.partition, offset: last.offset };
+    return this.forward(source, { all: batch });
+  }
+
+  /** Closes the task's processors. Its stores belong to the owner. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const { processor } of this.processors.values()) processor.close?.();
+  }
+
+  private sourceFor(topic: string): TopologyNode {
+    for (const name of this.nodes) {
+      const node = this.topology.nodes.get(name) as TopologyNode;
+      if (node.spec.kind === 'source' && node.spec.topics.includes(topic)) return node;
+    }
+    throw new TopologyError(`task ${this.id} has no source for topic "${topic}"`);
+  }
+
+  private run(node: TopologyNode, batch: readonly AnyRecord[]): void | Promise<void> {
+    if (batch.length === 0) return;
+    const routed = this.compute(node, batch);
+    if (routed instanceof Promise) return routed.then((r) => this.forward(node, r));
+    return this.forward(node, routed);
+  }
+
+  /** Sends each child its batch, in child order; async children are awaited in turn. */
+  private forward(node: TopologyNode, routed: Routed): void | Promise<void> {
+    let chain: Promise<void> | undefined;
+    node.children.forEach((childName, i) => {
+      const child = this.topology.nodes.get(childName) as TopologyNode;
+      const batch = 'all' in routed ? routed.all : (routed.perChild[i] ?? []);
+      if (chain !== undefined) chain = chain.then(() => this.run(child, batch));
+      else {
+        const result = this.run(child, batch);
+        if (result instanceof Promise) chain = result;
+      }
+    });
+    return chain;
+  }
+
+  private compute(node: TopologyNode, batch: readonly AnyRecord[]): Routed | Promise<Routed> {
+    const spec = node.spec;
+    switch (spec.kind) {
+      case 'source':
+        return { all: batch };
+      case 'records':
+        return { all: batch.flatMap((r) => spec.fn(r)) };
+      case 'rx':
+        return this.runRx(node.name, spec.operator, batch);
+      case 'split': {
+        const perChild: AnyRecord[][] = spec.predicates.map(() => []);
+        for (const r of batch) {
+          const i = spec.predicates.findIndex((p) => p === undefined || p(r));
+          if (i >= 0) (perChild[i] as AnyRecord[]).push(r);
+        }
+        return { perChild };
+      }
+      case 'aggregate': {
+        const store = this.store(spec.store);
+        const out: AnyRecord[] = [];
+        for (const r of batch) {
+          // Kafka ignores records with a null key or value in a stream aggregation.
+          if (r.key === null || r.key === undefined || r.value === null || r.value === undefined) continue;
+          const old = store.get(r.key);
+          const next = spec.aggregator(r.key, r.value, old === undefined ? spec.initializer() : old);
+          store.put(r.key, next);
+          out.push({ ...r, value: { newValue: next, oldValue: old ?? null } satisfies Change<unknown> });
+        }
+        return { all: out };
+      }
+      case 'tableSource': {
+        const store = this.store(spec.store);
+        const out: AnyRecord[] = [];
+        for (const r of batch) {
+          if (r.key === null || r.key === undefined) continue;
+          const old = store.get(r.key) ?? null;
+          const value = r.value === undefined ? null : r.value;
+          store.put(r.key, value);
+          out.push({ ...r, value: { newValue: value, oldValue: old } satisfies Change<unknown> });
+        }
+        return { all: out };
+      }
+      case 'tableFilter': {
+        const out: AnyRecord[] = [];
+        const passes = (key: unknown, v: unknown): boolean => v !== null && spec.predicate(key, v) !== spec.not;
+        for (const r of batch) {
+          const change = r.value as Change<unknown>;
+          const newValue = passes(r.key, change.newValue) ? change.newValue : null;
+          const oldValue = passes(r.key, change.oldValue) ? change.oldValue : null;
+          // Nothing was and nothing is: Kafka forwards nothing.
+          if (newValue === null && oldValue === null) continue;
+          out.push({ ...r, value: { newValue, oldValue } });
+        }
+        return { all: out };
+      }
+      case 'tableMapValues':
+        return {
+          all: batch.map((r) => {
+            const change = r.value as Change<unknown>;
+            return { ...r, value: { newValue: change.newValue === null ? null : spec.fn(change.newValue, r.key), oldValue: change.oldValue === null ? null : spec.fn(change.oldValue, r.key) } };
+          }),
+        };
+      case 'toStream':
+        return { all: batch.map((r) => ({ ...r, value: (r.value as Change<unknown>).newValue })) };
+      case 'process':
+        return { all: this.runProcessor(node.name, spec, batch) };
+      case 'sink':
+        for (const r of batch) this.sink(node, spec, r);
+        return { all: [] };
+    }
+  }
+
+  private runRx(name: string, operator: Extract<NodeSpec, { kind: 'rx' }>['operator'], batch: readonly AnyRecord[]): Routed | Promise<Routed> {
+    const out: AnyRecord[] = [];
+    let done = false;
+    let failure: { error: unknown } | undefined;
+    let settle: (() => void) | undefined;
+    const check = (value: unknown): void => {
+      if (typeof value !== 'object' || value === null || !('key' in value) || !('value' in value)) {
+        throw new TopologyError(`the RxJS step ${name} emitted ${value === null ? 'null' : typeof value}, not a record ({ key, value, timestamp, headers }); map to records, e.g. map((r) => ({ ...r, value: f(r.value) }))`);
+      }
+      const r = value as Partial<AnyRecord> & { key: unknown; value: unknown };
+      out.push({ key: r.key, value: r.value, timestamp: typeof r.timestamp === 'number' ? r.timestamp : this.streamTime, headers: Array.isArray(r.headers) ? r.headers : [] });
+    };
+    from(batch)
+      .pipe(operator)
+      .subscribe({
+        next: (v) => {
+          try {
+            check(v);
+          } catch (e) {
+            failure = { error: e };
+          }
+        },
+        error: (e: unknown) => {
+          failure = { error: e };
+          done = true;
+          settle?.();
+        },
+        complete: () => {
+          done = true;
+          settle?.();
+        },
+      });
+    if (done) {
+      if (failure !== undefined) throw failure.error;
+      return { all: out };
+    }
+    return new Promise<Routed>((resolve, reject) => {
+      settle = () => (failure !== undefined ? reject(failure.error) : resolve({ all: out }));
+    });
+  }
+
+  private runProcessor(name: string, spec: Extract<NodeSpec, { kind: 'process' }>, batch: readonly AnyRecord[]): AnyRecord[] {
+    let entry = this.processors.get(name);
+    if (entry === undefined) {
+      const out: AnyRecord[] = [];
+      const processor = spec.supplier();
+      if (typeof processor?.process !== 'function') throw new TopologyError(`the supplier of ${name} must return a processor with a process(record) method`);
+      entry = { processor, out };
+      this.processors.set(name, entry);
+      const context = {
+        forward: (record) => out.push({ key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers ?? [] }),
+        getStateStore: <S>(store: string): S => {
+          if (!spec.stores.includes(store)) throw new TopologyError(`${name} asked for store "${store}", which is not connected to it; list it in process(..., { stores: ["${store}"] })`);
+          return this.store(store) as S;
+        },
+        taskId: this.id,
+        recordMetadata: undefined,
+      } as ProcessorContext;
+      Object.defineProperty(context, 'recordMetadata', { get: () => this.current });
+      processor.init?.(context);
+    }
+    const { processor, out } = entry;
+    out.length = 0;
+    for (const r of batch) processor.process(r);
+    return out.splice(0);
+  }
+
+  private sink(node: TopologyNode, spec: Extract<NodeSpec, { kind: 'sink' }>, r: AnyRecord): void {
+    const topic = this.host.topicName(typeof spec.topic === 'string' ? spec.topic : spec.topic(r), spec.internal);
+    const key = serializeWith(required(spec.keySerde ?? this.host.defaultKeySerde, `sink ${node.name}`, 'key'), 'key', r.key, topic);
+    const value = serializeWith(required(spec.valueSerde ?? this.host.defaultValueSerde, `sink ${node.name}`, 'value'), 'value', r.value, topic);
+    let partition: number | undefined;
+    if (spec.partitioner !== undefined) {
+      const count = this.host.partitionsOf(topic);
+      if (count !== undefined) partition = spec.partitioner(topic, r.key, r.value, count);
+    }
+    this.host.send({ topic, ...(partition === undefined ? {} : { partition }), key, value, timestamp: r.timestamp, headers: r.headers });
+  }
+
+  private store(name: string): TransactionalKeyValueStore<unknown, unknown> {
+    const store = this.stores.get(name);
+    if (store === undefined) throw new TopologyError(`task ${this.id} has no store "${name}"`);
+    return store;
+  }
+}
+
+/** The serde, or a TopologyError naming where one is missing and how to give it. */
+export function required(serde: Serde<unknown> | undefined, where: string, part: 'key' | 'value'): Serde<unknown> {
+  if (serde === undefined) throw new TopologyError(`${where} has no ${part} serde: pass { ${part}: … } to the operator or set default${part === 'key' ? 'Key' : 'Value'}Serde in the application config`);
+  return serde;
+}
