@@ -57,6 +57,8 @@ export type { PartitionAssignor } from './clients/consumer/assignors/types.ts';
 /* Streams */
 export type { Pipeline, PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './streams/pipeline.ts';
 export { StreamsBuilder, keyPreserving } from './streams/builder.ts';
+export { createStreamsApp } from './streams/app.ts';
+export type { StreamsApp, StreamsConfig, StreamsState } from './streams/app.ts';
 export type { KStream, KGroupedStream, KTable, ConsumedOptions, Piped } from './streams/builder.ts';
 export {
   filter,
@@ -69,6 +71,7 @@ export {
   peek,
   foreach,
   process,
+  processValues,
   toTopic,
   groupByKey,
   groupBy,

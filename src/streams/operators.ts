@@ -115,9 +115,22 @@ export function foreach<K, V>(action: (record: StreamRecord<K, V>) => void, name
  */
 export function process<K, V, KOut = K, VOut = V>(supplier: () => Processor<K, V, KOut, VOut>, options: Named & { readonly stores?: readonly string[] } = {}): OperatorFunction<StreamRecord<K, V>, StreamRecord<KOut, VOut>> {
   checkFn('process', supplier);
-  return dslStep('process', (state) => {
-    const node = state.graph.add(options.name ?? state.graph.nextName('KSTREAM-PROCESSOR'), { kind: 'process', supplier: supplier as () => Processor<unknown, unknown, unknown, unknown>, stores: options.stores ?? [] }, [state.node]);
-    return { ...state, node, keyChanged: true, keySerde: undefined, valueSerde: undefined };
+  return processorStep('process', supplier, options, false);
+}
+
+/**
+ * A Processor API node that keeps keys (Kafka's `processValues`): as `process`, but forwarding a
+ * record with another key than the one processed throws, so no repartition follows it.
+ */
+export function processValues<K, V, VOut = V>(supplier: () => Processor<K, V, K, VOut>, options: Named & { readonly stores?: readonly string[] } = {}): OperatorFunction<StreamRecord<K, V>, StreamRecord<K, VOut>> {
+  checkFn('processValues', supplier);
+  return processorStep('processValues', supplier, options, true);
+}
+
+function processorStep<I, O>(op: string, supplier: () => Processor<never, never, never, never>, options: Named & { readonly stores?: readonly string[] }, keyPreserving: boolean): OperatorFunction<I, O> {
+  return dslStep(op, (state) => {
+    const node = state.graph.add(options.name ?? state.graph.nextName(keyPreserving ? 'KSTREAM-PROCESSVALUES' : 'KSTREAM-PROCESSOR'), { kind: 'process', supplier: supplier as () => Processor<unknown, unknown, unknown, unknown>, stores: options.stores ?? [], keyPreserving }, [state.node]);
+    return { ...state, node, keyChanged: state.keyChanged || !keyPreserving, keySerde: keyPreserving ? state.keySerde : undefined, valueSerde: undefined };
   });
 }
 

@@ -97,6 +97,24 @@ export interface PipelineContext {
   readonly nextClientId: () => string;
   /** Where the pipeline logs its aborts, recoveries and stop (default: silent). */
   readonly logger?: Logger;
+  /** What a streams app adds to the loop (its tasks' state); none for a plain pipeline. */
+  readonly hooks?: PipelineHooks;
+}
+
+/**
+ * The points where a streams app plugs its tasks into the loop, each called by the one owner of
+ * the transaction (see {@link Pipeline}): after an assignment (create tasks, restore their
+ * stores), before a commit (the stores' changelog records, sent inside the transaction), after a
+ * commit or an abort (apply or drop the stores' pending writes), after partitions were revoked
+ * (their work committed) or lost (aborted): close their tasks.
+ */
+export interface PipelineHooks {
+  onAssigned?(partitions: readonly TopicPartition[]): Promise<void> | void;
+  beforeCommit?(): readonly PipelineOutput[];
+  afterCommit?(): void;
+  afterAbort?(): void;
+  onRevoked?(partitions: readonly TopicPartition[]): void;
+  onLost?(partitions: readonly TopicPartition[]): void;
 }
 
 function outputsOf(result: PipelineResult, to: string | undefined): Array<{ topic: string; record: ProducerRecord }> {
@@ -202,8 +220,12 @@ export class Pipeline {
       isolationLevel: 'read_committed',
       enableAutoCommit: false,
       rebalanceListener: {
-        onPartitionsAssigned: (partitions) => {
+        onPartitionsAssigned: async (partitions) => {
           for (const tp of partitions) this.owned.set(tpKey(tp.topic, tp.partition), ++this.tokens);
+          const hook = context.hooks?.onAssigned;
+          if (hook !== undefined) await this.exclusive(async () => hook(partitions)).catch((error: unknown) => {
+            this.fatal ??= { error };
+          });
         },
         onPartitionsRevoked: (partitions) => this.onRevoked(partitions),
         onPartitionsLost: (partitions) => this.onLost(partitions),
@@ -420,6 +442,11 @@ export class Pipeline {
     if (this.pendingRecords === 0) return;
     const offsets = [...this.pending.values()];
     const count = this.pendingRecords;
+    for (const { topic, record } of outputsOf(this.context.hooks?.beforeCommit?.() ?? [], this.options.to)) {
+      const sent = this.producer.send(topic, record);
+      sent.catch(() => undefined);
+      this.outstanding.push(sent);
+    }
     const sends = this.outstanding;
     this.outstanding = [];
     if (this.exactlyOnce) {
@@ -437,6 +464,7 @@ export class Pipeline {
     this.pendingRecords = 0;
     this.processedCount += count;
     this.commitCount++;
+    this.context.hooks?.afterCommit?.();
   }
 
   /**
@@ -456,12 +484,14 @@ export class Pipeline {
   private async onRevoked(partitions: TopicPartition[]): Promise<void> {
     for (const tp of partitions) this.owned.delete(tpKey(tp.topic, tp.partition));
     await this.exclusive(async () => {
-      if (this.pendingRecords === 0) return;
-      try {
-        await this.commit();
-      } catch (error) {
-        await this.recover(error, 'commit before a rebalance');
+      if (this.pendingRecords > 0) {
+        try {
+          await this.commit();
+        } catch (error) {
+          await this.recover(error, 'commit before a rebalance');
+        }
       }
+      this.context.hooks?.onRevoked?.(partitions);
     }).catch((error: unknown) => {
       this.fatal ??= { error };
     });
@@ -474,9 +504,11 @@ export class Pipeline {
   private async onLost(partitions: TopicPartition[]): Promise<void> {
     for (const tp of partitions) this.owned.delete(tpKey(tp.topic, tp.partition));
     await this.exclusive(async () => {
-      if (this.pendingRecords === 0 && !this.inTransaction) return;
-      this.logger.warn('pipeline lost its partitions; aborting the transaction', { partitions: partitions.map((tp) => `${tp.topic}-${tp.partition}`), transactionalId: this.transactionalId });
-      await this.abort(new KafkaProtocolError('UNKNOWN_MEMBER_ID', 'partitions lost'));
+      if (this.pendingRecords > 0 || this.inTransaction) {
+        this.logger.warn('pipeline lost its partitions; aborting the transaction', { partitions: partitions.map((tp) => `${tp.topic}-${tp.partition}`), transactionalId: this.transactionalId });
+        await this.abort(new KafkaProtocolError('UNKNOWN_MEMBER_ID', 'partitions lost'));
+      }
+      this.context.hooks?.onLost?.(partitions);
     }).catch((error: unknown) => {
       this.fatal ??= { error };
     });
@@ -508,6 +540,7 @@ export class Pipeline {
         }
       }
     } else await Promise.allSettled(sends);
+    this.context.hooks?.afterAbort?.();
     await this.rewind(rewind);
   }
 

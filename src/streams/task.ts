@@ -273,7 +273,11 @@ export class StreamTask {
     }
     const { processor, out } = entry;
     out.length = 0;
-    for (const r of batch) processor.process(r);
+    for (const r of batch) {
+      const before = out.length;
+      processor.process(r);
+      if (spec.keyPreserving) for (let i = before; i < out.length; i++) if (!Object.is((out[i] as AnyRecord).key, r.key)) throw new TopologyError(`${name} (processValues) forwarded a record with another key than the one it processed; use process() to change keys`);
+    }
     return out.splice(0);
   }
 

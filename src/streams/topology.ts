@@ -46,7 +46,7 @@ export type NodeSpec =
   | { readonly kind: 'tableFilter'; readonly predicate: (key: unknown, value: unknown) => boolean; readonly not: boolean }
   | { readonly kind: 'tableMapValues'; readonly fn: (value: unknown, key: unknown) => unknown }
   | { readonly kind: 'toStream' }
-  | { readonly kind: 'process'; readonly supplier: () => Processor<unknown, unknown, unknown, unknown>; readonly stores: readonly string[] }
+  | { readonly kind: 'process'; readonly supplier: () => Processor<unknown, unknown, unknown, unknown>; readonly stores: readonly string[]; readonly keyPreserving: boolean }
   | {
       readonly kind: 'sink';
       readonly topic: string | ((record: AnyRecord) => string);

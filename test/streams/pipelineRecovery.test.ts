@@ -3,7 +3,7 @@
  * pipeline runs against a scripted consumer and producer on a simulated clock, so the rebalance
  * listener can be called at the exact moment that once raced the run loop, partitions can be lost
  * mid-transaction, and transient errors can be injected where they once stopped the pipeline.
- * (Item 4, a reset that cannot be resolved yet, is a consumer test: test/actors/consumer/seekReset.test.ts.)
+ * (Item 4, a reset that cannot be resolved yet, is a consumer test: test/clients/consumer/seekReset.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
 import type { ConsumerClient, ConsumerGroupMetadata, ConsumerOptions, ConsumerRecord, ProducerOptions, RebalanceListener, TopicPartition, TransactionalProducerClient } from '../../src/clients/api.ts';

@@ -1,5 +1,5 @@
 /**
- * The idempotent producer's per-partition sequence bookkeeping (src/actors/producer/sequences.ts,
+ * The idempotent producer's per-partition sequence bookkeeping (src/clients/producer/sequences.ts,
  * Kafka's unresolved sequences and KIP-360): a sent batch keeps its session and sequence; a
  * partition moves to a newer session only when nothing of it is in flight; a failed batch of
  * unknown outcome holds new batches back until the partition drains.

@@ -1,0 +1,444 @@
+/**
+ * `createStreamsApp(topology, clients, config)`: runs a topology on any {@link KafkaClients}, as a
+ * Kafka Streams instance does. One stream thread: the commit loop of `pipeline.ts` (a consumer
+ * in the group `applicationId`, and under `exactly_once_v2` one transactional producer, KIP-447),
+ * with the topology's tasks plugged into it:
+ *
+ * - At start: the source topics must exist, co-partitioned ones must agree, and the internal
+ *   topics are created (`<applicationId>-<name>-repartition` with the partitions of what feeds it,
+ *   `<applicationId>-<store>-changelog` compacted, one partition per task) — or start rejects
+ *   with a TopologyError and nothing runs.
+ * - On assignment, a task `<subtopology>_<partition>` is created for each assigned partition and
+ *   its stores are restored from their changelog partitions (read_committed) before it processes.
+ * - Every input record goes to its task; sink outputs and the stores' changelog records are sent
+ *   in the open transaction, and the input offsets are committed with it every
+ *   `commitIntervalMs`. Store writes are applied only when that transaction commits, and dropped
+ *   when it aborts, so local state never holds what the changelog does not.
+ * - Revoked partitions are committed first (their tasks kept while the next assignment brings
+ *   them back); lost partitions are aborted and their tasks dropped.
+ */
+import { BehaviorSubject } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { SystemClock } from '../clock.ts';
+import type { Clock } from '../clock.ts';
+import { InvalidArgumentError, KafkaProtocolError, SamsaError, TopologyError } from '../errors.ts';
+import { silentLogger } from '../logger.ts';
+import type { Logger } from '../logger.ts';
+import type { AdminClient, ConsumerOptions, ConsumerRecord, KafkaClients, ProducerOptions, TopicPartition } from '../clients/api.ts';
+import { Pipeline } from './pipeline.ts';
+import type { PipelineOutput } from './pipeline.ts';
+import type { Serde } from './serdes.ts';
+import { json } from './serdes.ts';
+import { inMemoryKeyValueStore } from './stores/keyValueStore.ts';
+import type { KeyValue, ReadOnlyKeyValueStore, TransactionalKeyValueStore } from './stores/keyValueStore.ts';
+import { required, StreamTask } from './task.ts';
+import type { OutputRecord, TaskHost } from './task.ts';
+import type { SubTopology, Topology } from './topology.ts';
+
+/** Kafka Streams' client states. */
+export type StreamsState = 'CREATED' | 'REBALANCING' | 'RUNNING' | 'PENDING_SHUTDOWN' | 'NOT_RUNNING' | 'ERROR';
+
+/** Configuration of a streams app, with Kafka Streams' names and defaults. */
+export interface StreamsConfig {
+  /** `application.id`: the consumer group, the transactional-id prefix and the internal-topic prefix. */
+  readonly applicationId: string;
+  /** `processing.guarantee`: 'at_least_once' (Kafka's default) or 'exactly_once_v2'. */
+  readonly processingGuarantee?: 'at_least_once' | 'exactly_once_v2';
+  /** `commit.interval.ms`: 100 under exactly_once_v2, 30000 otherwise. */
+  readonly commitIntervalMs?: number;
+  /** Serdes for nodes that have none and inherit none (default `json()`; Kafka Streams has none). */
+  readonly defaultKeySerde?: Serde<unknown>;
+  readonly defaultValueSerde?: Serde<unknown>;
+  /** `default.deserialization.exception.handler`: 'logAndFail' (default) or 'logAndContinue'. */
+  readonly deserializationExceptionHandler?: 'logAndFail' | 'logAndContinue';
+  /** `replication.factor` of internal topics (default 1, the broker's default). */
+  readonly replicationFactor?: number;
+  /** This instance's id: its clients' ids and its transactional id derive from it. */
+  readonly clientId?: string;
+  /**
+   * Settings of the app's consumer (Kafka Streams' `consumer.` prefix): session, heartbeat and
+   * poll-interval timeouts, request timeout. Group id, isolation level and offset commits are the app's.
+   */
+  readonly consumer?: Pick<ConsumerOptions, 'sessionTimeoutMs' | 'heartbeatIntervalMs' | 'maxPollIntervalMs' | 'requestTimeoutMs' | 'retryBackoffMs'>;
+  /** Settings of the app's producer (Kafka Streams' `producer.` prefix): request and transaction timeouts, batching. */
+  readonly producer?: Pick<ProducerOptions, 'requestTimeoutMs' | 'transactionTimeoutMs' | 'lingerMs' | 'batchSize'>;
+  /** Time source for commit intervals and backoffs (default: the clients' clock, else the system clock). */
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+/** A running (or startable) streams application instance. */
+export interface StreamsApp {
+  /** Its state now and every change (CREATED → REBALANCING → RUNNING …; ERROR with `error` set). */
+  readonly state$: Observable<StreamsState>;
+  /** The state now. */
+  readonly state: StreamsState;
+  /** Why it is in ERROR, if it is. */
+  readonly error: unknown;
+  /** Checks the topics, creates the internal ones and starts processing. @throws TopologyError, ClosedError */
+  start(): Promise<void>;
+  /** Commits what was processed and stops. */
+  close(): Promise<void>;
+  /**
+   * A local store for interactive queries: the committed contents of the store across this
+   * instance's tasks (Kafka's `KafkaStreams.store`).
+   * @throws InvalidArgumentError for an unknown store name.
+   */
+  store<K = unknown, V = unknown>(name: string): ReadOnlyKeyValueStore<K, V>;
+  /** Records processed and committed so far, and commits and aborts. */
+  readonly metrics: { readonly processed: number; readonly commits: number; readonly aborts: number; readonly tasks: readonly string[] };
+}
+
+/** Runs `topology` on `clients`; see the module comment. */
+export function createStreamsApp(topology: Topology, clients: KafkaClients, config: StreamsConfig): StreamsApp {
+  return new StreamsRuntime(topology, clients, config);
+}
+
+interface TaskState {
+  readonly task: StreamTask;
+  readonly stores: Map<string, TransactionalKeyValueStore<unknown, unknown>>;
+}
+
+class StreamsRuntime implements StreamsApp {
+  private readonly subject = new BehaviorSubject<StreamsState>('CREATED');
+  readonly state$: Observable<StreamsState> = this.subject.asObservable();
+  error: unknown;
+  private readonly appId: string;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly host: TaskHost;
+  private readonly tasks = new Map<string, TaskState>();
+  /** Tasks of revoked partitions, kept (committed) in case the next assignment brings them back. */
+  private readonly suspended = new Map<string, TaskState>();
+  private readonly partitions = new Map<string, number>();
+  private collected: OutputRecord[] = [];
+  private pipeline: Pipeline | undefined;
+  private admin: AdminClient | undefined;
+
+  constructor(
+    private readonly topology: Topology,
+    private readonly clients: KafkaClients,
+    private readonly config: StreamsConfig,
+  ) {
+    if (typeof config?.applicationId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(config.applicationId)) throw new InvalidArgumentError('applicationId', `expected a name of letters, digits, '.', '_' or '-', got ${JSON.stringify(config?.applicationId)}`);
+    const guarantee = config.processingGuarantee ?? 'at_least_once';
+    if (guarantee !== 'at_least_once' && guarantee !== 'exactly_once_v2') throw new InvalidArgumentError('processingGuarantee', `expected 'at_least_once' or 'exactly_once_v2', got ${JSON.stringify(guarantee)}`);
+    const handler = config.deserializationExceptionHandler ?? 'logAndFail';
+    if (handler !== 'logAndFail' && handler !== 'logAndContinue') throw new InvalidArgumentError('deserializationExceptionHandler', `expected 'logAndFail' or 'logAndContinue', got ${JSON.stringify(handler)}`);
+    this.appId = config.applicationId;
+    this.clock = config.clock ?? (clients as { clock?: Clock }).clock ?? new SystemClock();
+    this.logger = (config.logger ?? silentLogger).child({ applicationId: this.appId });
+    this.host = {
+      topicName: (topic, internal) => (internal ? `${this.appId}-${topic}` : topic),
+      partitionsOf: (topic) => this.partitions.get(topic),
+      send: (record) => this.collected.push(record),
+      defaultKeySerde: config.defaultKeySerde ?? json(),
+      defaultValueSerde: config.defaultValueSerde ?? json(),
+      onDeserializationError: (error) => {
+        if (handler === 'logAndFail') return 'fail';
+        this.logger.warn('skipping a record that fails to deserialize (logAndContinue)', { error: error.message });
+        return 'continue';
+      },
+    };
+  }
+
+  get state(): StreamsState {
+    return this.subject.value;
+  }
+
+  get metrics(): StreamsApp['metrics'] {
+    const stats = this.pipeline?.stats;
+    return { processed: stats?.processed ?? 0, commits: stats?.commits ?? 0, aborts: stats?.aborts ?? 0, tasks: [...this.tasks.keys()].sort() };
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'CREATED') throw new TopologyError(`start() was called in state ${this.state}; an app starts once`);
+    try {
+      this.admin = this.clients.admin();
+      await this.prepareTopics(this.admin);
+    } catch (e) {
+      this.fail(e);
+      throw e;
+    }
+    this.rebalancing('REBALANCING');
+    const sources = this.topology.subtopologies.flatMap((s) => s.sourceTopics.map((t) => this.fullName(t)));
+    this.pipeline = new Pipeline(
+      {
+        clock: this.clock,
+        consumer: (o) => this.clients.consumer({ ...o, partitionAssignmentStrategy: ['range'] }),
+        producer: ((o: never) => this.clients.producer(o)) as KafkaClients['producer'],
+        nextClientId: () => this.config.clientId ?? `${this.appId}-client`,
+        logger: this.logger,
+        hooks: {
+          onAssigned: (partitions) => this.onAssigned(partitions),
+          beforeCommit: () => this.changelogOutputs(),
+          afterCommit: () => this.forEachStore((s) => s.commit()),
+          afterAbort: () => this.forEachStore((s) => s.abort()),
+          onRevoked: (partitions) => this.onRevoked(partitions),
+          onLost: (partitions) => this.onLost(partitions),
+        },
+      },
+      {
+        groupId: this.appId,
+        from: sources,
+        process: (record) => this.process(record),
+        processingGuarantee: this.config.processingGuarantee ?? 'at_least_once',
+        ...(this.config.commitIntervalMs === undefined ? {} : { commitIntervalMs: this.config.commitIntervalMs }),
+        ...(this.config.clientId === undefined ? {} : { clientId: this.config.clientId }),
+        // Kafka Streams' client overrides: max.poll.records 1000, auto.offset.reset earliest, and
+        // under exactly-once transaction.timeout.ms 10000, so a crashed instance's open
+        // transaction holds its partitions' last stable offset back for seconds, not a minute.
+        consumer: { autoOffsetReset: 'earliest', maxPollRecords: 1000, ...this.config.consumer },
+        producer: { ...(this.config.processingGuarantee === 'exactly_once_v2' ? { transactionTimeoutMs: 10_000 } : {}), ...this.config.producer },
+      },
+    );
+    this.pipeline.done.then(
+      () => undefined,
+      (e: unknown) => this.fail(e),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'NOT_RUNNING') return;
+    if (this.state !== 'ERROR') this.subject.next('PENDING_SHUTDOWN');
+    await this.pipeline?.stop();
+    for (const t of [...this.tasks.values(), ...this.suspended.values()]) this.closeTask(t);
+    this.tasks.clear();
+    this.suspended.clear();
+    await this.admin?.close();
+    if (this.state !== 'ERROR') this.subject.next('NOT_RUNNING');
+    this.subject.complete();
+  }
+
+  store<K = unknown, V = unknown>(name: string): ReadOnlyKeyValueStore<K, V> {
+    const spec = this.topology.stores.get(name);
+    if (spec === undefined) throw new InvalidArgumentError('name', `no store "${name}" in this topology (stores: ${[...this.topology.stores.keys()].join(', ') || 'none'})`);
+    const keySerde = required(spec.keySerde ?? this.host.defaultKeySerde, `store ${name}`, 'key');
+    const locals = (): TransactionalKeyValueStore<K, V>[] => [...this.tasks.values()].flatMap((t) => (t.stores.has(name) ? [t.stores.get(name) as TransactionalKeyValueStore<K, V>] : []));
+    const sorted = (list: KeyValue<K, V>[]): KeyValue<K, V>[] => {
+      const bytes = (k: K): string => String.fromCharCode(...(keySerde.serialize(k, name) as Uint8Array));
+      return list.map((kv) => ({ kv, b: bytes(kv.key) })).sort((a, b) => (a.b < b.b ? -1 : a.b > b.b ? 1 : 0)).map((x) => x.kv);
+    };
+    return {
+      name,
+      get: (key) => {
+        for (const s of locals()) {
+          const v = s.get(key);
+          if (v !== undefined) return v;
+        }
+        return undefined;
+      },
+      range: (from, to) => sorted(locals().flatMap((s) => s.range(from, to))),
+      prefixScan: (prefix, prefixSerde) => sorted(locals().flatMap((s) => s.prefixScan(prefix, prefixSerde))),
+      all: () => sorted(locals().flatMap((s) => s.all())),
+      approximateNumEntries: () => locals().reduce((n, s) => n + s.approximateNumEntries(), 0),
+    };
+  }
+
+  /** Moves to `next` unless already there, and never out of shutdown or ERROR by a rebalance. */
+  private rebalancing(next: 'REBALANCING' | 'RUNNING'): void {
+    const now = this.state;
+    if (now === next || now === 'PENDING_SHUTDOWN' || now === 'NOT_RUNNING' || now === 'ERROR') return;
+    this.subject.next(next);
+  }
+
+  private fail(e: unknown): void {
+    if (this.state === 'ERROR' || this.state === 'NOT_RUNNING') return;
+    this.error = e;
+    this.logger.error('streams app stopped on an error', { error: e instanceof Error ? e.message : String(e) });
+    this.subject.next('ERROR');
+  }
+
+  private fullName(topic: string): string {
+    return this.topology.internalTopics.has(topic) ? `${this.appId}-${topic}` : topic;
+  }
+
+  /** Source topics exist; co-partitioned ones agree; internal topics get created with the right partition counts. */
+  private async prepareTopics(admin: AdminClient): Promise<void> {
+    for (const topic of this.topology.sourceTopics) {
+      try {
+        this.partitions.set(topic, (await admin.describeTopic(topic)).partitions.length);
+      } catch (e) {
+        if (SamsaError.is(e) && e.code === 'UNKNOWN_TOPIC_OR_PARTITION') throw new TopologyError(`source topic "${topic}" does not exist; create it before starting the app`);
+        throw e;
+      }
+    }
+    // Repartition topics take the partition count of the sub-topology that writes them.
+    const writers = new Map<string, SubTopology>();
+    for (const sub of this.topology.subtopologies) {
+      for (const name of sub.nodes) {
+        const spec = this.topology.nodes.get(name)?.spec;
+        if (spec?.kind === 'sink' && spec.internal && typeof spec.topic === 'string') writers.set(spec.topic, sub);
+      }
+    }
+    const taskCount = (sub: SubTopology, seen = new Set<number>()): number => {
+      if (seen.has(sub.id)) throw new TopologyError(`sub-topology ${sub.id} feeds itself through a repartition topic`);
+      seen.add(sub.id);
+      return Math.max(1, ...sub.sourceTopics.map((t) => {
+        if (!this.topology.internalTopics.has(t)) return this.partitions.get(t) ?? 1;
+        const writer = writers.get(t);
+        return writer === undefined ? 1 : taskCount(writer, new Set(seen));
+      }));
+    };
+    for (const sub of this.topology.subtopologies) {
+      if (sub.stores.length > 0 && sub.sourceTopics.length > 1) {
+        const counts = sub.sourceTopics.map((t) => [t, this.topology.internalTopics.has(t) ? taskCount(writers.get(t) as SubTopology) : (this.partitions.get(t) ?? 1)] as const);
+        if (new Set(counts.map(([, n]) => n)).size > 1) throw new TopologyError(`topics ${counts.map(([t, n]) => `"${t}" (${n} partitions)`).join(', ')} are read by one sub-topology with shared state and must be co-partitioned: give them the same number of partitions`);
+      }
+    }
+    const internal: Array<{ name: string; partitions: number; config: Record<string, string> }> = [];
+    for (const topic of this.topology.internalTopics) {
+      const writer = writers.get(topic);
+      internal.push({ name: `${this.appId}-${topic}`, partitions: writer === undefined ? 1 : taskCount(writer), config: {} });
+    }
+    for (const sub of this.topology.subtopologies) {
+      for (const store of sub.stores) {
+        if (this.topology.stores.get(store)?.logged !== true) continue;
+        internal.push({ name: `${this.appId}-${store}-changelog`, partitions: taskCount(sub), config: { 'cleanup.policy': 'compact' } });
+      }
+    }
+    for (const t of internal) {
+      this.partitions.set(t.name, t.partitions);
+      try {
+        await admin.createTopic(t.name, { partitions: t.partitions, replicationFactor: this.config.replicationFactor ?? 1, config: t.config });
+      } catch (e) {
+        if (!(SamsaError.is(e) && e.code === 'TOPIC_ALREADY_EXISTS')) throw e;
+        const existing = (await admin.describeTopic(t.name)).partitions.length;
+        if (existing !== t.partitions) throw new TopologyError(`internal topic "${t.name}" has ${existing} partitions, but this topology needs ${t.partitions}; delete it (and reset the application) or restore the old partition counts`);
+      }
+    }
+    for (const topic of this.topology.sinkTopics) {
+      if (this.topology.internalTopics.has(topic)) continue;
+      try {
+        this.partitions.set(topic, (await admin.describeTopic(topic)).partitions.length);
+      } catch {
+        // An output topic that does not exist yet: auto-created on first send, where the broker allows it.
+      }
+    }
+  }
+
+  /** The task of a record: its sub-topology (by source topic) and partition. */
+  private process(record: ConsumerRecord): PipelineOutput[] | Promise<PipelineOutput[]> {
+    const name = record.topic.startsWith(`${this.appId}-`) && this.topology.internalTopics.has(record.topic.slice(this.appId.length + 1)) ? record.topic.slice(this.appId.length + 1) : record.topic;
+    const sub = this.topology.subtopologyOf(name);
+    const state = sub === undefined ? undefined : this.tasks.get(`${sub.id}_${record.partition}`);
+    if (state === undefined) throw new KafkaProtocolError('UNKNOWN_MEMBER_ID', `no task for ${record.topic}-${record.partition}: it is not assigned to this instance`);
+    this.collected = [];
+    const result = state.task.process(name, [{ key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers, offset: record.offset }]);
+    const take = (): PipelineOutput[] => this.collected.splice(0).map(toOutput);
+    return result instanceof Promise ? result.then(take) : take();
+  }
+
+  private changelogOutputs(): PipelineOutput[] {
+    const out: PipelineOutput[] = [];
+    for (const { task, stores } of this.tasks.values()) {
+      for (const store of stores.values()) {
+        if (this.topology.stores.get(store.name)?.logged !== true) continue;
+        const topic = `${this.appId}-${store.name}-changelog`;
+        for (const r of store.pendingChangelog()) out.push({ topic, partition: task.partition, key: r.key, value: r.value });
+      }
+    }
+    return out;
+  }
+
+  private forEachStore(action: (store: TransactionalKeyValueStore<unknown, unknown>) => void): void {
+    for (const { stores } of this.tasks.values()) for (const store of stores.values()) action(store);
+  }
+
+  private taskIdsOf(partitions: readonly TopicPartition[]): string[] {
+    const ids = new Set<string>();
+    for (const tp of partitions) {
+      const name = tp.topic.startsWith(`${this.appId}-`) ? tp.topic.slice(this.appId.length + 1) : tp.topic;
+      const sub = this.topology.subtopologyOf(this.topology.internalTopics.has(name) ? name : tp.topic);
+      if (sub !== undefined) ids.add(`${sub.id}_${tp.partition}`);
+    }
+    return [...ids];
+  }
+
+  private async onAssigned(partitions: readonly TopicPartition[]): Promise<void> {
+    this.rebalancing('REBALANCING');
+    for (const id of this.taskIdsOf(partitions)) {
+      if (this.tasks.has(id)) continue;
+      const kept = this.suspended.get(id);
+      if (kept !== undefined) {
+        this.suspended.delete(id);
+        this.tasks.set(id, kept);
+        continue;
+      }
+      this.tasks.set(id, await this.createTask(id));
+    }
+    // Suspended tasks the assignment did not bring back now belong to another instance.
+    for (const t of this.suspended.values()) this.closeTask(t);
+    this.suspended.clear();
+    this.rebalancing('RUNNING');
+  }
+
+  private onRevoked(partitions: readonly TopicPartition[]): void {
+    this.rebalancing('REBALANCING');
+    for (const id of this.taskIdsOf(partitions)) {
+      const t = this.tasks.get(id);
+      if (t === undefined) continue;
+      this.tasks.delete(id);
+      this.suspended.set(id, t);
+    }
+  }
+
+  private onLost(partitions: readonly TopicPartition[]): void {
+    this.rebalancing('REBALANCING');
+    for (const id of this.taskIdsOf(partitions)) {
+      const t = this.tasks.get(id);
+      if (t === undefined) continue;
+      this.tasks.delete(id);
+      this.closeTask(t);
+    }
+  }
+
+  private closeTask(t: TaskState): void {
+    t.task.close();
+    for (const store of t.stores.values()) store.close();
+  }
+
+  /** A new task with its stores restored from their changelogs (read_committed, to the end). */
+  private async createTask(id: string): Promise<TaskState> {
+    const [subId, partitionText] = id.split('_') as [string, string];
+    const sub = this.topology.subtopologies[Number(subId)] as SubTopology;
+    const partition = Number(partitionText);
+    const stores = new Map<string, TransactionalKeyValueStore<unknown, unknown>>();
+    for (const name of sub.stores) {
+      const spec = this.topology.stores.get(name);
+      const changelogTopic = `${this.appId}-${name}-changelog`;
+      const store = inMemoryKeyValueStore(name, { keySerde: required(spec?.keySerde ?? this.host.defaultKeySerde, `store ${name}`, 'key'), valueSerde: required(spec?.valueSerde ?? this.host.defaultValueSerde, `store ${name}`, 'value'), changelogTopic });
+      if (spec?.logged === true) await this.restore(store, changelogTopic, partition);
+      stores.set(name, store);
+    }
+    return { task: new StreamTask(id, partition, this.topology, sub.nodes, stores, this.host), stores };
+  }
+
+  private async restore(store: TransactionalKeyValueStore<unknown, unknown>, topic: string, partition: number): Promise<void> {
+    const admin = this.admin as AdminClient;
+    const end = (await admin.listOffsets(topic, 'latest', { isolationLevel: 'read_committed' })).find((o) => o.partition === partition)?.offset ?? 0n;
+    if (end === 0n) return;
+    const consumer = this.clients.consumer({ clientId: `${this.config.clientId ?? this.appId}-restore-${topic}-${partition}`, isolationLevel: 'read_committed', enableAutoCommit: false, autoOffsetReset: 'earliest' });
+    try {
+      const tp = { topic, partition };
+      consumer.assign([tp]);
+      await consumer.seekToBeginning([tp]);
+      let restored = 0;
+      while ((await consumer.position(tp)) < end) {
+        const records = await consumer.poll({ timeoutMs: 100 });
+        store.restore(records.filter((r) => r.key !== null).map((r) => ({ key: r.key as Uint8Array, value: r.value })));
+        restored += records.length;
+      }
+      this.logger.info('store restored from its changelog', { store: store.name, partition, records: restored });
+    } finally {
+      await consumer.close().catch(() => undefined);
+    }
+  }
+}
+
+/** A sink's output as the producer takes it. */
+function toOutput(r: OutputRecord): PipelineOutput {
+  const headers: Record<string, string | Uint8Array | null> = {};
+  for (const h of r.headers) headers[h.key] = h.value;
+  return { topic: r.topic, key: r.key, value: r.value, timestamp: r.timestamp, ...(r.partition === undefined ? {} : { partition: r.partition }), ...(r.headers.length === 0 ? {} : { headers }) };
+}

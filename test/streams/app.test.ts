@@ -1,0 +1,131 @@
+/**
+ * A topology on a cluster (createStreamsApp) on simulated time: the order-statistics topology with
+ * a repartition and a counted store under exactly_once_v2, checked against an oracle; a second
+ * instance joining (tasks move, stores restored from their changelogs) and the first leaving; and
+ * start refusing what cannot run.
+ */
+import { filter as rxFilter } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { TopologyError } from '../../src/errors.ts';
+import { createStreamsApp } from '../../src/streams/app.ts';
+import type { StreamsState } from '../../src/streams/app.ts';
+import { StreamsBuilder } from '../../src/streams/builder.ts';
+import { count, groupByKey, selectKey, toTopic } from '../../src/streams/operators.ts';
+import { int32, json, string } from '../../src/streams/serdes.ts';
+import { createTestCluster } from '../../src/testing.ts';
+import type { TestCluster } from '../../src/testing.ts';
+
+interface Order {
+  readonly customerId: string;
+  readonly status: 'PAID' | 'NEW';
+}
+
+function orderStats() {
+  const builder = new StreamsBuilder();
+  builder
+    .stream('orders', { key: string(), value: json<Order>() })
+    .pipe(rxFilter((r) => r.value.status === 'PAID'), selectKey((r) => r.value.customerId), groupByKey({ key: string() }), count({ store: 'orders-per-customer' }))
+    .toStream()
+    .pipe(toTopic('orders-per-customer', { value: int32() }));
+  return builder.build();
+}
+
+/** Sends `n` orders (customers c-0..c-6, every third one not paid) and returns the oracle: paid orders per customer. */
+async function sendOrders(cluster: TestCluster, from: number, n: number): Promise<void> {
+  const producer = cluster.producer();
+  const enc = new TextEncoder();
+  const records = Array.from({ length: n }, (_, j) => {
+    const i = from + j;
+    return { key: `o${i}`, value: enc.encode(JSON.stringify({ customerId: `c-${i % 7}`, status: i % 3 === 0 ? 'NEW' : 'PAID' })) };
+  });
+  await cluster.settle(producer.send('orders', records));
+  await cluster.settle(producer.close());
+}
+
+function oracle(n: number): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (let i = 0; i < n; i++) if (i % 3 !== 0) counts.set(`c-${i % 7}`, (counts.get(`c-${i % 7}`) ?? 0) + 1);
+  return counts;
+}
+
+/** The latest committed count per customer in the output topic (read_committed), and how many records it holds. */
+async function readOutput(cluster: TestCluster, partitions: number): Promise<{ latest: Map<string, number>; records: number }> {
+  const consumer = cluster.consumer({ isolationLevel: 'read_committed', autoOffsetReset: 'earliest', enableAutoCommit: false });
+  consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic: 'orders-per-customer', partition })));
+  const latest = new Map<string, number>();
+  let records = 0;
+  for (let idle = 0; idle < 5; ) {
+    const batch = await cluster.settle(consumer.poll({ timeoutMs: 200 }));
+    if (batch.length === 0) idle++;
+    for (const r of batch) {
+      records++;
+      latest.set(new TextDecoder().decode(r.key as Uint8Array), new DataView((r.value as Uint8Array).buffer, (r.value as Uint8Array).byteOffset).getInt32(0));
+    }
+  }
+  await cluster.settle(consumer.close());
+  return { latest, records };
+}
+
+describe('createStreamsApp on a cluster', () => {
+  it('counts exactly once through a repartition topic; the store and the output equal the oracle', async () => {
+    const cluster = await createTestCluster({ seed: 21, brokers: 3 });
+    const admin = cluster.admin();
+    await cluster.settle(admin.createTopic('orders', { partitions: 3, replicationFactor: 3 }));
+    await cluster.settle(admin.createTopic('orders-per-customer', { partitions: 3, replicationFactor: 3 }));
+    await sendOrders(cluster, 0, 300);
+    const app = createStreamsApp(orderStats(), cluster, { applicationId: 'order-stats', processingGuarantee: 'exactly_once_v2', replicationFactor: 3 });
+    const states: StreamsState[] = [];
+    app.state$.subscribe((s) => states.push(s));
+    await cluster.settle(app.start());
+    expect((await cluster.settle(admin.describeTopic('order-stats-orders-per-customer-repartition'))).partitions).toHaveLength(3);
+    const changelog = await cluster.settle(admin.describeTopic('order-stats-orders-per-customer-changelog'));
+    expect(changelog.partitions).toHaveLength(3);
+    expect(changelog.config['cleanup.policy']).toBe('compact');
+    const expected = oracle(300);
+    await cluster.runUntil(() => [...expected].every(([c, n]) => app.store<string, number>('orders-per-customer').get(c) === n), { maxSimulatedMs: 120_000 });
+    expect(app.state).toBe('RUNNING');
+    expect(app.metrics.tasks).toEqual(['0_0', '0_1', '0_2', '1_0', '1_1', '1_2']);
+    await cluster.settle(app.close());
+    expect(states).toEqual(['CREATED', 'REBALANCING', 'RUNNING', 'PENDING_SHUTDOWN', 'NOT_RUNNING']);
+    const out = await readOutput(cluster, 3);
+    expect(out.latest).toEqual(expected);
+    // One output per paid order: nothing written twice, nothing lost.
+    expect(out.records).toBe([...expected.values()].reduce((a, b) => a + b, 0));
+  });
+
+  it('moves tasks between instances: a joining instance restores stores from their changelogs', async () => {
+    const cluster = await createTestCluster({ seed: 5, brokers: 3 });
+    const admin = cluster.admin();
+    await cluster.settle(admin.createTopic('orders', { partitions: 4, replicationFactor: 3 }));
+    await cluster.settle(admin.createTopic('orders-per-customer', { partitions: 4, replicationFactor: 3 }));
+    await sendOrders(cluster, 0, 200);
+    const config = { applicationId: 'moving', processingGuarantee: 'exactly_once_v2' as const, replicationFactor: 3 };
+    const a = createStreamsApp(orderStats(), cluster, { ...config, clientId: 'a' });
+    await cluster.settle(a.start());
+    const first = oracle(200);
+    await cluster.runUntil(() => [...first].every(([c, n]) => a.store<string, number>('orders-per-customer').get(c) === n), { maxSimulatedMs: 120_000 });
+    const b = createStreamsApp(orderStats(), cluster, { ...config, clientId: 'b' });
+    await cluster.settle(b.start());
+    await cluster.runUntil(() => b.metrics.tasks.length > 0 && a.metrics.tasks.length > 0 && a.state === 'RUNNING' && b.state === 'RUNNING', { maxSimulatedMs: 120_000 });
+    await sendOrders(cluster, 200, 150);
+    await cluster.settle(a.close());
+    // b now holds every task; what a counted came back from the changelogs.
+    const all = oracle(350);
+    await cluster.runUntil(() => [...all].every(([c, n]) => b.store<string, number>('orders-per-customer').get(c) === n), { maxSimulatedMs: 180_000 });
+    expect(b.metrics.tasks).toHaveLength(8);
+    await cluster.settle(b.close());
+    const out = await readOutput(cluster, 4);
+    expect(out.latest).toEqual(all);
+    expect(out.records).toBe([...all.values()].reduce((x, y) => x + y, 0));
+  });
+
+  it('refuses to start without its source topics, and goes to ERROR', async () => {
+    const cluster = await createTestCluster({ seed: 2 });
+    const app = createStreamsApp(orderStats(), cluster, { applicationId: 'missing' });
+    await expect(cluster.settle(app.start())).rejects.toThrow(TopologyError);
+    await expect(cluster.settle(createStreamsApp(orderStats(), cluster, { applicationId: 'missing-2' }).start())).rejects.toThrow(/source topic "orders" does not exist/);
+    expect(app.state).toBe('ERROR');
+    expect(() => createStreamsApp(orderStats(), cluster, { applicationId: 'bad id!' })).toThrow(/applicationId/);
+    expect(() => app.store('nope')).toThrow(/no store "nope"/);
+  });
+});
