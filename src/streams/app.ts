@@ -32,7 +32,7 @@ import { json } from './serdes.ts';
 import { inMemoryKeyValueStore } from './stores/keyValueStore.ts';
 import type { KeyValue, ReadOnlyKeyValueStore, TransactionalKeyValueStore } from './stores/keyValueStore.ts';
 import { required, StreamTask } from './task.ts';
-import type { OutputRecord, TaskHost } from './task.ts';
+import type { OutputRecord, RawRecord, TaskHost } from './task.ts';
 import type { SubTopology, Topology } from './topology.ts';
 
 /** Kafka Streams' client states. */
@@ -170,9 +170,10 @@ class StreamsRuntime implements StreamsApp {
         nextClientId: () => this.config.clientId ?? `${this.appId}-client`,
         logger: this.logger,
         hooks: {
+          processBatch: (records) => this.processBatch(records),
           onAssigned: (partitions) => this.onAssigned(partitions),
           beforeCommit: () => this.changelogOutputs(),
-          afterCommit: () => this.forEachStore((s) => s.commit()),
+          afterCommit: () => this.forEachStore((s) => s.commitQuietly()),
           afterAbort: () => this.forEachStore((s) => s.abort()),
           onRevoked: (partitions) => this.onRevoked(partitions),
           onLost: (partitions) => this.onLost(partitions),
@@ -181,7 +182,10 @@ class StreamsRuntime implements StreamsApp {
       {
         groupId: this.appId,
         from: sources,
-        process: (record) => this.process(record),
+        // Every poll goes through processBatch; a record is never processed alone.
+        process: () => {
+          throw new TopologyError('a streams app processes whole polls');
+        },
         processingGuarantee: this.config.processingGuarantee ?? 'at_least_once',
         ...(this.config.commitIntervalMs === undefined ? {} : { commitIntervalMs: this.config.commitIntervalMs }),
         ...(this.config.clientId === undefined ? {} : { clientId: this.config.clientId }),
@@ -317,16 +321,46 @@ class StreamsRuntime implements StreamsApp {
     }
   }
 
-  /** The task of a record: its sub-topology (by source topic) and partition. */
-  private process(record: ConsumerRecord): PipelineOutput[] | Promise<PipelineOutput[]> {
-    const name = record.topic.startsWith(`${this.appId}-`) && this.topology.internalTopics.has(record.topic.slice(this.appId.length + 1)) ? record.topic.slice(this.appId.length + 1) : record.topic;
-    const sub = this.topology.subtopologyOf(name);
-    const state = sub === undefined ? undefined : this.tasks.get(`${sub.id}_${record.partition}`);
-    if (state === undefined) throw new KafkaProtocolError('UNKNOWN_MEMBER_ID', `no task for ${record.topic}-${record.partition}: it is not assigned to this instance`);
+  /**
+   * A poll's records, each run of one partition given to its task as one batch (so an RxJS step
+   * sees the whole run), runs in poll order; the outputs of every sink, in order.
+   */
+  private processBatch(records: readonly ConsumerRecord[]): PipelineOutput[] | Promise<PipelineOutput[]> {
     this.collected = [];
-    const result = state.task.process(name, [{ key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers, offset: record.offset }]);
+    const runs: Array<{ task: StreamTask; topic: string; raws: RawRecord[] }> = [];
+    let last: { topic: string; partition: number; raws: RawRecord[] } | undefined;
+    for (const record of records) {
+      if (last === undefined || last.topic !== record.topic || last.partition !== record.partition) {
+        const name = this.topologyName(record.topic);
+        const sub = this.topology.subtopologyOf(name);
+        const state = sub === undefined ? undefined : this.tasks.get(`${sub.id}_${record.partition}`);
+        if (state === undefined) throw new KafkaProtocolError('UNKNOWN_MEMBER_ID', `no task for ${record.topic}-${record.partition}: it is not assigned to this instance`);
+        last = { topic: record.topic, partition: record.partition, raws: [] };
+        runs.push({ task: state.task, topic: name, raws: last.raws });
+      }
+      last.raws.push({ key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers, offset: record.offset });
+    }
     const take = (): PipelineOutput[] => this.collected.splice(0).map(toOutput);
-    return result instanceof Promise ? result.then(take) : take();
+    for (let i = 0; i < runs.length; i++) {
+      const run = runs[i] as (typeof runs)[number];
+      const result = run.task.process(run.topic, run.raws);
+      if (result instanceof Promise) return result.then(() => this.processRuns(runs, i + 1)).then(take);
+    }
+    return take();
+  }
+
+  /** The rest of the runs, after one went asynchronous. */
+  private async processRuns(runs: ReadonlyArray<{ task: StreamTask; topic: string; raws: RawRecord[] }>, from: number): Promise<void> {
+    for (let i = from; i < runs.length; i++) {
+      const run = runs[i] as (typeof runs)[number];
+      await run.task.process(run.topic, run.raws);
+    }
+  }
+
+  /** The topology's name of a topic: internal topics lose the application-id prefix. */
+  private topologyName(topic: string): string {
+    const prefix = `${this.appId}-`;
+    return topic.startsWith(prefix) && this.topology.internalTopics.has(topic.slice(prefix.length)) ? topic.slice(prefix.length) : topic;
   }
 
   private changelogOutputs(): PipelineOutput[] {
@@ -424,12 +458,13 @@ class StreamsRuntime implements StreamsApp {
       consumer.assign([tp]);
       await consumer.seekToBeginning([tp]);
       let restored = 0;
+      const began = this.clock.now();
       while ((await consumer.position(tp)) < end) {
         const records = await consumer.poll({ timeoutMs: 100 });
         store.restore(records.filter((r) => r.key !== null).map((r) => ({ key: r.key as Uint8Array, value: r.value })));
         restored += records.length;
       }
-      this.logger.info('store restored from its changelog', { store: store.name, partition, records: restored });
+      this.logger.info('store restored from its changelog', { store: store.name, partition, records: restored, durationMs: this.clock.now() - began });
     } finally {
       await consumer.close().catch(() => undefined);
     }

@@ -109,6 +109,8 @@ export interface PipelineContext {
  * (their work committed) or lost (aborted): close their tasks.
  */
 export interface PipelineHooks {
+  /** Processes a poll's records (those still owned) in one call, instead of `process` per record. */
+  processBatch?(records: readonly ConsumerRecord[]): readonly PipelineOutput[] | Promise<readonly PipelineOutput[]>;
   onAssigned?(partitions: readonly TopicPartition[]): Promise<void> | void;
   beforeCommit?(): readonly PipelineOutput[];
   afterCommit?(): void;
@@ -354,35 +356,44 @@ export class Pipeline {
   }
 
   private async processAll(records: readonly ConsumerRecord[], tokens: ReadonlyMap<string, number | undefined>): Promise<void> {
+    // Revoked, lost or rewound since the poll: the partition's next owner (or this one, from the
+    // committed offset) reads those records again.
+    const valid = records.filter((r) => this.owned.get(tpKey(r.topic, r.partition)) === tokens.get(tpKey(r.topic, r.partition)));
+    if (valid.length === 0) return;
+    await this.beginIfNeeded();
     // A poll's outputs go out as one send per topic (in order, so per-key order holds), not one per record.
     const outputs = new Map<string, ProducerRecord[]>();
-    let began = false;
-    for (const record of records) {
-      const key = tpKey(record.topic, record.partition);
-      // Revoked, lost or rewound since the poll: the partition's next owner (or this one, from the
-      // committed offset) reads the record again.
-      if (this.owned.get(key) !== tokens.get(key)) continue;
-      if (!began) {
-        await this.beginIfNeeded();
-        began = true;
+    const collect = (result: PipelineResult): void => {
+      for (const { topic, record: out } of outputsOf(result, this.options.to)) {
+        let list = outputs.get(topic);
+        if (list === undefined) outputs.set(topic, (list = []));
+        list.push(out);
       }
-      try {
-        const returned = this.options.process(record);
-        // Only an async function is awaited: yielding per record would send each output alone.
-        const result = returned instanceof Promise ? await returned : (returned as PipelineResult);
-        for (const { topic, record: out } of outputsOf(result, this.options.to)) {
-          let list = outputs.get(topic);
-          if (list === undefined) outputs.set(topic, (list = []));
-          list.push(out);
+    };
+    const processed: ConsumerRecord[] = [];
+    try {
+      const batch = this.context.hooks?.processBatch;
+      if (batch !== undefined) {
+        const returned = batch(valid);
+        collect(returned instanceof Promise ? await returned : returned);
+        processed.push(...valid);
+      } else {
+        for (const record of valid) {
+          // A revoke or rewind while an earlier record was awaited: the rest of its partition is dropped.
+          if (this.owned.get(tpKey(record.topic, record.partition)) !== tokens.get(tpKey(record.topic, record.partition))) continue;
+          const returned = this.options.process(record);
+          // Only an async function is awaited: yielding per record would send each output alone.
+          collect(returned instanceof Promise ? await returned : (returned as PipelineResult));
+          processed.push(record);
         }
-      } catch (error) {
-        // The application failed: nothing of this transaction may become visible, and it stops.
-        await this.abort(error).catch(() => undefined);
-        throw error;
       }
-      this.pending.set(key, { topic: record.topic, partition: record.partition, offset: record.offset + 1n });
-      this.pendingRecords++;
+    } catch (error) {
+      // The application failed: nothing of this transaction may become visible, and it stops.
+      await this.abort(error).catch(() => undefined);
+      throw error;
     }
+    for (const record of processed) this.pending.set(tpKey(record.topic, record.partition), { topic: record.topic, partition: record.partition, offset: record.offset + 1n });
+    this.pendingRecords += processed.length;
     for (const [topic, list] of outputs) {
       const sent = this.producer.send(topic, list);
       // Its failure is handled at the commit (which then fails); until then it is not unhandled.

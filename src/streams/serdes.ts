@@ -64,12 +64,14 @@ export function string(): Serde<string> {
 }
 
 /**
- * JSON text in UTF-8. Refuses a bigint anywhere in the value and a top-level value JSON cannot
- * hold (undefined, a function, a symbol). Nested undefined properties are dropped, as JSON does.
+ * JSON text in UTF-8. Refuses a bigint or bytes (a Uint8Array or other typed array, which JSON
+ * would turn into a plain object) anywhere in the value, and a top-level value JSON cannot hold
+ * (undefined, a function, a symbol). Nested undefined properties are dropped, as JSON does.
  */
 export function json<T = unknown>(): Serde<T> {
   const refuseBigint = (key: string, v: unknown): unknown => {
     if (typeof v === 'bigint') throw new TypeError(`JSON cannot hold bigint ${v}${key === '' ? '' : ` (at property "${key}")`}; convert it to a string or number first`);
+    if (ArrayBuffer.isView(v)) throw new TypeError(`JSON cannot hold bytes (a ${v.constructor.name}${key === '' ? '' : ` at property "${key}"`}); give this key or value a bytes() serde, or encode the bytes as a string`);
     return v;
   };
   return {

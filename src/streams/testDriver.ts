@@ -203,7 +203,7 @@ export class TopologyTestDriver {
         const topic = `${this.applicationId}-${store.name}-changelog`;
         for (const change of store.pendingChangelog()) this.write({ topic, key: change.key, value: change.value, timestamp: this.wallClock, headers: [] });
       }
-      store.commit();
+      store.commitQuietly();
     }
   }
 

@@ -160,6 +160,11 @@ describe('json', () => {
     expect(s.deserialize(data, T)).toEqual(value);
   });
 
+  it('refuses bytes anywhere (JSON would turn them into an object), pointing to bytes()', () => {
+    expect(serializeRefused(json(), new Uint8Array([1, 2]), 'value').message).toContain('JSON cannot hold bytes (a Uint8Array); give this key or value a bytes() serde');
+    expect(serializeRefused(json(), { blob: new Uint8Array(1) }, 'value').message).toContain('at property "blob"');
+  });
+
   it('refuses a bigint anywhere, naming where', () => {
     expect(serializeRefused(json(), { a: { count: 1n } }, 'value').message).toContain('bigint 1 (at property "count")');
     expect(serializeRefused(json(), 5n, 'value').message).toContain('JSON cannot hold bigint 5');

@@ -59,9 +59,26 @@ type Entry = KeyValue<Uint8Array, Uint8Array>;
 const CHUNK = 8192;
 
 /** A latin1 string of the bytes: one char per byte, so JS string order is unsigned byte order. */
+// A task reads and writes the same key in turn (get, then put): the last short key's encoding is
+// kept, matched by content (a caller may reuse a buffer), which is cheaper than encoding again.
+let lastKey = new Uint8Array(0);
+let lastEncoded = '';
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function encodeKey(bytes: Uint8Array): string {
+  if (bytes.length <= 64) {
+    if (sameBytes(bytes, lastKey)) return lastEncoded;
+    lastKey = bytes.slice();
+    lastEncoded = String.fromCharCode.apply(null, bytes as unknown as number[]);
+    return lastEncoded;
+  }
   let s = '';
-  for (let i = 0; i < bytes.length; i += CHUNK) s += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
+  for (let i = 0; i < bytes.length; i += CHUNK) s += String.fromCharCode.apply(null, bytes.subarray(i, i + CHUNK) as unknown as number[]);
   return s;
 }
 
@@ -173,7 +190,8 @@ export class TransactionalKeyValueStore<K, V> implements KeyValueStore<K, V> {
   /** Pending writes by encoded key, in the order of their last write (a rewrite moves the key to the end). */
   private readonly pending = new Map<string, ChangelogRecord>();
   /** The live (non-tombstone) pending writes, sorted, for range reads. */
-  private readonly overlay = new InMemoryKeyValueBytesStore();
+  /** The pending writes in key order, built only when a scan needs them (most tasks only get and put). */
+  private sortedOverlay: InMemoryKeyValueBytesStore | undefined;
   private closed = false;
 
   constructor(
@@ -199,19 +217,19 @@ export class TransactionalKeyValueStore<K, V> implements KeyValueStore<K, V> {
     this.ensureOpen();
     const lo = from === undefined ? undefined : this.keyBytes(from);
     const hi = to === undefined ? undefined : this.keyBytes(to);
-    return this.merged(this.overlay.range(lo, hi), this.committed.range(lo, hi));
+    return this.merged(this.overlay().range(lo, hi), this.committed.range(lo, hi));
   }
 
   prefixScan<P>(prefix: P, prefixSerde: Serde<P>): KeyValue<K, V>[] {
     this.ensureOpen();
     if (prefix === null || prefix === undefined) throw new InvalidArgumentError('prefix', 'a prefix scan needs a prefix; use all() for every entry');
     const p = serializeWith(prefixSerde, 'key', prefix, this.changelogTopic) as Uint8Array;
-    return this.merged(this.overlay.prefixScan(p), this.committed.prefixScan(p));
+    return this.merged(this.overlay().prefixScan(p), this.committed.prefixScan(p));
   }
 
   all(): KeyValue<K, V>[] {
     this.ensureOpen();
-    return this.merged(this.overlay.all(), this.committed.all());
+    return this.merged(this.overlay().all(), this.committed.all());
   }
 
   /** Exact, pending writes included. */
@@ -254,9 +272,21 @@ export class TransactionalKeyValueStore<K, V> implements KeyValueStore<K, V> {
    * changes are decoded before any is applied, so a failing serde leaves the store untouched.
    */
   commit(): StoreChange<K, V>[] {
+    return this.commitPending(true);
+  }
+
+  /**
+   * As {@link commit}, for the runtime: the changes are decoded only when {@link changes$} has a
+   * subscriber (decoding every change of every commit costs as much as the writes themselves).
+   */
+  commitQuietly(): void {
+    this.commitPending(this.subject.observed);
+  }
+
+  private commitPending(decode: boolean): StoreChange<K, V>[] {
     this.ensureOpen();
     const changes: StoreChange<K, V>[] = [];
-    for (const r of this.pending.values()) {
+    if (decode) for (const r of this.pending.values()) {
       const old = this.committed.get(r.key);
       if (r.value === null && old === undefined) continue;
       const key = deserializeWith(this.keySerde, 'key', r.key, this.changelogTopic) as K;
@@ -288,9 +318,18 @@ export class TransactionalKeyValueStore<K, V> implements KeyValueStore<K, V> {
     this.subject.complete();
   }
 
+  /** The pending writes as a sorted store, for scans. */
+  private overlay(): InMemoryKeyValueBytesStore {
+    if (this.sortedOverlay === undefined) {
+      this.sortedOverlay = new InMemoryKeyValueBytesStore();
+      for (const r of this.pending.values()) this.sortedOverlay.put(r.key, r.value);
+    }
+    return this.sortedOverlay;
+  }
+
   private dropPending(): void {
     this.pending.clear();
-    this.overlay.clear();
+    this.sortedOverlay = undefined;
   }
 
   private ensureOpen(): void {
@@ -312,7 +351,7 @@ export class TransactionalKeyValueStore<K, V> implements KeyValueStore<K, V> {
     // Delete first so the key moves to the end: the changelog keeps the order of last writes.
     this.pending.delete(k);
     this.pending.set(k, { key, value });
-    this.overlay.put(key, value);
+    this.sortedOverlay?.put(key, value);
   }
 
   /** Merges sorted pending entries over sorted committed ones: a pending key (written or deleted) hides the committed entry. */
