@@ -71,6 +71,7 @@ export const KAFKA_ERRORS = {
   FENCED_LEADER_EPOCH: { code: 74, retriable: true, message: 'the leader epoch in the request is older than the epoch on the broker' },
   UNKNOWN_LEADER_EPOCH: { code: 75, retriable: true, message: 'the leader epoch in the request is newer than the epoch on the broker' },
   STALE_BROKER_EPOCH: { code: 77, retriable: false, message: 'broker epoch has changed' },
+  OFFSET_NOT_AVAILABLE: { code: 78, retriable: true, message: 'the leader high watermark has not caught up from a recent leader election so the offsets cannot be guaranteed to be monotonically increasing' },
   PREFERRED_LEADER_NOT_AVAILABLE: { code: 80, retriable: true, message: 'the preferred leader was not available' },
   ELIGIBLE_LEADERS_NOT_AVAILABLE: { code: 83, retriable: true, message: 'eligible topic partition leaders are not available' },
   ELECTION_NOT_NEEDED: { code: 84, retriable: true, message: 'leader election not needed for topic partition' },

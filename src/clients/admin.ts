@@ -47,7 +47,7 @@ interface TopicResult {
 }
 
 /** Partition errors the admin client retries with fresh metadata (leadership is moving). */
-const ADMIN_RETRIABLE = new Set(['NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'NETWORK_EXCEPTION']);
+const ADMIN_RETRIABLE = new Set(['NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'NETWORK_EXCEPTION', 'OFFSET_NOT_AVAILABLE']);
 
 function throwIfError(result: { error?: string; message?: string } | undefined): void {
   if (result?.error !== undefined) throw errorFromJSON({ name: 'KafkaProtocolError', code: result.error, message: result.message ?? result.error, retriable: false });

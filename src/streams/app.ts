@@ -62,6 +62,12 @@ export interface StreamsConfig {
   readonly consumer?: Pick<ConsumerOptions, 'sessionTimeoutMs' | 'heartbeatIntervalMs' | 'maxPollIntervalMs' | 'requestTimeoutMs' | 'retryBackoffMs'>;
   /** Settings of the app's producer (Kafka Streams' `producer.` prefix): request and transaction timeouts, batching. */
   readonly producer?: Pick<ProducerOptions, 'requestTimeoutMs' | 'transactionTimeoutMs' | 'lingerMs' | 'batchSize'>;
+  /**
+   * What to do when the stream thread dies of an error (a throwing operator, a fencing):
+   * 'REPLACE_THREAD' starts a new thread, which processes the failed input again;
+   * 'SHUTDOWN_CLIENT' (the default) moves the app to ERROR. Kafka Streams' uncaught exception handler.
+   */
+  readonly uncaughtExceptionHandler?: (error: unknown) => 'REPLACE_THREAD' | 'SHUTDOWN_CLIENT';
   /** Time source for commit intervals and backoffs (default: the clients' clock, else the system clock). */
   readonly clock?: Clock;
   readonly logger?: Logger;
@@ -113,6 +119,7 @@ class StreamsRuntime implements StreamsApp {
   private readonly partitions = new Map<string, number>();
   private collected: OutputRecord[] = [];
   private pipeline: Pipeline | undefined;
+  private threads = 0;
   private admin: AdminClient | undefined;
 
   constructor(
@@ -161,13 +168,25 @@ class StreamsRuntime implements StreamsApp {
       throw e;
     }
     this.rebalancing('REBALANCING');
+    this.startThread();
+  }
+
+  /**
+   * Starts the stream thread: the pipeline loop with the tasks plugged in. A replacement thread
+   * (after REPLACE_THREAD) gets the next thread index, and with it its own client and
+   * transactional ids, as Kafka Streams' replacement threads do.
+   */
+  private startThread(): void {
+    const index = this.threads++;
+    const base = this.config.clientId ?? `${this.appId}-client`;
+    const clientId = index === 0 ? base : `${base}-thread-${index}`;
     const sources = this.topology.subtopologies.flatMap((s) => s.sourceTopics.map((t) => this.fullName(t)));
-    this.pipeline = new Pipeline(
+    const pipeline = new Pipeline(
       {
         clock: this.clock,
         consumer: (o) => this.clients.consumer({ ...o, partitionAssignmentStrategy: ['range'] }),
         producer: ((o: never) => this.clients.producer(o)) as KafkaClients['producer'],
-        nextClientId: () => this.config.clientId ?? `${this.appId}-client`,
+        nextClientId: () => clientId,
         logger: this.logger,
         hooks: {
           processBatch: (records) => this.processBatch(records),
@@ -188,7 +207,7 @@ class StreamsRuntime implements StreamsApp {
         },
         processingGuarantee: this.config.processingGuarantee ?? 'at_least_once',
         ...(this.config.commitIntervalMs === undefined ? {} : { commitIntervalMs: this.config.commitIntervalMs }),
-        ...(this.config.clientId === undefined ? {} : { clientId: this.config.clientId }),
+        clientId,
         // Kafka Streams' client overrides: max.poll.records 1000, auto.offset.reset earliest, and
         // under exactly-once transaction.timeout.ms 10000, so a crashed instance's open
         // transaction holds its partitions' last stable offset back for seconds, not a minute.
@@ -196,10 +215,33 @@ class StreamsRuntime implements StreamsApp {
         producer: { ...(this.config.processingGuarantee === 'exactly_once_v2' ? { transactionTimeoutMs: 10_000 } : {}), ...this.config.producer },
       },
     );
-    this.pipeline.done.then(
+    this.pipeline = pipeline;
+    pipeline.done.then(
       () => undefined,
-      (e: unknown) => this.fail(e),
+      (e: unknown) => this.onThreadDied(pipeline, e),
     );
+  }
+
+  /** A fatal error stopped the thread: the handler decides between a new thread and shutting down (Kafka's StreamsUncaughtExceptionHandler). */
+  private onThreadDied(pipeline: Pipeline, error: unknown): void {
+    if (pipeline !== this.pipeline || this.state === 'PENDING_SHUTDOWN' || this.state === 'NOT_RUNNING' || this.state === 'ERROR') return;
+    let decision: 'REPLACE_THREAD' | 'SHUTDOWN_CLIENT' = 'SHUTDOWN_CLIENT';
+    try {
+      decision = this.config.uncaughtExceptionHandler?.(error) ?? 'SHUTDOWN_CLIENT';
+    } catch (handlerError) {
+      this.logger.error('the uncaught exception handler threw; shutting down', { error: handlerError instanceof Error ? handlerError.message : String(handlerError) });
+    }
+    if (decision !== 'REPLACE_THREAD') {
+      this.fail(error);
+      return;
+    }
+    this.logger.warn('a stream thread died; replacing it (REPLACE_THREAD)', { error: error instanceof Error ? error.message : String(error) });
+    // Its tasks were aborted with it: their stores are restored again by the new thread's assignment.
+    for (const t of [...this.tasks.values(), ...this.suspended.values()]) this.closeTask(t);
+    this.tasks.clear();
+    this.suspended.clear();
+    this.rebalancing('REBALANCING');
+    this.startThread();
   }
 
   async close(): Promise<void> {
@@ -322,27 +364,36 @@ class StreamsRuntime implements StreamsApp {
   }
 
   /**
-   * A poll's records, each run of one partition given to its task as one batch (so an RxJS step
-   * sees the whole run), runs in poll order; the outputs of every sink, in order.
+   * A poll's records, given to their tasks in batches: a task's records of one partition in offset
+   * order, and across its partitions (a table and a stream, co-partitioned) the record with the
+   * smallest timestamp first, as Kafka Streams chooses by the smallest head timestamp. An RxJS
+   * step sees each batch whole.
    */
   private processBatch(records: readonly ConsumerRecord[]): PipelineOutput[] | Promise<PipelineOutput[]> {
     this.collected = [];
-    const runs: Array<{ task: StreamTask; topic: string; raws: RawRecord[] }> = [];
-    let last: { topic: string; partition: number; raws: RawRecord[] } | undefined;
+    const perPartition = new Map<string, { task: StreamTask; topic: string; raws: RawRecord[] }>();
     for (const record of records) {
-      if (last === undefined || last.topic !== record.topic || last.partition !== record.partition) {
+      const id = `${record.topic}\u0000${record.partition}`;
+      let run = perPartition.get(id);
+      if (run === undefined) {
         const name = this.topologyName(record.topic);
         const sub = this.topology.subtopologyOf(name);
         const state = sub === undefined ? undefined : this.tasks.get(`${sub.id}_${record.partition}`);
         if (state === undefined) throw new KafkaProtocolError('UNKNOWN_MEMBER_ID', `no task for ${record.topic}-${record.partition}: it is not assigned to this instance`);
-        last = { topic: record.topic, partition: record.partition, raws: [] };
-        runs.push({ task: state.task, topic: name, raws: last.raws });
+        perPartition.set(id, (run = { task: state.task, topic: name, raws: [] }));
       }
-      last.raws.push({ key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers, offset: record.offset });
+      run.raws.push({ key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers, offset: record.offset });
     }
+    const perTask = new Map<StreamTask, Run[]>();
+    for (const run of perPartition.values()) {
+      const list = perTask.get(run.task);
+      if (list === undefined) perTask.set(run.task, [run]);
+      else list.push(run);
+    }
+    const runs = [...perTask.values()].flatMap((list) => (list.length === 1 ? list : byTimestamp(list)));
     const take = (): PipelineOutput[] => this.collected.splice(0).map(toOutput);
     for (let i = 0; i < runs.length; i++) {
-      const run = runs[i] as (typeof runs)[number];
+      const run = runs[i] as Run;
       const result = run.task.process(run.topic, run.raws);
       if (result instanceof Promise) return result.then(() => this.processRuns(runs, i + 1)).then(take);
     }
@@ -350,9 +401,9 @@ class StreamsRuntime implements StreamsApp {
   }
 
   /** The rest of the runs, after one went asynchronous. */
-  private async processRuns(runs: ReadonlyArray<{ task: StreamTask; topic: string; raws: RawRecord[] }>, from: number): Promise<void> {
+  private async processRuns(runs: readonly Run[], from: number): Promise<void> {
     for (let i = from; i < runs.length; i++) {
-      const run = runs[i] as (typeof runs)[number];
+      const run = runs[i] as Run;
       await run.task.process(run.topic, run.raws);
     }
   }
@@ -468,6 +519,45 @@ class StreamsRuntime implements StreamsApp {
     } finally {
       await consumer.close().catch(() => undefined);
     }
+  }
+}
+
+/** @internal Records of one partition for one task. */
+export interface Run {
+  readonly task: StreamTask;
+  readonly topic: string;
+  readonly raws: RawRecord[];
+}
+
+/**
+ * One task's runs of several partitions, cut and interleaved so that the record with the smallest
+ * timestamp goes first (ties: the partition polled first); each partition keeps its offset order.
+ */
+export function byTimestamp(runs: readonly Run[]): Run[] {
+  const heads = runs.map(() => 0);
+  const out: Run[] = [];
+  for (;;) {
+    let pick = -1;
+    let low = Infinity;
+    for (let i = 0; i < runs.length; i++) {
+      const head = (runs[i] as Run).raws[heads[i] as number];
+      if (head !== undefined && head.timestamp < low) {
+        low = head.timestamp;
+        pick = i;
+      }
+    }
+    if (pick < 0) return out;
+    let others = Infinity;
+    for (let i = 0; i < runs.length; i++) {
+      const head = (runs[i] as Run).raws[heads[i] as number];
+      if (i !== pick && head !== undefined && head.timestamp < others) others = head.timestamp;
+    }
+    const run = runs[pick] as Run;
+    const from = heads[pick] as number;
+    let to = from + 1;
+    while (to < run.raws.length && (run.raws[to] as RawRecord).timestamp < others) to++;
+    heads[pick] = to;
+    out.push({ task: run.task, topic: run.topic, raws: run.raws.slice(from, to) });
   }
 }
 

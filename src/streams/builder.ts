@@ -11,6 +11,7 @@ import type { OperatorFunction } from 'rxjs';
 import { TopologyError } from '../errors.ts';
 import type { GroupedRecord, StreamRecord, TableRow } from './record.ts';
 import type { Serde } from './serdes.ts';
+import { changeSerde, countSerde } from './internalSerdes.ts';
 import { Topology } from './topology.ts';
 import type { NodeSpec, StoreSpec, TopologyNode } from './topology.ts';
 
@@ -281,6 +282,18 @@ export class KTable<K, V> {
     return new KTable<K, V2>({ ...table.state, valueSerde: undefined });
   }
 
+  /**
+   * Regroups the table's rows under new keys (Kafka's KTable `groupBy`), through a repartition
+   * topic; `selector` maps a row to its group key and the value to aggregate. Always repartitions.
+   */
+  groupBy<K2, V2>(selector: (key: K, value: V) => { readonly key: K2; readonly value: V2 }, options: { readonly key?: Serde<K2>; readonly value?: Serde<V2>; readonly name?: string } = {}): KGroupedTable<K2, V2> {
+    if (typeof selector !== 'function') throw new TopologyError('groupBy() needs a function (key, value) => ({ key, value })');
+    const graph = this.state.graph;
+    const node = graph.add(options.name ?? graph.nextName('KTABLE-SELECT'), { kind: 'tableGroupBy', selector: selector as (key: unknown, value: unknown) => { key: unknown; value: unknown } }, [this.state.node]);
+    const { store: _store, ...rest } = this.state;
+    return new KGroupedTable<K2, V2>({ ...rest, node, shape: 'grouped', keyChanged: true, keySerde: options.key as Serde<unknown> | undefined, valueSerde: options.value as Serde<unknown> | undefined });
+  }
+
   /** The table's updates as a stream: one record per update, its value null for a delete. */
   toStream(options: { readonly name?: string } = {}): KStream<K, V> {
     const graph = this.state.graph;
@@ -296,3 +309,43 @@ export class KTable<K, V> {
     return new KTable({ ...rest, node });
   }
 }
+
+/**
+ * A table regrouped by a new key, on its way to an aggregation (Kafka's KGroupedTable). Each
+ * update of the source table takes the old row out of its group (the subtractor) and puts the
+ * new row into its group (the adder).
+ */
+export class KGroupedTable<K, V> {
+  /** @internal */
+  constructor(readonly state: StreamState) {}
+
+  /**
+   * Aggregates each group: `adder` for a row entering it, `subtractor` for a row leaving it (an
+   * update leaves the old group and enters the new one; a delete only leaves).
+   */
+  aggregate<A>(initializer: () => A, adder: (key: K, value: V, aggregate: A) => A, subtractor: (key: K, value: V, aggregate: A) => A, options: { readonly store?: string; readonly value?: Serde<A>; readonly name?: string; readonly logged?: boolean } = {}): KTable<K, A> {
+    for (const [name, fn] of [['initializer', initializer], ['adder', adder], ['subtractor', subtractor]] as const) if (typeof fn !== 'function') throw new TopologyError(`aggregate() needs a ${name} function`);
+    const graph = this.state.graph;
+    const store = options.store ?? graph.nextName('KTABLE-AGGREGATE-STATE-STORE');
+    graph.addStore({ name: store, keySerde: this.state.keySerde, valueSerde: options.value as Serde<unknown> | undefined, logged: options.logged ?? true });
+    const topic = `${store}-repartition`;
+    graph.internalTopics.add(topic);
+    const valueSerde = this.state.valueSerde === undefined ? undefined : (changeSerde(this.state.valueSerde) as Serde<unknown>);
+    graph.add(`${store}-repartition-sink`, { kind: 'sink', topic, keySerde: this.state.keySerde, valueSerde, partitioner: undefined, internal: true, change: true }, [this.state.node]);
+    const source = graph.add(`${store}-repartition-source`, { kind: 'source', topics: [topic], keySerde: this.state.keySerde, valueSerde, internal: true, change: true }, []);
+    const node = graph.add(options.name ?? graph.nextName('KTABLE-AGGREGATE'), { kind: 'tableAggregate', store, initializer, adder: adder as (key: unknown, value: unknown, aggregate: unknown) => unknown, subtractor: subtractor as (key: unknown, value: unknown, aggregate: unknown) => unknown }, [source]);
+    return new KTable<K, A>({ graph, node, shape: 'table', keyChanged: false, keySerde: this.state.keySerde, valueSerde: options.value as Serde<unknown> | undefined, store });
+  }
+
+  /** Counts the rows of each group. */
+  count(options: { readonly store?: string; readonly name?: string; readonly logged?: boolean } = {}): KTable<K, number> {
+    return this.aggregate(() => 0, (_k, _v, n) => n + 1, (_k, _v, n) => n - 1, { ...options, value: countSerde });
+  }
+
+  /** Combines the values of each group: `adder` for a row entering it, `subtractor` for one leaving. */
+  reduce(adder: (aggregate: V, value: V) => V, subtractor: (aggregate: V, value: V) => V, options: { readonly store?: string; readonly value?: Serde<V>; readonly name?: string; readonly logged?: boolean } = {}): KTable<K, V> {
+    const NONE = Symbol('none');
+    return this.aggregate<V>(() => NONE as unknown as V, (_k, v, agg) => ((agg as unknown) === NONE ? v : adder(agg, v)), (_k, v, agg) => subtractor(agg, v), { ...options, ...(options.value === undefined && this.state.valueSerde !== undefined ? { value: this.state.valueSerde as Serde<V> } : {}) });
+  }
+}
+

@@ -224,10 +224,17 @@ export class Pipeline {
       rebalanceListener: {
         onPartitionsAssigned: async (partitions) => {
           for (const tp of partitions) this.owned.set(tpKey(tp.topic, tp.partition), ++this.tokens);
+          // Called while the run loop is inside poll, so no processing or commit of the loop is
+          // under way; not through the queue, which may hold a lost-partitions abort that waits
+          // on the consumer this callback holds up.
           const hook = context.hooks?.onAssigned;
-          if (hook !== undefined) await this.exclusive(async () => hook(partitions)).catch((error: unknown) => {
-            this.fatal ??= { error };
-          });
+          if (hook !== undefined) {
+            try {
+              await hook(partitions);
+            } catch (error) {
+              this.fatal ??= { error };
+            }
+          }
         },
         onPartitionsRevoked: (partitions) => this.onRevoked(partitions),
         onPartitionsLost: (partitions) => this.onLost(partitions),

@@ -15,6 +15,7 @@ import type { RecordHeader } from '../record/recordBatch.ts';
 import type { AnyRecord, Change } from './record.ts';
 import type { Serde } from './serdes.ts';
 import { deserializeWith, serializeWith } from './serdes.ts';
+import { changeSerde } from './internalSerdes.ts';
 import type { TransactionalKeyValueStore } from './stores/keyValueStore.ts';
 import type { NodeSpec, Processor, ProcessorContext, Topology, TopologyNode } from './topology.ts';
 
@@ -61,6 +62,7 @@ export class StreamTask {
   private readonly processors = new Map<string, { processor: Processor<unknown, unknown, unknown, unknown>; out: AnyRecord[] }>();
   private current: { topic: string; partition: number; offset: bigint } | undefined;
   private closed = false;
+  private changeDefault: Serde<unknown> | undefined;
 
   constructor(
     readonly id: string,
@@ -80,7 +82,7 @@ export class StreamTask {
     const source = this.sourceFor(topic);
     const spec = source.spec as Extract<NodeSpec, { kind: 'source' }>;
     const keySerde = spec.keySerde ?? this.host.defaultKeySerde;
-    const valueSerde = spec.valueSerde ?? this.host.defaultValueSerde;
+    const valueSerde = spec.valueSerde ?? this.defaultValueSerde(spec.change === true);
     const fullTopic = this.host.topicName(topic, spec.internal);
     const batch: AnyRecord[] = [];
     for (const raw of records) {
@@ -200,6 +202,40 @@ export class StreamTask {
             return { ...r, value: { newValue: change.newValue === null ? null : spec.fn(change.newValue, r.key), oldValue: change.oldValue === null ? null : spec.fn(change.oldValue, r.key) } };
           }),
         };
+      case 'tableGroupBy': {
+        // An update becomes a retraction of the old row under its old group and an addition of
+        // the new row under its new group (Kafka's KTableRepartitionMap), sent through the
+        // repartition topic; a group with a null key is dropped.
+        const out: AnyRecord[] = [];
+        for (const r of batch) {
+          const change = r.value as Change<unknown>;
+          if (change.oldValue !== null) {
+            const old = spec.selector(r.key, change.oldValue);
+            if (old.key !== null && old.key !== undefined) out.push({ ...r, key: old.key, value: { newValue: null, oldValue: old.value } satisfies Change<unknown> });
+          }
+          if (change.newValue !== null) {
+            const next = spec.selector(r.key, change.newValue);
+            if (next.key !== null && next.key !== undefined) out.push({ ...r, key: next.key, value: { newValue: next.value, oldValue: null } satisfies Change<unknown> });
+          }
+        }
+        return { all: out };
+      }
+      case 'tableAggregate': {
+        // Kafka's KTableAggregate: the subtractor takes the old value out, the adder puts the new one in.
+        const store = this.store(spec.store);
+        const out: AnyRecord[] = [];
+        for (const r of batch) {
+          if (r.key === null || r.key === undefined) continue;
+          const change = r.value as Change<unknown>;
+          const old = store.get(r.key);
+          let next = old === undefined ? spec.initializer() : old;
+          if (change.oldValue !== null && old !== undefined) next = spec.subtractor(r.key, change.oldValue, next);
+          if (change.newValue !== null) next = spec.adder(r.key, change.newValue, next);
+          store.put(r.key, next);
+          out.push({ ...r, value: { newValue: next, oldValue: old ?? null } satisfies Change<unknown> });
+        }
+        return { all: out };
+      }
       case 'toStream':
         return { all: batch.map((r) => ({ ...r, value: (r.value as Change<unknown>).newValue })) };
       case 'process':
@@ -284,13 +320,20 @@ export class StreamTask {
   private sink(node: TopologyNode, spec: Extract<NodeSpec, { kind: 'sink' }>, r: AnyRecord): void {
     const topic = this.host.topicName(typeof spec.topic === 'string' ? spec.topic : spec.topic(r), spec.internal);
     const key = serializeWith(required(spec.keySerde ?? this.host.defaultKeySerde, `sink ${node.name}`, 'key'), 'key', r.key, topic);
-    const value = serializeWith(required(spec.valueSerde ?? this.host.defaultValueSerde, `sink ${node.name}`, 'value'), 'value', r.value, topic);
+    const value = serializeWith(required(spec.valueSerde ?? this.defaultValueSerde(spec.change === true), `sink ${node.name}`, 'value'), 'value', r.value, topic);
     let partition: number | undefined;
     if (spec.partitioner !== undefined) {
       const count = this.host.partitionsOf(topic);
       if (count !== undefined) partition = spec.partitioner(topic, r.key, r.value, count);
     }
     this.host.send({ topic, ...(partition === undefined ? {} : { partition }), key, value, timestamp: r.timestamp, headers: r.headers });
+  }
+
+  /** The application's default value serde, wrapped to carry table updates where `change`. */
+  private defaultValueSerde(change: boolean): Serde<unknown> | undefined {
+    const serde = this.host.defaultValueSerde;
+    if (serde === undefined || !change) return serde;
+    return (this.changeDefault ??= changeSerde(serde) as Serde<unknown>);
   }
 
   private store(name: string): TransactionalKeyValueStore<unknown, unknown> {

@@ -37,7 +37,15 @@ export interface ProcessorContext<KOut = unknown, VOut = unknown> {
 
 /** What each kind of node does; the runtime's processors implement them. */
 export type NodeSpec =
-  | { readonly kind: 'source'; readonly topics: readonly string[]; readonly keySerde: Serde<unknown> | undefined; readonly valueSerde: Serde<unknown> | undefined; readonly internal: boolean }
+  | {
+      readonly kind: 'source';
+      readonly topics: readonly string[];
+      readonly keySerde: Serde<unknown> | undefined;
+      readonly valueSerde: Serde<unknown> | undefined;
+      readonly internal: boolean;
+      /** Its values are table updates (KGroupedTable's repartition): a default serde is wrapped to carry them. */
+      readonly change?: boolean;
+    }
   | { readonly kind: 'records'; readonly fn: (record: AnyRecord) => readonly AnyRecord[]; readonly keyPreserving: boolean }
   | { readonly kind: 'rx'; readonly operator: OperatorFunction<AnyRecord, AnyRecord>; readonly keyPreserving: boolean }
   | { readonly kind: 'split'; readonly predicates: ReadonlyArray<((record: AnyRecord) => boolean) | undefined> }
@@ -46,6 +54,14 @@ export type NodeSpec =
   | { readonly kind: 'tableFilter'; readonly predicate: (key: unknown, value: unknown) => boolean; readonly not: boolean }
   | { readonly kind: 'tableMapValues'; readonly fn: (value: unknown, key: unknown) => unknown }
   | { readonly kind: 'toStream' }
+  | { readonly kind: 'tableGroupBy'; readonly selector: (key: unknown, value: unknown) => { readonly key: unknown; readonly value: unknown } }
+  | {
+      readonly kind: 'tableAggregate';
+      readonly store: string;
+      readonly initializer: () => unknown;
+      readonly adder: (key: unknown, value: unknown, aggregate: unknown) => unknown;
+      readonly subtractor: (key: unknown, value: unknown, aggregate: unknown) => unknown;
+    }
   | { readonly kind: 'process'; readonly supplier: () => Processor<unknown, unknown, unknown, unknown>; readonly stores: readonly string[]; readonly keyPreserving: boolean }
   | {
       readonly kind: 'sink';
@@ -54,6 +70,8 @@ export type NodeSpec =
       readonly valueSerde: Serde<unknown> | undefined;
       readonly partitioner: StreamPartitioner | undefined;
       readonly internal: boolean;
+      /** Its values are table updates (see the source's `change`). */
+      readonly change?: boolean;
     };
 
 /** One node of the graph. */
@@ -151,6 +169,7 @@ export function storesOf(spec: NodeSpec): readonly string[] {
   switch (spec.kind) {
     case 'aggregate':
     case 'tableSource':
+    case 'tableAggregate':
       return [spec.store];
     case 'process':
       return spec.stores;

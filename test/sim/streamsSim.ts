@@ -132,8 +132,9 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
     processingGuarantee: guarantee,
     replicationFactor: 3,
     commitIntervalMs: guarantee === 'exactly_once_v2' ? 100 : 2_000,
-    // Shorter than Kafka's defaults so that an expired session happens within a run.
-    consumer: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, requestTimeoutMs: 5_000 },
+    // Shorter than Kafka's defaults so that an expired session happens within a run, and a
+    // JoinGroup answer lost to a cut-off times out (after max.poll.interval.ms + 5 s) within it.
+    consumer: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, requestTimeoutMs: 5_000, maxPollIntervalMs: 20_000 },
     producer: { requestTimeoutMs: 5_000 },
   } as const;
   const startInstance = async (): Promise<void> => {
@@ -234,8 +235,13 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
         if (c.offset >= 0n) reader.seek({ topic, partition: c.partition }, c.offset);
         else await reader.seekToBeginning([{ topic, partition: c.partition }]);
       }
-      for (let i = 0; i < 3; i++) if ((await reader.poll({ timeoutMs: 100 })).length > 0) return false;
-      return true;
+      // Read from the committed offsets to the end: any record on the way was not processed.
+      for (;;) {
+        if ((await reader.poll({ timeoutMs: 100 })).length > 0) return false;
+        let atEnd = true;
+        for (const e of hw) if ((await reader.position({ topic, partition: e.partition })) < e.offset) atEnd = false;
+        if (atEnd) return true;
+      }
     } finally {
       await consumer.close();
       await reader.close();
@@ -265,7 +271,16 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
     await cluster
       .settle(
         (async () => {
-          const ends = await admin.listOffsets('totals', 'latest', { isolationLevel: 'read_committed' });
+          // A crashed instance's open transaction holds the last stable offset back until its
+          // coordinator aborts it (transaction.timeout.ms): the output is read once none is open.
+          let ends = await admin.listOffsets('totals', 'latest', { isolationLevel: 'read_committed' });
+          for (let i = 0; ; i++) {
+            const hw = await admin.listOffsets('totals', 'latest');
+            if (hw.every((h) => ends.find((e) => e.partition === h.partition)?.offset === h.offset)) break;
+            if (i === 120) throw new Error('a transaction on totals stayed open for 60 s');
+            await sleep(cluster, 500);
+            ends = await admin.listOffsets('totals', 'latest', { isolationLevel: 'read_committed' });
+          }
           for (;;) {
             for (const r of await reader.poll({ timeoutMs: 200 })) {
               const account = dec.decode(r.key as Uint8Array);

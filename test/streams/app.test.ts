@@ -128,4 +128,50 @@ describe('createStreamsApp on a cluster', () => {
     expect(() => createStreamsApp(orderStats(), cluster, { applicationId: 'bad id!' })).toThrow(/applicationId/);
     expect(() => app.store('nope')).toThrow(/no store "nope"/);
   });
+
+  it('replaces a thread that died of an error when the handler says so, and goes to ERROR when it does not', async () => {
+    const cluster = await createTestCluster({ seed: 9, brokers: 3 });
+    const admin = cluster.admin();
+    await cluster.settle(admin.createTopic('orders', { partitions: 2, replicationFactor: 3 }));
+    await cluster.settle(admin.createTopic('orders-per-customer', { partitions: 2, replicationFactor: 3 }));
+    await sendOrders(cluster, 0, 60);
+    let failures = 0;
+    const flaky = () => {
+      const builder = new StreamsBuilder();
+      builder
+        .stream('orders', { key: string(), value: json<Order>() })
+        .pipe(
+          rxFilter((r) => {
+            // The 10th record seen fails the thread, once.
+            if (++seen === 10 && failures++ === 0) throw new Error('flaky operator');
+            return r.value.status === 'PAID';
+          }),
+          selectKey((r) => r.value.customerId),
+          groupByKey({ key: string() }),
+          count({ store: 'orders-per-customer' }),
+        )
+        .toStream()
+        .pipe(toTopic('orders-per-customer', { value: int32() }));
+      return builder.build();
+    };
+    let seen = 0;
+    const handled: unknown[] = [];
+    const app = createStreamsApp(flaky(), cluster, { applicationId: 'flaky', processingGuarantee: 'exactly_once_v2', replicationFactor: 3, uncaughtExceptionHandler: (e) => (handled.push(e), 'REPLACE_THREAD') });
+    await cluster.settle(app.start());
+    const expected = oracle(60);
+    await cluster.runUntil(() => [...expected].every(([c, n]) => app.store<string, number>('orders-per-customer').get(c) === n), { maxSimulatedMs: 120_000 });
+    expect(handled.map((e) => (e as Error).message)).toEqual(['flaky operator']);
+    expect(app.state).toBe('RUNNING');
+    await cluster.settle(app.close());
+    const out = await readOutput(cluster, 2);
+    expect(out.latest).toEqual(expected);
+    expect(out.records).toBe([...expected.values()].reduce((a, b) => a + b, 0));
+
+    seen = 0;
+    failures = 0;
+    const stopping = createStreamsApp(flaky(), cluster, { applicationId: 'flaky-2', processingGuarantee: 'exactly_once_v2', replicationFactor: 3 });
+    await cluster.settle(stopping.start());
+    await cluster.runUntil(() => stopping.state === 'ERROR', { maxSimulatedMs: 60_000 });
+    expect((stopping.error as Error).message).toBe('flaky operator');
+  });
 });

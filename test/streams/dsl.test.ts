@@ -294,3 +294,50 @@ describe('streams DSL: topologies that cannot run fail at build or start', () =>
     expect(driver.getKeyValueStore('sum').get('a')).toBe(1);
   });
 });
+
+describe('KGroupedTable: regrouped tables with adder and subtractor', () => {
+  it('moves a row between groups: subtractor on the old group, adder on the new; a delete only subtracts', () => {
+    const b = new StreamsBuilder();
+    // users: id -> { region, score }; per region: how many users and their total score.
+    const perRegion = b
+      .table('users', { key: string(), value: json<{ region: string; score: number }>() })
+      .groupBy((_id, u) => ({ key: u.region, value: u.score }), { key: string(), value: int32() });
+    perRegion.aggregate(() => 0, (_r, score, total) => total + score, (_r, score, total) => total - score, { store: 'score-per-region', value: int32() }).toStream().pipe(toTopic('scores', { key: string(), value: int32() }));
+    const b2Counts = perRegion.count({ store: 'users-per-region' });
+    expect(b2Counts.queryableStoreName).toBe('users-per-region');
+    const driver = new TopologyTestDriver(b.build(), { applicationId: 'regions' });
+    const users = driver.createInputTopic('users', string(), json<{ region: string; score: number }>());
+    users.pipeInput('u1', { region: 'eu', score: 10 });
+    users.pipeInput('u2', { region: 'eu', score: 5 });
+    users.pipeInput('u1', { region: 'us', score: 7 }); // moves from eu to us
+    users.pipeInput('u2', null); // deleted: leaves eu
+    const totals = driver.getKeyValueStore<string, number>('score-per-region');
+    expect(totals.get('eu')).toBe(0);
+    expect(totals.get('us')).toBe(7);
+    const counts = driver.getKeyValueStore<string, number>('users-per-region');
+    expect(counts.get('eu')).toBe(0);
+    expect(counts.get('us')).toBe(1);
+    // Each step as Kafka emits it: additions, then for the move a retraction from eu and an addition to us.
+    expect(driver.createOutputTopic('scores', string(), int32()).readKeyValuesToList()).toEqual([
+      { key: 'eu', value: 10 },
+      { key: 'eu', value: 15 },
+      { key: 'eu', value: 5 },
+      { key: 'us', value: 7 },
+      { key: 'eu', value: 0 },
+    ]);
+  });
+
+  it('repartitions through <store>-repartition, with or without serdes', () => {
+    const b = new StreamsBuilder();
+    b.table('t').groupBy((k, v) => ({ key: String(v), value: String(k) })).reduce((a, v) => [...a.split(','), v].sort().join(','), (a, v) => a.split(',').filter((x) => x !== v).join(','), { store: 'joined' });
+    const topology = b.build();
+    expect([...topology.internalTopics]).toEqual(['joined-repartition']);
+    const driver = new TopologyTestDriver(topology);
+    const t = driver.createInputTopic('t', json<string>(), json<string>());
+    t.pipeInput('a', 'x');
+    t.pipeInput('b', 'x');
+    t.pipeInput('a', 'y');
+    expect(driver.getKeyValueStore('joined').get('x')).toBe('b');
+    expect(driver.getKeyValueStore('joined').get('y')).toBe('a');
+  });
+});

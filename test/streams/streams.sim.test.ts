@@ -7,7 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { runStreamsSim, streamsFindings } from '../sim/streamsSim.ts';
 
 const replay = process.env.SIM_SEED === undefined ? undefined : Number(process.env.SIM_SEED);
-const seeds = replay !== undefined ? [replay] : Array.from({ length: Number(process.env.SIM_SEEDS ?? 6) }, (_, i) => 300 + i);
+// Regression seeds: 2031 (a JoinGroup answer lost to a cut-off: the harness waits out the
+// rebalance timeout), 2194 (a new leader's stale high watermark answered to ListOffsets, now
+// OFFSET_NOT_AVAILABLE), 2119 (a crashed instance's open transaction holding the output's LSO).
+const REGRESSIONS = [2031, 2119, 2194];
+const seeds = replay !== undefined ? [replay] : [...Array.from({ length: Number(process.env.SIM_SEEDS ?? 6) }, (_, i) => 300 + i), ...REGRESSIONS];
 
 describe('streams simulation (createStreamsApp, exactly_once_v2)', () => {
   for (const seed of seeds) {

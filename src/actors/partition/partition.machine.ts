@@ -455,6 +455,13 @@ export const partitionMachine = setup({
         'listOffsets.query': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const { topic, partition, log } = context;
+            // A new leader's high watermark may still be behind what the old leader exposed: until
+            // it reaches this epoch's start offset, no offset is answered (Kafka's
+            // OFFSET_NOT_AVAILABLE, KIP-207), so an end offset never goes backwards.
+            if (context.highWatermark < context.leaderEpochStartOffset) {
+              enqueue(emit({ type: 'listOffsets.result', requestId: event.requestId, topic, partition, offset: -1n, timestamp: -1, error: wireError('OFFSET_NOT_AVAILABLE', `the high watermark of ${topic}-${partition} (${context.highWatermark}) has not reached the start of leader epoch ${context.leaderEpoch} (${context.leaderEpochStartOffset}); retry shortly`) }));
+              return;
+            }
             // read_committed clients see the log up to the last stable offset.
             const highWatermark = event.isolationLevel === 'read_committed' ? log.lastStableOffset(context.highWatermark) : context.highWatermark;
             try {
