@@ -24,15 +24,19 @@ import type { Clock } from '../clock.ts';
 import { InvalidArgumentError, KafkaProtocolError, SamsaError, TopologyError } from '../errors.ts';
 import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
-import type { AdminClient, ConsumerOptions, ConsumerRecord, KafkaClients, ProducerOptions, TopicPartition } from '../clients/api.ts';
+import { join } from 'node:path';
+import type { AdminClient, ConsumerOptions, ConsumerRecord, KafkaClients, ProducerOptions, RecordMetadata, TopicPartition } from '../clients/api.ts';
 import { Pipeline } from './pipeline.ts';
 import type { PipelineOutput } from './pipeline.ts';
 import type { Serde } from './serdes.ts';
 import { json } from './serdes.ts';
 import { inMemoryKeyValueStore } from './stores/keyValueStore.ts';
+import { persistentKeyValueStore, readCheckpoint, writeCheckpoint } from './stores/persistentStore.ts';
 import type { KeyValue, ReadOnlyKeyValueStore, TransactionalKeyValueStore } from './stores/keyValueStore.ts';
 import { required, StreamTask } from './task.ts';
 import type { OutputRecord, RawRecord, TaskHost } from './task.ts';
+import { byTimestamp } from './recordChoice.ts';
+import type { Run } from './recordChoice.ts';
 import type { SubTopology, Topology } from './topology.ts';
 
 /** Kafka Streams' client states. */
@@ -51,6 +55,12 @@ export interface StreamsConfig {
   readonly defaultValueSerde?: Serde<unknown>;
   /** `default.deserialization.exception.handler`: 'logAndFail' (default) or 'logAndContinue'. */
   readonly deserializationExceptionHandler?: 'logAndFail' | 'logAndContinue';
+  /**
+   * `state.dir`: keep stores on disk (lmdb) under `<stateDir>/<applicationId>/<taskId>/<store>`,
+   * each task with a `.checkpoint` of its changelog offsets, so a restarted instance (or a task
+   * moving back) replays only what it lacks. One directory per instance. Default: stores in memory.
+   */
+  readonly stateDir?: string;
   /** `replication.factor` of internal topics (default 1, the broker's default). */
   readonly replicationFactor?: number;
   /** This instance's id: its clients' ids and its transactional id derive from it. */
@@ -103,6 +113,10 @@ export function createStreamsApp(topology: Topology, clients: KafkaClients, conf
 interface TaskState {
   readonly task: StreamTask;
   readonly stores: Map<string, TransactionalKeyValueStore<unknown, unknown>>;
+  /** The task's state directory, when its stores are persistent. */
+  readonly dir?: string;
+  /** What its `.checkpoint` holds: changelog offsets its stores are restored up to. */
+  readonly checkpoint: Map<string, bigint>;
 }
 
 class StreamsRuntime implements StreamsApp {
@@ -192,7 +206,10 @@ class StreamsRuntime implements StreamsApp {
           processBatch: (records) => this.processBatch(records),
           onAssigned: (partitions) => this.onAssigned(partitions),
           beforeCommit: () => this.changelogOutputs(),
-          afterCommit: () => this.forEachStore((s) => s.commitQuietly()),
+          afterCommit: (landed) => {
+            this.forEachStore((s) => s.commitQuietly());
+            this.checkpoint(landed);
+          },
           afterAbort: () => this.forEachStore((s) => s.abort()),
           onRevoked: (partitions) => this.onRevoked(partitions),
           onLost: (partitions) => this.onLost(partitions),
@@ -489,25 +506,67 @@ class StreamsRuntime implements StreamsApp {
     const sub = this.topology.subtopologies[Number(subId)] as SubTopology;
     const partition = Number(partitionText);
     const stores = new Map<string, TransactionalKeyValueStore<unknown, unknown>>();
-    for (const name of sub.stores) {
-      const spec = this.topology.stores.get(name);
-      const changelogTopic = `${this.appId}-${name}-changelog`;
-      const store = inMemoryKeyValueStore(name, { keySerde: required(spec?.keySerde ?? this.host.defaultKeySerde, `store ${name}`, 'key'), valueSerde: required(spec?.valueSerde ?? this.host.defaultValueSerde, `store ${name}`, 'value'), changelogTopic });
-      if (spec?.logged === true) await this.restore(store, changelogTopic, partition);
-      stores.set(name, store);
+    const taskDir = this.config.stateDir === undefined ? undefined : join(this.config.stateDir, this.appId, id);
+    // Offsets the task's persistent stores hold the changelogs up to; none for a store never checkpointed.
+    const checkpoint = taskDir === undefined ? new Map<string, bigint>() : readCheckpoint(taskDir);
+    try {
+      for (const name of sub.stores) {
+        const spec = this.topology.stores.get(name);
+        const changelogTopic = `${this.appId}-${name}-changelog`;
+        const options = { keySerde: required(spec?.keySerde ?? this.host.defaultKeySerde, `store ${name}`, 'key'), valueSerde: required(spec?.valueSerde ?? this.host.defaultValueSerde, `store ${name}`, 'value'), changelogTopic };
+        const store = taskDir === undefined ? inMemoryKeyValueStore(name, options) : persistentKeyValueStore(name, { ...options, dir: join(taskDir, name) });
+        stores.set(name, store);
+        if (spec?.logged !== true) continue;
+        const from = checkpoint.get(`${changelogTopic}-${partition}`);
+        // A local store without a checkpoint holds an unknown state (a crash before the first
+        // commit, or an unlogged past): it is emptied and restored in full, as Kafka does.
+        if (from === undefined) store.wipe();
+        await this.restore(store, changelogTopic, partition, from ?? 0n);
+      }
+    } catch (e) {
+      for (const store of stores.values()) store.close();
+      throw e;
     }
-    return { task: new StreamTask(id, partition, this.topology, sub.nodes, stores, this.host), stores };
+    return { task: new StreamTask(id, partition, this.topology, sub.nodes, stores, this.host), stores, checkpoint, ...(taskDir === undefined ? {} : { dir: taskDir }) };
   }
 
-  private async restore(store: TransactionalKeyValueStore<unknown, unknown>, topic: string, partition: number): Promise<void> {
+  /**
+   * After a commit: the tasks' stores hold every write of it, so each persistent task records how
+   * far its changelogs are in its store (Kafka's `.checkpoint`), and a restart or a move back
+   * replays only what came after.
+   */
+  private checkpoint(landed: readonly RecordMetadata[]): void {
+    if (this.config.stateDir === undefined) return;
+    const next = new Map<string, bigint>();
+    for (const m of landed) {
+      const key = `${m.topic}-${m.partition}`;
+      if (m.offset >= (next.get(key) ?? 0n)) next.set(key, m.offset + 1n);
+    }
+    for (const t of this.tasks.values()) {
+      if (t.dir === undefined) continue;
+      let changed = false;
+      for (const name of t.stores.keys()) {
+        const key = `${this.appId}-${name}-changelog-${t.task.partition}`;
+        const offset = next.get(key);
+        if (offset !== undefined && offset > (t.checkpoint.get(key) ?? -1n)) {
+          t.checkpoint.set(key, offset);
+          changed = true;
+        }
+      }
+      if (changed) writeCheckpoint(t.dir, t.checkpoint);
+    }
+  }
+
+  private async restore(store: TransactionalKeyValueStore<unknown, unknown>, topic: string, partition: number, from: bigint): Promise<void> {
     const admin = this.admin as AdminClient;
     const end = (await admin.listOffsets(topic, 'latest', { isolationLevel: 'read_committed' })).find((o) => o.partition === partition)?.offset ?? 0n;
-    if (end === 0n) return;
+    if (end <= from) return;
     const consumer = this.clients.consumer({ clientId: `${this.config.clientId ?? this.appId}-restore-${topic}-${partition}`, isolationLevel: 'read_committed', enableAutoCommit: false, autoOffsetReset: 'earliest' });
     try {
       const tp = { topic, partition };
       consumer.assign([tp]);
-      await consumer.seekToBeginning([tp]);
+      if (from > 0n) consumer.seek(tp, from);
+      else await consumer.seekToBeginning([tp]);
       let restored = 0;
       const began = this.clock.now();
       while ((await consumer.position(tp)) < end) {
@@ -515,49 +574,10 @@ class StreamsRuntime implements StreamsApp {
         store.restore(records.filter((r) => r.key !== null).map((r) => ({ key: r.key as Uint8Array, value: r.value })));
         restored += records.length;
       }
-      this.logger.info('store restored from its changelog', { store: store.name, partition, records: restored, durationMs: this.clock.now() - began });
+      this.logger.info('store restored from its changelog', { store: store.name, partition, from: from.toString(), records: restored, durationMs: this.clock.now() - began });
     } finally {
       await consumer.close().catch(() => undefined);
     }
-  }
-}
-
-/** @internal Records of one partition for one task. */
-export interface Run {
-  readonly task: StreamTask;
-  readonly topic: string;
-  readonly raws: RawRecord[];
-}
-
-/**
- * One task's runs of several partitions, cut and interleaved so that the record with the smallest
- * timestamp goes first (ties: the partition polled first); each partition keeps its offset order.
- */
-export function byTimestamp(runs: readonly Run[]): Run[] {
-  const heads = runs.map(() => 0);
-  const out: Run[] = [];
-  for (;;) {
-    let pick = -1;
-    let low = Infinity;
-    for (let i = 0; i < runs.length; i++) {
-      const head = (runs[i] as Run).raws[heads[i] as number];
-      if (head !== undefined && head.timestamp < low) {
-        low = head.timestamp;
-        pick = i;
-      }
-    }
-    if (pick < 0) return out;
-    let others = Infinity;
-    for (let i = 0; i < runs.length; i++) {
-      const head = (runs[i] as Run).raws[heads[i] as number];
-      if (i !== pick && head !== undefined && head.timestamp < others) others = head.timestamp;
-    }
-    const run = runs[pick] as Run;
-    const from = heads[pick] as number;
-    let to = from + 1;
-    while (to < run.raws.length && (run.raws[to] as RawRecord).timestamp < others) to++;
-    heads[pick] = to;
-    out.push({ task: run.task, topic: run.topic, raws: run.raws.slice(from, to) });
   }
 }
 

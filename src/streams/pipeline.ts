@@ -113,7 +113,8 @@ export interface PipelineHooks {
   processBatch?(records: readonly ConsumerRecord[]): readonly PipelineOutput[] | Promise<readonly PipelineOutput[]>;
   onAssigned?(partitions: readonly TopicPartition[]): Promise<void> | void;
   beforeCommit?(): readonly PipelineOutput[];
-  afterCommit?(): void;
+  /** After a commit, with where the records `beforeCommit` returned landed. */
+  afterCommit?(landed: readonly RecordMetadata[]): void;
   afterAbort?(): void;
   onRevoked?(partitions: readonly TopicPartition[]): void;
   onLost?(partitions: readonly TopicPartition[]): void;
@@ -460,10 +461,19 @@ export class Pipeline {
     if (this.pendingRecords === 0) return;
     const offsets = [...this.pending.values()];
     const count = this.pendingRecords;
+    // What the hook adds (a streams app's changelog records) goes in the same transaction, one send per topic.
+    const extra = new Map<string, ProducerRecord[]>();
     for (const { topic, record } of outputsOf(this.context.hooks?.beforeCommit?.() ?? [], this.options.to)) {
-      const sent = this.producer.send(topic, record);
+      let list = extra.get(topic);
+      if (list === undefined) extra.set(topic, (list = []));
+      list.push(record);
+    }
+    const extraSent: Array<Promise<RecordMetadata[]>> = [];
+    for (const [topic, list] of extra) {
+      const sent = this.producer.send(topic, list);
       sent.catch(() => undefined);
       this.outstanding.push(sent);
+      extraSent.push(sent);
     }
     const sends = this.outstanding;
     this.outstanding = [];
@@ -482,7 +492,9 @@ export class Pipeline {
     this.pendingRecords = 0;
     this.processedCount += count;
     this.commitCount++;
-    this.context.hooks?.afterCommit?.();
+    // Every send settled successfully before the commit: these are where the hook's records landed.
+    const landed = this.context.hooks?.afterCommit === undefined ? [] : (await Promise.all(extraSent)).flat();
+    this.context.hooks?.afterCommit?.(landed);
   }
 
   /**

@@ -5,7 +5,11 @@
  * start refusing what cannot run.
  */
 import { filter as rxFilter } from 'rxjs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { consoleLogger } from '../../src/logger.ts';
 import { TopologyError } from '../../src/errors.ts';
 import { createStreamsApp } from '../../src/streams/app.ts';
 import type { StreamsState } from '../../src/streams/app.ts';
@@ -173,5 +177,46 @@ describe('createStreamsApp on a cluster', () => {
     await cluster.settle(stopping.start());
     await cluster.runUntil(() => stopping.state === 'ERROR', { maxSimulatedMs: 60_000 });
     expect((stopping.error as Error).message).toBe('flaky operator');
+  });
+
+  it('keeps stores on disk under stateDir: a restart replays only the changelog after its checkpoint', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'samsa-state-'));
+    try {
+      const cluster = await createTestCluster({ seed: 12, brokers: 3 });
+      const admin = cluster.admin();
+      await cluster.settle(admin.createTopic('orders', { partitions: 2, replicationFactor: 3 }));
+      await cluster.settle(admin.createTopic('orders-per-customer', { partitions: 2, replicationFactor: 3 }));
+      await sendOrders(cluster, 0, 120);
+      const restored: Array<{ from: string; records: number }> = [];
+      const logger = consoleLogger({ level: 'info', write: (e) => (e.message.startsWith('store restored') ? restored.push({ from: String(e.fields.from), records: Number(e.fields.records) }) : undefined) });
+      const config = { applicationId: 'disk', processingGuarantee: 'exactly_once_v2' as const, replicationFactor: 3, stateDir, clientId: 'd', logger };
+      const first = createStreamsApp(orderStats(), cluster, config);
+      await cluster.settle(first.start());
+      const early = oracle(120);
+      await cluster.runUntil(() => [...early].every(([c, n]) => first.store<string, number>('orders-per-customer').get(c) === n), { maxSimulatedMs: 120_000 });
+      await cluster.settle(first.close());
+      expect(existsSync(join(stateDir, 'disk', '1_0', '.checkpoint'))).toBe(true);
+      expect(restored).toEqual([]);
+
+      // The same instance again: its stores are on disk and its checkpoints at the changelogs' ends.
+      await sendOrders(cluster, 120, 60);
+      const second = createStreamsApp(orderStats(), cluster, config);
+      await cluster.settle(second.start());
+      const all = oracle(180);
+      await cluster.runUntil(() => [...all].every(([c, n]) => second.store<string, number>('orders-per-customer').get(c) === n), { maxSimulatedMs: 120_000 });
+      expect(restored.every((r) => r.records === 0)).toBe(true);
+      await cluster.settle(second.close());
+
+      // Without a checkpoint the local state is of unknown age: wiped and restored in full.
+      rmSync(join(stateDir, 'disk', '1_0', '.checkpoint'));
+      restored.length = 0;
+      const third = createStreamsApp(orderStats(), cluster, config);
+      await cluster.settle(third.start());
+      await cluster.runUntil(() => third.state === 'RUNNING' && [...all].every(([c, n]) => third.store<string, number>('orders-per-customer').get(c) === n), { maxSimulatedMs: 120_000 });
+      expect(restored.some((r) => r.from === '0' && r.records > 0)).toBe(true);
+      await cluster.settle(third.close());
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,8 +3,8 @@
  * head timestamp goes first, while each partition keeps its offset order.
  */
 import { describe, expect, it } from 'vitest';
-import { byTimestamp } from '../../src/streams/app.ts';
-import type { Run } from '../../src/streams/app.ts';
+import { byTimestamp } from '../../src/streams/recordChoice.ts';
+import type { Run } from '../../src/streams/recordChoice.ts';
 import type { StreamTask } from '../../src/streams/task.ts';
 
 const task = {} as StreamTask;

@@ -1,5 +1,6 @@
 /**
- * In-memory key-value state stores, as Kafka Streams' `Stores.inMemoryKeyValueStore`.
+ * Key-value state stores, as Kafka Streams' `Stores.inMemoryKeyValueStore`; the committed state
+ * lives in any {@link KeyValueBytesStore} (in memory here, on disk in persistentStore.ts).
  *
  * - Order is Kafka's: keys sort by their serialized bytes, unsigned, a prefix before its
  *   extensions. So int32 keys sort by their big-endian bytes (-1 after 1), exactly as a Kafka
@@ -55,6 +56,34 @@ export interface KeyValueStore<K, V> extends ReadOnlyKeyValueStore<K, V> {
 
 type Entry = KeyValue<Uint8Array, Uint8Array>;
 
+/**
+ * A sorted map of byte keys to byte values in Kafka's key order (unsigned bytes, a prefix before
+ * its extensions): the committed state under a {@link TransactionalKeyValueStore}. Returned
+ * entries are never changed by later writes.
+ */
+export interface KeyValueBytesStore {
+  /** Number of entries. */
+  readonly size: number;
+  /** The value of `key`, or undefined. */
+  get(key: Uint8Array): Uint8Array | undefined;
+  /** Writes `value` for `key`; null deletes (a changelog tombstone). */
+  put(key: Uint8Array, value: Uint8Array | null): void;
+  /** Optional: writes every record at once, all or none (null deletes); used by commit and restore when present. */
+  putAll?(records: Iterable<ChangelogRecord>): void;
+  /** Deletes `key`; returns the value it had, or undefined. */
+  delete(key: Uint8Array): Uint8Array | undefined;
+  /** Removes every entry. */
+  clear(): void;
+  /** Entries with from ≤ key ≤ to in byte order; an undefined bound is open; empty when from sorts after to. */
+  range(from?: Uint8Array, to?: Uint8Array): Entry[];
+  /** Entries whose key starts with `prefix`, in byte order. */
+  prefixScan(prefix: Uint8Array): Entry[];
+  /** Every entry, in byte order. */
+  all(): Entry[];
+  /** Releases what the store holds (files, handles); closing again does nothing. */
+  close(): void;
+}
+
 // Fits String.fromCharCode's argument limit with a wide margin.
 const CHUNK = 8192;
 
@@ -95,7 +124,7 @@ function requireBytes(what: string, x: unknown): asserts x is Uint8Array {
 }
 
 /** A sorted in-memory map of byte keys to byte values, in Kafka's key order. Values are kept as given, not copied; keys are copied. */
-export class InMemoryKeyValueBytesStore {
+export class InMemoryKeyValueBytesStore implements KeyValueBytesStore {
   private readonly tree: btree.default<string, Uint8Array> = new BTree<string, Uint8Array>(undefined, compareStrings);
 
   /** Number of entries. */
@@ -150,6 +179,9 @@ export class InMemoryKeyValueBytesStore {
     return this.scan(undefined, () => true);
   }
 
+  /** Does nothing: memory is released with the store, and the entries stay readable. */
+  close(): void {}
+
   private scan(lowest: string | undefined, within: (key: string) => boolean): Entry[] {
     const out: Entry[] = [];
     for (const [k, value] of this.tree.entries(lowest)) {
@@ -179,7 +211,7 @@ function mergeSorted(a: Entry[], b: Entry[]): Entry[] {
 }
 
 /**
- * A typed key-value store with exactly-once buffering over an {@link InMemoryKeyValueBytesStore}.
+ * A typed key-value store with exactly-once buffering over a {@link KeyValueBytesStore}.
  * Reads see pending writes merged over the committed state; only {@link commit} changes the
  * committed state and emits on {@link changes$}. After {@link close} every call throws {@link ClosedError}.
  */
@@ -189,14 +221,13 @@ export class TransactionalKeyValueStore<K, V> implements KeyValueStore<K, V> {
   private readonly subject = new Subject<StoreChange<K, V>>();
   /** Pending writes by encoded key, in the order of their last write (a rewrite moves the key to the end). */
   private readonly pending = new Map<string, ChangelogRecord>();
-  /** The live (non-tombstone) pending writes, sorted, for range reads. */
   /** The pending writes in key order, built only when a scan needs them (most tasks only get and put). */
   private sortedOverlay: InMemoryKeyValueBytesStore | undefined;
   private closed = false;
 
   constructor(
     readonly name: string,
-    private readonly committed: InMemoryKeyValueBytesStore,
+    private readonly committed: KeyValueBytesStore,
     private readonly keySerde: Serde<K>,
     private readonly valueSerde: Serde<V>,
     readonly changelogTopic: string,
@@ -269,7 +300,8 @@ export class TransactionalKeyValueStore<K, V> implements KeyValueStore<K, V> {
   /**
    * Applies the pending writes to the committed state, emits each change on {@link changes$} and
    * returns them. A deletion of a key that was absent changes nothing and is not reported. All
-   * changes are decoded before any is applied, so a failing serde leaves the store untouched.
+   * changes are decoded before any is applied, so a failing serde leaves the store untouched; so
+   * does a failing write to a bytes store with `putAll` (one transaction), and the writes stay pending.
    */
   commit(): StoreChange<K, V>[] {
     return this.commitPending(true);
@@ -292,7 +324,7 @@ export class TransactionalKeyValueStore<K, V> implements KeyValueStore<K, V> {
       const key = deserializeWith(this.keySerde, 'key', r.key, this.changelogTopic) as K;
       changes.push({ key, value: r.value === null ? null : this.value(r.value), oldValue: old === undefined ? null : this.value(old) });
     }
-    for (const r of this.pending.values()) this.committed.put(r.key, r.value);
+    this.apply(this.pending.values());
     this.dropPending();
     for (const c of changes) this.subject.next(c);
     return changes;
@@ -307,15 +339,32 @@ export class TransactionalKeyValueStore<K, V> implements KeyValueStore<K, V> {
   /** Applies changelog records straight to the committed state (a null value deletes), without emitting: restoration, before the task processes. */
   restore(records: Iterable<ChangelogRecord>): void {
     this.ensureOpen();
-    for (const r of records) this.committed.put(r.key, r.value);
+    this.apply(records);
   }
 
-  /** Drops pending writes and completes {@link changes$}; later calls throw {@link ClosedError}. Closing again does nothing, so shutdown paths may overlap. */
+  /** Empties the committed state and drops pending writes: a local state of unknown age, before a full restore. */
+  wipe(): void {
+    this.ensureOpen();
+    this.dropPending();
+    this.committed.clear();
+  }
+
+  /**
+   * Drops pending writes, completes {@link changes$} and closes the committed bytes store; later
+   * calls throw {@link ClosedError}. Closing again does nothing, so shutdown paths may overlap.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.dropPending();
     this.subject.complete();
+    this.committed.close();
+  }
+
+  /** Writes records to the committed state: as one transaction where the bytes store offers it (one disk sync, not one per record). */
+  private apply(records: Iterable<ChangelogRecord>): void {
+    if (this.committed.putAll !== undefined) this.committed.putAll(records);
+    else for (const r of records) this.committed.put(r.key, r.value);
   }
 
   /** The pending writes as a sorted store, for scans. */
@@ -361,11 +410,19 @@ export class TransactionalKeyValueStore<K, V> implements KeyValueStore<K, V> {
   }
 }
 
-/** A new, empty in-memory store named `name`, with exactly-once buffering; its changelog records go to `changelogTopic`, which the serdes are also called with. */
-export function inMemoryKeyValueStore<K, V>(name: string, options: { keySerde: Serde<K>; valueSerde: Serde<V>; changelogTopic: string }): TransactionalKeyValueStore<K, V> {
+/** What every store factory needs: serdes, and the changelog topic the serdes are called with. */
+export interface StoreOptions<K, V> { keySerde: Serde<K>; valueSerde: Serde<V>; changelogTopic: string }
+
+/** Throws {@link InvalidArgumentError} unless `name` is non-empty and `options` has both serdes and a changelog topic. */
+export function checkStoreOptions<K, V>(name: string, options: StoreOptions<K, V>): void {
   if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('name', 'a store needs a non-empty name');
   if (!isSerde(options?.keySerde)) throw new InvalidArgumentError('keySerde', `store "${name}" needs a key serde`);
   if (!isSerde(options.valueSerde)) throw new InvalidArgumentError('valueSerde', `store "${name}" needs a value serde`);
   if (typeof options.changelogTopic !== 'string' || options.changelogTopic === '') throw new InvalidArgumentError('changelogTopic', `store "${name}" needs a changelog topic`);
+}
+
+/** A new, empty in-memory store named `name`, with exactly-once buffering; its changelog records go to `changelogTopic`, which the serdes are also called with. */
+export function inMemoryKeyValueStore<K, V>(name: string, options: StoreOptions<K, V>): TransactionalKeyValueStore<K, V> {
+  checkStoreOptions(name, options);
   return new TransactionalKeyValueStore(name, new InMemoryKeyValueBytesStore(), options.keySerde, options.valueSerde, options.changelogTopic);
 }
