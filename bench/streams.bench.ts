@@ -208,11 +208,13 @@ function bytesPerKey(): number {
   };
   const before = used();
   const store = inMemoryKeyValueStore('m', { keySerde: bytes(), valueSerde: bytes(), changelogTopic: 'm-changelog' });
-  const value = new Uint8Array(8);
+  // A fresh key and value per entry, as records read from a changelog are.
   const records = function* () {
     for (let i = 0; i < RESTORE_KEYS; i++) {
       const key = new Uint8Array(16);
       new DataView(key.buffer).setUint32(12, i);
+      const value = new Uint8Array(8);
+      new DataView(value.buffer).setUint32(4, i);
       yield { key, value };
     }
   };
