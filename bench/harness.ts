@@ -70,3 +70,12 @@ function memoryNow(): { peakRssMB: number; rssMB: number; heapUsedMB: number; ar
   // resourceUsage().maxRSS is in KiB.
   return { peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024), rssMB: mb(usage.rss), heapUsedMB: mb(usage.heapUsed), arrayBuffersMB: mb(usage.arrayBuffers) };
 }
+
+/** The workload of the cluster-side benchmarks: a 100-byte value (Kafka's 2014 shape) and 4,096 distinct 16-byte keys. */
+export const BENCH_VALUE = new Uint8Array(100).map((_, i) => (i * 11) & 0xff);
+export const BENCH_KEYS = Array.from({ length: 4096 }, (_, i) => {
+  const k = new Uint8Array(16);
+  new DataView(k.buffer).setUint32(0, i);
+  return k;
+});
+

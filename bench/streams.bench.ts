@@ -23,7 +23,7 @@ import { count, filter, groupByKey, mapValues, toTopic } from '../src/streams/op
 import { bytes } from '../src/streams/serdes.ts';
 import { inMemoryKeyValueStore } from '../src/streams/stores/keyValueStore.ts';
 import { TopologyTestDriver } from '../src/streams/testDriver.ts';
-import { measurement, median } from './harness.ts';
+import { BENCH_KEYS, BENCH_VALUE, measurement, median } from './harness.ts';
 import type { Measurement } from './harness.ts';
 
 const RECORDS = Number(process.env.BENCH_STREAMS_RECORDS ?? 200_000);
@@ -31,12 +31,8 @@ const DRIVER_RECORDS = Number(process.env.BENCH_STREAMS_DRIVER_RECORDS ?? 200_00
 const RESTORE_KEYS = Number(process.env.BENCH_STREAMS_RESTORE_KEYS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PARTITIONS = 6;
-const VALUE = new Uint8Array(100).map((_, i) => (i * 11) & 0xff);
-const KEYS = Array.from({ length: 4096 }, (_, i) => {
-  const k = new Uint8Array(16);
-  new DataView(k.buffer).setUint32(0, i);
-  return k;
-});
+const VALUE = BENCH_VALUE;
+const KEYS = BENCH_KEYS;
 /** The work both sides do per record: keep most records, and change the value. */
 const keep = (value: Uint8Array | null): boolean => value !== null && value[1] !== 1;
 const change = (value: Uint8Array): Uint8Array => value.subarray(0, 64);

@@ -10,19 +10,15 @@
 import { createCluster } from '../src/cluster/cluster.ts';
 import type { Cluster } from '../src/cluster/cluster.ts';
 import { SystemClock } from '../src/clock.ts';
-import { measurement, median } from './harness.ts';
+import { BENCH_KEYS, BENCH_VALUE, measurement, median } from './harness.ts';
 import type { Measurement } from './harness.ts';
 
 const PRODUCE_RECORDS = Number(process.env.BENCH_TXN_PRODUCE_RECORDS ?? 300_000);
 const PIPELINE_RECORDS = Number(process.env.BENCH_TXN_PIPELINE_RECORDS ?? 300_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PARTITIONS = 6;
-const VALUE = new Uint8Array(100).map((_, i) => (i * 11) & 0xff);
-const KEYS = Array.from({ length: 4096 }, (_, i) => {
-  const k = new Uint8Array(16);
-  new DataView(k.buffer).setUint32(0, i);
-  return k;
-});
+const VALUE = BENCH_VALUE;
+const KEYS = BENCH_KEYS;
 
 async function seconds(body: () => Promise<void>): Promise<number> {
   const start = process.hrtime.bigint();

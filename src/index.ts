@@ -59,6 +59,7 @@ export type { Pipeline, PipelineOptions, PipelineOutput, PipelineResult, Pipelin
 export { StreamsBuilder, keyPreserving } from './streams/builder.ts';
 export { createStreamsApp } from './streams/app.ts';
 export type { StreamsApp, StreamsConfig, StreamsState } from './streams/app.ts';
+export type { StreamsMetrics, TaskMetrics } from './streams/appObservables.ts';
 export type { KStream, KGroupedStream, KTable, KGroupedTable, ConsumedOptions, Piped } from './streams/builder.ts';
 export {
   filter,

@@ -21,7 +21,7 @@ import { BehaviorSubject } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { SystemClock } from '../clock.ts';
 import type { Clock } from '../clock.ts';
-import { InvalidArgumentError, KafkaProtocolError, SamsaError, TopologyError } from '../errors.ts';
+import { InvalidArgumentError, KafkaProtocolError, TopologyError } from '../errors.ts';
 import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { join } from 'node:path';
@@ -32,7 +32,10 @@ import type { Serde } from './serdes.ts';
 import { json } from './serdes.ts';
 import { inMemoryKeyValueStore } from './stores/keyValueStore.ts';
 import { persistentKeyValueStore, readCheckpoint, writeCheckpoint } from './stores/persistentStore.ts';
-import type { KeyValue, ReadOnlyKeyValueStore, TransactionalKeyValueStore } from './stores/keyValueStore.ts';
+import type { KeyValue, ReadOnlyKeyValueStore, StoreChange, TransactionalKeyValueStore } from './stores/keyValueStore.ts';
+import { StoreChangeFeeds } from './appObservables.ts';
+import { prepareTopics } from './internalTopics.ts';
+import type { StreamsMetrics } from './appObservables.ts';
 import { required, StreamTask } from './task.ts';
 import type { OutputRecord, RawRecord, TaskHost } from './task.ts';
 import { byTimestamp } from './recordChoice.ts';
@@ -101,8 +104,12 @@ export interface StreamsApp {
    * @throws InvalidArgumentError for an unknown store name.
    */
   store<K = unknown, V = unknown>(name: string): ReadOnlyKeyValueStore<K, V>;
-  /** Records processed and committed so far, and commits and aborts. */
-  readonly metrics: { readonly processed: number; readonly commits: number; readonly aborts: number; readonly tasks: readonly string[] };
+  /** Records processed and committed so far, commits, aborts, and each task's counters. */
+  readonly metrics: StreamsMetrics;
+  /** `metrics` after every commit and every change of the tasks. */
+  readonly metrics$: Observable<StreamsMetrics>;
+  /** The committed changes of a store, from whichever of this instance's tasks hold it. @throws InvalidArgumentError for an unknown store name. */
+  changes<K = unknown, V = unknown>(store: string): Observable<StoreChange<K, V>>;
 }
 
 /** Runs `topology` on `clients`; see the module comment. */
@@ -134,6 +141,8 @@ class StreamsRuntime implements StreamsApp {
   private collected: OutputRecord[] = [];
   private pipeline: Pipeline | undefined;
   private threads = 0;
+  private readonly feeds = new StoreChangeFeeds();
+  private readonly metricsSubject = new BehaviorSubject<StreamsMetrics>({ processed: 0, commits: 0, aborts: 0, tasks: [], perTask: [] });
   private admin: AdminClient | undefined;
 
   constructor(
@@ -167,16 +176,30 @@ class StreamsRuntime implements StreamsApp {
     return this.subject.value;
   }
 
-  get metrics(): StreamsApp['metrics'] {
+  get metrics(): StreamsMetrics {
     const stats = this.pipeline?.stats;
-    return { processed: stats?.processed ?? 0, commits: stats?.commits ?? 0, aborts: stats?.aborts ?? 0, tasks: [...this.tasks.keys()].sort() };
+    const ids = [...this.tasks.keys()].sort();
+    const perTask = ids.map((taskId) => {
+      const task = (this.tasks.get(taskId) as TaskState).task;
+      return { taskId, processed: task.processed, streamTime: task.streamTime };
+    });
+    return { processed: stats?.processed ?? 0, commits: stats?.commits ?? 0, aborts: stats?.aborts ?? 0, tasks: ids, perTask };
+  }
+
+  get metrics$(): Observable<StreamsMetrics> {
+    return this.metricsSubject.asObservable();
+  }
+
+  changes<K = unknown, V = unknown>(store: string): Observable<StoreChange<K, V>> {
+    if (!this.topology.stores.has(store)) throw new InvalidArgumentError('store', `no store "${store}" in this topology (stores: ${[...this.topology.stores.keys()].join(', ') || 'none'})`);
+    return this.feeds.feed<K, V>(store);
   }
 
   async start(): Promise<void> {
     if (this.state !== 'CREATED') throw new TopologyError(`start() was called in state ${this.state}; an app starts once`);
     try {
       this.admin = this.clients.admin();
-      await this.prepareTopics(this.admin);
+      for (const [topic, count] of await prepareTopics(this.topology, this.admin, this.appId, this.config.replicationFactor ?? 1)) this.partitions.set(topic, count);
     } catch (e) {
       this.fail(e);
       throw e;
@@ -209,6 +232,7 @@ class StreamsRuntime implements StreamsApp {
           afterCommit: (landed) => {
             this.forEachStore((s) => s.commitQuietly());
             this.checkpoint(landed);
+            this.metricsSubject.next(this.metrics);
           },
           afterAbort: () => this.forEachStore((s) => s.abort()),
           onRevoked: (partitions) => this.onRevoked(partitions),
@@ -271,13 +295,16 @@ class StreamsRuntime implements StreamsApp {
     await this.admin?.close();
     if (this.state !== 'ERROR') this.subject.next('NOT_RUNNING');
     this.subject.complete();
+    this.feeds.complete();
+    this.metricsSubject.complete();
   }
 
   store<K = unknown, V = unknown>(name: string): ReadOnlyKeyValueStore<K, V> {
     const spec = this.topology.stores.get(name);
     if (spec === undefined) throw new InvalidArgumentError('name', `no store "${name}" in this topology (stores: ${[...this.topology.stores.keys()].join(', ') || 'none'})`);
     const keySerde = required(spec.keySerde ?? this.host.defaultKeySerde, `store ${name}`, 'key');
-    const locals = (): TransactionalKeyValueStore<K, V>[] => [...this.tasks.values()].flatMap((t) => (t.stores.has(name) ? [t.stores.get(name) as TransactionalKeyValueStore<K, V>] : []));
+    // Committed state only: a query never shows a write whose transaction may still abort.
+    const locals = (): ReadOnlyKeyValueStore<K, V>[] => [...this.tasks.values()].flatMap((t) => (t.stores.has(name) ? [(t.stores.get(name) as TransactionalKeyValueStore<K, V>).readCommitted()] : []));
     const sorted = (list: KeyValue<K, V>[]): KeyValue<K, V>[] => {
       const bytes = (k: K): string => String.fromCharCode(...(keySerde.serialize(k, name) as Uint8Array));
       return list.map((kv) => ({ kv, b: bytes(kv.key) })).sort((a, b) => (a.b < b.b ? -1 : a.b > b.b ? 1 : 0)).map((x) => x.kv);
@@ -314,70 +341,6 @@ class StreamsRuntime implements StreamsApp {
 
   private fullName(topic: string): string {
     return this.topology.internalTopics.has(topic) ? `${this.appId}-${topic}` : topic;
-  }
-
-  /** Source topics exist; co-partitioned ones agree; internal topics get created with the right partition counts. */
-  private async prepareTopics(admin: AdminClient): Promise<void> {
-    for (const topic of this.topology.sourceTopics) {
-      try {
-        this.partitions.set(topic, (await admin.describeTopic(topic)).partitions.length);
-      } catch (e) {
-        if (SamsaError.is(e) && e.code === 'UNKNOWN_TOPIC_OR_PARTITION') throw new TopologyError(`source topic "${topic}" does not exist; create it before starting the app`);
-        throw e;
-      }
-    }
-    // Repartition topics take the partition count of the sub-topology that writes them.
-    const writers = new Map<string, SubTopology>();
-    for (const sub of this.topology.subtopologies) {
-      for (const name of sub.nodes) {
-        const spec = this.topology.nodes.get(name)?.spec;
-        if (spec?.kind === 'sink' && spec.internal && typeof spec.topic === 'string') writers.set(spec.topic, sub);
-      }
-    }
-    const taskCount = (sub: SubTopology, seen = new Set<number>()): number => {
-      if (seen.has(sub.id)) throw new TopologyError(`sub-topology ${sub.id} feeds itself through a repartition topic`);
-      seen.add(sub.id);
-      return Math.max(1, ...sub.sourceTopics.map((t) => {
-        if (!this.topology.internalTopics.has(t)) return this.partitions.get(t) ?? 1;
-        const writer = writers.get(t);
-        return writer === undefined ? 1 : taskCount(writer, new Set(seen));
-      }));
-    };
-    for (const sub of this.topology.subtopologies) {
-      if (sub.stores.length > 0 && sub.sourceTopics.length > 1) {
-        const counts = sub.sourceTopics.map((t) => [t, this.topology.internalTopics.has(t) ? taskCount(writers.get(t) as SubTopology) : (this.partitions.get(t) ?? 1)] as const);
-        if (new Set(counts.map(([, n]) => n)).size > 1) throw new TopologyError(`topics ${counts.map(([t, n]) => `"${t}" (${n} partitions)`).join(', ')} are read by one sub-topology with shared state and must be co-partitioned: give them the same number of partitions`);
-      }
-    }
-    const internal: Array<{ name: string; partitions: number; config: Record<string, string> }> = [];
-    for (const topic of this.topology.internalTopics) {
-      const writer = writers.get(topic);
-      internal.push({ name: `${this.appId}-${topic}`, partitions: writer === undefined ? 1 : taskCount(writer), config: {} });
-    }
-    for (const sub of this.topology.subtopologies) {
-      for (const store of sub.stores) {
-        if (this.topology.stores.get(store)?.logged !== true) continue;
-        internal.push({ name: `${this.appId}-${store}-changelog`, partitions: taskCount(sub), config: { 'cleanup.policy': 'compact' } });
-      }
-    }
-    for (const t of internal) {
-      this.partitions.set(t.name, t.partitions);
-      try {
-        await admin.createTopic(t.name, { partitions: t.partitions, replicationFactor: this.config.replicationFactor ?? 1, config: t.config });
-      } catch (e) {
-        if (!(SamsaError.is(e) && e.code === 'TOPIC_ALREADY_EXISTS')) throw e;
-        const existing = (await admin.describeTopic(t.name)).partitions.length;
-        if (existing !== t.partitions) throw new TopologyError(`internal topic "${t.name}" has ${existing} partitions, but this topology needs ${t.partitions}; delete it (and reset the application) or restore the old partition counts`);
-      }
-    }
-    for (const topic of this.topology.sinkTopics) {
-      if (this.topology.internalTopics.has(topic)) continue;
-      try {
-        this.partitions.set(topic, (await admin.describeTopic(topic)).partitions.length);
-      } catch {
-        // An output topic that does not exist yet: auto-created on first send, where the broker allows it.
-      }
-    }
   }
 
   /**
@@ -473,6 +436,7 @@ class StreamsRuntime implements StreamsApp {
     for (const t of this.suspended.values()) this.closeTask(t);
     this.suspended.clear();
     this.rebalancing('RUNNING');
+    this.metricsSubject.next(this.metrics);
   }
 
   private onRevoked(partitions: readonly TopicPartition[]): void {
@@ -497,7 +461,10 @@ class StreamsRuntime implements StreamsApp {
 
   private closeTask(t: TaskState): void {
     t.task.close();
-    for (const store of t.stores.values()) store.close();
+    for (const store of t.stores.values()) {
+      this.feeds.removed(store);
+      store.close();
+    }
   }
 
   /** A new task with its stores restored from their changelogs (read_committed, to the end). */
@@ -527,6 +494,7 @@ class StreamsRuntime implements StreamsApp {
       for (const store of stores.values()) store.close();
       throw e;
     }
+    for (const store of stores.values()) this.feeds.added(store);
     return { task: new StreamTask(id, partition, this.topology, sub.nodes, stores, this.host), stores, checkpoint, ...(taskDir === undefined ? {} : { dir: taskDir }) };
   }
 

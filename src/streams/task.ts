@@ -59,6 +59,8 @@ type Routed = { readonly all: readonly AnyRecord[] } | { readonly perChild: read
 export class StreamTask {
   /** Max timestamp seen: Kafka's stream time of the task. */
   streamTime = -1;
+  /** Records handed to the task so far. */
+  processed = 0;
   private readonly processors = new Map<string, { processor: Processor<unknown, unknown, unknown, unknown>; out: AnyRecord[] }>();
   private current: { topic: string; partition: number; offset: bigint } | undefined;
   private closed = false;
@@ -96,6 +98,7 @@ export class StreamTask {
         throw e;
       }
       if (raw.timestamp > this.streamTime) this.streamTime = raw.timestamp;
+      this.processed++;
       batch.push({ key, value, timestamp: raw.timestamp, headers: raw.headers });
     }
     const last = records[records.length - 1];

@@ -80,6 +80,12 @@ describe('createStreamsApp on a cluster', () => {
     const app = createStreamsApp(orderStats(), cluster, { applicationId: 'order-stats', processingGuarantee: 'exactly_once_v2', replicationFactor: 3 });
     const states: StreamsState[] = [];
     app.state$.subscribe((s) => states.push(s));
+    // The store's committed changes, from whichever tasks hold it, and the metrics after each commit.
+    const changes: Array<{ key: string; value: number | null; oldValue: number | null }> = [];
+    app.changes<string, number>('orders-per-customer').subscribe((c) => changes.push(c));
+    let commitsSeen = 0;
+    app.metrics$.subscribe((m) => (commitsSeen = m.commits));
+    expect(() => app.changes('nope')).toThrow(/no store "nope"/);
     await cluster.settle(app.start());
     expect((await cluster.settle(admin.describeTopic('order-stats-orders-per-customer-repartition'))).partitions).toHaveLength(3);
     const changelog = await cluster.settle(admin.describeTopic('order-stats-orders-per-customer-changelog'));
@@ -89,6 +95,20 @@ describe('createStreamsApp on a cluster', () => {
     await cluster.runUntil(() => [...expected].every(([c, n]) => app.store<string, number>('orders-per-customer').get(c) === n), { maxSimulatedMs: 120_000 });
     expect(app.state).toBe('RUNNING');
     expect(app.metrics.tasks).toEqual(['0_0', '0_1', '0_2', '1_0', '1_1', '1_2']);
+    // Each input record reached its task once (none was aborted in this run), and paid ones the aggregation.
+    const perTask = app.metrics.perTask;
+    expect(perTask.filter((t) => t.taskId.startsWith('0_')).reduce((n, t) => n + t.processed, 0)).toBe(300);
+    expect(perTask.filter((t) => t.taskId.startsWith('1_')).reduce((n, t) => n + t.processed, 0)).toBe([...expected.values()].reduce((a, b) => a + b, 0));
+    expect(perTask.every((t) => t.streamTime > 0)).toBe(true);
+    expect(commitsSeen).toBeGreaterThan(0);
+    // Committed changes, one per key per commit (the last write of the commit, as Kafka's record
+    // cache dedupes): per customer each picks up where the previous one ended, up to the count.
+    for (const [customer, n] of expected) {
+      const mine = changes.filter((c) => c.key === customer);
+      expect(mine.length).toBeGreaterThan(0);
+      mine.forEach((c, i) => expect(c.oldValue).toBe(i === 0 ? null : mine[i - 1]?.value));
+      expect(mine.at(-1)?.value).toBe(n);
+    }
     await cluster.settle(app.close());
     expect(states).toEqual(['CREATED', 'REBALANCING', 'RUNNING', 'PENDING_SHUTDOWN', 'NOT_RUNNING']);
     const out = await readOutput(cluster, 3);

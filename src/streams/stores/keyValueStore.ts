@@ -193,7 +193,7 @@ export class InMemoryKeyValueBytesStore implements KeyValueBytesStore {
 }
 
 /** Unsigned lexicographic byte order, a prefix first: Kafka's `Bytes.compareTo`. */
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const d = (a[i] as number) - (b[i] as number);
@@ -289,6 +289,40 @@ export class TransactionalKeyValueStore<K, V> implements KeyValueStore<K, V> {
     // Kafka logs the tombstone even for an absent key; compaction removes it.
     this.write(this.keyBytes(key), null);
     return old;
+  }
+
+  /**
+   * A read-only view of the committed state only, without pending writes: what interactive
+   * queries see, so a query never shows a write whose transaction may still abort.
+   */
+  readCommitted(): ReadOnlyKeyValueStore<K, V> {
+    const decode = (list: Entry[]): KeyValue<K, V>[] => list.map((e) => ({ key: deserializeWith(this.keySerde, 'key', e.key, this.changelogTopic) as K, value: this.value(e.value) }));
+    const open = (): void => this.ensureOpen();
+    return {
+      name: this.name,
+      get: (key) => {
+        open();
+        const bytes = this.committed.get(this.keyBytes(key));
+        return bytes === undefined ? undefined : this.value(bytes);
+      },
+      range: (from, to) => {
+        open();
+        return decode(this.committed.range(from === undefined ? undefined : this.keyBytes(from), to === undefined ? undefined : this.keyBytes(to)));
+      },
+      prefixScan: (prefix, prefixSerde) => {
+        open();
+        if (prefix === null || prefix === undefined) throw new InvalidArgumentError('prefix', 'a prefix scan needs a prefix; use all() for every entry');
+        return decode(this.committed.prefixScan(serializeWith(prefixSerde, 'key', prefix, this.changelogTopic) as Uint8Array));
+      },
+      all: () => {
+        open();
+        return decode(this.committed.all());
+      },
+      approximateNumEntries: () => {
+        open();
+        return this.committed.size;
+      },
+    };
   }
 
   /** The changelog records of the pending writes, the last write of each key only, in the order of those last writes: what the runtime sends inside the transaction. */

@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import type * as Lmdb from 'lmdb';
 import type { RootDatabase } from 'lmdb';
 import { ClosedError, InvalidArgumentError, SamsaError, StorageError } from '../../errors.ts';
-import { checkStoreOptions, TransactionalKeyValueStore } from './keyValueStore.ts';
+import { checkStoreOptions, compareBytes, TransactionalKeyValueStore } from './keyValueStore.ts';
 import type { ChangelogRecord, KeyValue, KeyValueBytesStore, StoreOptions } from './keyValueStore.ts';
 
 /** The longest key a persistent store holds: LMDB's limit with default pages, less the leading byte. */
@@ -92,15 +92,6 @@ function successor(prefix: Uint8Array): Uint8Array | undefined {
   return out;
 }
 
-/** Unsigned lexicographic byte order, a prefix first: Kafka's `Bytes.compareTo`. */
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = (a[i] as number) - (b[i] as number);
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
-}
 
 /**
  * A {@link KeyValueBytesStore} in an LMDB environment in directory `dir` (files `data.mdb` and
