@@ -34,6 +34,8 @@ import { inMemoryKeyValueStore } from './stores/keyValueStore.ts';
 import { persistentKeyValueStore, readCheckpoint, writeCheckpoint } from './stores/persistentStore.ts';
 import type { KeyValue, ReadOnlyKeyValueStore, StoreChange, TransactionalKeyValueStore } from './stores/keyValueStore.ts';
 import { StoreChangeFeeds } from './appObservables.ts';
+import { startStreamsState } from './appState.ts';
+import type { StreamsState, StreamsStateEvent } from './appState.ts';
 import { prepareTopics } from './internalTopics.ts';
 import type { StreamsMetrics } from './appObservables.ts';
 import { required, StreamTask } from './task.ts';
@@ -42,8 +44,7 @@ import { byTimestamp } from './recordChoice.ts';
 import type { Run } from './recordChoice.ts';
 import type { SubTopology, Topology } from './topology.ts';
 
-/** Kafka Streams' client states. */
-export type StreamsState = 'CREATED' | 'REBALANCING' | 'RUNNING' | 'PENDING_SHUTDOWN' | 'NOT_RUNNING' | 'ERROR';
+export type { StreamsState } from './appState.ts';
 
 /** Configuration of a streams app, with Kafka Streams' names and defaults. */
 export interface StreamsConfig {
@@ -127,6 +128,8 @@ interface TaskState {
 }
 
 class StreamsRuntime implements StreamsApp {
+  /** The lifecycle (appState.ts); `state$` replays its current state to each subscriber. */
+  private readonly lifecycle = startStreamsState();
   private readonly subject = new BehaviorSubject<StreamsState>('CREATED');
   readonly state$: Observable<StreamsState> = this.subject.asObservable();
   error: unknown;
@@ -173,7 +176,7 @@ class StreamsRuntime implements StreamsApp {
   }
 
   get state(): StreamsState {
-    return this.subject.value;
+    return this.lifecycle.getSnapshot().value as StreamsState;
   }
 
   get metrics(): StreamsMetrics {
@@ -204,7 +207,7 @@ class StreamsRuntime implements StreamsApp {
       this.fail(e);
       throw e;
     }
-    this.rebalancing('REBALANCING');
+    this.move('start');
     this.startThread();
   }
 
@@ -281,19 +284,19 @@ class StreamsRuntime implements StreamsApp {
     for (const t of [...this.tasks.values(), ...this.suspended.values()]) this.closeTask(t);
     this.tasks.clear();
     this.suspended.clear();
-    this.rebalancing('REBALANCING');
+    this.move('rebalance');
     this.startThread();
   }
 
   async close(): Promise<void> {
     if (this.state === 'NOT_RUNNING') return;
-    if (this.state !== 'ERROR') this.subject.next('PENDING_SHUTDOWN');
+    this.move('close');
     await this.pipeline?.stop();
     for (const t of [...this.tasks.values(), ...this.suspended.values()]) this.closeTask(t);
     this.tasks.clear();
     this.suspended.clear();
     await this.admin?.close();
-    if (this.state !== 'ERROR') this.subject.next('NOT_RUNNING');
+    this.move('closed');
     this.subject.complete();
     this.feeds.complete();
     this.metricsSubject.complete();
@@ -325,18 +328,18 @@ class StreamsRuntime implements StreamsApp {
     };
   }
 
-  /** Moves to `next` unless already there, and never out of shutdown or ERROR by a rebalance. */
-  private rebalancing(next: 'REBALANCING' | 'RUNNING'): void {
-    const now = this.state;
-    if (now === next || now === 'PENDING_SHUTDOWN' || now === 'NOT_RUNNING' || now === 'ERROR') return;
-    this.subject.next(next);
+  /** Sends the lifecycle an event and publishes the state it leads to (a state it does not take ignores it). */
+  private move(type: StreamsStateEvent['type']): void {
+    this.lifecycle.send({ type });
+    const state = this.state;
+    if (state !== this.subject.value) this.subject.next(state);
   }
 
   private fail(e: unknown): void {
     if (this.state === 'ERROR' || this.state === 'NOT_RUNNING') return;
     this.error = e;
     this.logger.error('streams app stopped on an error', { error: e instanceof Error ? e.message : String(e) });
-    this.subject.next('ERROR');
+    this.move('fail');
   }
 
   private fullName(topic: string): string {
@@ -421,7 +424,7 @@ class StreamsRuntime implements StreamsApp {
   }
 
   private async onAssigned(partitions: readonly TopicPartition[]): Promise<void> {
-    this.rebalancing('REBALANCING');
+    this.move('rebalance');
     for (const id of this.taskIdsOf(partitions)) {
       if (this.tasks.has(id)) continue;
       const kept = this.suspended.get(id);
@@ -435,12 +438,12 @@ class StreamsRuntime implements StreamsApp {
     // Suspended tasks the assignment did not bring back now belong to another instance.
     for (const t of this.suspended.values()) this.closeTask(t);
     this.suspended.clear();
-    this.rebalancing('RUNNING');
+    this.move('assigned');
     this.metricsSubject.next(this.metrics);
   }
 
   private onRevoked(partitions: readonly TopicPartition[]): void {
-    this.rebalancing('REBALANCING');
+    this.move('rebalance');
     for (const id of this.taskIdsOf(partitions)) {
       const t = this.tasks.get(id);
       if (t === undefined) continue;
@@ -450,7 +453,7 @@ class StreamsRuntime implements StreamsApp {
   }
 
   private onLost(partitions: readonly TopicPartition[]): void {
-    this.rebalancing('REBALANCING');
+    this.move('rebalance');
     for (const id of this.taskIdsOf(partitions)) {
       const t = this.tasks.get(id);
       if (t === undefined) continue;
