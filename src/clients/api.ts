@@ -8,6 +8,7 @@
  * Option and record types are re-exported here, so a higher layer imports this module alone.
  */
 import type { ConsumerRecord } from './consumer/fetcher.ts';
+import type { PartitionAssignor } from './consumer/assignors/types.ts';
 import type { TopicPartition } from '../topicPartition.ts';
 import type { ProducerOptions } from './producer/producerConfig.ts';
 import type { ProducerRecord, RecordMetadata } from './producer/producerRecord.ts';
@@ -22,6 +23,7 @@ export type { ConsumerGroupMetadata } from './producer/transactionManager.ts';
 export type { Partitioner, PartitionerArgs } from './producer/partitioners.ts';
 export type { RecordHeader } from '../record/recordBatch.ts';
 export type { CompressionCodec } from '../record/compression.ts';
+export type { Assignment, MemberSubscription, PartitionAssignor } from './consumer/assignors/types.ts';
 
 /** Callbacks around rebalances (Kafka's ConsumerRebalanceListener). */
 export interface RebalanceListener {
@@ -62,8 +64,11 @@ export interface ConsumerOptions {
   readonly heartbeatIntervalMs?: number;
   /** `max.poll.interval.ms` (300000). */
   readonly maxPollIntervalMs?: number;
-  /** `partition.assignment.strategy` (['range', 'cooperative-sticky']). */
-  readonly partitionAssignmentStrategy?: readonly string[];
+  /**
+   * `partition.assignment.strategy` (['range', 'cooperative-sticky']): built-in assignors by name
+   * ('range', 'roundrobin', 'sticky', 'cooperative-sticky') or assignor objects, as Kafka takes classes.
+   */
+  readonly partitionAssignmentStrategy?: readonly (string | PartitionAssignor)[];
   /** `isolation.level` (read_uncommitted). */
   readonly isolationLevel?: 'read_uncommitted' | 'read_committed';
   /** `request.timeout.ms` (30000). */

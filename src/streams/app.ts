@@ -24,6 +24,7 @@ import type { Clock } from '../clock.ts';
 import { InvalidArgumentError, KafkaProtocolError, TopologyError } from '../errors.ts';
 import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AdminClient, ConsumerOptions, ConsumerRecord, KafkaClients, ProducerOptions, RecordMetadata, TopicPartition } from '../clients/api.ts';
 import { Pipeline } from './pipeline.ts';
@@ -37,6 +38,7 @@ import { StoreChangeFeeds } from './appObservables.ts';
 import { startStreamsState } from './appState.ts';
 import type { StreamsState, StreamsStateEvent } from './appState.ts';
 import { prepareTopics } from './internalTopics.ts';
+import { streamsAssignor } from './streamsAssignor.ts';
 import type { StreamsMetrics } from './appObservables.ts';
 import { required, StreamTask } from './task.ts';
 import type { OutputRecord, RawRecord, TaskHost } from './task.ts';
@@ -224,7 +226,7 @@ class StreamsRuntime implements StreamsApp {
     const pipeline = new Pipeline(
       {
         clock: this.clock,
-        consumer: (o) => this.clients.consumer({ ...o, partitionAssignmentStrategy: ['range'] }),
+        consumer: (o) => this.clients.consumer({ ...o, partitionAssignmentStrategy: [streamsAssignor(this.topology, this.appId, () => this.localTaskIds())] }),
         producer: ((o: never) => this.clients.producer(o)) as KafkaClients['producer'],
         nextClientId: () => clientId,
         logger: this.logger,
@@ -326,6 +328,17 @@ class StreamsRuntime implements StreamsApp {
       all: () => sorted(locals().flatMap((s) => s.all())),
       approximateNumEntries: () => locals().reduce((n, s) => n + s.approximateNumEntries(), 0),
     };
+  }
+
+  /**
+   * Tasks this instance holds state for, told to the assignor at each join: its tasks (active, or
+   * kept from the last assignment) and, with `stateDir`, the tasks with a checkpoint on disk.
+   */
+  private localTaskIds(): string[] {
+    const ids = new Set([...this.tasks.keys(), ...this.suspended.keys()]);
+    const dir = this.config.stateDir === undefined ? undefined : join(this.config.stateDir, this.appId);
+    if (dir !== undefined && existsSync(dir)) for (const id of readdirSync(dir)) if (/^\d+_\d+$/.test(id) && existsSync(join(dir, id, '.checkpoint'))) ids.add(id);
+    return [...ids];
   }
 
   /** Sends the lifecycle an event and publishes the state it leads to (a state it does not take ignores it). */

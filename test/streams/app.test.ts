@@ -135,8 +135,7 @@ describe('createStreamsApp on a cluster', () => {
     await cluster.settle(a.close());
     // b now holds every task; what a counted came back from the changelogs.
     const all = oracle(350);
-    await cluster.runUntil(() => [...all].every(([c, n]) => b.store<string, number>('orders-per-customer').get(c) === n), { maxSimulatedMs: 180_000 });
-    expect(b.metrics.tasks).toHaveLength(8);
+    await cluster.runUntil(() => b.metrics.tasks.length === 8 && b.state === 'RUNNING' && [...all].every(([c, n]) => b.store<string, number>('orders-per-customer').get(c) === n), { maxSimulatedMs: 180_000 });
     await cluster.settle(b.close());
     const out = await readOutput(cluster, 4);
     expect(out.latest).toEqual(all);

@@ -14,7 +14,7 @@
  * rediscovering the coordinator, and never reach poll.
  */
 import type { Clock, TimerHandle } from '../../clock.ts';
-import { ClosedError, KafkaProtocolError, RebalanceInProgressError, SamsaError, errorFromJSON } from '../../errors.ts';
+import { ClosedError, InvalidArgumentError, KafkaProtocolError, RebalanceInProgressError, SamsaError, errorFromJSON } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import { silentLogger } from '../../logger.ts';
 import type { Message } from '../../transport/transport.ts';
@@ -37,7 +37,7 @@ export interface MembershipSettings {
   readonly maxPollIntervalMs: number;
   readonly requestTimeoutMs: number;
   readonly retryBackoffMs: number;
-  readonly assignors: readonly string[];
+  readonly assignors: readonly (string | PartitionAssignor)[];
 }
 
 /** What membership needs from its consumer. */
@@ -60,6 +60,16 @@ interface ConsumerProtocolMetadata {
   readonly topics: string[];
   readonly ownedPartitions: TopicPartition[];
   readonly generationId: number;
+  /** The assignor's own bytes (Kafka's `userData`). */
+  readonly userData?: Uint8Array;
+}
+
+/** An assignor object from `partition.assignment.strategy`, checked for what membership calls. */
+function checkedAssignor(a: PartitionAssignor): PartitionAssignor {
+  if (typeof a !== 'object' || a === null || typeof a.name !== 'string' || a.name === '' || typeof a.assign !== 'function' || (a.protocol !== 'eager' && a.protocol !== 'cooperative')) {
+    throw new InvalidArgumentError('partitionAssignmentStrategy', 'an assignor object needs a name, a protocol (eager or cooperative) and an assign(partitionsPerTopic, subscriptions) function');
+  }
+  return a;
 }
 
 /** Options of one coordinator request. */
@@ -135,7 +145,7 @@ export class GroupMembership {
     private readonly hooks: MembershipHooks,
     logger: Logger = silentLogger,
   ) {
-    this.assignors = settings.assignors.map((name) => assignorByName(name));
+    this.assignors = settings.assignors.map((a) => (typeof a === 'string' ? assignorByName(a) : checkedAssignor(a)));
     this.cooperative = this.assignors.every((a) => a.protocol === 'cooperative');
     this.lastPollAt = clock.now();
     this.logger = logger.child({ groupId: settings.groupId, clientId: settings.clientId });
@@ -354,7 +364,10 @@ export class GroupMembership {
             sessionTimeoutMs: this.settings.sessionTimeoutMs,
             rebalanceTimeoutMs: this.settings.maxPollIntervalMs,
             protocolType: 'consumer',
-            protocols: this.assignors.map((a) => ({ name: a.name, metadata })),
+            protocols: this.assignors.map((a) => {
+              const userData = a.subscriptionUserData?.(topics);
+              return { name: a.name, metadata: userData === undefined ? metadata : { ...metadata, userData } };
+            }),
           },
           { timeoutMs: Math.max(this.settings.requestTimeoutMs, this.settings.maxPollIntervalMs + JOIN_GROUP_TIMEOUT_LAPSE_MS), abandoned },
         );
@@ -429,6 +442,7 @@ export class GroupMembership {
       topics: m.metadata.topics.filter((t) => partitionsPerTopic[t] !== undefined),
       ownedPartitions: m.metadata.ownedPartitions,
       generationId: m.metadata.generationId,
+      ...(m.metadata.userData === undefined ? {} : { userData: m.metadata.userData }),
     }));
     const result = assignor.assign(partitionsPerTopic, subscriptions);
     return members.map((m) => ({ memberId: m.memberId, assignment: result[m.memberId] ?? [] }));

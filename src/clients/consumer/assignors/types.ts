@@ -23,6 +23,8 @@ export interface MemberSubscription {
   readonly generationId?: number;
   /** `client.rack`; accepted for protocol fidelity (see each assignor for whether it is used). */
   readonly rackId?: string;
+  /** What the member's assignor added to its subscription (Kafka's `Subscription.userData`). */
+  readonly userData?: Uint8Array;
 }
 
 /** memberId → the partitions assigned to it, sorted by topic then partition. Every member has an entry. */
@@ -43,6 +45,11 @@ export interface PartitionAssignor {
    * assigned. Deterministic: the same input always gives the same output.
    */
   assign(partitionsPerTopic: Readonly<Record<string, number>>, subscriptions: readonly MemberSubscription[]): Assignment;
+  /**
+   * Bytes the member sends with its subscription at each join, for the leader's `assign` to read
+   * in `userData` (Kafka's `ConsumerPartitionAssignor.subscriptionUserData`).
+   */
+  subscriptionUserData?(topics: readonly string[]): Uint8Array | undefined;
 }
 
 /** Java's `String.compareTo` (UTF-16 code units), which Kafka's orderings use; never locale-aware. */
