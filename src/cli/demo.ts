@@ -15,6 +15,7 @@
 import { createCluster } from '../cluster/cluster.ts';
 import { consoleLogger } from '../logger.ts';
 import type { Consumer } from '../clients/consumer/consumer.ts';
+import type { SamsaEvent } from '../actors/inspection.ts';
 import type { Pipeline } from '../streams/pipeline.ts';
 import type { ClusterMetadataImage } from '../protocol/index.ts';
 import { SystemClock } from '../clock.ts';
@@ -52,7 +53,9 @@ async function main(): Promise<void> {
   const started = clock.now();
   const elapsed = (): string => `${((clock.now() - started) / 1000).toFixed(1)}s`;
   cluster.inspect((e) => {
-    const event = e as unknown as { type: string; [k: string]: unknown };
+    // Only samsa's own events matter here; XState's inspection events are skipped.
+    if (!e.type.startsWith('@samsa.')) return;
+    const event = e as SamsaEvent;
     if (event.type === '@samsa.group.rebalanceStarted') stats.rebalances++;
     else if (event.type === '@samsa.broker.fenced') stats.events.push(`${elapsed()} controller fenced broker ${String(event.brokerId)}`);
     else if (event.type === '@samsa.leader.changed' && event.topic === TOPIC) stats.events.push(`${elapsed()} ${TOPIC}-${String(event.partition)} leader ${String(event.previousLeader)} -> ${String(event.leader)} (leader epoch ${String(event.leaderEpoch)})`);
@@ -107,7 +110,10 @@ async function main(): Promise<void> {
   const values = new Set<string>();
   let duplicateWrites = 0;
   const members: Array<{ consumer: Consumer; running: boolean; loop: Promise<void> }> = [];
+  // Set once the run winds down: a late display tick must not start a member on a stopping cluster.
+  let finished = false;
   const startMember = (name: string): void => {
+    if (finished) return;
     const consumer = cluster.consumer({ clientId: name, groupId: 'billing', autoOffsetReset: 'earliest', enableAutoCommit: false, maxPollRecords: 2_000 });
     const member = { consumer, running: true, loop: Promise.resolve() };
     member.loop = (async () => {
@@ -159,6 +165,7 @@ async function main(): Promise<void> {
       cluster.broker(victim).crash();
       stats.events.push(`${elapsed()} broker ${victim} CRASHED (leader of ${counts.get(victim) ?? 0} partitions)`);
       clock.setTimeout(() => {
+        if (finished) return;
         void cluster.broker(victim).restart();
         stats.events.push(`${elapsed()} broker ${victim} restarted`);
       }, DOWN_MS);
@@ -199,6 +206,7 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), 100));
   }
   await checker.close();
+  finished = true;
   display.stop();
   for (const m of members) m.running = false;
   await Promise.all(members.map((m) => m.consumer.close()));

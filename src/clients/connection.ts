@@ -4,7 +4,7 @@
  * client each own one.
  */
 import type { Clock, TimerHandle } from '../clock.ts';
-import { ClosedError, KafkaProtocolError, TimeoutError } from '../errors.ts';
+import { ClosedError, InvalidArgumentError, KafkaProtocolError, TimeoutError } from '../errors.ts';
 import type { Message, NodeId, Transport } from '../transport/transport.ts';
 import { CorrelationIds } from '../protocol/index.ts';
 
@@ -21,12 +21,27 @@ export class ClientConnection {
   private readonly inFlight = new Map<number, InFlightRequest>();
   private unregister: (() => void) | undefined;
 
+  /** This client's address: `client:<clientId>`, or `client:<clientId>#<n>` when a live client already has that one. */
+  readonly node: NodeId;
+
   constructor(
-    readonly node: NodeId,
+    node: NodeId,
     private readonly transport: Transport,
     readonly clock: Clock,
   ) {
-    this.unregister = transport.register(node, (message) => this.onMessage(message));
+    // Kafka's client.id need not be unique, but an address must be: a second live client with
+    // the same id gets a numbered address (it still reports its client id as given).
+    let address = node;
+    for (let n = 2; ; n++) {
+      try {
+        this.unregister = transport.register(address, (message) => this.onMessage(message));
+        break;
+      } catch (e) {
+        if (!(e instanceof InvalidArgumentError) || !node.startsWith('client:') || n > 10_000) throw e;
+        address = `${node}#${n}` as NodeId;
+      }
+    }
+    this.node = address;
   }
 
   /** Number of requests waiting for a response. */

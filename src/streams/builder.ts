@@ -41,7 +41,8 @@ export function dslStep<I, O>(name: string, apply: (state: StreamState) => Strea
   const fn = (): never => {
     throw new TopologyError(`${name}() is a streams DSL step: use it inside KStream.pipe(), not on an Observable`);
   };
-  return Object.assign(fn, { [STEP]: apply }) as unknown as DslStep<I, O>;
+  const step: DslStep<I, O> = Object.assign(fn, { [STEP]: apply });
+  return step;
 }
 
 function isDslStep(step: unknown): step is DslStep<unknown, unknown> {
@@ -344,8 +345,11 @@ export class KGroupedTable<K, V> {
 
   /** Combines the values of each group: `adder` for a row entering it, `subtractor` for one leaving. */
   reduce(adder: (aggregate: V, value: V) => V, subtractor: (aggregate: V, value: V) => V, options: { readonly store?: string; readonly value?: Serde<V>; readonly name?: string; readonly logged?: boolean } = {}): KTable<K, V> {
+    // A group's first value is its aggregate: NONE marks a group that has none yet.
     const NONE = Symbol('none');
-    return this.aggregate<V>(() => NONE as unknown as V, (_k, v, agg) => ((agg as unknown) === NONE ? v : adder(agg, v)), (_k, v, agg) => subtractor(agg, v), { ...options, ...(options.value === undefined && this.state.valueSerde !== undefined ? { value: this.state.valueSerde as Serde<V> } : {}) });
+    const valueSerde = (options.value ?? this.state.valueSerde) as Serde<V | typeof NONE> | undefined;
+    const table = this.aggregate<V | typeof NONE>(() => NONE, (_k, v, agg) => (agg === NONE ? v : adder(agg, v)), (_k, v, agg) => (agg === NONE ? agg : subtractor(agg, v)), { ...options, ...(valueSerde === undefined ? {} : { value: valueSerde }) });
+    return table as KTable<K, V>;
   }
 }
 

@@ -83,16 +83,18 @@ export class StreamTask {
     if (this.closed) throw new TopologyError(`task ${this.id} is closed`);
     const source = this.sourceFor(topic);
     const spec = source.spec as Extract<NodeSpec, { kind: 'source' }>;
-    const keySerde = spec.keySerde ?? this.host.defaultKeySerde;
-    const valueSerde = spec.valueSerde ?? this.defaultValueSerde(spec.change === true);
+    if (records.length === 0) return;
+    // Resolved once per batch, not per record.
+    const keySerde = required(spec.keySerde ?? this.host.defaultKeySerde, `source ${source.name}`, 'key');
+    const valueSerde = required(spec.valueSerde ?? this.defaultValueSerde(spec.change === true), `source ${source.name}`, 'value');
     const fullTopic = this.host.topicName(topic, spec.internal);
     const batch: AnyRecord[] = [];
     for (const raw of records) {
       let key: unknown;
       let value: unknown;
       try {
-        key = deserializeWith(required(keySerde, `source ${source.name}`, 'key'), 'key', raw.key, fullTopic, this.partition, raw.offset);
-        value = deserializeWith(required(valueSerde, `source ${source.name}`, 'value'), 'value', raw.value, fullTopic, this.partition, raw.offset);
+        key = deserializeWith(keySerde, 'key', raw.key, fullTopic, this.partition, raw.offset);
+        value = deserializeWith(valueSerde, 'value', raw.value, fullTopic, this.partition, raw.offset);
       } catch (e) {
         if (SamsaError.is(e) && e.code === 'SERDE_ERROR' && this.host.onDeserializationError(e) === 'continue') continue;
         throw e;

@@ -103,7 +103,7 @@ export class TopologyTestDriver {
   getKeyValueStore<K, V>(name: string): ReadOnlyKeyValueStore<K, V> {
     const store = this.stores.get(name);
     if (store === undefined) throw new InvalidArgumentError('name', `no store "${name}" in this topology (stores: ${[...this.stores.keys()].join(', ') || 'none'})`);
-    return store as unknown as ReadOnlyKeyValueStore<K, V>;
+    return store as ReadOnlyKeyValueStore<unknown, unknown> as ReadOnlyKeyValueStore<K, V>;
   }
 
   /** Moves the wall clock forward (it sets the default timestamp of later piped records). */

@@ -21,9 +21,9 @@ import type { StreamsApp } from '../../src/streams/app.ts';
 import { StreamsBuilder } from '../../src/streams/builder.ts';
 import { aggregate, groupByKey, mapValues, selectKey, toTopic } from '../../src/streams/operators.ts';
 import { bigint64, string } from '../../src/streams/serdes.ts';
+import { sleep } from '../../src/clock.ts';
 import { createRandom } from '../../src/random.ts';
 import { createTestCluster } from '../../src/testing.ts';
-import type { TestCluster } from '../../src/testing.ts';
 import type { Message, NodeId } from '../../src/transport/transport.ts';
 import { newestBrokerImage } from '../helpers/cluster.ts';
 
@@ -84,10 +84,6 @@ interface Instance {
   stopped: boolean;
 }
 
-function sleep(cluster: TestCluster, ms: number): Promise<void> {
-  return new Promise((resolve) => cluster.clock.setTimeout(resolve, ms));
-}
-
 /** Runs one seeded streams simulation. See the module comment. */
 export async function runStreamsSim(options: StreamsSimOptions): Promise<StreamsSimResult> {
   const { seed } = options;
@@ -121,7 +117,7 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
         () => false,
       );
       if (written) amounts.set(account, [...(amounts.get(account) ?? []), amount]);
-      await sleep(cluster, 20 + random.int(150));
+      await sleep(cluster.clock, 20 + random.int(150));
     }
   })();
 
@@ -149,7 +145,7 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
   const leaderOf = (topic: string, partition: number): number => newestBrokerImage(cluster)?.topics[topic]?.partitions[partition]?.leader ?? -1;
   const nemesis = (async () => {
     for (let round = 0; round < 4; round++) {
-      await sleep(cluster, 1_500 + random.int(2_500));
+      await sleep(cluster.clock, 1_500 + random.int(2_500));
       const live = instances.filter((i) => !i.crashed && !i.stopped);
       const kinds = ['join', 'leave', 'crash', 'crash-broker', 'crash-broker', 'crash-two-brokers', 'expire-session'] as const;
       const kind = kinds[random.int(kinds.length)] as string;
@@ -177,7 +173,7 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
           const [first, second] = [...cluster.brokerIds].sort(() => random.next() - 0.5);
           cluster.broker(first as number).crash();
           cluster.broker(second as number).crash();
-          await sleep(cluster, 1_000 + random.int(4_000));
+          await sleep(cluster.clock, 1_000 + random.int(4_000));
           await cluster.broker(first as number).restart();
           await cluster.broker(second as number).restart();
           break;
@@ -188,7 +184,7 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
           const victim = live[random.int(live.length)];
           if (victim === undefined) break;
           silenced.add(`client:${victim.name}-`);
-          await sleep(cluster, 11_000 + random.int(5_000));
+          await sleep(cluster.clock, 11_000 + random.int(5_000));
           silenced.delete(`client:${victim.name}-`);
           break;
         }
@@ -197,7 +193,7 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
           const broker = leaderOf(topic, random.int(partitions));
           if (broker < 0) break;
           cluster.broker(broker).crash();
-          await sleep(cluster, 500 + random.int(3_000));
+          await sleep(cluster.clock, 500 + random.int(3_000));
           await cluster.broker(broker).restart();
           break;
         }
@@ -253,7 +249,7 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
         (async () => {
           for (let i = 0; !(await drained()); i++) {
             if (i === 200) throw new Error(`the input was not processed within 200 s: ${instances.map((x) => `${x.name} ${x.crashed ? 'crashed' : x.stopped ? 'stopped' : x.app.state} tasks ${x.app.metrics.tasks.join(' ')} processed ${x.app.metrics.processed} commits ${x.app.metrics.commits} aborts ${x.app.metrics.aborts}`).join('; ')}`);
-            await sleep(cluster, 1_000);
+            await sleep(cluster.clock, 1_000);
           }
         })(),
         { maxSimulatedMs: 600_000 },
@@ -278,7 +274,7 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
             const hw = await admin.listOffsets('totals', 'latest');
             if (hw.every((h) => ends.find((e) => e.partition === h.partition)?.offset === h.offset)) break;
             if (i === 120) throw new Error('a transaction on totals stayed open for 60 s');
-            await sleep(cluster, 500);
+            await sleep(cluster.clock, 500);
             ends = await admin.listOffsets('totals', 'latest', { isolationLevel: 'read_committed' });
           }
           for (;;) {
@@ -307,7 +303,7 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
           await checker.start();
           while (checker.state !== 'RUNNING' || checker.metrics.tasks.length < 2 * partitions) {
             if (checker.state === 'ERROR') throw checker.error;
-            await sleep(cluster, 200);
+            await sleep(cluster.clock, 200);
           }
         })(),
         { maxSimulatedMs: 120_000 },

@@ -103,11 +103,11 @@ function encodeKey(bytes: Uint8Array): string {
   if (bytes.length <= 64) {
     if (sameBytes(bytes, lastKey)) return lastEncoded;
     lastKey = bytes.slice();
-    lastEncoded = String.fromCharCode.apply(null, bytes as unknown as number[]);
+    lastEncoded = String.fromCharCode(...bytes);
     return lastEncoded;
   }
   let s = '';
-  for (let i = 0; i < bytes.length; i += CHUNK) s += String.fromCharCode.apply(null, bytes.subarray(i, i + CHUNK) as unknown as number[]);
+  for (let i = 0; i < bytes.length; i += CHUNK) s += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
   return s;
 }
 
