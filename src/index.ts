@@ -58,7 +58,7 @@ export type { PartitionAssignor } from './clients/consumer/assignors/types.ts';
 export type { Pipeline, PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './streams/pipeline.ts';
 export { StreamsBuilder, keyPreserving } from './streams/builder.ts';
 export { createStreamsApp } from './streams/app.ts';
-export type { StreamsApp, StreamsConfig, StreamsState } from './streams/app.ts';
+export type { StoreQueryOptions, StreamsApp, StreamsConfig, StreamsState, ThreadMetadata, ThreadState } from './streams/app.ts';
 export type { StreamsMetrics, TaskMetrics } from './streams/appObservables.ts';
 export type { KStream, KGroupedStream, KTable, KGroupedTable, ConsumedOptions, Piped } from './streams/builder.ts';
 export {

@@ -25,6 +25,12 @@ export interface StreamsMetrics {
   /** Ids of the tasks this instance runs now, sorted. */
   readonly tasks: readonly string[];
   readonly perTask: readonly TaskMetrics[];
+  /** Ids of the standby tasks this instance keeps warm, sorted. */
+  readonly standbyTasks: readonly string[];
+  /** Changelog records replayed into the stores of tasks starting here (restoration). */
+  readonly restoredRecords: number;
+  /** Changelog records applied to standby stores. */
+  readonly standbyRecords: number;
 }
 
 type AnyStore = TransactionalKeyValueStore<unknown, unknown>;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createTestCluster } from '../../src/testing.ts';
 import type { TestCluster } from '../../src/testing.ts';
 import type { Consumer } from '../../src/clients/consumer/consumer.ts';
+import type { MemberSubscription, PartitionAssignor, TopicPartition } from '../../src/clients/api.ts';
 
 async function pollUntilAssigned(cluster: TestCluster, consumers: Consumer[], total: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
@@ -58,5 +59,37 @@ describe('group membership end to end', () => {
     }
     expect(left).toEqual(['client:slow']);
     expect(busy.assignment()).toHaveLength(4);
+  });
+
+  it("carries an assignor's per-member userData from the leader to each member, before onPartitionsAssigned", async () => {
+    const cluster = await createTestCluster({ seed: 23, brokers: 2, brokerConfig: { offsetsTopicNumPartitions: 2 } });
+    await cluster.settle(cluster.admin().createTopic('u', { partitions: 2 }));
+    const seen: Array<{ client: string; partitions: number; note: string | undefined; assignedYet: boolean }> = [];
+    const assigned = new Set<string>();
+    const assignorFor = (client: string): PartitionAssignor => ({
+      name: 'noting',
+      protocol: 'eager',
+      assign: (partitionsPerTopic, subscriptions) => {
+        const members = [...subscriptions].sort((x, y) => (x.memberId < y.memberId ? -1 : 1));
+        const out: Record<string, TopicPartition[]> = Object.fromEntries(members.map((m) => [m.memberId, [] as TopicPartition[]]));
+        for (let p = 0; p < (partitionsPerTopic.u ?? 0); p++) (out[(members[p % members.length] as MemberSubscription).memberId] as TopicPartition[]).push({ topic: 'u', partition: p });
+        return out;
+      },
+      // Each member is told how many partitions it got, in the leader's words.
+      assignmentUserData: (assignment) => Object.fromEntries(Object.entries(assignment).map(([m, tps]) => [m, new TextEncoder().encode(`you have ${tps.length}`)])),
+      onAssignment: (partitions, userData) => seen.push({ client, partitions: partitions.length, note: userData === undefined ? undefined : new TextDecoder().decode(userData), assignedYet: assigned.has(client) }),
+    });
+    const make = (client: string): Consumer => cluster.consumer({ groupId: 'noting', clientId: client, autoOffsetReset: 'earliest', partitionAssignmentStrategy: [assignorFor(client)], rebalanceListener: { onPartitionsAssigned: () => void assigned.add(client) } });
+    const a = make('a');
+    const b = make('b');
+    await cluster.settle(Promise.all([a.subscribe(['u']), b.subscribe(['u'])]));
+    await pollUntilAssigned(cluster, [a, b], 2);
+    const last = (client: string) => seen.filter((x) => x.client === client).at(-1);
+    for (const client of ['a', 'b']) {
+      expect(last(client)).toEqual({ client, partitions: 1, note: 'you have 1', assignedYet: expect.any(Boolean) });
+      // The first onAssignment of each member came before its first onPartitionsAssigned.
+      expect(seen.find((x) => x.client === client)?.assignedYet).toBe(false);
+    }
+    await cluster.settle(Promise.all([a.close(), b.close()]));
   });
 });

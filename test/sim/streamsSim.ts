@@ -128,6 +128,8 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
     processingGuarantee: guarantee,
     replicationFactor: 3,
     commitIntervalMs: guarantee === 'exactly_once_v2' ? 100 : 2_000,
+    // One seed in three keeps a standby of each task: failovers then start from warm stores.
+    numStandbyReplicas: seed % 3 === 0 ? 1 : 0,
     // Shorter than Kafka's defaults so that an expired session happens within a run, and a
     // JoinGroup answer lost to a cut-off times out (after max.poll.interval.ms + 5 s) within it.
     consumer: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, requestTimeoutMs: 5_000, maxPollIntervalMs: 20_000 },
@@ -256,6 +258,23 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
       )
       .catch(phase('drain'));
   }
+  // Standbys hold committed state only, and catch up: once the input is drained, every store an
+  // instance holds, active or standby, reaches each account's total.
+  const storeMismatches: string[] = [];
+  const standbyHeld = (): Array<{ name: string; account: string; value: bigint }> =>
+    instances.filter((i) => !i.crashed && !i.stopped && i.app.state === 'RUNNING' && i.app.metrics.standbyTasks.length > 0).flatMap((i) => i.app.store<string, bigint>('balances', { staleStores: true }).all().map((kv) => ({ name: i.name, account: kv.key, value: kv.value })));
+  const total = (account: string): bigint => (amounts.get(account) ?? []).reduce((a, b) => a + b, 0n);
+  if (harness.length === 0 && guarantee === 'exactly_once_v2' && config.numStandbyReplicas > 0) {
+    await cluster
+      .settle(
+        (async () => {
+          for (let i = 0; i < 60 && standbyHeld().some((h) => h.value !== total(h.account)); i++) await sleep(cluster.clock, 500);
+        })(),
+        { maxSimulatedMs: 60_000 },
+      )
+      .catch(phase('standbys'));
+    for (const h of standbyHeld()) if (h.value !== total(h.account)) storeMismatches.push(`standby or active on ${h.name}, ${h.account}: ${h.value} ≠ ${total(h.account)}`);
+  }
   const died = instances.filter((i) => !i.crashed && i.app.state === 'ERROR').map((i) => `${i.name}: ${(i.app.error as Error)?.message ?? String(i.app.error)}`);
   for (const i of instances) if (!i.crashed && !i.stopped) await cluster.settle(i.app.close(), { maxSimulatedMs: 60_000 }).catch(phase(`close ${i.name}`));
 
@@ -294,7 +313,6 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
   }
 
   // A fresh instance restores every store from the changelogs.
-  const storeMismatches: string[] = [];
   if (harness.length === 0 && guarantee === 'exactly_once_v2') {
     const checker = createStreamsApp(ledgerTopology(), cluster, { ...config, clientId: 'checker' });
     await cluster
@@ -339,7 +357,7 @@ export async function runStreamsSim(options: StreamsSimOptions): Promise<Streams
   }
   const anomalies: StreamsAnomalies = { updates: harness.length > 0 ? [] : updateAnomalies, store: storeMismatches, lost: harness.length > 0 ? [] : lost, died, harness };
   const orders = [...amounts.values()].reduce((n, l) => n + l.length, 0);
-  const summary = `[seed=${seed} ${guarantee}] ${orders} orders, ${partitions} partitions, ${instances.length} instances (${instances.map((x) => `${x.name}: ${x.crashed ? 'crashed' : x.stopped ? 'left' : x.app.state}, ${x.app.metrics.processed} processed, ${x.app.metrics.commits} commits, ${x.app.metrics.aborts} aborts`).join('; ')}), ${repeats} repeated updates; faults: ${faults.join(', ')}`;
+  const summary = `[seed=${seed} ${guarantee}] ${orders} orders, ${partitions} partitions, ${config.numStandbyReplicas} standby replicas, ${instances.length} instances (${instances.map((x) => `${x.name}: ${x.crashed ? 'crashed' : x.stopped ? 'left' : x.app.state}, ${x.app.metrics.processed} processed, ${x.app.metrics.commits} commits, ${x.app.metrics.aborts} aborts, ${x.app.metrics.restoredRecords} restored, ${x.app.metrics.standbyRecords} standby records`).join('; ')}), ${repeats} repeated updates; faults: ${faults.join(', ')}`;
   return { anomalies, repeats, summary };
 }
 

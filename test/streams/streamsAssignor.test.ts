@@ -54,4 +54,46 @@ describe('streams assignor', () => {
     const odd = assignor.assign(PARTITIONS, [{ memberId: 'a', topics: [], userData: new Uint8Array([0xff]) }]);
     expect(parts(odd.a)).toHaveLength(14);
   });
+
+  it('places standbys of stateful tasks on other members, preferring those with the state, and tells each member its own', () => {
+    const got = new Map<string, readonly string[]>();
+    const assignor = streamsAssignor(topology(), 'app', () => [], { numStandbyReplicas: 1, onStandbys: (ids) => got.set('me', ids) });
+    const members = [member('a'), member('b', ['1_2']), member('c')];
+    const result = assignor.assign(PARTITIONS, members);
+    const data = assignor.assignmentUserData?.(result, members) ?? {};
+    const standbys = Object.fromEntries(Object.entries(data).map(([m, bytes]) => [m, (JSON.parse(new TextDecoder().decode(bytes)) as { standby: string[] }).standby]));
+    const owner = (task: string): string => {
+      const [sub, p] = task.split('_');
+      const topic = sub === '1' ? 'app-counts-repartition' : 'customers';
+      return (Object.entries(result).find(([, tps]) => tps.some((tp) => tp.topic === topic && tp.partition === Number(p))) as [string, unknown])[0];
+    };
+    const stateful = ['1_0', '1_1', '1_2', '1_3', '2_0', '2_1', '2_2'];
+    // Every stateful task has exactly one standby, never on its active member; stateless tasks (sub-topology 0) none.
+    for (const task of stateful) {
+      const holders = Object.entries(standbys).filter(([, ids]) => ids.includes(task)).map(([m]) => m);
+      expect(holders).toHaveLength(1);
+      expect(holders[0]).not.toBe(owner(task));
+    }
+    expect(Object.values(standbys).flat().filter((t) => t.startsWith('0_'))).toEqual([]);
+    expect(Object.values(standbys).flat()).toHaveLength(stateful.length);
+    // Balanced: 7 standbys over 3 members.
+    for (const ids of Object.values(standbys)) expect(ids.length).toBeGreaterThanOrEqual(2);
+    // b holds 1_2's state: when 1_2 runs elsewhere, b keeps its standby.
+    if (owner('1_2') !== 'b') expect(standbys.b).toContain('1_2');
+    // A member reads its own list from its assignment.
+    assignor.onAssignment?.([], data.c);
+    expect(got.get('me')).toEqual(standbys.c);
+    assignor.onAssignment?.([], undefined);
+    expect(got.get('me')).toEqual([]);
+  });
+
+  it('gives as many standbys as there are other members, and none with a single member', () => {
+    const assignor = streamsAssignor(topology(), 'app', () => [], { numStandbyReplicas: 3, onStandbys: () => undefined });
+    const two = [member('a'), member('b')];
+    const data = assignor.assignmentUserData?.(assignor.assign(PARTITIONS, two), two) ?? {};
+    const count = (bytes: Uint8Array | undefined): number => (JSON.parse(new TextDecoder().decode(bytes)) as { standby: string[] }).standby.length;
+    expect(count(data.a) + count(data.b)).toBe(7);
+    const one = [member('a')];
+    expect(count((assignor.assignmentUserData?.(assignor.assign(PARTITIONS, one), one) ?? {}).a)).toBe(0);
+  });
 });

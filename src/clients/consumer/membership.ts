@@ -24,8 +24,8 @@ import { sleep } from '../../clock.ts';
 import type { MetadataCache } from '../metadataCache.ts';
 import { backoffWithin, isRetriable, isRetriableCode } from '../retry.ts';
 import type { CallDeadline } from '../retry.ts';
-import { assignorByName } from './assignors/index.ts';
-import type { MemberSubscription, PartitionAssignor, TopicPartition } from './assignors/index.ts';
+import { assignorByName, readWireAssignment } from './assignors/index.ts';
+import type { MemberSubscription, PartitionAssignor, TopicPartition, WireAssignment } from './assignors/index.ts';
 
 /** Group settings (Kafka consumer config). */
 export interface MembershipSettings {
@@ -96,7 +96,7 @@ const JOIN_GROUP_TIMEOUT_LAPSE_MS = 5_000;
 type MemberState = 'unjoined' | 'preparing' | 'completing' | 'synced' | 'stable';
 
 type RoundOutcome =
-  | { readonly kind: 'joined'; readonly assignment: TopicPartition[]; readonly memberId: string; readonly generationId: number; readonly protocol: string | undefined }
+  | { readonly kind: 'joined'; readonly assignment: TopicPartition[]; readonly userData?: Uint8Array; readonly memberId: string; readonly generationId: number; readonly protocol: string | undefined }
   /** The generation was lost (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION): partitions are lost, then rejoin. */
   | { readonly kind: 'reset' }
   | { readonly kind: 'fatal'; readonly error: unknown };
@@ -317,6 +317,7 @@ export class GroupMembership {
       // Cooperative: the revoked partitions go to their new owners in a follow-up rebalance.
       if (this.cooperative) this.needsRejoin = true;
     }
+    this.assignors.find((a) => a.name === outcome.protocol)?.onAssignment?.(outcome.assignment, outcome.userData);
     const ownedKeys = new Set(this.hooks.owned().map(tpKey));
     await this.hooks.assign(outcome.assignment.filter((tp) => !ownedKeys.has(tpKey(tp))));
   }
@@ -397,7 +398,7 @@ export class GroupMembership {
         const assignments = leader ? await this.computeAssignment(join.protocolName ?? '', join.members) : [];
         live();
         if (this.state !== 'completing' || this.joined.generationId !== join.generationId) return { kind: 'reset' };
-        const sync = await this.coordinatorRequest<Message & { error?: string; message?: string; assignment: TopicPartition[] | null }>(
+        const sync = await this.coordinatorRequest<Message & { error?: string; message?: string; assignment: unknown }>(
           { type: 'syncGroup.request', memberId: join.memberId, generationId: join.generationId, ...instance, protocolType: 'consumer', protocolName: join.protocolName, assignments },
           { abandoned },
         );
@@ -417,7 +418,8 @@ export class GroupMembership {
         }
         this.state = 'synced';
         this.needsRejoin = false;
-        return { kind: 'joined', assignment: sync.assignment ?? [], memberId: join.memberId, generationId: join.generationId, protocol };
+        const { partitions, userData } = readWireAssignment(sync.assignment);
+        return { kind: 'joined', assignment: partitions, ...(userData === undefined ? {} : { userData }), memberId: join.memberId, generationId: join.generationId, protocol };
       } catch (e) {
         if (e === ABANDONED || abandoned()) throw ABANDONED;
         if (!isRetriable(e)) return { kind: 'fatal', error: e };
@@ -427,7 +429,7 @@ export class GroupMembership {
     }
   }
 
-  private async computeAssignment(protocol: string, members: ReadonlyArray<{ memberId: string; groupInstanceId?: string; metadata: ConsumerProtocolMetadata }>): Promise<Array<{ memberId: string; assignment: TopicPartition[] }>> {
+  private async computeAssignment(protocol: string, members: ReadonlyArray<{ memberId: string; groupInstanceId?: string; metadata: ConsumerProtocolMetadata }>): Promise<Array<{ memberId: string; assignment: WireAssignment }>> {
     const assignor = this.assignors.find((a) => a.name === protocol) ?? assignorByName(protocol);
     const topics = [...new Set(members.flatMap((m) => m.metadata.topics))];
     const image = await this.metadata.refresh(topics);
@@ -445,7 +447,12 @@ export class GroupMembership {
       ...(m.metadata.userData === undefined ? {} : { userData: m.metadata.userData }),
     }));
     const result = assignor.assign(partitionsPerTopic, subscriptions);
-    return members.map((m) => ({ memberId: m.memberId, assignment: result[m.memberId] ?? [] }));
+    const data = assignor.assignmentUserData?.(result, subscriptions) ?? {};
+    return members.map((m) => {
+      const partitions = result[m.memberId] ?? [];
+      const userData = data[m.memberId];
+      return { memberId: m.memberId, assignment: userData === undefined ? partitions : { partitions, userData } };
+    });
   }
 
   /**

@@ -50,6 +50,29 @@ export interface PartitionAssignor {
    * in `userData` (Kafka's `ConsumerPartitionAssignor.subscriptionUserData`).
    */
   subscriptionUserData?(topics: readonly string[]): Uint8Array | undefined;
+  /**
+   * Bytes each member receives beside its partitions (Kafka's `Assignment.userData`), derived on
+   * the leader from the assignment `assign` just made; a member without an entry gets none.
+   */
+  assignmentUserData?(assignment: Assignment, subscriptions: readonly MemberSubscription[]): Readonly<Record<string, Uint8Array>>;
+  /**
+   * Called on each member when a rebalance hands it its assignment, before the rebalance
+   * listener's `onPartitionsAssigned` (Kafka's `ConsumerPartitionAssignor.onAssignment`).
+   */
+  onAssignment?(partitions: readonly TopicPartition[], userData: Uint8Array | undefined): void;
+}
+
+/** A member's assignment on the wire: its partitions, with the assignor's bytes when it sent some. */
+export type WireAssignment = TopicPartition[] | { readonly partitions: TopicPartition[]; readonly userData: Uint8Array };
+
+/** Reads a SyncGroup assignment of either form; anything else is no assignment. */
+export function readWireAssignment(wire: unknown): { partitions: TopicPartition[]; userData?: Uint8Array } {
+  if (Array.isArray(wire)) return { partitions: wire as TopicPartition[] };
+  if (wire !== null && typeof wire === 'object' && Array.isArray((wire as { partitions?: unknown }).partitions)) {
+    const { partitions, userData } = wire as { partitions: TopicPartition[]; userData?: unknown };
+    return userData instanceof Uint8Array ? { partitions, userData } : { partitions };
+  }
+  return { partitions: [] };
 }
 
 /** Java's `String.compareTo` (UTF-16 code units), which Kafka's orderings use; never locale-aware. */

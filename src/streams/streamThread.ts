@@ -1,0 +1,343 @@
+/**
+ * A stream thread (Kafka's StreamThread): an XState actor (streamThreadState.ts) owning one commit
+ * loop — the consumer in the group `applicationId` and, under `exactly_once_v2`, one
+ * transactional producer (KIP-447) — with this thread's tasks plugged into it:
+ *
+ * - On assignment, a task `<subtopology>_<partition>` is created for each assigned partition:
+ *   from a task kept since the revoke, from a standby here (its stores already warm), or new, its
+ *   stores restored from their changelog partitions (read_committed) before it processes.
+ * - Every input record goes to its task; sink outputs and the stores' changelog records are sent
+ *   in the open transaction, and the input offsets are committed with it every
+ *   `commitIntervalMs`. Store writes are applied only when that transaction commits, and dropped
+ *   when it aborts, so local state never holds what the changelog does not.
+ * - Revoked partitions are committed first (their tasks kept while the next assignment brings
+ *   them back, or kept warm as standbys when it makes them one); lost partitions are aborted and
+ *   their tasks dropped.
+ */
+import { KafkaProtocolError, TopologyError } from '../errors.ts';
+import type { ConsumerRecord, KafkaClients, RecordMetadata, TopicPartition } from '../clients/api.ts';
+import { Pipeline } from './pipeline.ts';
+import type { PipelineOutput } from './pipeline.ts';
+import { StandbyTasks } from './standbyTasks.ts';
+import { streamsAssignor } from './streamsAssignor.ts';
+import { advanceCheckpoint, changelogPartitions, closeTaskStores, openTaskStores, parseTaskId, restoreTaskStores } from './taskStores.ts';
+import type { StreamsContext, TaskStores } from './taskStores.ts';
+import { StreamTask } from './task.ts';
+import type { OutputRecord, RawRecord, TaskHost } from './task.ts';
+import { byTimestamp } from './recordChoice.ts';
+import type { Run } from './recordChoice.ts';
+import type { TransactionalKeyValueStore } from './stores/keyValueStore.ts';
+import { createThreadActor, threadStateOf } from './streamThreadState.ts';
+import type { ThreadActor, ThreadEvent, ThreadState } from './streamThreadState.ts';
+
+/** An active task with its stores. */
+interface ActiveTask extends TaskStores {
+  readonly task: StreamTask;
+}
+
+/** One stream thread; see the module comment. */
+export class StreamThread {
+  readonly name: string;
+  readonly actor: ThreadActor;
+  /** Changelog records replayed into stores of tasks starting here (restoration; standbys not counted). */
+  restored = 0;
+  private pipeline: Pipeline | undefined;
+  private readonly tasks = new Map<string, ActiveTask>();
+  /** Tasks of revoked partitions, kept (committed) in case the next assignment brings them back. */
+  private readonly suspended = new Map<string, ActiveTask>();
+  readonly standbys: StandbyTasks;
+  /** The standby tasks the last assignment gave this thread (read by the assignor's onAssignment, applied in onAssigned). */
+  private assignedStandbys: readonly string[] = [];
+  private collected: OutputRecord[] = [];
+  private readonly host: TaskHost;
+  private report: (event: ThreadEvent) => void = () => undefined;
+
+  constructor(
+    private readonly ctx: StreamsContext,
+    readonly index: number,
+  ) {
+    const base = ctx.config.clientId ?? `${ctx.appId}-client`;
+    // A replacement thread gets its own client and transactional ids, as Kafka Streams' do.
+    const clientId = index === 0 ? base : `${base}-thread-${index}`;
+    this.name = `${clientId}-StreamThread-${index + 1}`;
+    this.standbys = new StandbyTasks(ctx, clientId);
+    this.host = {
+      topicName: (topic, internal) => (internal ? `${ctx.appId}-${topic}` : topic),
+      partitionsOf: (topic) => ctx.partitions.get(topic),
+      send: (record) => this.collected.push(record),
+      defaultKeySerde: ctx.defaultKeySerde,
+      defaultValueSerde: ctx.defaultValueSerde,
+      onDeserializationError: ctx.onDeserializationError,
+    };
+    this.actor = createThreadActor({
+      startLoop: (report) => {
+        this.report = report;
+        return (this.pipeline = this.createPipeline(clientId));
+      },
+    });
+  }
+
+  /** Kafka's thread state. */
+  get state(): ThreadState {
+    return threadStateOf(this.actor.getSnapshot());
+  }
+
+  /** The error that killed the thread, if one did. */
+  get error(): unknown {
+    return this.actor.getSnapshot().context.error;
+  }
+
+  /** Input records committed, commits and aborts of its loop. */
+  get stats(): { processed: number; commits: number; aborts: number } {
+    const s = this.pipeline?.stats;
+    return { processed: s?.processed ?? 0, commits: s?.commits ?? 0, aborts: s?.aborts ?? 0 };
+  }
+
+  /** Its active tasks, by id. */
+  activeTasks(): ReadonlyMap<string, { readonly task: StreamTask; readonly stores: ReadonlyMap<string, TransactionalKeyValueStore<unknown, unknown>> }> {
+    return this.tasks;
+  }
+
+  /** Every task it holds state for now: active, kept since a revoke, or standby. */
+  heldTaskIds(): string[] {
+    return [...this.tasks.keys(), ...this.suspended.keys(), ...this.standbys.ids()];
+  }
+
+  start(): void {
+    this.actor.send({ type: 'start' });
+  }
+
+  /** Commits what was processed, stops the loop, closes tasks and standbys. */
+  async stop(): Promise<void> {
+    const done = this.pipeline?.done.catch(() => undefined);
+    if (this.state !== 'DEAD') this.actor.send({ type: 'stop' });
+    await done;
+    await this.closeAll();
+  }
+
+  /** Closes every task and standby (after a stop, or dirty after the thread died: their state is restored again wherever they go). */
+  async closeAll(): Promise<void> {
+    for (const t of [...this.tasks.values(), ...this.suspended.values()]) this.closeTask(t);
+    this.tasks.clear();
+    this.suspended.clear();
+    await this.standbys.close();
+  }
+
+  private createPipeline(clientId: string): Pipeline {
+    const { ctx } = this;
+    const sources = ctx.topology.subtopologies.flatMap((s) => s.sourceTopics.map((t) => (ctx.topology.internalTopics.has(t) ? `${ctx.appId}-${t}` : t)));
+    const assignor = streamsAssignor(ctx.topology, ctx.appId, ctx.localTaskIds, {
+      numStandbyReplicas: ctx.config.numStandbyReplicas ?? 0,
+      onStandbys: (ids) => (this.assignedStandbys = ids),
+    });
+    const exactlyOnce = ctx.config.processingGuarantee === 'exactly_once_v2';
+    return new Pipeline(
+      {
+        clock: ctx.clock,
+        consumer: (o) => ctx.clients.consumer({ ...o, partitionAssignmentStrategy: [assignor] }),
+        producer: ((o: never) => ctx.clients.producer(o)) as KafkaClients['producer'],
+        nextClientId: () => clientId,
+        logger: ctx.logger,
+        hooks: {
+          processBatch: (records) => this.processBatch(records),
+          onAssigned: (partitions) => this.onAssigned(partitions),
+          beforeCommit: () => this.changelogOutputs(),
+          afterCommit: (landed) => this.afterCommit(landed),
+          afterAbort: () => this.forEachStore((s) => s.abort()),
+          onRevoked: (partitions) => this.onRevoked(partitions),
+          onLost: (partitions) => this.onLost(partitions),
+        },
+      },
+      {
+        groupId: ctx.appId,
+        from: sources,
+        // Every poll goes through processBatch; a record is never processed alone.
+        process: () => {
+          throw new TopologyError('a streams app processes whole polls');
+        },
+        processingGuarantee: ctx.config.processingGuarantee ?? 'at_least_once',
+        ...(ctx.config.commitIntervalMs === undefined ? {} : { commitIntervalMs: ctx.config.commitIntervalMs }),
+        clientId,
+        // Kafka Streams' client overrides: max.poll.records 1000, auto.offset.reset earliest, and
+        // under exactly-once transaction.timeout.ms 10000, so a crashed instance's open
+        // transaction holds its partitions' last stable offset back for seconds, not a minute.
+        consumer: { autoOffsetReset: 'earliest', maxPollRecords: 1000, ...ctx.config.consumer },
+        producer: { ...(exactlyOnce ? { transactionTimeoutMs: 10_000 } : {}), ...ctx.config.producer },
+      },
+    );
+  }
+
+  /**
+   * A poll's records, given to their tasks in batches: a task's records of one partition in offset
+   * order, and across its partitions (a table and a stream, co-partitioned) the record with the
+   * smallest timestamp first, as Kafka Streams chooses by the smallest head timestamp. An RxJS
+   * step sees each batch whole.
+   */
+  private processBatch(records: readonly ConsumerRecord[]): PipelineOutput[] | Promise<PipelineOutput[]> {
+    this.collected = [];
+    const perPartition = new Map<string, { task: StreamTask; topic: string; raws: RawRecord[] }>();
+    for (const record of records) {
+      const id = `${record.topic}\u0000${record.partition}`;
+      let run = perPartition.get(id);
+      if (run === undefined) {
+        const name = this.topologyName(record.topic);
+        const sub = this.ctx.topology.subtopologyOf(name);
+        const state = sub === undefined ? undefined : this.tasks.get(`${sub.id}_${record.partition}`);
+        if (state === undefined) throw new KafkaProtocolError('UNKNOWN_MEMBER_ID', `no task for ${record.topic}-${record.partition}: it is not assigned to this instance`);
+        perPartition.set(id, (run = { task: state.task, topic: name, raws: [] }));
+      }
+      run.raws.push({ key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers, offset: record.offset });
+    }
+    const perTask = new Map<StreamTask, Run[]>();
+    for (const run of perPartition.values()) {
+      const list = perTask.get(run.task);
+      if (list === undefined) perTask.set(run.task, [run]);
+      else list.push(run);
+    }
+    const runs = [...perTask.values()].flatMap((list) => (list.length === 1 ? list : byTimestamp(list)));
+    const take = (): PipelineOutput[] => this.collected.splice(0).map(toOutput);
+    for (let i = 0; i < runs.length; i++) {
+      const run = runs[i] as Run;
+      const result = run.task.process(run.topic, run.raws);
+      if (result instanceof Promise) return result.then(() => this.processRuns(runs, i + 1)).then(take);
+    }
+    return take();
+  }
+
+  /** The rest of the runs, after one went asynchronous. */
+  private async processRuns(runs: readonly Run[], from: number): Promise<void> {
+    for (let i = from; i < runs.length; i++) {
+      const run = runs[i] as Run;
+      await run.task.process(run.topic, run.raws);
+    }
+  }
+
+  /** The topology's name of a topic: internal topics lose the application-id prefix. */
+  private topologyName(topic: string): string {
+    const prefix = `${this.ctx.appId}-`;
+    return topic.startsWith(prefix) && this.ctx.topology.internalTopics.has(topic.slice(prefix.length)) ? topic.slice(prefix.length) : topic;
+  }
+
+  private changelogOutputs(): PipelineOutput[] {
+    const out: PipelineOutput[] = [];
+    for (const t of this.tasks.values()) {
+      for (const cl of changelogPartitions(this.ctx, t)) {
+        const store = t.stores.get(cl.store) as TransactionalKeyValueStore<unknown, unknown>;
+        for (const r of store.pendingChangelog()) out.push({ topic: cl.topic, partition: cl.partition, key: r.key, value: r.value });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * After a commit: the stores apply its writes, and each task records how far its changelogs are
+   * in its stores (Kafka's `.checkpoint`, on disk for persistent stores), so a restart, a move back
+   * or a move to a standby replays only what came after.
+   */
+  private afterCommit(landed: readonly RecordMetadata[]): void {
+    this.forEachStore((s) => s.commitQuietly());
+    this.recordCheckpoints(landed);
+    this.ctx.committed();
+  }
+
+  private recordCheckpoints(landed: readonly RecordMetadata[]): void {
+    if (landed.length === 0) return;
+    const next = new Map<string, bigint>();
+    for (const m of landed) {
+      const key = `${m.topic}-${m.partition}`;
+      if (m.offset >= (next.get(key) ?? 0n)) next.set(key, m.offset + 1n);
+    }
+    for (const t of this.tasks.values()) {
+      const mine = new Map<string, bigint>();
+      for (const cl of changelogPartitions(this.ctx, t)) {
+        const offset = next.get(cl.key);
+        if (offset !== undefined) mine.set(cl.key, offset);
+      }
+      if (mine.size > 0) advanceCheckpoint(t, mine);
+    }
+  }
+
+  private forEachStore(action: (store: TransactionalKeyValueStore<unknown, unknown>) => void): void {
+    for (const { stores } of this.tasks.values()) for (const store of stores.values()) action(store);
+  }
+
+  private taskIdsOf(partitions: readonly TopicPartition[]): string[] {
+    const ids = new Set<string>();
+    for (const tp of partitions) {
+      const sub = this.ctx.topology.subtopologyOf(this.topologyName(tp.topic));
+      if (sub !== undefined) ids.add(`${sub.id}_${tp.partition}`);
+    }
+    return [...ids];
+  }
+
+  private async onAssigned(partitions: readonly TopicPartition[]): Promise<void> {
+    this.report({ type: 'assigned' });
+    const standbys = new Set(this.assignedStandbys);
+    for (const id of this.taskIdsOf(partitions)) {
+      if (this.tasks.has(id)) continue;
+      const kept = this.suspended.get(id);
+      if (kept !== undefined) {
+        this.suspended.delete(id);
+        this.tasks.set(id, kept);
+        continue;
+      }
+      this.tasks.set(id, await this.createTask(id));
+    }
+    // Kept tasks the assignment did not bring back now run elsewhere: warm standbys when it says so, else closed.
+    for (const t of this.suspended.values()) {
+      if (standbys.has(t.id)) {
+        t.task.close();
+        this.standbys.adopt(t);
+      } else this.closeTask(t);
+    }
+    this.suspended.clear();
+    this.standbys.update([...standbys].filter((id) => !this.tasks.has(id)));
+    this.report({ type: 'restored' });
+  }
+
+  private onRevoked(partitions: readonly TopicPartition[]): void {
+    this.report({ type: 'revoked' });
+    for (const id of this.taskIdsOf(partitions)) {
+      const t = this.tasks.get(id);
+      if (t === undefined) continue;
+      this.tasks.delete(id);
+      this.suspended.set(id, t);
+    }
+  }
+
+  private onLost(partitions: readonly TopicPartition[]): void {
+    this.report({ type: 'revoked' });
+    for (const id of this.taskIdsOf(partitions)) {
+      const t = this.tasks.get(id);
+      if (t === undefined) continue;
+      this.tasks.delete(id);
+      this.closeTask(t);
+    }
+  }
+
+  private closeTask(t: ActiveTask): void {
+    t.task.close();
+    closeTaskStores(this.ctx, t);
+  }
+
+  /** A task starting here: its stores from a standby when there is one (warm), else opened; then restored to the changelogs' end. */
+  private async createTask(id: string): Promise<ActiveTask> {
+    const ts = this.standbys.take(id) ?? openTaskStores(this.ctx, id);
+    try {
+      this.restored += await restoreTaskStores(this.ctx, ts);
+    } catch (e) {
+      closeTaskStores(this.ctx, ts);
+      throw e;
+    }
+    for (const store of ts.stores.values()) this.ctx.feeds.added(store);
+    const { sub } = parseTaskId(this.ctx.topology, id);
+    return { ...ts, task: new StreamTask(id, ts.partition, this.ctx.topology, sub.nodes, ts.stores, this.host) };
+  }
+}
+
+/** A sink's output as the producer takes it. */
+function toOutput(r: OutputRecord): PipelineOutput {
+  const headers: Record<string, string | Uint8Array | null> = {};
+  for (const h of r.headers) headers[h.key] = h.value;
+  return { topic: r.topic, key: r.key, value: r.value, timestamp: r.timestamp, ...(r.partition === undefined ? {} : { partition: r.partition }), ...(r.headers.length === 0 ? {} : { headers }) };
+}
