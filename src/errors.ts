@@ -85,6 +85,8 @@ export const KAFKA_ERRORS = {
   UNSTABLE_OFFSET_COMMIT: { code: 88, retriable: true, message: 'there are unstable offsets that need to be cleared' },
   INVALID_RECORD: { code: 87, retriable: false, message: 'this record has failed the validation on broker and hence will be rejected' },
   PRODUCER_FENCED: { code: 90, retriable: false, message: 'there is a newer producer with the same transactionalId which fences the current one' },
+  // samsa's own (conditional appends, record/keyVersions.ts); outside Kafka's range of codes.
+  WRONG_EXPECTED_VERSION: { code: 10001, retriable: false, message: "the key is not at the version the record expects" },
   TRANSACTION_ABORTABLE: { code: 120, retriable: false, message: 'the server encountered an error with the transaction; the client can abort the transaction to continue using this transactional id' },
 } as const satisfies Record<string, KafkaErrorInfo>;
 

@@ -68,6 +68,11 @@ export interface LogConfig {
   readonly minInsyncReplicas: number;
   /** `unclean.leader.election.enable`: allow an out-of-sync replica to lead (loses data). */
   readonly uncleanLeaderElectionEnable: boolean;
+  /**
+   * `key.version.index.enable` (samsa's own key, default false): keep a per-key version index in
+   * each partition so appends can carry an expected version per key (record/keyVersions.ts).
+   */
+  readonly keyVersionIndexEnable: boolean;
 }
 
 /** Field name → Kafka topic config key, for every field of {@link LogConfig}. */
@@ -92,6 +97,7 @@ export const LOG_CONFIG_KEYS = Object.freeze({
   compressionType: 'compression.type',
   minInsyncReplicas: 'min.insync.replicas',
   uncleanLeaderElectionEnable: 'unclean.leader.election.enable',
+  keyVersionIndexEnable: 'key.version.index.enable',
 } as const satisfies Record<keyof LogConfig, string>);
 
 /** A Kafka topic config key samsa understands, e.g. `'retention.ms'`. */
@@ -155,6 +161,7 @@ const SPECS: readonly Spec[] = [
   { key: 'compression.type', field: 'compressionType', type: 'string', values: ['producer', 'uncompressed', 'gzip', 'snappy', 'lz4', 'zstd'], doc: "Codec of stored batches; \"producer\" keeps the producer's codec." },
   { key: 'min.insync.replicas', field: 'minInsyncReplicas', type: 'int', min: 1, unit: 'replicas', doc: 'With acks=all, the fewest in-sync replicas that must have a write for it to succeed.' },
   { key: 'unclean.leader.election.enable', field: 'uncleanLeaderElectionEnable', type: 'boolean', doc: 'Let an out-of-sync replica become leader as a last resort, losing the records it lacks.' },
+  { key: 'key.version.index.enable', field: 'keyVersionIndexEnable', type: 'boolean', doc: "samsa's own: keep a version per key, so appends may carry an expected version (event sourcing)." },
 ];
 
 const SPEC_BY_KEY = new Map<string, Spec>(SPECS.map((spec) => [spec.key, spec]));
@@ -182,6 +189,7 @@ export const LOG_CONFIG_DEFAULTS: LogConfig = Object.freeze({
   compressionType: 'producer',
   minInsyncReplicas: 1,
   uncleanLeaderElectionEnable: false,
+  keyVersionIndexEnable: false,
 });
 
 /**

@@ -37,6 +37,8 @@ describe('LOG_CONFIG_DEFAULTS', () => {
       'compression.type': 'producer',
       'min.insync.replicas': '1',
       'unclean.leader.election.enable': 'false',
+      // samsa's own key (conditional appends), off as every topic's default.
+      'key.version.index.enable': 'false',
     });
   });
 
@@ -134,6 +136,13 @@ const cases: { key: string; field: keyof LogConfig; valid: [unknown, unknown][];
     field: 'uncleanLeaderElectionEnable',
     valid: [[true, true], [false, false], ['true', true], ['FALSE', false], [' True ', true]],
     invalid: ['yes', 1, 0, '', null],
+    expects: 'expected true or false',
+  },
+  {
+    key: 'key.version.index.enable',
+    field: 'keyVersionIndexEnable',
+    valid: [[true, true], ['false', false]],
+    invalid: ['on', 1],
     expects: 'expected true or false',
   },
 ];
@@ -336,6 +345,7 @@ describe('logConfigToKafka', () => {
       'compression.type': 'zstd',
       'min.insync.replicas': 2,
       'unclean.leader.election.enable': true,
+      'key.version.index.enable': true,
     });
     const kafka = logConfigToKafka(config);
     expect(Object.values(kafka).every((v) => typeof v === 'string')).toBe(true);

@@ -32,6 +32,7 @@ import {
 } from './checkpoints.ts';
 import type { CleanableLog } from './compaction.ts';
 import { LeaderEpochCache } from './leaderEpochCache.ts';
+import type { KeyVersionIndex } from './keyVersionIndex.ts';
 import { encodeProducerSnapshot, ProducerStateManager } from './producerState.ts';
 import type { ProducerStateEntry } from './producerState.ts';
 import { LogSegment } from './segment.ts';
@@ -39,7 +40,7 @@ import type { SegmentConfig } from './segment.ts';
 import type { Storage } from './storage/storage.ts';
 
 /** Names of the files of a segment (and producer snapshots): base offset, extension, and an in-flight suffix. */
-export const SEGMENT_FILE = /^(\d{20})\.(log|index|timeindex|txnindex|snapshot)(\.cleaned|\.swap|\.deleted)?$/;
+export const SEGMENT_FILE = /^(\d{20})\.(log|index|timeindex|txnindex|snapshot|keyversions)(\.cleaned|\.swap|\.deleted)?$/;
 
 const EMPTY = new Uint8Array(0);
 
@@ -59,6 +60,8 @@ export class LocalLog implements CleanableLog {
   latestDeleteHorizon = -1;
   readonly epochs = new LeaderEpochCache();
   readonly producers = new ProducerStateManager();
+  /** The per-key version index, on topics with `key.version.index.enable` (see keyVersionLog.ts). */
+  keyVersions: KeyVersionIndex | undefined;
   /** Records appended since the last flush started (`flush.messages`). */
   unflushedMessages = 0;
   private lastFlushMs: number;
@@ -182,9 +185,19 @@ export class LocalLog implements CleanableLog {
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
-  /** Snapshots the producer state as of `offset`. */
+  /** Snapshots the producer state (and the key version index, when there is one) as of `offset`. */
   writeProducerSnapshot(offset: bigint): void {
     this.storage.writeFileAtomic(this.snapshotPath(offset), encodeProducerSnapshot(this.producers.entries.values()));
+    const keyPath = `${this.dir}/${offset.toString().padStart(20, '0')}.keyversions`;
+    if (this.keyVersions !== undefined) this.storage.writeFileAtomic(keyPath, this.keyVersions.encode());
+    else if (this.storage.exists(keyPath)) this.storage.remove(keyPath);
+  }
+
+  /** Deletes the snapshots taken at `offset` (producer state and key versions). */
+  removeSnapshot(offset: bigint): void {
+    this.storage.remove(this.snapshotPath(offset));
+    const keyPath = `${this.dir}/${offset.toString().padStart(20, '0')}.keyversions`;
+    if (this.storage.exists(keyPath)) this.storage.remove(keyPath);
   }
 
   // ---------------------------------------------------------------- rolling and flushing

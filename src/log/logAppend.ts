@@ -22,6 +22,8 @@ import type { LocalLog } from './localLog.ts';
 import type { MarkerFields, Tip } from './producerState.ts';
 import type { AppendedBatch } from './segment.ts';
 import { abortedTxnOf } from './transactionIndex.ts';
+import type { VersionScratch } from './keyVersionIndex.ts';
+import { applyKeyVersions, checkKeyVersions, keyIndexOf } from './keyVersionLog.ts';
 
 /** Where a batch comes from; it decides which checks and stamping apply (as Kafka's AppendOrigin). */
 export type AppendOrigin = 'client' | 'replication' | 'coordinator';
@@ -99,6 +101,9 @@ export function appendBatches(log: LocalLog, records: Uint8Array, options: Appen
   // allocated only when a producer's batch shows up, so plain appends pay nothing for them.
   let tips: Map<bigint, Tip> | undefined;
   let markers: (MarkerFields | undefined)[] | undefined;
+  // Topics with key versions check each client batch's conditions (keyVersionLog.ts).
+  const keyIndex = keyIndexOf(log);
+  let versions: VersionScratch | undefined;
   let p = 0;
   while (p < records.length) {
     if (records.length - p < RECORD_BATCH_OVERHEAD) throw new CorruptRecordError(`${records.length - p} trailing bytes are not a whole record batch`, p);
@@ -118,6 +123,14 @@ export function appendBatches(log: LocalLog, records: Uint8Array, options: Appen
           // batch per partition per request, so a duplicate never shares an append.
           if (p !== 0 || size !== records.length) throw new InvalidRecordError(`a retried batch of producer ${header.producerId} (sequences ${duplicate.firstSeq}..${duplicate.lastSeq}) must be appended alone, not with other batches`);
           return { firstOffset: duplicate.firstOffset, lastOffset: duplicate.lastOffset, logAppendTime: -1, maxTimestamp: duplicate.timestamp, batchCount: 0, recordCount: 0, logStartOffset: log.startOffset, duplicate: true };
+        }
+      }
+      if (keyIndex !== undefined) {
+        const retry = checkKeyVersions(keyIndex, records, p, header, (versions ??= new Map()));
+        if (retry !== undefined) {
+          // Every event of the batch is already in the log (a retried append): its original offsets, nothing written.
+          if (p !== 0 || size !== records.length) throw new InvalidRecordError('a retried append (all of its event ids already written) must be appended alone, not with other batches');
+          return { firstOffset: retry.firstOffset, lastOffset: retry.lastOffset, logAppendTime: -1, maxTimestamp: header.maxTimestamp, batchCount: 0, recordCount: 0, logStartOffset: log.startOffset, duplicate: true };
         }
       }
     } else if (origin === 'coordinator' && header.producerId >= 0n && !isControlBatch(header)) {
@@ -176,6 +189,13 @@ export function appendBatches(log: LocalLog, records: Uint8Array, options: Appen
   log.maybeRoll(records.length, maxTimestamp, firstOffset, lastOffset, now);
   const segment = log.activeSegment;
   segment.append(records, batches);
+  if (keyIndex !== undefined) {
+    for (let i = 0; i < headers.length; i++) {
+      const header = headers[i] as RecordBatchHeader;
+      const batch = batches[i] as AppendedBatch;
+      applyKeyVersions(keyIndex, records, batch.position, header, batch.lastOffset - BigInt(header.lastOffsetDelta));
+    }
+  }
   for (let i = 0; i < headers.length; i++) {
     const header = headers[i] as RecordBatchHeader;
     if (header.producerId < 0n) continue;

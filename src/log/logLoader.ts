@@ -31,6 +31,7 @@ import {
 } from './checkpoints.ts';
 import { SEGMENT_FILE } from './localLog.ts';
 import type { LocalLog } from './localLog.ts';
+import { KEY_VERSION_BASE_FILE, rebuildKeyVersions } from './keyVersionLog.ts';
 import { decodeProducerSnapshot } from './producerState.ts';
 import type { MarkerFields } from './producerState.ts';
 import { claimedRecords, storagePath } from './recoveryReport.ts';
@@ -39,7 +40,7 @@ import { LogSegment } from './segment.ts';
 import { abortedTxnOf } from './transactionIndex.ts';
 import type { TransactionIndex } from './transactionIndex.ts';
 
-const KNOWN_FILES = new Set([PARTITION_METADATA_FILE, RECOVERY_POINT_FILE, LOG_START_OFFSET_FILE, CLEANER_OFFSET_FILE, CLEAN_SHUTDOWN_FILE, LEADER_EPOCH_CHECKPOINT_FILE]);
+const KNOWN_FILES = new Set([KEY_VERSION_BASE_FILE, PARTITION_METADATA_FILE, RECOVERY_POINT_FILE, LOG_START_OFFSET_FILE, CLEANER_OFFSET_FILE, CLEAN_SHUTDOWN_FILE, LEADER_EPOCH_CHECKPOINT_FILE]);
 const NO_SEGMENTS: ReadonlySet<LogSegment> = new Set();
 
 /**
@@ -139,17 +140,20 @@ export function rebuildProducerState(log: LocalLog, rebuildTxnIndexes: ReadonlyS
   let limit = end;
   for (const s of rebuildTxnIndexes) if (s.baseOffset < limit) limit = s.baseOffset;
   log.producers.clear();
+  let snapshot: bigint | undefined;
   for (const offset of log.snapshotOffsets().reverse()) {
     if (offset > limit && offset <= end) continue; // valid, but past where the replay must start
     const decoded = offset > end || offset < from ? undefined : decodeProducerSnapshot(log.storage.readFile(log.snapshotPath(offset)));
     if (decoded === undefined) {
-      log.storage.remove(log.snapshotPath(offset));
+      log.removeSnapshot(offset);
       continue;
     }
     log.producers.load(decoded);
     from = offset;
+    snapshot = offset;
     break;
   }
+  rebuildKeyVersions(log, snapshot);
   for (const s of rebuildTxnIndexes) s.txnIndex.reset();
   for (const segment of log.segments) {
     if (segment.nextOffset <= from) continue;

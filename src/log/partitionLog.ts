@@ -36,7 +36,7 @@
  */
 import type { Clock } from '../clock.ts';
 import { SystemClock } from '../clock.ts';
-import { InconsistentTopicIdError } from '../errors.ts';
+import { InconsistentTopicIdError, InvalidArgumentError } from '../errors.ts';
 import type { Random } from '../random.ts';
 import { createRandom } from '../random.ts';
 import { parseLogConfig } from '../topicConfig.ts';
@@ -45,6 +45,7 @@ import { readPartitionTopicId, writePartitionMetadata } from './checkpoints.ts';
 import { cleanLog } from './compaction.ts';
 import type { CleanOptions, CleanResult } from './compaction.ts';
 import type { EpochEndOffset, LeaderEpochCacheView } from './leaderEpochCache.ts';
+import { keyIndexOf } from './keyVersionLog.ts';
 import { LocalLog } from './localLog.ts';
 import { appendAsFollower, appendBatches, appendTransactionMarker } from './logAppend.ts';
 import type { AppendOptions, LogAppendInfo, TransactionMarkerAppend } from './logAppend.ts';
@@ -146,6 +147,25 @@ export class PartitionLog {
   }
 
   /** What the log knows of each idempotent producer that wrote to it, by producer id. */
+  /**
+   * A key's committed records below `below` (topics with `key.version.index.enable`): the version
+   * they bring it to and the offsets of versions `from` (1-based) onward, at most `maxCount`,
+   * forwards or backwards. Served from the key version index, without reading the log.
+   * @throws InvalidArgumentError when the topic keeps no key versions.
+   */
+  readKey(key: Uint8Array, options: { from: bigint; maxCount: number; backwards?: boolean; below: bigint }): { version: bigint; firstVersion: bigint; offsets: bigint[] } {
+    this.local.ensureOpen();
+    const index = keyIndexOf(this.local);
+    if (index === undefined) throw new InvalidArgumentError('key', `log "${this.dir}" keeps no key versions; create its topic with key.version.index.enable=true`);
+    return index.read(key, { from: options.from, maxCount: options.maxCount, backwards: options.backwards ?? false, below: options.below });
+  }
+
+  /** Keys and indexed records of the key version index (zeros when the topic keeps none), for memory accounting. */
+  get keyVersionStats(): { keys: number; records: number } {
+    const index = this.local.keyVersions;
+    return { keys: index?.size ?? 0, records: index?.indexedRecords ?? 0 };
+  }
+
   get producerStates(): ReadonlyMap<bigint, ProducerStateEntry> {
     return this.local.producerStates;
   }
