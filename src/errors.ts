@@ -524,6 +524,24 @@ export class TopologyError extends SamsaError {
 }
 
 /**
+ * An append's expected version did not hold: the stream is at `actual`, not `expected` (a
+ * version, 'no_stream' or 'stream_exists'). Nothing of the append was written. Reload the stream
+ * and decide again (or let `handle` retry on conflict).
+ */
+export class WrongExpectedVersionError extends SamsaError {
+  constructor(
+    readonly streamId: string,
+    readonly expected: bigint | 'no_stream' | 'stream_exists',
+    readonly actual: bigint,
+  ) {
+    super(`stream "${streamId}" is at version ${actual}, not the expected ${String(expected)}; nothing was appended — reload the stream and decide again`, 'WRONG_EXPECTED_VERSION', false);
+  }
+  override details(): Record<string, unknown> {
+    return { streamId: this.streamId, expected: String(this.expected), actual: this.actual.toString() };
+  }
+}
+
+/**
  * A serde could not turn a key or value into bytes or back. Carries where the record came from
  * (topic, and partition and offset when it was read), so a poison record can be found and skipped.
  */
@@ -569,6 +587,7 @@ export const errors = {
   UndecodableMessageError,
   TopologyError,
   SerdeError,
+  WrongExpectedVersionError,
 } as const;
 
 /** Kafka codes a caller handles differently, rebuilt as their own class wherever they arrive as data. */

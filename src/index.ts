@@ -89,6 +89,33 @@ export type { StreamRecord, GroupedRecord, TableRow, Change } from './streams/re
 export type { Topology, Processor, ProcessorContext, StreamPartitioner } from './streams/topology.ts';
 export type { KeyValue, KeyValueStore, ReadOnlyKeyValueStore, StoreChange } from './streams/stores/keyValueStore.ts';
 
+/* Event sourcing */
+export { createEventStore, defineAggregate, ANY, NO_STREAM, STREAM_EXISTS, jsonEventSerde } from './eventsourcing/index.ts';
+export type {
+  Aggregate,
+  AggregateDefinition,
+  AppendOptions,
+  AppendResult,
+  EventMetadata,
+  EventPosition,
+  EventSerde,
+  EventStore,
+  EventStoreOptions,
+  EventStoreTransaction,
+  ExpectedVersion,
+  HandleOptions,
+  HandleResult,
+  LoadedAggregate,
+  NewEvent,
+  ReadStreamOptions,
+  ReadStreamResult,
+  RecordedEvent,
+  SnapshotPolicy,
+  SubscribeOptions,
+  SubscriptionMessage,
+  Upcasters,
+} from './eventsourcing/index.ts';
+
 /* Time (seeded randomness and the simulated network are test kit: `samsa/testing`) */
 export { SystemClock, SimulatedClock } from './clock.ts';
 export type { Clock, TimerHandle } from './clock.ts';
@@ -119,6 +146,7 @@ export {
   RebalanceInProgressError,
   TopologyError,
   SerdeError,
+  WrongExpectedVersionError,
   KAFKA_ERRORS,
   errors,
   errorFromJSON,

@@ -68,6 +68,13 @@ describe('public API', () => {
         'silentLogger',
         'errorFromJSON',
         'errors',
+        'WrongExpectedVersionError',
+        'createEventStore',
+        'defineAggregate',
+        'ANY',
+        'NO_STREAM',
+        'STREAM_EXISTS',
+        'jsonEventSerde',
       ].sort(),
     );
   });

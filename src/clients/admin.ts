@@ -14,7 +14,8 @@ import { ClientConnection } from './connection.ts';
 import { MetadataCache } from './metadataCache.ts';
 import { sleep } from '../clock.ts';
 import type { ClusterMetadataImage, PartitionMetadata } from '../protocol/index.ts';
-import type { AdminClient, CreateTopicOptions, OffsetSpec, TopicDescription } from './api.ts';
+import type { AdminClient, CreateTopicOptions, KeyRead, OffsetSpec, ReadKeyOptions, TopicDescription } from './api.ts';
+import { keyPartition } from './producer/partitioners.ts';
 
 export type { CreateTopicOptions, OffsetSpec, TopicDescription } from './api.ts';
 
@@ -178,6 +179,30 @@ export class Admin implements AdminClient {
     if (isolationLevel !== 'read_uncommitted' && isolationLevel !== 'read_committed') throw new InvalidArgumentError('isolationLevel', `expected 'read_uncommitted' or 'read_committed', got ${String(isolationLevel)}`);
     const results = await this.perLeader(topic, 'listOffsets.request', (p) => ({ topic, partition: p.partition, timestamp }), { isolationLevel });
     return results.map((r) => ({ partition: r.partition as number, offset: r.offset as bigint, timestamp: r.timestamp as number })).sort((a, b) => a.partition - b.partition);
+  }
+
+  /**
+   * The records of one key of a topic with `key.version.index.enable` (samsa's own ReadKey), from
+   * the partition the default partitioner puts the key in: versions `from` on (default 1), or
+   * backwards down from `from` (default: the latest), at most `maxCount` (default 1000). Served
+   * from the leader's key index, committed records only.
+   * @throws InvalidArgumentError for a bad key or option; KafkaProtocolError from the leader.
+   */
+  async readKey(topic: string, key: Uint8Array, options: ReadKeyOptions = {}): Promise<KeyRead> {
+    this.ensureOpen();
+    if (!(key instanceof Uint8Array)) throw new InvalidArgumentError('key', 'expected the key as a Uint8Array');
+    const backwards = options.direction === 'backwards';
+    if (options.direction !== undefined && options.direction !== 'forwards' && !backwards) throw new InvalidArgumentError('direction', `expected 'forwards' or 'backwards', got ${JSON.stringify(options.direction)}`);
+    const from = options.from ?? (backwards ? 2n ** 53n : 1n);
+    if (typeof from !== 'bigint' || from < 0n) throw new InvalidArgumentError('from', `expected a version (bigint ≥ 0), got ${String(from)}`);
+    const maxCount = options.maxCount ?? 1000;
+    if (!Number.isInteger(maxCount) || maxCount < 0) throw new InvalidArgumentError('maxCount', `expected an integer ≥ 0, got ${String(maxCount)}`);
+    // A missing topic is answered at once (a key of a topic that does not exist has no records).
+    const meta = (await this.metadata.refresh([topic])).topics[topic];
+    if (meta === undefined) throw new KafkaProtocolError('UNKNOWN_TOPIC_OR_PARTITION', `topic "${topic}" does not exist`);
+    const partition = keyPartition(key, meta.partitions.length);
+    const [result] = await this.perLeader(topic, 'readKey.request', (p) => (p.partition === partition ? { topic, partition, key, from: from > 2n ** 53n ? 2n ** 53n : from, maxCount, backwards } : undefined));
+    return { partition, version: (result?.version as bigint | undefined) ?? 0n, records: (result?.records as KeyRead['records'] | undefined) ?? [] };
   }
 
   /**

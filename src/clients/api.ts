@@ -11,14 +11,14 @@ import type { ConsumerRecord } from './consumer/fetcher.ts';
 import type { PartitionAssignor } from './consumer/assignors/types.ts';
 import type { TopicPartition } from '../topicPartition.ts';
 import type { ProducerOptions } from './producer/producerConfig.ts';
-import type { ProducerRecord, RecordMetadata } from './producer/producerRecord.ts';
+import type { ProducerRecord, RecordMetadata, SendOptions } from './producer/producerRecord.ts';
 import type { ConsumerGroupMetadata } from './producer/transactionManager.ts';
 import type { PartitionMetadata } from '../protocol/index.ts';
 
 export type { ConsumerRecord } from './consumer/fetcher.ts';
 export type { TopicPartition } from '../topicPartition.ts';
 export type { ProducerOptions } from './producer/producerConfig.ts';
-export type { ProducerRecord, RecordMetadata } from './producer/producerRecord.ts';
+export type { ProducerRecord, RecordMetadata, SendOptions } from './producer/producerRecord.ts';
 export type { ConsumerGroupMetadata } from './producer/transactionManager.ts';
 export type { Partitioner, PartitionerArgs } from './producer/partitioners.ts';
 export type { RecordHeader } from '../record/recordBatch.ts';
@@ -92,8 +92,8 @@ export interface ConsumerBatch {
 /** A transaction in progress, as handed to `transaction()`'s callback. */
 export interface Transaction {
   /** Sends records as part of the transaction (see {@link ProducerClient.send}). */
-  send(topic: string, record: ProducerRecord): Promise<RecordMetadata>;
-  send(topic: string, records: readonly ProducerRecord[]): Promise<RecordMetadata[]>;
+  send(topic: string, record: ProducerRecord, options?: SendOptions): Promise<RecordMetadata>;
+  send(topic: string, records: readonly ProducerRecord[], options?: SendOptions): Promise<RecordMetadata[]>;
   /**
    * Commits consumer offsets with the transaction (Kafka's `sendOffsetsToTransaction`): the next offset
    * to read per partition, and the consumer's group metadata so that a zombie of an older
@@ -124,6 +124,22 @@ export interface TopicDescription {
   readonly overrides: Readonly<Record<string, string>>;
 }
 
+/** Options of {@link AdminClient.readKey}. */
+export interface ReadKeyOptions {
+  /** First version to read (1-based; default 1), or backwards the version to read down from (default: the latest). */
+  readonly from?: bigint;
+  /** At most this many records (default 1000). */
+  readonly maxCount?: number;
+  readonly direction?: 'forwards' | 'backwards';
+}
+
+/** What {@link AdminClient.readKey} found: the key's partition, its committed version, and its records with their versions. */
+export interface KeyRead {
+  readonly partition: number;
+  readonly version: bigint;
+  readonly records: ReadonlyArray<{ readonly version: bigint; readonly offset: bigint; readonly timestamp: number; readonly value: Uint8Array | null; readonly headers: ReadonlyArray<{ readonly key: string; readonly value: Uint8Array | null }> }>;
+}
+
 /** ListOffsets target: a timestamp in ms, or 'earliest' / 'latest'. */
 export type OffsetSpec = 'earliest' | 'latest' | number;
 
@@ -151,8 +167,8 @@ export interface ProducerClient {
    * call for many records (Kafka batches them per partition): the cheap way to send many.
    * @throws ClosedError after close; InvalidArgumentError for malformed records.
    */
-  send(topic: string, record: ProducerRecord): Promise<RecordMetadata>;
-  send(topic: string, records: readonly ProducerRecord[]): Promise<RecordMetadata[]>;
+  send(topic: string, record: ProducerRecord, options?: SendOptions): Promise<RecordMetadata>;
+  send(topic: string, records: readonly ProducerRecord[], options?: SendOptions): Promise<RecordMetadata[]>;
   /** Sends everything buffered now; resolves when every earlier `send` has completed. */
   flush(): Promise<void>;
   /** Flushes, then releases the client; later calls throw ClosedError. */
@@ -282,6 +298,11 @@ export interface AdminClient {
   listOffsets(topic: string, spec?: OffsetSpec, options?: { isolationLevel?: 'read_uncommitted' | 'read_committed' }): Promise<Array<{ partition: number; offset: bigint; timestamp: number }>>;
   /** Deletes records below the given offset per partition. */
   deleteRecords(topic: string, offsets: Readonly<Record<number, bigint>>): Promise<Array<{ partition: number; lowWatermark: bigint }>>;
+  /**
+   * samsa's own ReadKey: the committed records of one key of a topic with
+   * `key.version.index.enable`, by version, from its partition leader's key index (no scan).
+   */
+  readKey(topic: string, key: Uint8Array, options?: ReadKeyOptions): Promise<KeyRead>;
   /** The consumer groups. */
   listGroups(): Promise<Array<{ groupId: string; state: string; protocolType: string }>>;
   /** Releases the client. */

@@ -31,6 +31,7 @@ import type { JoinGroupRequest, JoinGroupResponse } from './joinGroup.ts';
 import type { LeaveGroupRequest, LeaveGroupResponse } from './leaveGroup.ts';
 import type { ListGroupsRequest, ListGroupsResponse } from './listGroups.ts';
 import type { ListOffsetsRequest, ListOffsetsResponse } from './listOffsets.ts';
+import type { ReadKeyRequest, ReadKeyResponse } from './readKey.ts';
 import type { MetadataRequest, MetadataResponse } from './metadata.ts';
 import type { NodeId } from './nodeId.ts';
 import type { OffsetCommitRequest, OffsetCommitResponse } from './offsetCommit.ts';
@@ -67,6 +68,7 @@ export type { JoinGroupProtocol, JoinGroupRequest, JoinGroupResponse, JoinGroupR
 export type { LeaveGroupMember, LeaveGroupMemberResponse, LeaveGroupRequest, LeaveGroupResponse } from './leaveGroup.ts';
 export type { ListedGroup, ListGroupsRequest, ListGroupsResponse } from './listGroups.ts';
 export type { ListOffsetsPartition, ListOffsetsPartitionResult, ListOffsetsRequest, ListOffsetsResponse } from './listOffsets.ts';
+export type { ReadKeyPartition, ReadKeyPartitionResult, ReadKeyRecord, ReadKeyRequest, ReadKeyResponse } from './readKey.ts';
 export type { MetadataRequest, MetadataResponse, StorageErrorReport } from './metadata.ts';
 export type { BrokerNodeId, ClientNodeId, ControllerNodeId, NodeId, ParsedNodeId } from './nodeId.ts';
 export { brokerIdOf, brokerNode, clientNode, controllerIdOf, controllerNode, isNodeId, parseNodeId } from './nodeId.ts';
@@ -91,6 +93,8 @@ export interface MessageMap {
   'fetch.response': FetchResponse;
   'listOffsets.request': ListOffsetsRequest;
   'listOffsets.response': ListOffsetsResponse;
+  'readKey.request': ReadKeyRequest;
+  'readKey.response': ReadKeyResponse;
   'deleteRecords.request': DeleteRecordsRequest;
   'deleteRecords.response': DeleteRecordsResponse;
   'metadata.request': MetadataRequest;
@@ -178,6 +182,8 @@ const TYPES = {
   'fetch.response': true,
   'listOffsets.request': true,
   'listOffsets.response': true,
+  'readKey.request': true,
+  'readKey.response': true,
   'deleteRecords.request': true,
   'deleteRecords.response': true,
   'metadata.request': true,

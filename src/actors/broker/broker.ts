@@ -289,6 +289,9 @@ export class Broker {
       case 'listOffsets.request':
         this.requests.listOffsets(message, from);
         return;
+      case 'readKey.request':
+        this.requests.readKey(messageAs(message, 'readKey.request'), from);
+        return;
       case 'deleteRecords.request':
         this.requests.deleteRecords(message, from);
         return;

@@ -8,7 +8,7 @@
  * state without a round trip through it.
  */
 import type { Clock } from '../../clock.ts';
-import type { FetchPartition, FetchRequest, ProduceRequest, WireError } from '../../protocol/index.ts';
+import type { FetchPartition, FetchRequest, MessageOf, ProduceRequest, WireError } from '../../protocol/index.ts';
 import type { Message, NodeId } from '../../transport/transport.ts';
 import { OFFSETS_TOPIC } from '../groupCoordinator/offsetsTopic.ts';
 import type { PartitionEmitted, PartitionEvent } from '../partition/partition.machine.ts';
@@ -45,7 +45,7 @@ export interface PartitionRequestsContext {
 
 /** A request being gathered. */
 interface Pending {
-  readonly kind: 'produce' | 'fetch' | 'listOffsets' | 'deleteRecords' | 'writeTxnMarkers';
+  readonly kind: 'produce' | 'fetch' | 'listOffsets' | 'readKey' | 'deleteRecords' | 'writeTxnMarkers';
   readonly to: NodeId;
   readonly correlationId: number;
   remaining: number;
@@ -190,6 +190,14 @@ export class PartitionRequests {
     const requestId = this.begin('listOffsets', from, message.correlationId as number, partitions.length);
     for (const p of partitions) {
       this.dispatch(p.topic, p.partition, { type: 'listOffsets.query', requestId, timestamp: p.timestamp, isolationLevel: message.isolationLevel === 'read_committed' ? 'read_committed' : 'read_uncommitted' }, (error) => ({ type: 'listOffsets.result', requestId, topic: p.topic, partition: p.partition, offset: -1n, timestamp: -1, error }));
+    }
+  }
+
+  /** ReadKey: one key read per partition (samsa's own API, see protocol/readKey.ts). */
+  readKey(message: MessageOf<'readKey.request'>, from: NodeId): void {
+    const requestId = this.begin('readKey', from, message.correlationId, message.partitions.length);
+    for (const p of message.partitions) {
+      this.dispatch(p.topic, p.partition, { type: 'readKey.query', requestId, key: p.key, from: p.from, maxCount: p.maxCount, backwards: p.backwards }, (error) => ({ type: 'readKey.result', requestId, topic: p.topic, partition: p.partition, version: -1n, records: [], error }));
     }
   }
 

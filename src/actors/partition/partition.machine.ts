@@ -18,6 +18,8 @@ import { KafkaProtocolError, OffsetOutOfRangeError, SamsaError, StorageError } f
 import type { AbortedTransaction, LogAppendInfo, PartitionLog } from '../../log/partitionLog.ts';
 import { wireError } from '../../protocol/index.ts';
 import type { WireError } from '../../protocol/index.ts';
+import type { ReadKeyRecord } from '../../protocol/index.ts';
+import { readKeyRecords } from './keyReads.ts';
 import {
   runsFrom,
   canJoinIsr,
@@ -113,6 +115,7 @@ export type PartitionEvent =
     }
   | { type: 'listOffsets.query'; requestId: number; timestamp: number; isolationLevel: 'read_uncommitted' | 'read_committed' }
   | { type: 'deleteRecords.apply'; requestId: number; offset: bigint }
+  | { type: 'readKey.query'; requestId: number; key: Uint8Array; from: bigint; maxCount: number; backwards: boolean }
   | { type: 'retention.tick' }
   | ({ type: 'become.leader' } & PartitionState)
   | ({ type: 'become.follower'; leader: number } & PartitionState)
@@ -148,6 +151,7 @@ export type PartitionEmitted =
   | { type: 'fetch.result'; requestId: number; topic: string; partition: number; records: readonly Uint8Array[]; highWatermark: bigint; lastStableOffset: bigint; logStartOffset: bigint; abortedTransactions?: readonly AbortedTransaction[]; divergingEpoch?: DivergingEpoch; error?: WireError }
   | { type: 'listOffsets.result'; requestId: number; topic: string; partition: number; offset: bigint; timestamp: number; error?: WireError }
   | { type: 'deleteRecords.result'; requestId: number; topic: string; partition: number; lowWatermark: bigint; error?: WireError }
+  | { type: 'readKey.result'; requestId: number; topic: string; partition: number; version: bigint; records: readonly ReadKeyRecord[]; error?: WireError }
   /** The log end or the high watermark moved: parked fetches may now be answered. */
   | { type: 'partition.appended'; topic: string; partition: number; highWatermark: bigint; /** The log end moved (new data for followers), not just the high watermark. */ logEndMoved: boolean }
   /** The leader asks the controller to change the ISR (the broker sends `alterPartition.request`). */
@@ -473,6 +477,18 @@ export const partitionMachine = setup({
             }
           }),
         },
+        'readKey.query': {
+          actions: emit(({ context: c, event }) => {
+            const result = { type: 'readKey.result' as const, requestId: event.requestId, topic: c.topic, partition: c.partition };
+            // As ListOffsets, nothing is answered until this epoch's high watermark caught up; then what read_committed readers see.
+            if (c.highWatermark < c.leaderEpochStartOffset) return { ...result, version: -1n, records: [], error: wireError('OFFSET_NOT_AVAILABLE', `the high watermark of ${c.topic}-${c.partition} has not reached the start of leader epoch ${c.leaderEpoch}; retry shortly`) };
+            try {
+              return { ...result, ...readKeyRecords(c.log, event.key, { from: event.from, maxCount: event.maxCount, backwards: event.backwards, bound: c.log.lastStableOffset(c.highWatermark) }) };
+            } catch (e) {
+              return { ...result, version: -1n, records: [], error: toWireError(e) };
+            }
+          }),
+        },
         'deleteRecords.apply': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const { topic, partition, log, highWatermark } = context;
@@ -511,6 +527,7 @@ export const partitionMachine = setup({
         'marker.append': { actions: emit(({ context, event }) => ({ type: 'produce.result' as const, requestId: event.requestId, topic: context.topic, partition: context.partition, baseOffset: -1n, lastOffset: -1n, logAppendTime: -1, logStartOffset: context.log.logStartOffset, error: notLeader(context) })) },
         'fetch.read': { actions: emit(({ context, event }) => ({ type: 'fetch.result' as const, requestId: event.requestId, topic: context.topic, partition: context.partition, records: EMPTY, highWatermark: -1n, lastStableOffset: -1n, logStartOffset: context.log.logStartOffset, error: notLeader(context) })) },
         'listOffsets.query': { actions: emit(({ context, event }) => ({ type: 'listOffsets.result' as const, requestId: event.requestId, topic: context.topic, partition: context.partition, offset: -1n, timestamp: -1, error: notLeader(context) })) },
+        'readKey.query': { actions: emit(({ context, event }) => ({ type: 'readKey.result' as const, requestId: event.requestId, topic: context.topic, partition: context.partition, version: -1n, records: [], error: notLeader(context) })) },
         'deleteRecords.apply': { actions: emit(({ context, event }) => ({ type: 'deleteRecords.result' as const, requestId: event.requestId, topic: context.topic, partition: context.partition, lowWatermark: -1n, error: notLeader(context) })) },
         'replica.fetched': {
           actions: enqueueActions(({ context: c, event, enqueue }) => {

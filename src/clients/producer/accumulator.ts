@@ -65,6 +65,15 @@ export class RecordAccumulator {
     return byPartition;
   }
 
+  /** Closes the open batch of `partition`, if any, into the ready queue: what comes next starts a batch of its own. */
+  seal(open: Map<number, Batch>, partition: number): void {
+    const batch = open.get(partition);
+    if (batch === undefined) return;
+    this.ready.push(batch);
+    open.delete(partition);
+    this.openCount--;
+  }
+
   /** Moves every open batch to the ready queue. */
   closeOpenBatches(filter?: (batch: Batch) => boolean): void {
     for (const byPartition of this.open.values()) {
@@ -81,9 +90,9 @@ export class RecordAccumulator {
    * Appends one record to its partition's open batch, closing the batch (to the ready queue) when
    * the record would overflow `batch.size` or fills it, and notes where the record belongs in its send.
    */
-  append(open: Map<number, Batch>, topic: string, partition: number, timestamp: number, key: Uint8Array | null, value: Uint8Array | null, headers: readonly EncodedHeader[], bytes: number, delivery: Delivery, index: number): void {
+  append(open: Map<number, Batch>, topic: string, partition: number, timestamp: number, key: Uint8Array | null, value: Uint8Array | null, headers: readonly EncodedHeader[], bytes: number, delivery: Delivery, index: number, together = false): void {
     let batch = open.get(partition);
-    if (batch !== undefined && batch.bytes + bytes > this.config.batchSize && batch.builder.recordCount > 0) {
+    if (!together && batch !== undefined && batch.bytes + bytes > this.config.batchSize && batch.builder.recordCount > 0) {
       this.ready.push(batch);
       open.delete(partition);
       this.openCount--;
@@ -113,7 +122,7 @@ export class RecordAccumulator {
     delivery.timestamps[index] = timestamp;
     batch.bytes += bytes;
     if (key === null && this.config.partitioner === 'default') this.sticky.onAppend(topic, partition, bytes, batch.bytes >= this.config.batchSize);
-    if (batch.bytes >= this.config.batchSize) {
+    if (!together && batch.bytes >= this.config.batchSize) {
       this.ready.push(batch);
       open.delete(partition);
       this.openCount--;

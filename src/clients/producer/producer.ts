@@ -27,12 +27,12 @@ import { ClientConnection } from '../connection.ts';
 import { MetadataCache } from '../metadataCache.ts';
 import { RecordAccumulator } from './accumulator.ts';
 import { deliveryResults, resultAt } from './batch.ts';
-import type { Delivery } from './batch.ts';
+import type { Batch, Delivery } from './batch.ts';
 import { keyPartition } from './partitioners.ts';
 import { resolveProducerConfig } from './producerConfig.ts';
 import type { ProducerConfig, ProducerOptions } from './producerConfig.ts';
 import { EMPTY_HEADERS, preparedFromPlain, prepareRecord, recordSize } from './producerRecord.ts';
-import type { PlainRecord, PreparedRecord, ProducerRecord, RecordMetadata } from './producerRecord.ts';
+import type { PlainRecord, PreparedRecord, ProducerRecord, RecordMetadata, SendOptions } from './producerRecord.ts';
 import { Sender } from './sender.ts';
 import { TransactionManager } from './transactionManager.ts';
 import type { ConsumerGroupMetadata, TransactionPhase } from './transactionManager.ts';
@@ -154,7 +154,7 @@ export class Producer implements TransactionalProducerClient {
     if (txn.phase === 'uninitialized') await txn.initTransactions();
     txn.begin();
     const tx: Transaction = {
-      send: ((topic: string, records: ProducerRecord | readonly ProducerRecord[]) => this.send(topic, records as ProducerRecord)) as Transaction['send'],
+      send: ((topic: string, records: ProducerRecord | readonly ProducerRecord[], options?: SendOptions) => this.send(topic, records as ProducerRecord, options)) as Transaction['send'],
       sendOffsets: (offsets, group) => txn.sendOffsets(offsets, group),
     };
     let result: T;
@@ -174,6 +174,24 @@ export class Producer implements TransactionalProducerClient {
     return this.txn;
   }
 
+  /**
+   * An atomic send's records into one batch of their own (see {@link SendOptions.atomic}): they must
+   * all go to one partition and fit one request; the partition's open batch is closed first and
+   * theirs right after, so nothing else shares it.
+   * @throws InvalidArgumentError when the records would go to several partitions or do not fit.
+   */
+  private appendAtomic(open: Map<number, Batch>, topic: string, records: readonly ProducerRecord[], prepared: Array<PreparedRecord | undefined> | undefined, delivery: Delivery, now: number, count: number, available: readonly number[]): void {
+    const all = records.map((r, i) => prepared?.[i] ?? preparedFromPlain(r as PlainRecord, now));
+    const partitions = all.map((p) => this.accumulator.choosePartition(topic, p.key, p.value, p.partition, count, available));
+    const partition = partitions[0] as number;
+    if (partitions.some((p) => p !== partition)) throw new InvalidArgumentError('atomic', `an atomic send goes to one partition; these records go to partitions ${[...new Set(partitions)].join(', ')} (give them one key or one partition)`);
+    const bytes = all.reduce((n, p) => n + p.bytes, 61);
+    if (bytes > this.config.maxRequestSize) throw new InvalidArgumentError('atomic', `an atomic send is one batch; these records take ${bytes} bytes, more than max.request.size (${this.config.maxRequestSize})`);
+    this.accumulator.seal(open, partition);
+    for (const [i, p] of all.entries()) this.accumulator.append(open, topic, partition, p.timestamp, p.key, p.value, p.headers, p.bytes, delivery, i, true);
+    this.accumulator.seal(open, partition);
+  }
+
   /** The client id (also its network address suffix). */
   get clientId(): string {
     return this.context.clientId;
@@ -185,9 +203,9 @@ export class Producer implements TransactionalProducerClient {
    * @throws ClosedError after close; InvalidArgumentError for malformed records;
    *   KafkaProtocolError UNKNOWN_TOPIC_OR_PARTITION when the topic never appears within max.block.ms.
    */
-  send(topic: string, record: ProducerRecord): Promise<RecordMetadata>;
-  send(topic: string, records: readonly ProducerRecord[]): Promise<RecordMetadata[]>;
-  async send(topic: string, input: ProducerRecord | readonly ProducerRecord[]): Promise<RecordMetadata | RecordMetadata[]> {
+  send(topic: string, record: ProducerRecord, options?: SendOptions): Promise<RecordMetadata>;
+  send(topic: string, records: readonly ProducerRecord[], options?: SendOptions): Promise<RecordMetadata[]>;
+  async send(topic: string, input: ProducerRecord | readonly ProducerRecord[], options: SendOptions = {}): Promise<RecordMetadata | RecordMetadata[]> {
     if (this.closed) throw new ClosedError(`producer "${this.clientId}"`);
     if (typeof topic !== 'string' || topic.length === 0) throw new InvalidArgumentError('topic', `expected a topic name, got ${JSON.stringify(topic)}`);
     // A transactional producer sends only inside a healthy transaction.
@@ -230,6 +248,13 @@ export class Producer implements TransactionalProducerClient {
         }
         const open = this.accumulator.openFor(topic);
         const byKey = this.config.partitioner === 'default';
+        if (options.atomic === true) {
+          this.appendAtomic(open, topic, records, prepared, delivery, now, count, available);
+          prepared = undefined;
+          records = NO_RECORDS;
+          this.accumulator.scheduleDrain();
+          return;
+        }
         for (let i = 0; i < n; i++) {
           const p = prepared?.[i];
           if (p !== undefined) {

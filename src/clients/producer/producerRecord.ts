@@ -6,6 +6,16 @@ import { InvalidArgumentError, KafkaProtocolError } from '../../errors.ts';
 import type { EncodedHeader } from '../../record/recordBatchBuilder.ts';
 
 /** A record to send. Keys and values are bytes or strings (UTF-8); serialize objects first. */
+/** Options of one `send`. */
+export interface SendOptions {
+  /**
+   * samsa's own: the records go to one partition in one batch of their own, so the log appends
+   * all of them or none (a conditional append refused, a batch too large). Kafka's producer may
+   * split one send's records over batches. The records must share a partition (one key).
+   */
+  readonly atomic?: boolean;
+}
+
 export interface ProducerRecord {
   readonly key?: string | Uint8Array | null;
   readonly value: string | Uint8Array | null;

@@ -46,6 +46,12 @@ function wireSequence(index: number): number {
 // NETWORK_EXCEPTION: a leader that refuses connections may have crashed and been replaced; Kafka refreshes metadata on a disconnect.
 const RETRIABLE_WITH_METADATA = new Set<string>(['NOT_LEADER_OR_FOLLOWER', 'UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'BROKER_NOT_AVAILABLE', 'NETWORK_EXCEPTION']);
 
+/**
+ * Errors the broker answers after checking a batch and before writing any of it: the batch was not
+ * written, so its sequences are free for the next ones (see PartitionSequences.failUnwritten).
+ */
+const UNWRITTEN = new Set<string>(['WRONG_EXPECTED_VERSION', 'INVALID_RECORD']);
+
 /** What the producer hands its sender. */
 export interface SenderContext {
   readonly config: ProducerConfig;
@@ -459,6 +465,11 @@ export class Sender {
       // In a transaction a lost batch means the transaction cannot commit (or, fenced, that this
       // producer is done); the abort's epoch bump settles the sequences.
       if (notify) this.txn.onError(error);
+    } else if (this.config.idempotent && batch.session >= 0 && SamsaError.is(error) && UNWRITTEN.has(error.code)) {
+      // The broker checked the batch and wrote nothing of it: its sequences go to the next batches.
+      this.logger.debug('the broker refused a batch before writing it', { clientId: this.clientId, topic: batch.topic, partition: batch.partition, error: error.code });
+      this.sequences.failUnwritten(batch);
+      this.drainSoon();
     } else if (this.config.idempotent && batch.session >= 0) {
       // A batch that went out and failed for good may have been written or may have left a gap.
       // It is never sent again, under these sequences or others (a retry under a new producer id
@@ -479,7 +490,8 @@ export class Sender {
     let retriable = known || RETRIABLE_WITH_METADATA.has(name) || error instanceof TimeoutError;
     // The answer is about sequences the batch no longer has (its partition restarted them while
     // this attempt was out, see restartSequences): send it again with its new ones.
-    const restarted = this.config.idempotent && batch.stampedSession !== batch.session;
+    // (or its sequences moved down after an earlier batch was refused unwritten, see failUnwritten)
+    const restarted = this.config.idempotent && (batch.stampedSession !== batch.session || batch.stampedIndex !== batch.sequenceIndex);
     if (restarted) retriable = true;
     else if (this.config.idempotent && (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || name === 'UNKNOWN_PRODUCER_ID')) {
       // An earlier batch of the partition is not settled yet (in flight, being retried, or failed

@@ -135,6 +135,24 @@ export class PartitionSequences<B extends SequencedBatch> {
   }
 
   /**
+   * Records a sent batch the broker refused after checking it, before writing anything (a failed
+   * conditional append, an invalid record): its sequences were never used, so the later batches of
+   * the partition move down into them (Kafka's adjustSequencesDueToFailedBatch) and are sent again
+   * with their new sequences when the broker refuses their old ones as out of order.
+   */
+  failUnwritten(batch: B): void {
+    const e = this.entries.get(batch.key);
+    if (e === undefined || e.session !== batch.session) return;
+    const count = this.countOf(batch);
+    batch.settled = true;
+    const at = e.window.indexOf(batch);
+    if (at >= 0) e.window.splice(at, 1);
+    for (const b of e.window) if (!b.settled && b.sequenceIndex > batch.sequenceIndex) b.sequenceIndex -= count;
+    e.next -= count;
+    this.shift(e);
+  }
+
+  /**
    * Once an unresolved partition has no batch in flight: 'resolved' when a later batch was
    * acknowledged (so the failed one was written too, sequences being accepted in order), 'gap'
    * when not (the partition must start over in a new session; it is marked resolved, and its next
