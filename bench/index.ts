@@ -5,6 +5,7 @@ import { runLogBenchmarks } from './log.bench.ts';
 import { runReplicationBenchmarks } from './replication.bench.ts';
 import { runTransactionBenchmarks } from './transactions.bench.ts';
 import { runStreamsBenchmarks } from './streams.bench.ts';
+import { runEventSourcingBenchmarks } from './eventsourcing.bench.ts';
 
 const logRecords = Number(process.env.BENCH_LOG_RECORDS ?? 1_000_000);
 report(`log: ${logRecords.toLocaleString('en-US')} records, 100 B values + 16 B keys, ~16 KiB batches (median of ${process.env.BENCH_ROUNDS ?? 3} rounds)`, runLogBenchmarks(), 'log.json');
@@ -27,3 +28,7 @@ const streams = await runStreamsBenchmarks();
 report(`streams: ${Number(process.env.BENCH_STREAMS_RECORDS ?? 200_000).toLocaleString('en-US')} records, 3 brokers, RF=3, 6 partitions, 100 ms commits, median of ${process.env.BENCH_ROUNDS ?? 3} interleaved rounds`, streams.rows, 'streams.json');
 console.log(`in-memory key-value store: ${streams.bytesPerKey.toFixed(0)} bytes per key (16 B keys, 8 B values; JS heap + buffers${streams.gc ? ', after gc' : ', without a forced gc: run node with --expose-gc for a tighter figure'})`);
 
+
+const es = await runEventSourcingBenchmarks();
+report(`event sourcing: 3 brokers, RF=3, min ISR 2, acks=all, 6 partitions, median of ${process.env.BENCH_ROUNDS ?? 3} interleaved rounds (range of all rounds beside each)`, es.rows, 'eventsourcing.json');
+for (const note of es.notes) console.log(note);

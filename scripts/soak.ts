@@ -1,5 +1,5 @@
 /**
- * `npm run soak -- <seeds> [firstSeed] [--txn | --txn-reorder | --large | --idempotent | --pipeline | --groups | --streams]`: runs a nemesis simulation for
+ * `npm run soak -- <seeds> [firstSeed] [--txn | --txn-reorder | --large | --idempotent | --pipeline | --groups | --streams | --es]`: runs a nemesis simulation for
  * many seeds (the test suite runs a few) and prints every failing seed with its anomalies. Exits
  * non-zero when any seed fails.
  *
@@ -19,6 +19,9 @@
  * - `--groups`: the slow-processing group simulation (test/sim/groupSim.ts: batches processed for
  *   longer than session.timeout.ms under rebalances and broker crashes); a failure replays with
  *   `SIM_SEEDS=0 SIM_SLOW_SEEDS=1 SIM_SLOW_FROM=<seed> npx vitest run test/actors/groups.sim.test.ts`.
+ * - `--es`: the event-sourcing simulation (test/sim/eventSourcingSim.ts: clients racing `handle()`
+ *   and transfers on overlapping accounts under broker crashes, cut-off clients and delays); a
+ *   failure replays with `SIM_SEED=<seed> npx vitest run test/eventsourcing/eventsourcing.sim.test.ts`.
  * - `--streams`: the streams simulation (test/sim/streamsSim.ts: a repartitioning, stateful
  *   topology on app instances that join, leave and crash, brokers crashing); a failure replays
  *   with `SIM_SEED=<seed> npx vitest run test/streams/streams.sim.test.ts`.
@@ -28,17 +31,18 @@ import { pipelineFindings, runPipelineSim } from '../test/sim/pipelineSim.ts';
 import { runTxnSim } from '../test/sim/txnSim.ts';
 import { runSlowGroupSim, slowGroupFindings } from '../test/sim/groupSim.ts';
 import { runStreamsSim, streamsFindings } from '../test/sim/streamsSim.ts';
+import { eventSourcingFindings, runEventSourcingSim } from '../test/sim/eventSourcingSim.ts';
 
 const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const count = Number(positional[0] ?? 50);
 const first = Number(positional[1] ?? 1000);
-const unknown = flags.filter((f) => f !== '--txn' && f !== '--txn-reorder' && f !== '--large' && f !== '--idempotent' && f !== '--pipeline' && f !== '--groups' && f !== '--streams');
+const unknown = flags.filter((f) => f !== '--txn' && f !== '--txn-reorder' && f !== '--large' && f !== '--idempotent' && f !== '--pipeline' && f !== '--groups' && f !== '--streams' && f !== '--es');
 if (!Number.isInteger(count) || count < 1 || !Number.isInteger(first) || unknown.length > 0 || flags.length > 1) {
-  console.error('usage: npm run soak -- <number of seeds> [first seed] [--txn | --txn-reorder | --large | --idempotent | --pipeline | --groups | --streams]   e.g. npm run soak -- 200, npm run soak -- 200 1 --txn');
+  console.error('usage: npm run soak -- <number of seeds> [first seed] [--txn | --txn-reorder | --large | --idempotent | --pipeline | --groups | --streams | --es]   e.g. npm run soak -- 200, npm run soak -- 200 1 --txn');
   process.exit(2);
 }
-const mode = flags[0] === '--txn' ? 'txn' : flags[0] === '--txn-reorder' ? 'txn-reorder' : flags[0] === '--pipeline' ? 'pipeline' : flags[0] === '--groups' ? 'groups' : flags[0] === '--streams' ? 'streams' : 'replication';
+const mode = flags[0] === '--txn' ? 'txn' : flags[0] === '--txn-reorder' ? 'txn-reorder' : flags[0] === '--pipeline' ? 'pipeline' : flags[0] === '--groups' ? 'groups' : flags[0] === '--streams' ? 'streams' : flags[0] === '--es' ? 'es' : 'replication';
 /** `--large`: the replication simulation with ~2 KB values, so batches are shared between replicas as views. */
 const padding = flags[0] === '--large' ? 2000 : 0;
 /** `--idempotent`: the replication simulation's idempotence workload (issue 14 item 1). */
@@ -58,6 +62,10 @@ async function runSeed(seed: number): Promise<{ summary: string; found: Array<[s
   if (mode === 'pipeline') {
     const result = await runPipelineSim({ seed });
     return { summary: result.summary, found: pipelineFindings(result) };
+  }
+  if (mode === 'es') {
+    const result = await runEventSourcingSim({ seed });
+    return { summary: result.summary, found: eventSourcingFindings(result) };
   }
   if (mode === 'streams') {
     const result = await runStreamsSim({ seed });

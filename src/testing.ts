@@ -167,3 +167,7 @@ export type { Random } from './random.ts';
 /* Streams without a cluster: Kafka Streams' TopologyTestDriver. */
 export { TopologyTestDriver, TestInputTopic, TestOutputTopic } from './streams/testDriver.ts';
 export type { TestDriverConfig, TestRecord } from './streams/testDriver.ts';
+
+/* Event sourcing: given-when-then specs of an aggregate's decider. */
+export { AggregateSpec } from './eventsourcing/aggregateSpec.ts';
+export type { AggregateSpecOptions, AggregateSpecThen } from './eventsourcing/aggregateSpec.ts';

@@ -81,6 +81,6 @@ describe('public API', () => {
 
   it('exports the test kit from samsa/testing', async () => {
     const testing = await import('../src/testing.ts');
-    expect(Object.keys(testing).sort()).toEqual(['SimulatedNetwork', 'TestCluster', 'createRandom', 'createTestCluster', 'messageCodec', 'TopologyTestDriver', 'TestInputTopic', 'TestOutputTopic'].sort());
+    expect(Object.keys(testing).sort()).toEqual(['SimulatedNetwork', 'TestCluster', 'createRandom', 'createTestCluster', 'messageCodec', 'TopologyTestDriver', 'TestInputTopic', 'TestOutputTopic', 'AggregateSpec'].sort());
   });
 });

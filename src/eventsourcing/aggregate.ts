@@ -98,6 +98,41 @@ export interface AggregateHost {
   readonly ensureSnapshotTopic: (type: string) => Promise<void>;
   /** The cluster's time, for the timestamps of events handled here. */
   readonly now: () => number;
+  /** Aggregates this store handled last: state and version (see {@link AggregateCache}). */
+  readonly cache?: AggregateCache;
+}
+
+/**
+ * The states of the aggregates a store handled most recently (least recently used dropped past
+ * `capacity`). `handle` decides on a cached state without reading the stream: the append is
+ * conditional on the cached version, so a stale entry only costs a conflict, after which the
+ * aggregate is read again. States must be treated as immutable (as deciders do).
+ */
+export class AggregateCache {
+  private readonly entries = new Map<string, { state: unknown; version: bigint }>();
+
+  constructor(readonly capacity: number) {}
+
+  get<State>(fingerprint: string, streamId: string): { state: State; version: bigint } | undefined {
+    const key = `${fingerprint}:${streamId}`;
+    const hit = this.entries.get(key);
+    if (hit === undefined) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, hit);
+    return hit as { state: State; version: bigint };
+  }
+
+  set(fingerprint: string, streamId: string, state: unknown, version: bigint): void {
+    if (this.capacity <= 0) return;
+    const key = `${fingerprint}:${streamId}`;
+    this.entries.delete(key);
+    this.entries.set(key, { state, version });
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  delete(fingerprint: string, streamId: string): void {
+    this.entries.delete(`${fingerprint}:${streamId}`);
+  }
 }
 
 /** The stream id of aggregate `id`. */
@@ -125,7 +160,9 @@ export async function handleCommand<State, Command, Event extends NewEvent>(host
   const retries = options.retryOnConflict ?? 0;
   if (!Number.isInteger(retries) || retries < 0) throw new InvalidArgumentError('retryOnConflict', `expected an integer ≥ 0, got ${String(retries)}`);
   for (let attempt = 0; ; attempt++) {
-    const loaded = await aggregateStream(host, aggregate, id);
+    // The state this store last left the aggregate in, when it has it (the append checks it is still current).
+    const cached = attempt === 0 ? host.cache?.get<State>(aggregate.fingerprint, streamId) : undefined;
+    const loaded = cached !== undefined && (options.expectedVersion === undefined || cached.version === options.expectedVersion) ? cached : await aggregateStream(host, aggregate, id);
     if (options.expectedVersion !== undefined && loaded.version !== options.expectedVersion) throw new WrongExpectedVersionError(streamId, options.expectedVersion, loaded.version);
     const decided = aggregate.decide(command, loaded.state);
     const events = (Array.isArray(decided) ? decided : [decided]) as readonly Event[];
@@ -134,7 +171,9 @@ export async function handleCommand<State, Command, Event extends NewEvent>(host
     try {
       appended = await host.store.append(streamId, events, { expectedVersion: loaded.version === 0n ? NO_STREAM : loaded.version });
     } catch (e) {
-      if (e instanceof WrongExpectedVersionError && options.expectedVersion === undefined && attempt < retries) continue;
+      host.cache?.delete(aggregate.fingerprint, streamId);
+      // A conflict on a cached state is the cache's, not the caller's: read the stream and decide again.
+      if (e instanceof WrongExpectedVersionError && ((options.expectedVersion === undefined && attempt < retries) || (cached !== undefined && attempt === 0))) continue;
       throw e;
     }
     const { position, nextExpectedVersion } = appended;
@@ -151,6 +190,7 @@ export async function handleCommand<State, Command, Event extends NewEvent>(host
     })) as Array<RecordedEvent<Event['type'], Event['data']>>;
     let state = loaded.state;
     for (const event of recorded) state = aggregate.evolve(state, event);
+    host.cache?.set(aggregate.fingerprint, streamId, state, nextExpectedVersion);
     if (shouldSnapshot(aggregate.snapshot, state, loaded.version, nextExpectedVersion)) {
       // A snapshot only saves replay time: failing to write one fails nothing.
       await writeSnapshot(host, aggregate, streamId, state, nextExpectedVersion).catch((e: unknown) => (host.logger ?? silentLogger).warn('snapshot not written', { streamId, error: e instanceof Error ? e.message : String(e) }));

@@ -24,9 +24,12 @@ import { ANY, checkNewEvent, envelopeHeaders, jsonEventSerde, NO_STREAM, readEve
 import type { EventPosition, EventSerde, ExpectedVersion, NewEvent, RecordedEvent, Upcasters } from './events.ts';
 import { SystemClock } from '../clock.ts';
 import type { Clock } from '../clock.ts';
-import { aggregateStream, handleCommand } from './aggregate.ts';
+import { AggregateCache, aggregateStream, handleCommand } from './aggregate.ts';
 import type { Aggregate, AggregateHost, HandleOptions, HandleResult, LoadedAggregate } from './aggregate.ts';
 import { snapshotTopic } from './snapshots.ts';
+import { metadataTopic, readStreamMetadata, writeStreamMetadata } from './streamMetadata.ts';
+import { encrypt, SUBJECT_HEADER, SubjectKeys, unsealRecords } from './personalData.ts';
+import type { PersonalDataOptions } from './personalData.ts';
 import { subscribeEvents } from './subscription.ts';
 import type { SubscribeOptions, SubscriptionMessage } from './subscription.ts';
 
@@ -44,6 +47,10 @@ export interface EventStoreOptions {
   readonly upcasters?: Upcasters;
   /** Prefix of its clients' ids, and its transactional id (default `event-store`). */
   readonly clientId?: string;
+  /** Crypto-shredding: which events hold a subject's personal data (encrypted with its own key; see personalData.ts). */
+  readonly personalData?: PersonalDataOptions;
+  /** How many aggregates `handle` keeps the state of, to decide without reading their stream (default 10000; 0: none). */
+  readonly aggregateCache?: number;
   /** How many times `ANY` and `STREAM_EXISTS` appends retry when another writer appended first (default 10). */
   readonly anyRetries?: number;
 }
@@ -109,6 +116,18 @@ export interface EventStore {
   handle<State, Command, Event extends NewEvent>(aggregate: Aggregate<State, Command, Event>, id: string, command: Command, options?: HandleOptions): Promise<HandleResult<State, Event>>;
   /** An aggregate's current state and version: its latest valid snapshot plus the events after it. */
   aggregateStream<State, Command, Event extends NewEvent>(aggregate: Aggregate<State, Command, Event>, id: string): Promise<LoadedAggregate<State>>;
+  /**
+   * Crypto-shreds `subject`: from now on its events read without their data (`shredded: true`)
+   * everywhere, and it takes no new events. The events stay in their streams.
+   */
+  shred(subject: string): Promise<void>;
+  /**
+   * Soft-deletes a stream: it reads as absent (its events hidden, still in the log) until new
+   * events are appended, which continue its versions. @throws WrongExpectedVersionError when `expectedVersion` does not hold.
+   */
+  deleteStream(streamId: string, options?: { readonly expectedVersion?: bigint }): Promise<void>;
+  /** Hides the stream's events below version `before` from every read (truncate-before). */
+  truncateStream(streamId: string, before: bigint): Promise<void>;
   /** The serde and upcasters this store reads with. */
   readonly serde: EventSerde;
   readonly upcasters: Upcasters;
@@ -148,6 +167,12 @@ class LogEventStore implements EventStore {
   private txQueue: Promise<void> = Promise.resolve();
   private readonly topics = new Map<string, Promise<void>>();
   private closed = false;
+  /** The subjects' keys (crypto-shredding). */
+  private readonly keys: SubjectKeys;
+  /** The last command queued per aggregate (see `handle`). */
+  private readonly handling = new Map<string, Promise<void>>();
+  /** What aggregates need of this store. */
+  private readonly host: AggregateHost;
 
   constructor(
     private readonly clients: KafkaClients,
@@ -160,6 +185,16 @@ class LogEventStore implements EventStore {
     const base = options.clientId ?? 'event-store';
     this.admin = clients.admin({ clientId: `${base}-admin` });
     this.producer = clients.producer({ clientId: `${base}-producer`, idempotent: true, acks: -1 });
+    this.keys = new SubjectKeys(this.admin, this.producer, (topic) => this.ensureCompacted(topic), options.personalData?.keysTopic);
+    this.host = {
+      store: this,
+      sendSnapshot: async (topic, key, value) => {
+        await this.producer.send(topic, { key, value });
+      },
+      ensureSnapshotTopic: (type) => this.ensureCompacted(snapshotTopic(type)),
+      now: () => ((this.clients as { clock?: Clock }).clock ?? SYSTEM_CLOCK).now(),
+      cache: new AggregateCache(this.options.aggregateCache ?? 10_000),
+    };
   }
 
   async append(streamId: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
@@ -192,31 +227,49 @@ class LogEventStore implements EventStore {
     if (!(await this.topicExists(topic))) return { events: [], currentVersion: 0n, streamExists: false };
     const key = encoder.encode(streamId);
     const events: RecordedEvent[] = [];
+    // Truncated and soft-deleted streams hide what their metadata says.
+    const metadata = await readStreamMetadata(this.admin, metadataTopic(parseStreamId(streamId).type), streamId);
+    const floor = metadata.truncateBefore ?? 1n;
     let from = options.from ?? (backwards ? undefined : 1n);
+    if (!backwards && from !== undefined && from < floor) from = floor;
     let version = 0n;
     // Pages of at most 1000 events, until the limit or the stream's end.
     for (;;) {
       const want = Math.min(1000, limit - events.length);
       const page = await this.admin.readKey(topic, key, { ...(from === undefined ? {} : { from }), maxCount: want, direction: backwards ? 'backwards' : 'forwards' });
       version = page.version;
-      for (const r of page.records) events.push(readEvent(r, { streamId, streamVersion: r.version, position: { topic, partition: page.partition, offset: r.offset } }, this.serde, this.upcasters));
+      for (const r of await unsealRecords(this.keys, page.records)) if (r.version >= floor) events.push(readEvent(r, { streamId, streamVersion: r.version, position: { topic, partition: page.partition, offset: r.offset } }, this.serde, this.upcasters));
       const last = page.records.at(-1);
       if (last === undefined || page.records.length < want || events.length >= limit) break;
       from = backwards ? last.version - 1n : last.version + 1n;
-      if (backwards && from < 1n) break;
+      if (backwards && from < floor) break;
     }
+    if (metadata.deleted === true && version < floor) return { events: [], currentVersion: version, streamExists: false };
     return { events, currentVersion: version, streamExists: version > 0n };
   }
 
   subscribe(options: SubscribeOptions): Observable<SubscriptionMessage> {
     // Bad options or a closed store arrive as the Observable's error, never as a throw.
     if (this.closed) return throwError(() => new ClosedError('event store'));
-    return subscribeEvents(this.clients, options, { serde: this.serde, upcasters: this.upcasters, clientId: `${this.options.clientId ?? 'event-store'}-subscription`, ensureCategory: (category) => this.ensureTopic(`${category}-subscription`) });
+    return subscribeEvents(this.clients, options, { serde: this.serde, upcasters: this.upcasters, clientId: `${this.options.clientId ?? 'event-store'}-subscription`, unseal: (records) => unsealRecords(this.keys, records), ensureCategory: (category) => this.ensureTopic(`${category}-subscription`) });
   }
 
   async handle<State, Command, Event extends NewEvent>(aggregate: Aggregate<State, Command, Event>, id: string, command: Command, options?: HandleOptions): Promise<HandleResult<State, Event>> {
     this.ensureOpen();
-    return handleCommand(this.host, aggregate, id, command, options);
+    // Commands to one aggregate from this store run one after another (no conflict with itself);
+    // other stores and processes still race, and the conditional append settles it.
+    const key = `${aggregate.type}-${id}`;
+    const previous = this.handling.get(key) ?? Promise.resolve();
+    const run = previous.then(() => handleCommand(this.host, aggregate, id, command, options));
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.handling.set(key, settled);
+    void settled.then(() => {
+      if (this.handling.get(key) === settled) this.handling.delete(key);
+    });
+    return run;
   }
 
   async aggregateStream<State, Command, Event extends NewEvent>(aggregate: Aggregate<State, Command, Event>, id: string): Promise<LoadedAggregate<State>> {
@@ -224,24 +277,7 @@ class LogEventStore implements EventStore {
     return aggregateStream(this.host, aggregate, id);
   }
 
-  /** What aggregates need of this store. */
-  private readonly host: AggregateHost = {
-    store: this,
-    sendSnapshot: async (topic, key, value) => {
-      await this.producer.send(topic, { key, value });
-    },
-    ensureSnapshotTopic: (type) => {
-      const topic = snapshotTopic(type);
-      let ready = this.topics.get(topic);
-      if (ready === undefined) {
-        ready = this.createTopic(topic, { 'cleanup.policy': 'compact', [KEY_VERSION_INDEX_CONFIG]: true });
-        this.topics.set(topic, ready);
-        ready.catch(() => this.topics.delete(topic));
-      }
-      return ready;
-    },
-    now: () => ((this.clients as { clock?: Clock }).clock ?? SYSTEM_CLOCK).now(),
-  };
+
 
   transaction<T>(work: (tx: EventStoreTransaction) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new ClosedError('event store'));
@@ -280,13 +316,23 @@ class LogEventStore implements EventStore {
   private async appendAt(producer: Pick<ProducerClient, 'send'>, topic: string, streamId: string, events: readonly NewEvent[], expected: bigint | typeof NO_STREAM): Promise<AppendResult> {
     const key = encoder.encode(streamId);
     const start = expected === NO_STREAM ? 0n : expected;
-    const records = events.map((event, i) => {
-      const headers: RecordHeader[] = envelopeHeaders(event);
-      if (i === 0) headers.push({ key: EXPECTED_VERSION_HEADER, value: encodeCondition(conditionOf(expected)) });
-      headers.push({ key: STREAM_VERSION_HEADER, value: encoder.encode((start + BigInt(i) + 1n).toString()) });
-      if (event.eventId !== undefined) headers.push({ key: EVENT_ID_HEADER, value: encoder.encode(event.eventId) });
-      return { key, value: serializeEvent(this.serde, event, topic), headers: Object.fromEntries(headers.map((h) => [h.key, h.value])) };
-    });
+    const subjectOf = this.options.personalData?.subjectOf;
+    const records = await Promise.all(
+      events.map(async (event, i) => {
+        const headers: RecordHeader[] = envelopeHeaders(event);
+        if (i === 0) headers.push({ key: EXPECTED_VERSION_HEADER, value: encodeCondition(conditionOf(expected)) });
+        headers.push({ key: STREAM_VERSION_HEADER, value: encoder.encode((start + BigInt(i) + 1n).toString()) });
+        if (event.eventId !== undefined) headers.push({ key: EVENT_ID_HEADER, value: encoder.encode(event.eventId) });
+        let value = serializeEvent(this.serde, event, topic);
+        // Personal data is sealed with its subject's key, so shredding the key erases it.
+        const subject = subjectOf?.(event, streamId);
+        if (subject !== undefined) {
+          value = encrypt(await this.keys.keyFor(subject), value);
+          headers.push({ key: SUBJECT_HEADER, value: encoder.encode(subject) });
+        }
+        return { key, value, headers: Object.fromEntries(headers.map((h) => [h.key, h.value])) };
+      }),
+    );
     let landed;
     try {
       landed = await producer.send(topic, records, { atomic: true });
@@ -295,6 +341,39 @@ class LogEventStore implements EventStore {
     }
     const last = landed[landed.length - 1] as { partition: number; offset: bigint };
     return { nextExpectedVersion: start + BigInt(events.length), position: { topic, partition: last.partition, offset: last.offset } };
+  }
+
+  /** Creates a compacted topic with key versions (snapshots, metadata, keys) on first use. */
+  private ensureCompacted(topic: string): Promise<void> {
+    let ready = this.topics.get(topic);
+    if (ready === undefined) {
+      ready = this.createTopic(topic, { 'cleanup.policy': 'compact', [KEY_VERSION_INDEX_CONFIG]: true });
+      this.topics.set(topic, ready);
+      ready.catch(() => this.topics.delete(topic));
+    }
+    return ready;
+  }
+
+  async deleteStream(streamId: string, options: { readonly expectedVersion?: bigint } = {}): Promise<void> {
+    this.ensureOpen();
+    const { type, topic } = parseStreamId(streamId);
+    const version = (await this.topicExists(topic)) ? (await this.admin.readKey(topic, encoder.encode(streamId), { maxCount: 0 })).version : 0n;
+    if (options.expectedVersion !== undefined && options.expectedVersion !== version) throw new WrongExpectedVersionError(streamId, options.expectedVersion, version);
+    await this.ensureCompacted(metadataTopic(type));
+    await writeStreamMetadata(this.producer, metadataTopic(type), streamId, { truncateBefore: version + 1n, deleted: true });
+  }
+
+  async truncateStream(streamId: string, before: bigint): Promise<void> {
+    this.ensureOpen();
+    const { type } = parseStreamId(streamId);
+    if (typeof before !== 'bigint' || before < 1n) throw new InvalidArgumentError('before', `expected a version (bigint ≥ 1), got ${String(before)}`);
+    await this.ensureCompacted(metadataTopic(type));
+    await writeStreamMetadata(this.producer, metadataTopic(type), streamId, { truncateBefore: before });
+  }
+
+  async shred(subject: string): Promise<void> {
+    this.ensureOpen();
+    await this.keys.shred(subject);
   }
 
   /** Creates the stream type's topic on first use (or checks the existing one keeps key versions). */

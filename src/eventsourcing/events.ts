@@ -56,6 +56,8 @@ export interface RecordedEvent<Type extends string = string, Data = unknown> {
   readonly position: EventPosition;
   /** When it was appended (ms since the epoch). */
   readonly timestamp: number;
+  /** Its subject's data was crypto-shredded: `data` is null, type and metadata remain. */
+  readonly shredded?: boolean;
 }
 
 /** Turns event data into bytes and back (default: JSON). */
@@ -125,7 +127,7 @@ export function headerText(headers: ReadonlyArray<{ readonly key: string; readon
 
 /** Reads an event back from its record, upcasting its data to the current shape. */
 export function readEvent(
-  record: { readonly value: Uint8Array | null; readonly headers: ReadonlyArray<{ readonly key: string; readonly value: Uint8Array | null }>; readonly timestamp: number },
+  record: { readonly value: Uint8Array | null; readonly headers: ReadonlyArray<{ readonly key: string; readonly value: Uint8Array | null }>; readonly timestamp: number; readonly shredded?: boolean },
   where: { readonly streamId: string; readonly streamVersion: bigint; readonly position: EventPosition },
   serde: EventSerde,
   upcasters: Upcasters,
@@ -141,7 +143,7 @@ export function readEvent(
     throw new SerdeError('deserialize', 'value', where.position.topic, `event "${type}" of stream "${where.streamId}": ${e instanceof Error ? e.message : String(e)}`, where.position.partition, where.position.offset, { cause: e });
   }
   let schemaVersion = Number.isInteger(stored) && stored >= 1 ? stored : 1;
-  const chain = upcasters[type];
+  const chain = record.shredded === true ? undefined : upcasters[type];
   while (chain?.[schemaVersion] !== undefined) {
     data = (chain[schemaVersion] as (d: unknown) => unknown)(data);
     schemaVersion++;
@@ -156,5 +158,6 @@ export function readEvent(
     streamVersion: where.streamVersion,
     position: where.position,
     timestamp: record.timestamp,
+    ...(record.shredded === true ? { shredded: true } : {}),
   };
 }

@@ -8,7 +8,7 @@ import { Observable, throwError } from 'rxjs';
 import { sleep } from '../clock.ts';
 import type { Clock } from '../clock.ts';
 import { InvalidArgumentError } from '../errors.ts';
-import type { ConsumerClient, KafkaClients, TopicPartition } from '../clients/api.ts';
+import type { ConsumerClient, ConsumerRecord, KafkaClients, TopicPartition } from '../clients/api.ts';
 import { readEvent, streamVersionOf } from './events.ts';
 import type { EventPosition, EventSerde, RecordedEvent, Upcasters } from './events.ts';
 
@@ -30,7 +30,7 @@ export type SubscriptionMessage = { readonly kind: 'event'; readonly event: Reco
 const decoder = new TextDecoder();
 
 /** Subscribes; see the module comment. */
-export function subscribeEvents(clients: KafkaClients, options: SubscribeOptions, context: { readonly serde: EventSerde; readonly upcasters: Upcasters; readonly clientId: string; readonly ensureCategory: (category: string) => Promise<void> }): Observable<SubscriptionMessage> {
+export function subscribeEvents(clients: KafkaClients, options: SubscribeOptions, context: { readonly serde: EventSerde; readonly upcasters: Upcasters; readonly clientId: string; readonly ensureCategory: (category: string) => Promise<void>; readonly unseal: (records: readonly ConsumerRecord[]) => Promise<Array<ConsumerRecord & { readonly shredded?: boolean }>> }): Observable<SubscriptionMessage> {
   const categories = typeof options?.category === 'string' ? [options.category] : Array.isArray(options?.category) ? [...(options.category as readonly string[])] : [];
   if (categories.length === 0 || categories.some((c) => typeof c !== 'string' || !/^[A-Za-z0-9_.]+$/.test(c))) return throwError(() => new InvalidArgumentError('category', `expected one or more aggregate types (letters, digits, '_' or '.'), got ${JSON.stringify(options?.category)}`));
   const from = options.from ?? 'start';
@@ -59,7 +59,7 @@ export function subscribeEvents(clients: KafkaClients, options: SubscribeOptions
       }
       let caughtUp = false;
       while (!stopped) {
-        const records = await consumer.poll({ timeoutMs: 200 });
+        const records = await context.unseal(await consumer.poll({ timeoutMs: 200 }));
         for (const r of records) {
           if (stopped) return;
           if (r.key === null) continue;

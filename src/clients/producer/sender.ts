@@ -466,10 +466,20 @@ export class Sender {
       // producer is done); the abort's epoch bump settles the sequences.
       if (notify) this.txn.onError(error);
     } else if (this.config.idempotent && batch.session >= 0 && SamsaError.is(error) && UNWRITTEN.has(error.code)) {
-      // The broker checked the batch and wrote nothing of it: its sequences go to the next batches.
+      // The broker checked the batch and wrote nothing of it. Past the first batch of the session
+      // the broker knows this producer, so the later batches cannot have been written before it:
+      // they take its sequences. A first batch may have met a broker without this producer's
+      // state, which accepts a later batch at any sequence: then the partition starts over.
       this.logger.debug('the broker refused a batch before writing it', { clientId: this.clientId, topic: batch.topic, partition: batch.partition, error: error.code });
-      this.sequences.failUnwritten(batch);
-      this.drainSoon();
+      if (batch.sequenceIndex > 0) {
+        this.sequences.failUnwritten(batch);
+        // It may have been the last batch an unresolved partition waited for.
+        if (this.sequences.isUnresolved(batch.key)) this.resolveSequences(batch);
+        else this.drainSoon();
+      } else {
+        this.sequences.failSent(batch);
+        this.resolveSequences(batch);
+      }
     } else if (this.config.idempotent && batch.session >= 0) {
       // A batch that went out and failed for good may have been written or may have left a gap.
       // It is never sent again, under these sequences or others (a retry under a new producer id
