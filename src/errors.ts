@@ -163,6 +163,23 @@ export class KafkaProtocolError extends SamsaError {
   }
 }
 
+/**
+ * Conditions of a batch's appends did not hold (WRONG_EXPECTED_VERSION): nothing of the batch was
+ * written. `recordErrors` names the first record of each failed append (Kafka's KIP-467
+ * `record_errors`), so a producer can send the others again without them.
+ */
+export class KeyVersionConflictError extends KafkaProtocolError {
+  constructor(
+    message: string,
+    readonly recordErrors: ReadonlyArray<{ readonly batchIndex: number; readonly message: string }>,
+  ) {
+    super('WRONG_EXPECTED_VERSION', message);
+  }
+  override details(): Record<string, unknown> {
+    return { recordErrors: this.recordErrors };
+  }
+}
+
 /** A fetch or seek asked for an offset outside [log start offset, log end offset]. */
 export class OffsetOutOfRangeError extends KafkaProtocolError {
   constructor(

@@ -192,8 +192,8 @@ export async function handleCommand<State, Command, Event extends NewEvent>(host
     for (const event of recorded) state = aggregate.evolve(state, event);
     host.cache?.set(aggregate.fingerprint, streamId, state, nextExpectedVersion);
     if (shouldSnapshot(aggregate.snapshot, state, loaded.version, nextExpectedVersion)) {
-      // A snapshot only saves replay time: failing to write one fails nothing.
-      await writeSnapshot(host, aggregate, streamId, state, nextExpectedVersion).catch((e: unknown) => (host.logger ?? silentLogger).warn('snapshot not written', { streamId, error: e instanceof Error ? e.message : String(e) }));
+      // A snapshot only saves replay time: the command does not wait for it, and failing to write one fails nothing.
+      void writeSnapshot(host, aggregate, streamId, state, nextExpectedVersion).catch((e: unknown) => (host.logger ?? silentLogger).warn('snapshot not written', { streamId, error: e instanceof Error ? e.message : String(e) }));
     }
     return { newEvents: recorded, newState: state, nextExpectedVersion, position };
   }

@@ -335,7 +335,8 @@ class LogEventStore implements EventStore {
     );
     let landed;
     try {
-      landed = await producer.send(topic, records, { atomic: true });
+      // Appends share batches, except one carrying event ids: a retry is answered only for a batch of its own.
+      landed = await producer.send(topic, records, events.some((e) => e.eventId !== undefined) ? { atomic: true, alone: true } : { atomic: true });
     } catch (e) {
       throw conflictOf(e, streamId, expected);
     }

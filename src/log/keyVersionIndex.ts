@@ -17,7 +17,7 @@
  *   after it on open and after a truncation, so every replica holds the same index.
  * - Records below the log start are forgotten (their count stays in the version).
  */
-import { InvalidRecordError, KafkaProtocolError } from '../errors.ts';
+import { InvalidRecordError, KafkaProtocolError, KeyVersionConflictError } from '../errors.ts';
 import { conflictMessage, decodeCondition, EVENT_ID_HEADER, EXPECTED_VERSION_HEADER } from '../record/keyVersions.ts';
 import type { RecordHeader } from '../record/recordBatch.ts';
 
@@ -111,7 +111,7 @@ export class KeyVersionIndex {
    * Checks a client batch of `producerId` (transactional or not) against the index and the earlier
    * batches of the same append (`scratch`). Returns the original offsets when every record is a
    * retry of one already written (by event id); undefined when the batch may be appended.
-   * @throws KafkaProtocolError WRONG_EXPECTED_VERSION for a failed condition, CONCURRENT_TRANSACTIONS
+   * @throws KeyVersionConflictError (WRONG_EXPECTED_VERSION) naming each failed append, CONCURRENT_TRANSACTIONS
    *   for a key reserved by another producer's open transaction; InvalidRecordError for a batch
    *   that is only partly a retry. Nothing is changed.
    */
@@ -135,23 +135,34 @@ export class KeyVersionIndex {
     }
     if (known > 0 && known === keyed) return { firstOffset: BigInt(first), lastOffset: BigInt(last) };
     if (known > 0) throw new InvalidRecordError(`${known} of the ${keyed} records carry event ids already written to their keys: a retried append must be sent exactly as the first attempt (the same events, in one batch)`);
-    for (const r of records) {
-      if (r.key === null) continue;
+    // An append is a record with an expected version and the records of its key right after it
+    // without one: a failed one is reported (by its first record) and leaves the versions to the rest.
+    const failures: Array<{ batchIndex: number; message: string }> = [];
+    let failedKey: string | undefined;
+    records.forEach((r, index) => {
+      if (r.key === null) return;
       const k = keyString(r.key);
       const s = this.keys.get(k);
       if (s?.pending !== undefined && s.pending.producerId !== producerId) {
         throw new KafkaProtocolError('CONCURRENT_TRANSACTIONS', `key "${k}" has records in an open transaction of producer ${s.pending.producerId}; its version is reserved until that transaction ends (retry)`);
       }
-      const current = scratch.get(k) ?? (s === undefined ? 0 : s.dropped + s.offsets.length + (s.pending?.offsets.length ?? 0));
       const value = headerText(r.headers, EXPECTED_VERSION_HEADER);
+      if (value === undefined && failedKey === k) return;
+      failedKey = undefined;
+      const current = scratch.get(k) ?? (s === undefined ? 0 : s.dropped + s.offsets.length + (s.pending?.offsets.length ?? 0));
       if (value !== undefined) {
         const condition = decodeCondition(value);
         if (condition === undefined) throw new InvalidRecordError(`the ${EXPECTED_VERSION_HEADER} header of a record of key "${k}" is not a version, "no-stream" or "stream-exists"`);
         const holds = condition.kind === 'exact' ? BigInt(current) === condition.version : condition.kind === 'noStream' ? current === 0 : current > 0;
-        if (!holds) throw new KafkaProtocolError('WRONG_EXPECTED_VERSION', conflictMessage(k, condition, BigInt(current)));
+        if (!holds) {
+          failures.push({ batchIndex: index, message: conflictMessage(k, condition, BigInt(current)) });
+          failedKey = k;
+          return;
+        }
       }
       scratch.set(k, current + 1);
-    }
+    });
+    if (failures.length > 0) throw new KeyVersionConflictError(failures.map((f) => f.message).join('; '), failures);
     return undefined;
   }
 

@@ -9,7 +9,7 @@ import { readControlBatch } from '../record/controlRecords.ts';
 import { decodeRecordBatch, isControlBatch, isTransactional } from '../record/recordBatch.ts';
 import type { RecordBatchHeader } from '../record/recordBatch.ts';
 import { KeyVersionIndex } from './keyVersionIndex.ts';
-import type { VersionScratch } from './keyVersionIndex.ts';
+import type { IndexedRecord, VersionScratch } from './keyVersionIndex.ts';
 import type { LocalLog } from './localLog.ts';
 
 /**
@@ -32,12 +32,13 @@ export function keyIndexOf(log: LocalLog): KeyVersionIndex | undefined {
  * Checks a client batch at `position` against the index (see {@link KeyVersionIndex.check}).
  * Returns the original offsets of a batch that is wholly a retry by event id.
  */
-export function checkKeyVersions(index: KeyVersionIndex, records: Uint8Array, position: number, header: RecordBatchHeader, scratch: VersionScratch): { firstOffset: bigint; lastOffset: bigint } | undefined {
-  return index.check(decodeRecordBatch(records, position, { verifyCrc: false }).records, header.producerId, scratch);
+export function checkKeyVersions(index: KeyVersionIndex, records: Uint8Array, position: number, header: RecordBatchHeader, scratch: VersionScratch): { retry: { firstOffset: bigint; lastOffset: bigint } | undefined; decoded: readonly IndexedRecord[] } {
+  const decoded = decodeRecordBatch(records, position, { verifyCrc: false }).records;
+  return { retry: index.check(decoded, header.producerId, scratch), decoded };
 }
 
 /** Applies an appended batch (first offset `baseOffset`) to the index; a marker ends its producer's transaction there. */
-export function applyKeyVersions(index: KeyVersionIndex, records: Uint8Array, position: number, header: RecordBatchHeader, baseOffset: bigint, from = 0n, to?: bigint): void {
+export function applyKeyVersions(index: KeyVersionIndex, records: Uint8Array, position: number, header: RecordBatchHeader, baseOffset: bigint, from = 0n, to?: bigint, decoded?: readonly IndexedRecord[]): void {
   if (isControlBatch(header)) {
     if (header.producerId < 0n || baseOffset < from) return;
     try {
@@ -48,8 +49,9 @@ export function applyKeyVersions(index: KeyVersionIndex, records: Uint8Array, po
     }
     return;
   }
-  const all = decodeRecordBatch(records, position, { verifyCrc: false }).records;
-  index.apply(to === undefined ? all : all.filter((r) => r.offset < to), baseOffset, header.producerId, isTransactional(header), Number(from));
+  // The leader decoded the batch to check it already.
+  const all = decoded ?? decodeRecordBatch(records, position, { verifyCrc: false }).records;
+  index.apply(to === undefined ? all : all.filter((r) => baseOffset + BigInt(r.offsetDelta) < to), baseOffset, header.producerId, isTransactional(header), Number(from));
 }
 
 /**

@@ -22,7 +22,7 @@ import type { LocalLog } from './localLog.ts';
 import type { MarkerFields, Tip } from './producerState.ts';
 import type { AppendedBatch } from './segment.ts';
 import { abortedTxnOf } from './transactionIndex.ts';
-import type { VersionScratch } from './keyVersionIndex.ts';
+import type { IndexedRecord, VersionScratch } from './keyVersionIndex.ts';
 import { applyKeyVersions, checkKeyVersions, keyIndexOf } from './keyVersionLog.ts';
 
 /** Where a batch comes from; it decides which checks and stamping apply (as Kafka's AppendOrigin). */
@@ -104,6 +104,7 @@ export function appendBatches(log: LocalLog, records: Uint8Array, options: Appen
   // Topics with key versions check each client batch's conditions (keyVersionLog.ts).
   const keyIndex = keyIndexOf(log);
   let versions: VersionScratch | undefined;
+  let checked: (readonly IndexedRecord[] | undefined)[] | undefined;
   let p = 0;
   while (p < records.length) {
     if (records.length - p < RECORD_BATCH_OVERHEAD) throw new CorruptRecordError(`${records.length - p} trailing bytes are not a whole record batch`, p);
@@ -126,7 +127,8 @@ export function appendBatches(log: LocalLog, records: Uint8Array, options: Appen
         }
       }
       if (keyIndex !== undefined) {
-        const retry = checkKeyVersions(keyIndex, records, p, header, (versions ??= new Map()));
+        const { retry, decoded } = checkKeyVersions(keyIndex, records, p, header, (versions ??= new Map()));
+        (checked ??= [])[headers.length] = decoded;
         if (retry !== undefined) {
           // Every event of the batch is already in the log (a retried append): its original offsets, nothing written.
           if (p !== 0 || size !== records.length) throw new InvalidRecordError('a retried append (all of its event ids already written) must be appended alone, not with other batches');
@@ -193,7 +195,7 @@ export function appendBatches(log: LocalLog, records: Uint8Array, options: Appen
     for (let i = 0; i < headers.length; i++) {
       const header = headers[i] as RecordBatchHeader;
       const batch = batches[i] as AppendedBatch;
-      applyKeyVersions(keyIndex, records, batch.position, header, batch.lastOffset - BigInt(header.lastOffsetDelta));
+      applyKeyVersions(keyIndex, records, batch.position, header, batch.lastOffset - BigInt(header.lastOffsetDelta), 0n, undefined, checked?.[i]);
     }
   }
   for (let i = 0; i < headers.length; i++) {

@@ -24,6 +24,8 @@ export interface WireError {
   readonly error: KafkaErrorName | string;
   readonly errorCode: number;
   readonly message?: string;
+  /** Produce: the records that failed validation, by index in their batch (KIP-467 `record_errors`). */
+  readonly recordErrors?: ReadonlyArray<{ readonly batchIndex: number; readonly message: string }>;
 }
 
 /** Builds the wire form of a Kafka error. */

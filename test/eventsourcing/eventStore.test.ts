@@ -79,6 +79,28 @@ describe('event store', () => {
     await cluster.settle(store.close());
   });
 
+  it('batches conditional appends together; a refused one fails alone and the others are sent again without it', async () => {
+    const cluster = await createTestCluster({ seed: 9, brokers: 3 });
+    await cluster.settle(cluster.admin().createTopic('k.events', { partitions: 1, replicationFactor: 3, config: { 'key.version.index.enable': true } }));
+    const producer = cluster.producer({ clientId: 'raw' });
+    const enc = new TextEncoder();
+    const append = (key: string, expected: 'no-stream' | bigint) => producer.send('k.events', [{ key: enc.encode(key), value: enc.encode('x'), headers: { 'samsa.expected-version': typeof expected === 'bigint' ? expected.toString() : expected } }], { atomic: true });
+    await cluster.settle(append('s1', 'no-stream'));
+    const sizes: number[] = [];
+    cluster.network.observe((e) => {
+      if (e.type === 'delivered' && e.message.type === 'produce.request') for (const p of e.message.partitions as Array<{ records: Uint8Array }>) sizes.push(p.records.length);
+    });
+    const results = await cluster.settle(Promise.allSettled([append('s1', 0n), append('s2', 'no-stream'), append('s3', 5n), append('s4', 'no-stream')]));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'WRONG_EXPECTED_VERSION', message: expect.stringContaining('"s1"') });
+    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ message: expect.stringContaining('"s3"') });
+    // One request carried all four appends; the second, the two that held.
+    expect(sizes.length).toBe(2);
+    const admin = cluster.admin();
+    for (const [key, version] of [['s1', 1n], ['s2', 1n], ['s3', 0n], ['s4', 1n]] as const) expect((await cluster.settle(admin.readKey('k.events', enc.encode(key), { maxCount: 0 }))).version).toBe(version);
+    await cluster.settle(producer.close());
+  });
+
   it('answers a retried append (same event ids) with its first result, without writing it twice', async () => {
     const { cluster, store } = await setup(3);
     const events = [

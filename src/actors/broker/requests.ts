@@ -253,5 +253,5 @@ function flattenError(result: Record<string, unknown>): Record<string, unknown> 
     const { error: _e, ...rest } = result;
     return rest;
   }
-  return { ...result, error: error.error, errorCode: error.errorCode, message: error.message };
+  return { ...result, error: error.error, errorCode: error.errorCode, message: error.message, ...(error.recordErrors === undefined ? {} : { recordErrors: error.recordErrors }) };
 }

@@ -14,7 +14,7 @@
  */
 import { emit, enqueueActions, setup } from 'xstate';
 import type { Clock } from '../../clock.ts';
-import { KafkaProtocolError, OffsetOutOfRangeError, SamsaError, StorageError } from '../../errors.ts';
+import { KafkaProtocolError, KeyVersionConflictError, OffsetOutOfRangeError, SamsaError, StorageError } from '../../errors.ts';
 import type { AbortedTransaction, LogAppendInfo, PartitionLog } from '../../log/partitionLog.ts';
 import { wireError } from '../../protocol/index.ts';
 import type { WireError } from '../../protocol/index.ts';
@@ -165,7 +165,7 @@ export type PartitionEmitted =
 
 /** Turns a thrown error into its wire form. */
 export function toWireError(e: unknown): WireError {
-  if (KafkaProtocolError.isKafka(e)) return { error: e.code, errorCode: e.errorCode, message: e.message };
+  if (KafkaProtocolError.isKafka(e)) return { error: e.code, errorCode: e.errorCode, message: e.message, ...(e instanceof KeyVersionConflictError ? { recordErrors: e.recordErrors } : {}) };
   if (SamsaError.is(e)) return { ...wireError('INVALID_REQUEST', e.message), error: e.code };
   return wireError('UNKNOWN_SERVER_ERROR', e instanceof Error ? e.message : String(e));
 }

@@ -65,6 +65,31 @@ export class RecordAccumulator {
     return byPartition;
   }
 
+  /** Bytes of the open batch of `partition`, undefined when there is none. */
+  openBytes(open: Map<number, Batch>, partition: number): number | undefined {
+    return open.get(partition)?.bytes;
+  }
+
+  /**
+   * A new batch of `batch`'s partition holding the records of its runs that `keep` names, in
+   * their order, for the same sends: what is left of a batch the broker refused in part.
+   */
+  rebuild(batch: Batch, records: ReadonlyArray<{ timestamp: number; key: Uint8Array | null; value: Uint8Array | null; headers: readonly EncodedHeader[] }>, keep: ReadonlySet<number>): Batch | undefined {
+    const open = new Map<number, Batch>();
+    for (let run = 0; run < batch.runs.length; run++) {
+      if (!keep.has(run)) continue;
+      const start = run === 0 ? 0 : (batch.runEnds[run - 1] as number);
+      const end = batch.runEnds[run] as number;
+      for (let i = start; i < end; i++) {
+        const r = records[i] as { timestamp: number; key: Uint8Array | null; value: Uint8Array | null; headers: readonly EncodedHeader[] };
+        this.append(open, batch.topic, batch.partition, r.timestamp, r.key, r.value, r.headers, 61, batch.runs[run] as Delivery, batch.indices[i] as number, true);
+      }
+    }
+    const rebuilt = open.get(batch.partition);
+    if (rebuilt !== undefined) this.openCount--;
+    return rebuilt;
+  }
+
   /** Closes the open batch of `partition`, if any, into the ready queue: what comes next starts a batch of its own. */
   seal(open: Map<number, Batch>, partition: number): void {
     const batch = open.get(partition);

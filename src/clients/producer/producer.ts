@@ -175,21 +175,22 @@ export class Producer implements TransactionalProducerClient {
   }
 
   /**
-   * An atomic send's records into one batch of their own (see {@link SendOptions.atomic}): they must
-   * all go to one partition and fit one request; the partition's open batch is closed first and
-   * theirs right after, so nothing else shares it.
+   * An atomic send's records into one batch (see {@link SendOptions.atomic}): they must all go to
+   * one partition and fit one request; they join the open batch when they fit in it whole, else
+   * start a new one (and with `alone` the batch is theirs only).
    * @throws InvalidArgumentError when the records would go to several partitions or do not fit.
    */
-  private appendAtomic(open: Map<number, Batch>, topic: string, records: readonly ProducerRecord[], prepared: Array<PreparedRecord | undefined> | undefined, delivery: Delivery, now: number, count: number, available: readonly number[]): void {
+  private appendAtomic(open: Map<number, Batch>, topic: string, records: readonly ProducerRecord[], prepared: Array<PreparedRecord | undefined> | undefined, delivery: Delivery, now: number, count: number, available: readonly number[], alone: boolean): void {
     const all = records.map((r, i) => prepared?.[i] ?? preparedFromPlain(r as PlainRecord, now));
     const partitions = all.map((p) => this.accumulator.choosePartition(topic, p.key, p.value, p.partition, count, available));
     const partition = partitions[0] as number;
     if (partitions.some((p) => p !== partition)) throw new InvalidArgumentError('atomic', `an atomic send goes to one partition; these records go to partitions ${[...new Set(partitions)].join(', ')} (give them one key or one partition)`);
     const bytes = all.reduce((n, p) => n + p.bytes, 61);
     if (bytes > this.config.maxRequestSize) throw new InvalidArgumentError('atomic', `an atomic send is one batch; these records take ${bytes} bytes, more than max.request.size (${this.config.maxRequestSize})`);
-    this.accumulator.seal(open, partition);
+    // The open batch takes them when they fit in it whole (and nothing needs a batch to itself).
+    if (alone || (this.accumulator.openBytes(open, partition) ?? 0) + bytes > this.config.batchSize) this.accumulator.seal(open, partition);
     for (const [i, p] of all.entries()) this.accumulator.append(open, topic, partition, p.timestamp, p.key, p.value, p.headers, p.bytes, delivery, i, true);
-    this.accumulator.seal(open, partition);
+    if (alone || (this.accumulator.openBytes(open, partition) ?? 0) >= this.config.batchSize) this.accumulator.seal(open, partition);
   }
 
   /** The client id (also its network address suffix). */
@@ -248,8 +249,8 @@ export class Producer implements TransactionalProducerClient {
         }
         const open = this.accumulator.openFor(topic);
         const byKey = this.config.partitioner === 'default';
-        if (options.atomic === true) {
-          this.appendAtomic(open, topic, records, prepared, delivery, now, count, available);
+        if (options.atomic === true || options.alone === true) {
+          this.appendAtomic(open, topic, records, prepared, delivery, now, count, available, options.alone === true);
           prepared = undefined;
           records = NO_RECORDS;
           this.accumulator.scheduleDrain();

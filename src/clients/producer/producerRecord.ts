@@ -9,11 +9,15 @@ import type { EncodedHeader } from '../../record/recordBatchBuilder.ts';
 /** Options of one `send`. */
 export interface SendOptions {
   /**
-   * samsa's own: the records go to one partition in one batch of their own, so the log appends
-   * all of them or none (a conditional append refused, a batch too large). Kafka's producer may
-   * split one send's records over batches. The records must share a partition (one key).
+   * samsa's own: the records go to one partition in one batch, so the log appends all of them or
+   * none (Kafka's producer may split one send's records over batches). The records must share a
+   * partition (one key). Other sends may share the batch; when the broker refuses some of a
+   * batch's conditional appends (WRONG_EXPECTED_VERSION naming them), only their sends fail and
+   * the others are sent again without them.
    */
   readonly atomic?: boolean;
+  /** With `atomic`: the batch holds this send only (a retried append answered by event ids needs its batch to itself). */
+  readonly alone?: boolean;
 }
 
 export interface ProducerRecord {

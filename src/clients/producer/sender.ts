@@ -8,13 +8,18 @@
  * batches in sequence order (sequences.ts holds the per-partition bookkeeping): a batch keeps its
  * producer id, epoch and sequence on every retry; a batch that fails after it was sent leaves its
  * partition unresolved until every batch before it settles; an out-of-order rejection of the next
- * expected batch restarts the partition's sequences in a new epoch (KIP-360).
+ * expected batch restarts the partition's sequences in a new epoch (KIP-360). A batch the broker
+ * refused before writing it frees its sequences; one refused for some of its conditional appends
+ * is sent again without them.
+ *
+ * (Over 600 lines: a batch's whole life — send, answer, retry, sequences, settlement — is one
+ * piece of state; split, its invariants would be spread over files.)
  */
 import type { Clock, TimerHandle } from '../../clock.ts';
 import { sleep } from '../../clock.ts';
 import { errorFromJSON, KafkaProtocolError, SamsaError, TimeoutError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
-import { setProducerState } from '../../record/recordBatch.ts';
+import { decodeRecordBatch, setProducerState } from '../../record/recordBatch.ts';
 import { incrementSequence } from '../../record/sequence.ts';
 import type { ProducePartitionResult } from '../../protocol/index.ts';
 import type { Message } from '../../transport/transport.ts';
@@ -51,6 +56,7 @@ const RETRIABLE_WITH_METADATA = new Set<string>(['NOT_LEADER_OR_FOLLOWER', 'UNKN
  * written, so its sequences are free for the next ones (see PartitionSequences.failUnwritten).
  */
 const UNWRITTEN = new Set<string>(['WRONG_EXPECTED_VERSION', 'INVALID_RECORD']);
+const encoder = new TextEncoder();
 
 /** What the producer hands its sender. */
 export interface SenderContext {
@@ -269,6 +275,7 @@ export class Sender {
           for (const b of batches) {
             const r = byKey.get(`${b.topic}\u0000${b.partition}`);
             if (r === undefined) this.retryOrFail(b, new KafkaProtocolError('UNKNOWN_SERVER_ERROR', `broker ${broker} returned no result for ${b.topic}-${b.partition}`));
+            else if (r.error !== undefined && r.error === 'WRONG_EXPECTED_VERSION' && r.recordErrors !== undefined && this.splitRefused(b, r.recordErrors)) continue;
             else if (r.error !== undefined) this.retryOrFail(b, errorFromJSON({ name: 'KafkaProtocolError', code: r.error, message: r.message ?? r.error, retriable: false }));
             else this.complete(b, r.baseOffset, r.logAppendTime);
           }
@@ -466,20 +473,8 @@ export class Sender {
       // producer is done); the abort's epoch bump settles the sequences.
       if (notify) this.txn.onError(error);
     } else if (this.config.idempotent && batch.session >= 0 && SamsaError.is(error) && UNWRITTEN.has(error.code)) {
-      // The broker checked the batch and wrote nothing of it. Past the first batch of the session
-      // the broker knows this producer, so the later batches cannot have been written before it:
-      // they take its sequences. A first batch may have met a broker without this producer's
-      // state, which accepts a later batch at any sequence: then the partition starts over.
       this.logger.debug('the broker refused a batch before writing it', { clientId: this.clientId, topic: batch.topic, partition: batch.partition, error: error.code });
-      if (batch.sequenceIndex > 0) {
-        this.sequences.failUnwritten(batch);
-        // It may have been the last batch an unresolved partition waited for.
-        if (this.sequences.isUnresolved(batch.key)) this.resolveSequences(batch);
-        else this.drainSoon();
-      } else {
-        this.sequences.failSent(batch);
-        this.resolveSequences(batch);
-      }
+      this.releaseUnwritten(batch);
     } else if (this.config.idempotent && batch.session >= 0) {
       // A batch that went out and failed for good may have been written or may have left a gap.
       // It is never sent again, under these sequences or others (a retry under a new producer id
@@ -490,6 +485,58 @@ export class Sender {
       this.resolveSequences(batch);
     }
     rejectBatch(batch, error);
+  }
+
+  /**
+   * The broker checked `batch` and wrote nothing of it. Past the first batch of the session the
+   * broker knows this producer, so the later batches cannot have been written before it: they take
+   * its sequences. A first batch may have met a broker without this producer's state, which accepts
+   * a later batch at any sequence: then the partition starts over.
+   */
+  private releaseUnwritten(batch: Batch): void {
+    if (!this.config.idempotent || batch.session < 0) return;
+    if (batch.sequenceIndex > 0) {
+      this.sequences.failUnwritten(batch);
+      // It may have been the last batch an unresolved partition waited for.
+      if (this.sequences.isUnresolved(batch.key)) this.resolveSequences(batch);
+      else this.drainSoon();
+    } else {
+      this.sequences.failSent(batch);
+      this.resolveSequences(batch);
+    }
+  }
+
+  /**
+   * The broker refused some conditional appends of a batch holding several sends, and wrote
+   * nothing of it: the sends named by `recordErrors` fail with their own conflict, and the other
+   * sends' records go again in a new batch, ahead of the partition's newer ones. False when every
+   * send failed (or in a transaction, which the failure makes abortable anyway): the batch then fails as a whole.
+   */
+  private splitRefused(batch: Batch, recordErrors: ReadonlyArray<{ readonly batchIndex: number; readonly message: string }>): boolean {
+    if (this.txn !== undefined || batch.runs.length < 2 || batch.encoded === undefined) return false;
+    const failed = new Map<number, string>();
+    for (const e of recordErrors) {
+      const run = batch.runEnds.findIndex((end) => e.batchIndex < end);
+      if (run >= 0 && !failed.has(run)) failed.set(run, e.message);
+    }
+    const keep = new Set<number>();
+    for (let run = 0; run < batch.runs.length; run++) if (!failed.has(run) && !(batch.runs[run] as { settled: boolean }).settled) keep.add(run);
+    if (keep.size === 0) return false;
+    const records = decodeRecordBatch(batch.encoded, 0, { verifyCrc: false }).records.map((r) => ({ timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers.map((h) => ({ key: encoder.encode(h.key), value: h.value })) }));
+    const rebuilt = this.accumulator.rebuild(batch, records, keep);
+    if (rebuilt === undefined) return false;
+    // The refused batch was written nowhere: its sequences go as for any unwritten batch.
+    const error = (message: string): KafkaProtocolError => errorFromJSON({ name: 'KafkaProtocolError', code: 'WRONG_EXPECTED_VERSION', message, retriable: false }) as KafkaProtocolError;
+    for (const [run, message] of failed) {
+      const d = batch.runs[run] as { settled: boolean; reject: (e: unknown) => void };
+      if (d.settled) continue;
+      d.settled = true;
+      d.reject(error(message));
+    }
+    this.releaseUnwritten(batch);
+    this.ready.unshift(rebuilt);
+    this.drainSoon();
+    return true;
   }
 
   /** An attempt failed: the batch is retried after a backoff when the error allows it, else it fails. */
