@@ -103,6 +103,11 @@ async function loadRuns(store: EventStore): Promise<{ snapshot: number[]; replay
   }
   // The last command takes the stream to STREAM_EVENTS: the snapshot policy writes a snapshot there.
   await store.handle(snapshotted, 'long', { type: 'deposit', amount: 1 });
+  // The command does not wait for its snapshot: wait here until a load uses it.
+  for (let i = 0; (await store.aggregateStream(snapshotted, 'long')).snapshotVersion === 0n; i++) {
+    if (i === 200) throw new Error('the snapshot was not written within 2 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   const snapshot: number[] = [];
   const replay: number[] = [];
   for (let round = -1; round < ROUNDS; round++) {

@@ -6,7 +6,8 @@
  * rebuilt from the whole log.
  */
 import { readControlBatch } from '../record/controlRecords.ts';
-import { decodeRecordBatch, isControlBatch, isTransactional } from '../record/recordBatch.ts';
+import { compressionOf, decodeRecordBatch, isControlBatch, isTransactional } from '../record/recordBatch.ts';
+import { scanKeyedRecords } from '../record/keyVersions.ts';
 import type { RecordBatchHeader } from '../record/recordBatch.ts';
 import { KeyVersionIndex } from './keyVersionIndex.ts';
 import type { IndexedRecord, VersionScratch } from './keyVersionIndex.ts';
@@ -33,7 +34,7 @@ export function keyIndexOf(log: LocalLog): KeyVersionIndex | undefined {
  * Returns the original offsets of a batch that is wholly a retry by event id.
  */
 export function checkKeyVersions(index: KeyVersionIndex, records: Uint8Array, position: number, header: RecordBatchHeader, scratch: VersionScratch): { retry: { firstOffset: bigint; lastOffset: bigint } | undefined; decoded: readonly IndexedRecord[] } {
-  const decoded = decodeRecordBatch(records, position, { verifyCrc: false }).records;
+  const decoded = recordsOf(records, position, header);
   return { retry: index.check(decoded, header.producerId, scratch), decoded };
 }
 
@@ -50,7 +51,7 @@ export function applyKeyVersions(index: KeyVersionIndex, records: Uint8Array, po
     return;
   }
   // The leader decoded the batch to check it already.
-  const all = decoded ?? decodeRecordBatch(records, position, { verifyCrc: false }).records;
+  const all = decoded ?? recordsOf(records, position, header);
   index.apply(to === undefined ? all : all.filter((r) => baseOffset + BigInt(r.offsetDelta) < to), baseOffset, header.producerId, isTransactional(header), Number(from));
 }
 
@@ -84,6 +85,11 @@ export function writeKeyVersionBase(log: LocalLog, start: bigint): void {
   bytes.set(head);
   bytes.set(body, head.length);
   log.storage.writeFileAtomic(`${log.dir}/${KEY_VERSION_BASE_FILE}`, bytes);
+}
+
+/** The records as the index reads them: a light scan of an uncompressed batch, a full decode of a compressed one. */
+function recordsOf(records: Uint8Array, position: number, header: RecordBatchHeader): readonly IndexedRecord[] {
+  return scanKeyedRecords(records, position, header.recordsCount, compressionOf(header) !== 'none') ?? decodeRecordBatch(records, position, { verifyCrc: false }).records;
 }
 
 /** Path of the index snapshot taken at `offset` (beside the producer snapshot of that offset). */

@@ -10,6 +10,7 @@
  * is a retry of an append that was written, answered with the original offsets.
  */
 import { InvalidArgumentError } from '../errors.ts';
+import { ByteReader, readVarint, readVarlong } from './varint.ts';
 
 /** Header of the expected version of a record's key. */
 export const EXPECTED_VERSION_HEADER = 'samsa.expected-version';
@@ -55,4 +56,60 @@ export function conflictMessage(key: string, condition: VersionCondition, actual
 export function parseConflict(message: string): { expected: string; actual: bigint } | undefined {
   const m = /\[expected=([a-z0-9-]+) actual=(\d+)\]$/.exec(message);
   return m === null ? undefined : { expected: m[1] as string, actual: BigInt(m[2] as string) };
+}
+
+/** What the key version index reads of a record: its offset delta, key, and the two headers of its own. */
+export interface KeyedRecordView {
+  readonly offsetDelta: number;
+  readonly key: Uint8Array | null;
+  /** Only the `samsa.expected-version` and `samsa.event-id` headers (the others are skipped unread). */
+  readonly headers: ReadonlyArray<{ readonly key: string; readonly value: Uint8Array | null }>;
+}
+
+const EXPECTED_BYTES = new TextEncoder().encode(EXPECTED_VERSION_HEADER);
+const EVENT_ID_BYTES = new TextEncoder().encode(EVENT_ID_HEADER);
+const NO_VIEW_HEADERS: KeyedRecordView['headers'] = Object.freeze([]);
+
+function equalAt(bytes: Uint8Array, at: number, length: number, name: Uint8Array): boolean {
+  if (length !== name.length) return false;
+  for (let i = 0; i < length; i++) if (bytes[at + i] !== name[i]) return false;
+  return true;
+}
+
+/**
+ * The records of the uncompressed batch at `position` as the key version index reads them,
+ * without decoding values or other headers (keys and header values are views into `bytes`).
+ * Undefined for a compressed batch: the caller decodes it whole. The batch must have been checked.
+ */
+export function scanKeyedRecords(bytes: Uint8Array, position: number, count: number, compressed: boolean): KeyedRecordView[] | undefined {
+  if (compressed) return undefined;
+  const r = new ByteReader(bytes, position + 61, bytes.length);
+  const out: KeyedRecordView[] = new Array(count);
+  for (let n = 0; n < count; n++) {
+    const length = readVarint(r);
+    const end = r.pos + length;
+    r.pos++; // attributes
+    readVarlong(r); // timestamp delta
+    const offsetDelta = readVarint(r);
+    const keyLength = readVarint(r);
+    const key = keyLength < 0 ? null : bytes.subarray(r.pos, r.pos + keyLength);
+    if (keyLength > 0) r.pos += keyLength;
+    const valueLength = readVarint(r);
+    if (valueLength > 0) r.pos += valueLength;
+    const headerCount = readVarint(r);
+    let headers = NO_VIEW_HEADERS;
+    for (let h = 0; h < headerCount; h++) {
+      const nameLength = readVarint(r);
+      const nameAt = r.pos;
+      r.pos += nameLength;
+      const valueLen = readVarint(r);
+      const value = valueLen < 0 ? null : bytes.subarray(r.pos, r.pos + valueLen);
+      if (valueLen > 0) r.pos += valueLen;
+      const name = equalAt(bytes, nameAt, nameLength, EXPECTED_BYTES) ? EXPECTED_VERSION_HEADER : equalAt(bytes, nameAt, nameLength, EVENT_ID_BYTES) ? EVENT_ID_HEADER : undefined;
+      if (name !== undefined) headers = [...headers, { key: name, value }];
+    }
+    r.pos = end;
+    out[n] = { offsetDelta, key, headers };
+  }
+  return out;
 }

@@ -23,8 +23,9 @@ interface Ev {
 }
 
 /** A batch of events; `producer` makes it idempotent (and `transactional`) with the given sequence. */
-function batch(events: readonly Ev[], producer?: { pid: bigint; seq: number; transactional?: boolean }): Uint8Array {
+function batch(events: readonly Ev[], producer?: { pid: bigint; seq: number; transactional?: boolean }, compression: 'none' | 'gzip' = 'none'): Uint8Array {
   return encodeRecordBatch({
+    compression,
     ...(producer === undefined ? {} : { producerId: producer.pid, producerEpoch: 0, baseSequence: producer.seq, isTransactional: producer.transactional ?? false }),
     records: events.map((e) => ({
       timestamp: 1_000,
@@ -102,6 +103,15 @@ describe('key version index', () => {
     expect(version(log, 'a')).toBe(2n);
     log.append(batch([{ key: 'a', expected: exact(2n) }]));
     expect(offsets(log, 'a')).toEqual([0n, 1n, 5n]);
+  });
+
+  it('reads the conditions of compressed batches too', () => {
+    const log = open(new MemoryStorage());
+    log.append(batch([{ key: 'a', expected: { kind: 'noStream' }, id: 'x' }, { key: 'b', id: 'y' }], undefined, 'gzip'));
+    expect(KafkaProtocolError.isKafka(thrown(() => log.append(batch([{ key: 'a', expected: exact(0n) }], undefined, 'gzip'))), 'WRONG_EXPECTED_VERSION')).toBe(true);
+    expect(log.append(batch([{ key: 'a', expected: { kind: 'noStream' }, id: 'x' }, { key: 'b', id: 'y' }], undefined, 'gzip'))).toMatchObject({ duplicate: true });
+    log.append(batch([{ key: 'a', expected: exact(1n) }], undefined, 'gzip'));
+    expect(offsets(log, 'a')).toEqual([0n, 2n]);
   });
 
   it('costs nothing on topics without it, and refuses to read keys there', () => {
