@@ -10,8 +10,6 @@
  * - the key version index's memory per event.
  * Rounds are interleaved; the median is reported with the range of all rounds.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { createCluster } from '../src/cluster/cluster.ts';
 import type { Cluster } from '../src/cluster/cluster.ts';
 import { SystemClock } from '../src/clock.ts';
@@ -20,7 +18,7 @@ import { createEventStore, defineAggregate, NO_STREAM } from '../src/eventsourci
 import type { EventStore } from '../src/eventsourcing/index.ts';
 import { createRandom } from '../src/random.ts';
 import { account } from '../examples/event-sourcing/account.ts';
-import { measurement, median } from './harness.ts';
+import { measurement, median, forcedGc } from './harness.ts';
 import type { Measurement } from './harness.ts';
 import { emmettAppends } from './emmett.ts';
 
@@ -146,16 +144,6 @@ function indexBytesPerEvent(): number {
   return bytes / events;
 }
 
-function forcedGc(): (() => void) | undefined {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (existing !== undefined) return existing;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-}
 
 const range = (list: readonly number[], perSecond: (s: number) => number): string => `range ${Math.round(Math.min(...list.map(perSecond))).toLocaleString('en-US')}–${Math.round(Math.max(...list.map(perSecond))).toLocaleString('en-US')}/s`;
 

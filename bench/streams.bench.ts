@@ -10,8 +10,6 @@
  *   bytes per key.
  * Rounds are interleaved and the median is reported; every case reads the same input topic.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { filter as rxFilter, from, map as rxMap } from 'rxjs';
 import { createCluster } from '../src/cluster/cluster.ts';
 import type { Cluster } from '../src/cluster/cluster.ts';
@@ -23,7 +21,7 @@ import { count, filter, groupByKey, mapValues, toTopic } from '../src/streams/op
 import { bytes } from '../src/streams/serdes.ts';
 import { inMemoryKeyValueStore } from '../src/streams/stores/keyValueStore.ts';
 import { TopologyTestDriver } from '../src/streams/testDriver.ts';
-import { BENCH_KEYS, BENCH_VALUE, measurement, median } from './harness.ts';
+import { BENCH_KEYS, BENCH_VALUE, measurement, median, forcedGc } from './harness.ts';
 import type { Measurement } from './harness.ts';
 
 const RECORDS = Number(process.env.BENCH_STREAMS_RECORDS ?? 200_000);
@@ -182,17 +180,6 @@ async function restoreRun(cluster: Cluster): Promise<number> {
   return restoreSeconds;
 }
 
-/** A way to force a garbage collection, for a memory figure that is not noise. */
-function forcedGc(): (() => void) | undefined {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (existing !== undefined) return existing;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Bytes of JS heap and buffers per key of an in-memory store holding `RESTORE_KEYS` keys (16 B keys, 8 B values). */
 function bytesPerKey(): number {

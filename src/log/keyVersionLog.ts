@@ -1,9 +1,9 @@
 /**
- * The key version index (keyVersionIndex.ts) as a partition log keeps it: checked against a
- * client's batches before an append, applied after every append (leader and follower), snapshotted
- * beside the producer state, and rebuilt from a snapshot plus the batches after it. A topic without
- * `key.version.index.enable` has no index and pays nothing; one that turns it on later gets it
- * rebuilt from the whole log.
+ * The key version index (keyVersionIndex.ts) as a partition log keeps it, through the generic
+ * {@link BatchStateHook}: checked against a client's batches before an append, applied after every
+ * append (leader and follower), snapshotted beside the producer state, and rebuilt from a snapshot
+ * plus the batches after it. A topic without `key.version.index.enable` has no such hook and pays
+ * nothing; one that turns it on later gets it rebuilt from the whole log.
  */
 import { readControlBatch } from '../record/controlRecords.ts';
 import { compressionOf, decodeRecordBatch, isControlBatch, isTransactional } from '../record/recordBatch.ts';
@@ -11,35 +11,71 @@ import { scanKeyedRecords } from '../record/keyVersions.ts';
 import type { RecordBatchHeader } from '../record/recordBatch.ts';
 import { KeyVersionIndex } from './keyVersionIndex.ts';
 import type { IndexedRecord, VersionScratch } from './keyVersionIndex.ts';
+import type { BatchStateHook, HookCheck } from './batchStateHook.ts';
 import type { LocalLog } from './localLog.ts';
 
-/**
- * The log's index when its config wants one: created (and rebuilt from the whole log) on first
- * use after the config turned it on, dropped when the config turned it off.
- */
-export function keyIndexOf(log: LocalLog): KeyVersionIndex | undefined {
-  if (!log.config.keyVersionIndexEnable) {
-    log.keyVersions = undefined;
-    return undefined;
+/** The key version index of a log, as its batch state hook. */
+export class KeyVersionHook implements BatchStateHook {
+  readonly index = new KeyVersionIndex();
+
+  constructor(private readonly log: LocalLog) {}
+
+  check(records: Uint8Array, position: number, header: RecordBatchHeader, scratch: VersionScratch): HookCheck {
+    const read = recordsOf(records, position, header);
+    const retry = this.index.check(read, header.producerId, scratch);
+    return retry === undefined ? { read } : { retry, read };
   }
-  if (log.keyVersions === undefined) {
-    log.keyVersions = new KeyVersionIndex();
-    rebuildKeyVersions(log, undefined);
+
+  apply(records: Uint8Array, position: number, header: RecordBatchHeader, baseOffset: bigint, read?: unknown): void {
+    applyKeyVersions(this.index, records, position, header, baseOffset, 0n, undefined, read as readonly IndexedRecord[] | undefined);
   }
-  return log.keyVersions;
+
+  writeSnapshot(offset: bigint): void {
+    this.log.storage.writeFileAtomic(keyVersionsPath(this.log, offset), this.index.encode());
+  }
+
+  removeSnapshot(offset: bigint): void {
+    const path = keyVersionsPath(this.log, offset);
+    if (this.log.storage.exists(path)) this.log.storage.remove(path);
+  }
+
+  rebuild(snapshotOffset: bigint | undefined): void {
+    rebuildKeyVersions(this.log, this.index, snapshotOffset);
+  }
+
+  beforeLogStartMove(start: bigint): void {
+    writeKeyVersionBase(this.log, start);
+  }
+
+  afterLogStartMove(start: bigint): void {
+    this.index.onLogStartOffsetIncremented(start);
+  }
+
+  reset(): void {
+    this.index.clear();
+    const base = `${this.log.dir}/${KEY_VERSION_BASE_FILE}`;
+    if (this.log.storage.exists(base)) this.log.storage.remove(base);
+  }
 }
 
 /**
- * Checks a client batch at `position` against the index (see {@link KeyVersionIndex.check}).
- * Returns the original offsets of a batch that is wholly a retry by event id.
+ * The log's key version hook when its config wants one: created (and rebuilt from the whole log)
+ * on first use after the config turned it on, dropped when the config turned it off.
  */
-export function checkKeyVersions(index: KeyVersionIndex, records: Uint8Array, position: number, header: RecordBatchHeader, scratch: VersionScratch): { retry: { firstOffset: bigint; lastOffset: bigint } | undefined; decoded: readonly IndexedRecord[] } {
-  const decoded = recordsOf(records, position, header);
-  return { retry: index.check(decoded, header.producerId, scratch), decoded };
+export function keyVersionHookOf(log: LocalLog, rebuildNew = true): KeyVersionHook | undefined {
+  if (!log.config.keyVersionIndexEnable) {
+    log.keyVersionHook = undefined;
+    return undefined;
+  }
+  if (log.keyVersionHook === undefined) {
+    log.keyVersionHook = new KeyVersionHook(log);
+    if (rebuildNew) log.keyVersionHook.rebuild(undefined);
+  }
+  return log.keyVersionHook;
 }
 
 /** Applies an appended batch (first offset `baseOffset`) to the index; a marker ends its producer's transaction there. */
-export function applyKeyVersions(index: KeyVersionIndex, records: Uint8Array, position: number, header: RecordBatchHeader, baseOffset: bigint, from = 0n, to?: bigint, decoded?: readonly IndexedRecord[]): void {
+function applyKeyVersions(index: KeyVersionIndex, records: Uint8Array, position: number, header: RecordBatchHeader, baseOffset: bigint, from = 0n, to?: bigint, decoded?: readonly IndexedRecord[]): void {
   if (isControlBatch(header)) {
     if (header.producerId < 0n || baseOffset < from) return;
     try {
@@ -66,8 +102,7 @@ export const KEY_VERSION_BASE_FILE = 'key-versions-base';
  * rebuilt from the newest snapshot (or base) at or below `start` plus the batches up to it, so
  * records below it whose transaction ends later stay pending (a truncation may still cut that end).
  */
-export function writeKeyVersionBase(log: LocalLog, start: bigint): void {
-  if (log.keyVersions === undefined) return;
+function writeKeyVersionBase(log: LocalLog, start: bigint): void {
   const asOf = new KeyVersionIndex();
   let from = log.startOffset;
   const snapshot = log
@@ -93,7 +128,7 @@ function recordsOf(records: Uint8Array, position: number, header: RecordBatchHea
 }
 
 /** Path of the index snapshot taken at `offset` (beside the producer snapshot of that offset). */
-export function keyVersionsPath(log: LocalLog, offset: bigint): string {
+function keyVersionsPath(log: LocalLog, offset: bigint): string {
   return `${log.dir}/${offset.toString().padStart(20, '0')}.keyversions`;
 }
 
@@ -102,12 +137,7 @@ export function keyVersionsPath(log: LocalLog, offset: bigint): string {
  * `snapshotOffset` (where the producer state was loaded from) when there is a valid one, else from
  * the log start, plus the batches after it.
  */
-export function rebuildKeyVersions(log: LocalLog, snapshotOffset: bigint | undefined): void {
-  if (!log.config.keyVersionIndexEnable) {
-    log.keyVersions = undefined;
-    return;
-  }
-  const index = (log.keyVersions ??= new KeyVersionIndex());
+function rebuildKeyVersions(log: LocalLog, index: KeyVersionIndex, snapshotOffset: bigint | undefined): void {
   index.clear();
   const base = readBase(log);
   let from = log.startOffset;

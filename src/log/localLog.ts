@@ -32,7 +32,9 @@ import {
 } from './checkpoints.ts';
 import type { CleanableLog } from './compaction.ts';
 import { LeaderEpochCache } from './leaderEpochCache.ts';
-import type { KeyVersionIndex } from './keyVersionIndex.ts';
+import type { BatchStateHook } from './batchStateHook.ts';
+import { keyVersionHookOf } from './keyVersionLog.ts';
+import type { KeyVersionHook } from './keyVersionLog.ts';
 import { encodeProducerSnapshot, ProducerStateManager } from './producerState.ts';
 import type { ProducerStateEntry } from './producerState.ts';
 import { LogSegment } from './segment.ts';
@@ -60,8 +62,8 @@ export class LocalLog implements CleanableLog {
   latestDeleteHorizon = -1;
   readonly epochs = new LeaderEpochCache();
   readonly producers = new ProducerStateManager();
-  /** The per-key version index, on topics with `key.version.index.enable` (see keyVersionLog.ts). */
-  keyVersions: KeyVersionIndex | undefined;
+  /** The key version hook, on topics with `key.version.index.enable` (see {@link batchHooks}). */
+  keyVersionHook: KeyVersionHook | undefined;
   /** Records appended since the last flush started (`flush.messages`). */
   unflushedMessages = 0;
   private lastFlushMs: number;
@@ -188,16 +190,23 @@ export class LocalLog implements CleanableLog {
   /** Snapshots the producer state (and the key version index, when there is one) as of `offset`. */
   writeProducerSnapshot(offset: bigint): void {
     this.storage.writeFileAtomic(this.snapshotPath(offset), encodeProducerSnapshot(this.producers.entries.values()));
-    const keyPath = `${this.dir}/${offset.toString().padStart(20, '0')}.keyversions`;
-    if (this.keyVersions !== undefined) this.storage.writeFileAtomic(keyPath, this.keyVersions.encode());
-    else if (this.storage.exists(keyPath)) this.storage.remove(keyPath);
+    for (const hook of this.batchHooks()) hook.writeSnapshot(offset);
+  }
+
+  /**
+   * The states this log keeps beside its batches, besides the producer state (batchStateHook.ts):
+   * what its config asks for now. A hook the config just turned on is built from the whole log,
+   * unless `rebuildNew` is false (the loader rebuilds every hook itself).
+   */
+  batchHooks(rebuildNew = true): BatchStateHook[] {
+    const keyVersions = keyVersionHookOf(this, rebuildNew);
+    return keyVersions === undefined ? [] : [keyVersions];
   }
 
   /** Deletes the snapshots taken at `offset` (producer state and key versions). */
   removeSnapshot(offset: bigint): void {
     this.storage.remove(this.snapshotPath(offset));
-    const keyPath = `${this.dir}/${offset.toString().padStart(20, '0')}.keyversions`;
-    if (this.storage.exists(keyPath)) this.storage.remove(keyPath);
+    for (const hook of this.batchHooks()) hook.removeSnapshot(offset);
   }
 
   // ---------------------------------------------------------------- rolling and flushing

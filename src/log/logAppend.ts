@@ -22,8 +22,7 @@ import type { LocalLog } from './localLog.ts';
 import type { MarkerFields, Tip } from './producerState.ts';
 import type { AppendedBatch } from './segment.ts';
 import { abortedTxnOf } from './transactionIndex.ts';
-import type { IndexedRecord, VersionScratch } from './keyVersionIndex.ts';
-import { applyKeyVersions, checkKeyVersions, keyIndexOf } from './keyVersionLog.ts';
+import type { BatchStateHook } from './batchStateHook.ts';
 
 /** Where a batch comes from; it decides which checks and stamping apply (as Kafka's AppendOrigin). */
 export type AppendOrigin = 'client' | 'replication' | 'coordinator';
@@ -101,10 +100,10 @@ export function appendBatches(log: LocalLog, records: Uint8Array, options: Appen
   // allocated only when a producer's batch shows up, so plain appends pay nothing for them.
   let tips: Map<bigint, Tip> | undefined;
   let markers: (MarkerFields | undefined)[] | undefined;
-  // Topics with key versions check each client batch's conditions (keyVersionLog.ts).
-  const keyIndex = keyIndexOf(log);
-  let versions: VersionScratch | undefined;
-  let checked: (readonly IndexedRecord[] | undefined)[] | undefined;
+  // The states kept beside the batches (batchStateHook.ts) check each client batch first.
+  const hooks = log.batchHooks();
+  const scratches = hooks.map(() => new Map<string, number>());
+  const reads: unknown[][] = hooks.map(() => []);
   let p = 0;
   while (p < records.length) {
     if (records.length - p < RECORD_BATCH_OVERHEAD) throw new CorruptRecordError(`${records.length - p} trailing bytes are not a whole record batch`, p);
@@ -126,9 +125,9 @@ export function appendBatches(log: LocalLog, records: Uint8Array, options: Appen
           return { firstOffset: duplicate.firstOffset, lastOffset: duplicate.lastOffset, logAppendTime: -1, maxTimestamp: duplicate.timestamp, batchCount: 0, recordCount: 0, logStartOffset: log.startOffset, duplicate: true };
         }
       }
-      if (keyIndex !== undefined) {
-        const { retry, decoded } = checkKeyVersions(keyIndex, records, p, header, (versions ??= new Map()));
-        (checked ??= [])[headers.length] = decoded;
+      for (let h = 0; h < hooks.length; h++) {
+        const { retry, read } = (hooks[h] as BatchStateHook).check(records, p, header, scratches[h] as Map<string, number>);
+        (reads[h] as unknown[])[headers.length] = read;
         if (retry !== undefined) {
           // Every event of the batch is already in the log (a retried append): its original offsets, nothing written.
           if (p !== 0 || size !== records.length) throw new InvalidRecordError('a retried append (all of its event ids already written) must be appended alone, not with other batches');
@@ -191,11 +190,11 @@ export function appendBatches(log: LocalLog, records: Uint8Array, options: Appen
   log.maybeRoll(records.length, maxTimestamp, firstOffset, lastOffset, now);
   const segment = log.activeSegment;
   segment.append(records, batches);
-  if (keyIndex !== undefined) {
+  for (let h = 0; h < hooks.length; h++) {
     for (let i = 0; i < headers.length; i++) {
       const header = headers[i] as RecordBatchHeader;
       const batch = batches[i] as AppendedBatch;
-      applyKeyVersions(keyIndex, records, batch.position, header, batch.lastOffset - BigInt(header.lastOffsetDelta), 0n, undefined, checked?.[i]);
+      (hooks[h] as BatchStateHook).apply(records, batch.position, header, batch.lastOffset - BigInt(header.lastOffsetDelta), (reads[h] as unknown[])[i]);
     }
   }
   for (let i = 0; i < headers.length; i++) {

@@ -13,7 +13,6 @@
 import { InvalidArgumentError, OffsetOutOfRangeError } from '../errors.ts';
 import type { LocalLog } from './localLog.ts';
 import { rebuildProducerState } from './logLoader.ts';
-import { KEY_VERSION_BASE_FILE, writeKeyVersionBase } from './keyVersionLog.ts';
 import { LogSegment } from './segment.ts';
 
 /**
@@ -59,8 +58,7 @@ export function truncateFullyAndStartAt(log: LocalLog, offset: bigint): void {
   log.firstDirtyOffset = offset;
   log.epochs.clear();
   log.producers.clear();
-  log.keyVersions?.clear();
-  if (log.storage.exists(`${log.dir}/${KEY_VERSION_BASE_FILE}`)) log.storage.remove(`${log.dir}/${KEY_VERSION_BASE_FILE}`);
+  for (const hook of log.batchHooks(false)) hook.reset();
   for (const snapshot of log.snapshotOffsets()) log.removeSnapshot(snapshot);
   log.writeCheckpoints();
 }
@@ -74,14 +72,14 @@ export function deleteRecordsBefore(log: LocalLog, offset: bigint): bigint {
   log.ensureWritable();
   if (offset > log.logEndOffset || offset < 0n) throw new OffsetOutOfRangeError(offset, log.startOffset, log.logEndOffset, `log "${log.dir}"`);
   if (offset > log.startOffset) {
-    writeKeyVersionBase(log, offset);
+    for (const hook of log.batchHooks()) hook.beforeLogStartMove(offset);
     log.startOffset = offset;
     log.writeLogStartOffset();
     log.epochs.truncateFromStart(offset);
     log.persistLeaderEpochs();
     deleteSegmentsWhile(log, log.logEndOffset, (_segment, next) => next !== undefined && next.baseOffset <= log.startOffset);
     log.producers.onLogStartOffsetIncremented(log.startOffset);
-    log.keyVersions?.onLogStartOffsetIncremented(log.startOffset);
+    for (const hook of log.batchHooks()) hook.afterLogStartMove(log.startOffset);
   }
   return log.startOffset;
 }
@@ -129,7 +127,7 @@ function deleteSegmentsWhile(log: LocalLog, highWatermark: bigint, predicate: (s
   if (count === log.segments.length) log.roll();
   // What the key index knows below the new start is kept before the segments holding it go.
   const newStart = (log.segments[count] as LogSegment).baseOffset;
-  if (newStart > log.startOffset) writeKeyVersionBase(log, newStart);
+  if (newStart > log.startOffset) for (const hook of log.batchHooks()) hook.beforeLogStartMove(newStart);
   const doomed = log.segments.splice(0, count);
   for (const s of doomed) s.delete();
   const first = log.segments[0] as LogSegment;
@@ -139,7 +137,7 @@ function deleteSegmentsWhile(log: LocalLog, highWatermark: bigint, predicate: (s
     log.epochs.truncateFromStart(log.startOffset);
     log.persistLeaderEpochs();
     log.producers.onLogStartOffsetIncremented(log.startOffset);
-    log.keyVersions?.onLogStartOffsetIncremented(log.startOffset);
+    for (const hook of log.batchHooks()) hook.afterLogStartMove(log.startOffset);
   }
   // Snapshots of offsets whose segments are gone can never be replayed from.
   for (const snapshot of log.snapshotOffsets()) if (snapshot < first.baseOffset) log.removeSnapshot(snapshot);

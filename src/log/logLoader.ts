@@ -31,7 +31,7 @@ import {
 } from './checkpoints.ts';
 import { SEGMENT_FILE } from './localLog.ts';
 import type { LocalLog } from './localLog.ts';
-import { KEY_VERSION_BASE_FILE, rebuildKeyVersions } from './keyVersionLog.ts';
+import { KEY_VERSION_BASE_FILE } from './keyVersionLog.ts';
 import { decodeProducerSnapshot } from './producerState.ts';
 import type { MarkerFields } from './producerState.ts';
 import { claimedRecords, storagePath } from './recoveryReport.ts';
@@ -153,7 +153,7 @@ export function rebuildProducerState(log: LocalLog, rebuildTxnIndexes: ReadonlyS
     snapshot = offset;
     break;
   }
-  rebuildKeyVersions(log, snapshot);
+  for (const hook of log.batchHooks(false)) hook.rebuild(snapshot);
   for (const s of rebuildTxnIndexes) s.txnIndex.reset();
   for (const segment of log.segments) {
     if (segment.nextOffset <= from) continue;

@@ -45,7 +45,7 @@ import { readPartitionTopicId, writePartitionMetadata } from './checkpoints.ts';
 import { cleanLog } from './compaction.ts';
 import type { CleanOptions, CleanResult } from './compaction.ts';
 import type { EpochEndOffset, LeaderEpochCacheView } from './leaderEpochCache.ts';
-import { keyIndexOf } from './keyVersionLog.ts';
+import { keyVersionHookOf } from './keyVersionLog.ts';
 import { LocalLog } from './localLog.ts';
 import { appendAsFollower, appendBatches, appendTransactionMarker } from './logAppend.ts';
 import type { AppendOptions, LogAppendInfo, TransactionMarkerAppend } from './logAppend.ts';
@@ -155,14 +155,14 @@ export class PartitionLog {
    */
   readKey(key: Uint8Array, options: { from: bigint; maxCount: number; backwards?: boolean; below: bigint }): { version: bigint; firstVersion: bigint; offsets: bigint[] } {
     this.local.ensureOpen();
-    const index = keyIndexOf(this.local);
+    const index = keyVersionHookOf(this.local)?.index;
     if (index === undefined) throw new InvalidArgumentError('key', `log "${this.dir}" keeps no key versions; create its topic with key.version.index.enable=true`);
     return index.read(key, { from: options.from, maxCount: options.maxCount, backwards: options.backwards ?? false, below: options.below });
   }
 
   /** Keys and indexed records of the key version index (zeros when the topic keeps none), for memory accounting. */
   get keyVersionStats(): { keys: number; records: number } {
-    const index = this.local.keyVersions;
+    const index = this.local.keyVersionHook?.index;
     return { keys: index?.size ?? 0, records: index?.indexedRecords ?? 0 };
   }
 
