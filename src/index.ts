@@ -90,7 +90,7 @@ export type { Topology, Processor, ProcessorContext, StreamPartitioner } from '.
 export type { KeyValue, KeyValueStore, ReadOnlyKeyValueStore, StoreChange } from './streams/stores/keyValueStore.ts';
 
 /* Event sourcing */
-export { createEventStore, defineAggregate, ANY, NO_STREAM, STREAM_EXISTS, jsonEventSerde } from './eventsourcing/index.ts';
+export { createEventStore, defineAggregate, ANY, NO_STREAM, STREAM_EXISTS, jsonEventSerde, upcastChain } from './eventsourcing/index.ts';
 export type {
   Aggregate,
   AggregateDefinition,
@@ -113,6 +113,7 @@ export type {
   SnapshotPolicy,
   SubscribeOptions,
   SubscriptionMessage,
+  UpcastChain,
   Upcasters,
 } from './eventsourcing/index.ts';
 

@@ -75,6 +75,7 @@ describe('public API', () => {
         'NO_STREAM',
         'STREAM_EXISTS',
         'jsonEventSerde',
+        'upcastChain',
       ].sort(),
     );
   });

@@ -3,7 +3,7 @@
  * overdraft. `MoneyDeposited` changed shape once — version 1 carried `cents`, version 2 carries
  * `amount` in whole units — and an upcaster turns old events into the new shape on every read.
  */
-import { defineAggregate } from '../../src/index.ts';
+import { defineAggregate, upcastChain } from '../../src/index.ts';
 import type { NewEvent, RecordedEvent } from '../../src/index.ts';
 
 /** The account's events (current shapes). */
@@ -84,5 +84,5 @@ export const account = defineAggregate<AccountState, AccountCommand, AccountEven
   decide,
   evolve,
   snapshot: { every: 5 },
-  upcasters: { MoneyDeposited: { 1: (data) => ({ amount: (data as { cents: number }).cents / 100 }) } },
+  upcasters: { MoneyDeposited: upcastChain<{ readonly cents: number }>().to((d) => ({ amount: d.cents / 100 })) },
 });

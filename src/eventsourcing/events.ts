@@ -68,9 +68,32 @@ export interface EventSerde {
 
 /**
  * Upcasters per event type: `upcasters[type][v]` turns data of schema version v into version v+1;
- * a read applies the chain from the event's version to the last one.
+ * a read applies the chain from the event's version to the last one. {@link upcastChain} builds a
+ * type's chain with each step typed by the shape before it.
  */
 export type Upcasters = Readonly<Record<string, Readonly<Record<number, (data: unknown) => unknown>>>>;
+
+/** One event type's upcasters, typed step by step: `Current` is the shape the chain has reached. */
+export interface UpcastChain<Current> {
+  readonly [version: number]: (data: unknown) => unknown;
+  /** Adds the step from this shape to the next version's. */
+  to<Next>(upcast: (data: Current) => Next): UpcastChain<Next>;
+}
+
+/**
+ * Starts a typed upcaster chain at schema version `from` (default 1), whose data has shape `First`:
+ * `upcastChain<{ cents: number }>().to((d) => ({ amount: d.cents / 100 }))` turns version 1 into
+ * version 2. The chain is what `upcasters[type]` takes.
+ */
+export function upcastChain<First>(from = 1): UpcastChain<First> {
+  if (!Number.isInteger(from) || from < 1) throw new InvalidArgumentError('from', `expected a schema version ≥ 1, got ${String(from)}`);
+  const make = (steps: Readonly<Record<number, (data: unknown) => unknown>>, next: number): UpcastChain<never> => {
+    const chain = { ...steps } as Record<number, (data: unknown) => unknown>;
+    Object.defineProperty(chain, 'to', { enumerable: false, value: (upcast: (data: unknown) => unknown) => make({ ...steps, [next]: upcast }, next + 1) });
+    return chain as unknown as UpcastChain<never>;
+  };
+  return make({}, from) as UpcastChain<First>;
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { firstValueFrom } from 'rxjs';
 import { filter, take } from 'rxjs/operators';
 import { WrongExpectedVersionError } from '../../src/errors.ts';
-import { createEventStore, defineAggregate } from '../../src/eventsourcing/index.ts';
+import { createEventStore, defineAggregate, upcastChain } from '../../src/eventsourcing/index.ts';
 import type { RecordedEvent } from '../../src/eventsourcing/index.ts';
 import { AggregateSpec, createTestCluster } from '../../src/testing.ts';
 import { account, AccountRuleError, decide, evolve, InsufficientFundsError } from '../../examples/event-sourcing/account.ts';
@@ -131,6 +131,17 @@ describe('handle on a cluster', () => {
     const bumped = defineAggregate({ ...account, snapshot: { every: 5, schemaVersion: 2 } });
     expect(await cluster.settle(store.aggregateStream(bumped, 's'))).toMatchObject({ snapshotVersion: 0n, replayed: 12 });
     await cluster.settle(store.close());
+  });
+
+  it('builds typed upcaster chains: each step sees the shape of the one before', () => {
+    const chain = upcastChain<{ cents: number }>()
+      .to((d) => ({ amount: d.cents / 100 }))
+      .to((d) => ({ amount: d.amount, currency: 'EUR' }));
+    expect(Object.keys(chain)).toEqual(['1', '2']);
+    expect(chain[2]?.(chain[1]?.({ cents: 250 }))).toEqual({ amount: 2.5, currency: 'EUR' });
+    // @ts-expect-error: version 1 has no `amount`
+    upcastChain<{ cents: number }>().to((d) => d.amount);
+    expect(() => upcastChain(0)).toThrow(/schema version/);
   });
 
   it('upcasts old event shapes on every read path: aggregate loads, readStream and subscriptions', async () => {
