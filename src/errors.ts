@@ -5,6 +5,9 @@
  * `retriable` flag; retry decisions key on `retriable` only. Conditions that a caller handles
  * differently get their own subclass with typed context fields. Errors cross actor boundaries as
  * plain data ({@link SamsaErrorJSON}) and are rebuilt at the API surface by {@link errorFromJSON}.
+ *
+ * (Over 600 lines: the hierarchy, the `errors` registry and `errorFromJSON` must see every class,
+ * and each class is a few lines; split, the registry would import back from every part.)
  */
 
 /** One row of Kafka's protocol error table. */

@@ -346,13 +346,7 @@ class LogEventStore implements EventStore {
 
   /** Creates a compacted topic with key versions (snapshots, metadata, keys) on first use. */
   private ensureCompacted(topic: string): Promise<void> {
-    let ready = this.topics.get(topic);
-    if (ready === undefined) {
-      ready = this.createTopic(topic, { 'cleanup.policy': 'compact', [KEY_VERSION_INDEX_CONFIG]: true });
-      this.topics.set(topic, ready);
-      ready.catch(() => this.topics.delete(topic));
-    }
-    return ready;
+    return this.ensure(topic, { 'cleanup.policy': 'compact', [KEY_VERSION_INDEX_CONFIG]: true });
   }
 
   async deleteStream(streamId: string, options: { readonly expectedVersion?: bigint } = {}): Promise<void> {
@@ -379,10 +373,14 @@ class LogEventStore implements EventStore {
 
   /** Creates the stream type's topic on first use (or checks the existing one keeps key versions). */
   private ensureTopic(streamId: string): Promise<void> {
-    const { topic } = parseStreamId(streamId);
+    return this.ensure(parseStreamId(streamId).topic, { 'retention.ms': -1, 'cleanup.policy': 'delete', [KEY_VERSION_INDEX_CONFIG]: true });
+  }
+
+  /** Creates `topic` with `config` once per store (a failed attempt is tried again next time). */
+  private ensure(topic: string, config: Readonly<Record<string, string | number | boolean>>): Promise<void> {
     let ready = this.topics.get(topic);
     if (ready === undefined) {
-      ready = this.createTopic(topic, { 'retention.ms': -1, 'cleanup.policy': 'delete', [KEY_VERSION_INDEX_CONFIG]: true });
+      ready = this.createTopic(topic, config);
       this.topics.set(topic, ready);
       ready.catch(() => this.topics.delete(topic));
     }

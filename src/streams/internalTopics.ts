@@ -55,7 +55,7 @@ export async function prepareTopics(topology: Topology, admin: AdminClient, appI
   for (const sub of topology.subtopologies) {
     for (const store of sub.stores) {
       if (topology.stores.get(store)?.logged !== true) continue;
-      internal.push({ name: `${appId}-${store}-changelog`, partitions: taskCount(sub), config: { 'cleanup.policy': 'compact' } });
+      internal.push({ name: changelogTopicName(appId, store), partitions: taskCount(sub), config: { 'cleanup.policy': 'compact' } });
     }
   }
   for (const t of internal) {
@@ -77,4 +77,9 @@ export async function prepareTopics(topology: Topology, admin: AdminClient, appI
     }
   }
   return partitions;
+}
+
+/** The changelog topic of a store: `<applicationId>-<store>-changelog`, as Kafka Streams names it. */
+export function changelogTopicName(appId: string, store: string): string {
+  return `${appId}-${store}-changelog`;
 }

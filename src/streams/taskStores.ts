@@ -15,6 +15,7 @@ import type { TransactionalKeyValueStore } from './stores/keyValueStore.ts';
 import { persistentKeyValueStore, readCheckpoint, writeCheckpoint } from './stores/persistentStore.ts';
 import type { StoreChangeFeeds } from './appObservables.ts';
 import type { StreamsConfig } from './streamsConfig.ts';
+import { changelogTopicName } from './internalTopics.ts';
 import { required } from './task.ts';
 import type { SubTopology, Topology } from './topology.ts';
 
@@ -56,7 +57,7 @@ export interface TaskStores {
 
 /** The changelog topic of a store. */
 export function changelogTopic(ctx: StreamsContext, store: string): string {
-  return `${ctx.appId}-${store}-changelog`;
+  return changelogTopicName(ctx.appId, store);
 }
 
 /** Whether a task of this sub-topology has any changelogged store (only those get standbys). */

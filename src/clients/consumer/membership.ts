@@ -24,7 +24,7 @@ import { sleep } from '../../clock.ts';
 import type { MetadataCache } from '../metadataCache.ts';
 import { backoffWithin, isRetriable, isRetriableCode } from '../retry.ts';
 import type { CallDeadline } from '../retry.ts';
-import { assignorByName, readWireAssignment } from './assignors/index.ts';
+import { assignorByName, readWireAssignment, wireAssignments } from './assignors/index.ts';
 import type { MemberSubscription, PartitionAssignor, TopicPartition, WireAssignment } from './assignors/index.ts';
 
 /** Group settings (Kafka consumer config). */
@@ -446,13 +446,7 @@ export class GroupMembership {
       generationId: m.metadata.generationId,
       ...(m.metadata.userData === undefined ? {} : { userData: m.metadata.userData }),
     }));
-    const result = assignor.assign(partitionsPerTopic, subscriptions);
-    const data = assignor.assignmentUserData?.(result, subscriptions) ?? {};
-    return members.map((m) => {
-      const partitions = result[m.memberId] ?? [];
-      const userData = data[m.memberId];
-      return { memberId: m.memberId, assignment: userData === undefined ? partitions : { partitions, userData } };
-    });
+    return wireAssignments(assignor, assignor.assign(partitionsPerTopic, subscriptions), subscriptions, members);
   }
 
   /**

@@ -14,7 +14,7 @@ export { DEFAULT_GENERATION } from './stickyOwnership.ts';
 export type { PartitionTransfer, StickyAssignmentResult } from './cooperativeSticky.ts';
 export { compareMembers, compareTopicPartitions } from './types.ts';
 export type { Assignment, MemberSubscription, PartitionAssignor, RebalanceProtocol, TopicPartition, WireAssignment } from './types.ts';
-export { readWireAssignment } from './types.ts';
+export { readWireAssignment, wireAssignments } from './types.ts';
 
 const BUILT_IN: readonly PartitionAssignor[] = [rangeAssignor, roundRobinAssignor, stickyAssignor, cooperativeStickyAssignor];
 

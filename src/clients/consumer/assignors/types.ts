@@ -65,6 +65,16 @@ export interface PartitionAssignor {
 /** A member's assignment on the wire: its partitions, with the assignor's bytes when it sent some. */
 export type WireAssignment = TopicPartition[] | { readonly partitions: TopicPartition[]; readonly userData: Uint8Array };
 
+/** The leader's SyncGroup assignments: each member's partitions, with the assignor's bytes for it when it has some. */
+export function wireAssignments(assignor: PartitionAssignor, result: Assignment, subscriptions: readonly MemberSubscription[], members: ReadonlyArray<{ readonly memberId: string }>): Array<{ memberId: string; assignment: WireAssignment }> {
+  const data = assignor.assignmentUserData?.(result, subscriptions) ?? {};
+  return members.map((m) => {
+    const partitions = result[m.memberId] ?? [];
+    const userData = data[m.memberId];
+    return { memberId: m.memberId, assignment: userData === undefined ? partitions : { partitions, userData } };
+  });
+}
+
 /** Reads a SyncGroup assignment of either form; anything else is no assignment. */
 export function readWireAssignment(wire: unknown): { partitions: TopicPartition[]; userData?: Uint8Array } {
   if (Array.isArray(wire)) return { partitions: wire as TopicPartition[] };
