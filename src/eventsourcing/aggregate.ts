@@ -7,16 +7,16 @@
  *
  * Snapshots go to the compacted topic `<type>.snapshots`, keyed by stream id, and carry the
  * snapshot's `schemaVersion` and a fingerprint of `evolve`'s source: a snapshot written by another
- * `evolve` (changed without a version bump) is discarded and the stream replayed in full.
+ * `evolve` (changed without a version bump) is discarded and the stream replayed in full. The
+ * latest one is read from the partition leader's key index (the topic keeps key versions).
  */
 import { createHash } from 'node:crypto';
-import { InvalidArgumentError, WrongExpectedVersionError } from '../errors.ts';
+import { InvalidArgumentError, KafkaProtocolError, WrongExpectedVersionError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { silentLogger } from '../logger.ts';
 import { NO_STREAM } from './events.ts';
 import type { EventPosition, NewEvent, RecordedEvent, Upcasters } from './events.ts';
-import type { EventStore } from './eventStore.ts';
-import { readSnapshot, writeSnapshot } from './snapshots.ts';
+import type { AdminClient } from '../clients/api.ts';
 
 /** When to snapshot an aggregate, and how its state is written. */
 export interface SnapshotPolicy<State> {
@@ -88,9 +88,16 @@ export interface HandleResult<State, Event extends NewEvent> {
   readonly position: EventPosition | undefined;
 }
 
+/** What `handle` and `aggregateStream` need of their event store (eventStore.ts has it). */
+export interface AggregateStore {
+  readonly admin: AdminClient;
+  readStream(streamId: string, options?: { readonly from?: bigint }): Promise<{ readonly events: RecordedEvent[]; readonly currentVersion: bigint }>;
+  append(streamId: string, events: readonly NewEvent[], options?: { readonly expectedVersion?: bigint | typeof NO_STREAM }): Promise<{ readonly nextExpectedVersion: bigint; readonly position: EventPosition }>;
+}
+
 /** What `handle` and `aggregateStream` need of their store. */
 export interface AggregateHost {
-  readonly store: EventStore;
+  readonly store: AggregateStore;
   readonly logger?: Logger;
   /** Sends a snapshot record (the store's producer). */
   readonly sendSnapshot: (topic: string, key: Uint8Array, value: Uint8Array) => Promise<void>;
@@ -215,4 +222,42 @@ function upcastLocal(event: RecordedEvent, upcasters: Upcasters | undefined): Re
     schemaVersion++;
   }
   return { ...event, data, schemaVersion };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The snapshots topic of an aggregate type. */
+export function snapshotTopic(type: string): string {
+  return `${type}.snapshots`;
+}
+
+/** The latest usable snapshot of `streamId`, or undefined (none, another schema version, another `evolve`). */
+export async function readSnapshot<State, Command, Event extends NewEvent>(admin: AdminClient, aggregate: Aggregate<State, Command, Event>, streamId: string): Promise<{ state: State; version: bigint } | undefined> {
+  let read;
+  try {
+    read = await admin.readKey(snapshotTopic(aggregate.type), encoder.encode(streamId), { direction: 'backwards', maxCount: 1 });
+  } catch (e) {
+    if (KafkaProtocolError.isKafka(e, 'UNKNOWN_TOPIC_OR_PARTITION')) return undefined;
+    throw e;
+  }
+  const value = read.records[0]?.value;
+  if (value === undefined || value === null) return undefined;
+  let parsed: { version?: unknown; schemaVersion?: unknown; fingerprint?: unknown; state?: unknown };
+  try {
+    parsed = JSON.parse(decoder.decode(value)) as typeof parsed;
+  } catch {
+    return undefined;
+  }
+  if (parsed.schemaVersion !== (aggregate.snapshot?.schemaVersion ?? 1) || parsed.fingerprint !== aggregate.fingerprint || typeof parsed.version !== 'string' || !/^\d+$/.test(parsed.version)) return undefined;
+  const fromJSON = aggregate.snapshot?.fromJSON ?? ((json: unknown) => json as State);
+  return { state: fromJSON(parsed.state), version: BigInt(parsed.version) };
+}
+
+/** Writes a snapshot of `streamId` at `version`. */
+export async function writeSnapshot<State, Command, Event extends NewEvent>(host: AggregateHost, aggregate: Aggregate<State, Command, Event>, streamId: string, state: State, version: bigint): Promise<void> {
+  await host.ensureSnapshotTopic(aggregate.type);
+  const toJSON = aggregate.snapshot?.toJSON ?? ((s: State) => s as unknown);
+  const body = JSON.stringify({ version: version.toString(), schemaVersion: aggregate.snapshot?.schemaVersion ?? 1, fingerprint: aggregate.fingerprint, state: toJSON(state) }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  await host.sendSnapshot(snapshotTopic(aggregate.type), encoder.encode(streamId), encoder.encode(body));
 }

@@ -24,9 +24,8 @@ import { ANY, checkNewEvent, envelopeHeaders, jsonEventSerde, NO_STREAM, readEve
 import type { EventPosition, EventSerde, ExpectedVersion, NewEvent, RecordedEvent, Upcasters } from './events.ts';
 import { SystemClock } from '../clock.ts';
 import type { Clock } from '../clock.ts';
-import { AggregateCache, aggregateStream, handleCommand } from './aggregate.ts';
+import { AggregateCache, aggregateStream, handleCommand, snapshotTopic } from './aggregate.ts';
 import type { Aggregate, AggregateHost, HandleOptions, HandleResult, LoadedAggregate } from './aggregate.ts';
-import { snapshotTopic } from './snapshots.ts';
 import { metadataTopic, readStreamMetadata, writeStreamMetadata } from './streamMetadata.ts';
 import { encrypt, SUBJECT_HEADER, SubjectKeys, unsealRecords } from './personalData.ts';
 import type { PersonalDataOptions } from './personalData.ts';

@@ -8,6 +8,21 @@
  * index (keyVersionLog.ts) is one.
  */
 import type { RecordBatchHeader } from '../record/recordBatch.ts';
+import type { LogConfig } from '../topicConfig.ts';
+import type { LogSegment } from './segment.ts';
+import type { Storage } from './storage/storage.ts';
+
+/** What a hook sees of its log (LocalLog has all of it): where the files are, and the segments to replay. */
+export interface HookedLog {
+  readonly storage: Storage;
+  readonly dir: string;
+  readonly config: LogConfig;
+  readonly segments: readonly LogSegment[];
+  readonly startOffset: bigint;
+  readonly logEndOffset: bigint;
+  /** Offsets of the producer snapshots, ascending (hooks snapshot beside them). */
+  snapshotOffsets(): bigint[];
+}
 
 /** What a hook's check found: a retry of a batch already written (answered with its offsets), and what it read of the batch for `apply`. */
 export interface HookCheck {

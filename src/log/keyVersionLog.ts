@@ -11,14 +11,13 @@ import { scanKeyedRecords } from '../record/keyVersions.ts';
 import type { RecordBatchHeader } from '../record/recordBatch.ts';
 import { KeyVersionIndex } from './keyVersionIndex.ts';
 import type { IndexedRecord, VersionScratch } from './keyVersionIndex.ts';
-import type { BatchStateHook, HookCheck } from './batchStateHook.ts';
-import type { LocalLog } from './localLog.ts';
+import type { BatchStateHook, HookCheck, HookedLog } from './batchStateHook.ts';
 
 /** The key version index of a log, as its batch state hook. */
 export class KeyVersionHook implements BatchStateHook {
   readonly index = new KeyVersionIndex();
 
-  constructor(private readonly log: LocalLog) {}
+  constructor(private readonly log: HookedLog) {}
 
   check(records: Uint8Array, position: number, header: RecordBatchHeader, scratch: VersionScratch): HookCheck {
     const read = recordsOf(records, position, header);
@@ -58,21 +57,6 @@ export class KeyVersionHook implements BatchStateHook {
   }
 }
 
-/**
- * The log's key version hook when its config wants one: created (and rebuilt from the whole log)
- * on first use after the config turned it on, dropped when the config turned it off.
- */
-export function keyVersionHookOf(log: LocalLog, rebuildNew = true): KeyVersionHook | undefined {
-  if (!log.config.keyVersionIndexEnable) {
-    log.keyVersionHook = undefined;
-    return undefined;
-  }
-  if (log.keyVersionHook === undefined) {
-    log.keyVersionHook = new KeyVersionHook(log);
-    if (rebuildNew) log.keyVersionHook.rebuild(undefined);
-  }
-  return log.keyVersionHook;
-}
 
 /** Applies an appended batch (first offset `baseOffset`) to the index; a marker ends its producer's transaction there. */
 function applyKeyVersions(index: KeyVersionIndex, records: Uint8Array, position: number, header: RecordBatchHeader, baseOffset: bigint, from = 0n, to?: bigint, decoded?: readonly IndexedRecord[]): void {
@@ -102,7 +86,7 @@ export const KEY_VERSION_BASE_FILE = 'key-versions-base';
  * rebuilt from the newest snapshot (or base) at or below `start` plus the batches up to it, so
  * records below it whose transaction ends later stay pending (a truncation may still cut that end).
  */
-function writeKeyVersionBase(log: LocalLog, start: bigint): void {
+function writeKeyVersionBase(log: HookedLog, start: bigint): void {
   const asOf = new KeyVersionIndex();
   let from = log.startOffset;
   const snapshot = log
@@ -128,7 +112,7 @@ function recordsOf(records: Uint8Array, position: number, header: RecordBatchHea
 }
 
 /** Path of the index snapshot taken at `offset` (beside the producer snapshot of that offset). */
-function keyVersionsPath(log: LocalLog, offset: bigint): string {
+function keyVersionsPath(log: HookedLog, offset: bigint): string {
   return `${log.dir}/${offset.toString().padStart(20, '0')}.keyversions`;
 }
 
@@ -137,7 +121,7 @@ function keyVersionsPath(log: LocalLog, offset: bigint): string {
  * `snapshotOffset` (where the producer state was loaded from) when there is a valid one, else from
  * the log start, plus the batches after it.
  */
-function rebuildKeyVersions(log: LocalLog, index: KeyVersionIndex, snapshotOffset: bigint | undefined): void {
+function rebuildKeyVersions(log: HookedLog, index: KeyVersionIndex, snapshotOffset: bigint | undefined): void {
   index.clear();
   const base = readBase(log);
   let from = log.startOffset;
@@ -151,7 +135,7 @@ function rebuildKeyVersions(log: LocalLog, index: KeyVersionIndex, snapshotOffse
 }
 
 /** Applies every record and marker in [from, to). */
-function replayInto(log: LocalLog, index: KeyVersionIndex, from: bigint, to: bigint): void {
+function replayInto(log: HookedLog, index: KeyVersionIndex, from: bigint, to: bigint): void {
   for (const segment of log.segments) {
     if (segment.nextOffset <= from || segment.baseOffset >= to) continue;
     segment.scan(0, false, (header, _position, bytes, at) => {
@@ -163,7 +147,7 @@ function replayInto(log: LocalLog, index: KeyVersionIndex, from: bigint, to: big
 }
 
 /** The base file, when there is a readable one. */
-function readBase(log: LocalLog): { start: bigint; bytes: Uint8Array } | undefined {
+function readBase(log: HookedLog): { start: bigint; bytes: Uint8Array } | undefined {
   const path = `${log.dir}/${KEY_VERSION_BASE_FILE}`;
   if (!log.storage.exists(path)) return undefined;
   const bytes = log.storage.readFile(path);

@@ -33,8 +33,7 @@ import {
 import type { CleanableLog } from './compaction.ts';
 import { LeaderEpochCache } from './leaderEpochCache.ts';
 import type { BatchStateHook } from './batchStateHook.ts';
-import { keyVersionHookOf } from './keyVersionLog.ts';
-import type { KeyVersionHook } from './keyVersionLog.ts';
+import { KeyVersionHook } from './keyVersionLog.ts';
 import { encodeProducerSnapshot, ProducerStateManager } from './producerState.ts';
 import type { ProducerStateEntry } from './producerState.ts';
 import { LogSegment } from './segment.ts';
@@ -199,8 +198,15 @@ export class LocalLog implements CleanableLog {
    * unless `rebuildNew` is false (the loader rebuilds every hook itself).
    */
   batchHooks(rebuildNew = true): BatchStateHook[] {
-    const keyVersions = keyVersionHookOf(this, rebuildNew);
-    return keyVersions === undefined ? [] : [keyVersions];
+    if (!this.config.keyVersionIndexEnable) {
+      this.keyVersionHook = undefined;
+      return [];
+    }
+    if (this.keyVersionHook === undefined) {
+      this.keyVersionHook = new KeyVersionHook(this);
+      if (rebuildNew) this.keyVersionHook.rebuild(undefined);
+    }
+    return [this.keyVersionHook];
   }
 
   /** Deletes the snapshots taken at `offset` (producer state and key versions). */

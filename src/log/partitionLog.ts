@@ -45,7 +45,6 @@ import { readPartitionTopicId, writePartitionMetadata } from './checkpoints.ts';
 import { cleanLog } from './compaction.ts';
 import type { CleanOptions, CleanResult } from './compaction.ts';
 import type { EpochEndOffset, LeaderEpochCacheView } from './leaderEpochCache.ts';
-import { keyVersionHookOf } from './keyVersionLog.ts';
 import { LocalLog } from './localLog.ts';
 import { appendAsFollower, appendBatches, appendTransactionMarker } from './logAppend.ts';
 import type { AppendOptions, LogAppendInfo, TransactionMarkerAppend } from './logAppend.ts';
@@ -155,7 +154,8 @@ export class PartitionLog {
    */
   readKey(key: Uint8Array, options: { from: bigint; maxCount: number; backwards?: boolean; below: bigint }): { version: bigint; firstVersion: bigint; offsets: bigint[] } {
     this.local.ensureOpen();
-    const index = keyVersionHookOf(this.local)?.index;
+    this.local.batchHooks();
+    const index = this.local.keyVersionHook?.index;
     if (index === undefined) throw new InvalidArgumentError('key', `log "${this.dir}" keeps no key versions; create its topic with key.version.index.enable=true`);
     return index.read(key, { from: options.from, maxCount: options.maxCount, backwards: options.backwards ?? false, below: options.below });
   }
