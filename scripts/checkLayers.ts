@@ -2,10 +2,10 @@
  * Enforces the layer direction of DESIGN.md §1: a module may import only from its own layer or
  * the layers below it. Exits non-zero, listing every offending import, when the rule is broken.
  *
- *   cli > cluster ∥ eventsourcing ∥ projections > streams > actors ∥ clients > transport > protocol
+ *   cli > projections > cluster ∥ eventsourcing > streams > actors ∥ clients > transport > protocol
  *       > transactions > log > record > shared leaves (clock, random, errors, logger, topicConfig)
  *
- * Layers of equal rank (actors and clients; cluster, eventsourcing and projections) never import
+ * Layers of equal rank (actors and clients; cluster and eventsourcing) never import
  * each other: server nodes and clients meet only in `protocol/` messages over a `Transport`.
  * Clients use only `record/`, `protocol/`, `transport/` and shared leaves (never `log/` storage).
  * `streams/` and the layers above it reach the clients through the ports of `clients/api.ts` only,
@@ -18,7 +18,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 /** Rank of each layer: higher may import lower, never the reverse. */
 const RANK: Record<string, number> = {
   leaf: 0, record: 1, log: 2, transactions: 3, protocol: 4, transport: 5, actors: 6, clients: 6,
-  streams: 7, cluster: 8, eventsourcing: 8, projections: 8, cli: 9, index: 10, testing: 10,
+  streams: 7, cluster: 8, eventsourcing: 8, projections: 9, cli: 10, index: 11, testing: 11,
 };
 /** External packages a layer may not use, whatever its rank. */
 const PURE = ['xstate', 'rxjs', 'nats'];

@@ -582,6 +582,26 @@ export class SerdeError extends SamsaError {
   }
 }
 
+/**
+ * A projection stopped: its handler failed on an event and its error policy says fail (or the
+ * retries ran out), its migration failed, or its target refused a write. Names the projection,
+ * what it was doing and, for an event, where the event is, so it can be fixed, skipped or reset.
+ */
+export class ProjectionError extends SamsaError {
+  constructor(
+    readonly projection: string,
+    readonly phase: 'handle' | 'migrate' | 'target',
+    reason: string,
+    readonly position?: { readonly topic: string; readonly partition: number; readonly offset: bigint },
+    options?: SamsaErrorOptions,
+  ) {
+    super(`projection "${projection}" failed to ${phase}${position === undefined ? '' : ` the event at ${position.topic}-${position.partition}@${position.offset}`}: ${reason}`, 'PROJECTION_FAILED', false, options);
+  }
+  override details(): Record<string, unknown> {
+    return { projection: this.projection, phase: this.phase, ...(this.position === undefined ? {} : { topic: this.position.topic, partition: this.position.partition, offset: String(this.position.offset) }) };
+  }
+}
+
 /** Every samsa error class, for `instanceof` checks without importing each one. */
 export const errors = {
   SamsaError,
@@ -608,6 +628,7 @@ export const errors = {
   TopologyError,
   SerdeError,
   WrongExpectedVersionError,
+  ProjectionError,
 } as const;
 
 /** Kafka codes a caller handles differently, rebuilt as their own class wherever they arrive as data. */

@@ -57,7 +57,7 @@ class StreamsRuntime implements StreamsApp {
   private thread: StreamThread | undefined;
   private threads = 0;
   private readonly feeds = new StoreChangeFeeds();
-  private readonly metricsSubject = new BehaviorSubject<StreamsMetrics>({ processed: 0, commits: 0, aborts: 0, tasks: [], perTask: [], standbyTasks: [], restoredRecords: 0, standbyRecords: 0 });
+  private readonly metricsSubject = new BehaviorSubject<StreamsMetrics>({ processed: 0, commits: 0, aborts: 0, tasks: [], perTask: [], standbyTasks: [], restoredRecords: 0, standbyRecords: 0, committedOffsets: [] });
   private admin: AdminClient | undefined;
 
   constructor(
@@ -113,7 +113,7 @@ class StreamsRuntime implements StreamsApp {
       const { task } = active.get(taskId) as { task: { processed: number; streamTime: number } };
       return { taskId, processed: task.processed, streamTime: task.streamTime };
     });
-    return { processed: stats?.processed ?? 0, commits: stats?.commits ?? 0, aborts: stats?.aborts ?? 0, tasks: ids, perTask, standbyTasks: thread?.standbys.ids() ?? [], restoredRecords: thread?.restored ?? 0, standbyRecords: thread?.standbys.applied ?? 0 };
+    return { processed: stats?.processed ?? 0, commits: stats?.commits ?? 0, aborts: stats?.aborts ?? 0, tasks: ids, perTask, standbyTasks: thread?.standbys.ids() ?? [], restoredRecords: thread?.restored ?? 0, standbyRecords: thread?.standbys.applied ?? 0, committedOffsets: [...(thread?.committedInputs.values() ?? [])] };
   }
 
   get metrics$(): Observable<StreamsMetrics> {

@@ -6,6 +6,7 @@
 import { Observable } from 'rxjs';
 import type { Subscriber, Subscription } from 'rxjs';
 import type { StoreChange, TransactionalKeyValueStore } from './stores/keyValueStore.ts';
+import type { TopicPartitionOffset } from '../clients/api.ts';
 
 /** One task's counters. */
 export interface TaskMetrics {
@@ -31,6 +32,8 @@ export interface StreamsMetrics {
   readonly restoredRecords: number;
   /** Changelog records applied to standby stores. */
   readonly standbyRecords: number;
+  /** The input offsets (next to read) this instance last committed, per source partition it owns now. */
+  readonly committedOffsets: readonly TopicPartitionOffset[];
 }
 
 type AnyStore = TransactionalKeyValueStore<unknown, unknown>;

@@ -139,6 +139,15 @@ export class StreamsBuilder {
     return new KTable({ graph: this.graph, node, shape: 'table', keyChanged: false, keySerde: options.key as Serde<unknown> | undefined, valueSerde: options.value as Serde<unknown> | undefined, store });
   }
 
+  /**
+   * Adds a key-value store for Processor API nodes that name it in `stores` (Kafka's
+   * `addStateStore`); logged (a changelog topic, restored on start) unless `logged` is false.
+   */
+  addStateStore<K = unknown, V = unknown>(name: string, options: { readonly key?: Serde<K>; readonly value?: Serde<V>; readonly logged?: boolean } = {}): void {
+    if (typeof name !== 'string' || name.length === 0) throw new TopologyError(`addStateStore() needs a store name, got ${JSON.stringify(name)}`);
+    this.graph.addStore({ name, keySerde: options.key as Serde<unknown> | undefined, valueSerde: options.value as Serde<unknown> | undefined, logged: options.logged ?? true });
+  }
+
   /** Freezes what was built into a {@link Topology}. @throws TopologyError when it is empty or invalid. */
   build(): Topology {
     return this.graph.build();

@@ -413,7 +413,7 @@ export class Pipeline {
     this.commitCount++;
     // Every send settled successfully before the commit: these are where the hook's records landed.
     const landed = this.context.hooks?.afterCommit === undefined ? [] : (await Promise.all(extraSent)).flat();
-    this.context.hooks?.afterCommit?.(landed);
+    this.context.hooks?.afterCommit?.(landed, offsets);
   }
 
   /**

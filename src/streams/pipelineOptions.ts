@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
-import type { ConsumerOptions, ConsumerRecord, KafkaClients, ProducerOptions, ProducerRecord, RecordMetadata, TopicPartition } from '../clients/api.ts';
+import type { ConsumerOptions, ConsumerRecord, KafkaClients, ProducerOptions, ProducerRecord, RecordMetadata, TopicPartition, TopicPartitionOffset } from '../clients/api.ts';
 
 /** An output record; `topic` defaults to the pipeline's `to`. */
 export interface PipelineOutput extends ProducerRecord {
@@ -83,8 +83,8 @@ export interface PipelineHooks {
   processBatch?(records: readonly ConsumerRecord[]): readonly PipelineOutput[] | Promise<readonly PipelineOutput[]>;
   onAssigned?(partitions: readonly TopicPartition[]): Promise<void> | void;
   beforeCommit?(): readonly PipelineOutput[];
-  /** After a commit, with where the records `beforeCommit` returned landed. */
-  afterCommit?(landed: readonly RecordMetadata[]): void;
+  /** After a commit, with where the records `beforeCommit` returned landed and the input offsets it committed. */
+  afterCommit?(landed: readonly RecordMetadata[], offsets: readonly TopicPartitionOffset[]): void;
   afterAbort?(): void;
   onRevoked?(partitions: readonly TopicPartition[]): void;
   onLost?(partitions: readonly TopicPartition[]): void;

@@ -15,7 +15,7 @@
  *   their tasks dropped.
  */
 import { KafkaProtocolError, TopologyError } from '../errors.ts';
-import type { ConsumerRecord, KafkaClients, RecordMetadata, TopicPartition } from '../clients/api.ts';
+import type { ConsumerRecord, KafkaClients, RecordMetadata, TopicPartition, TopicPartitionOffset } from '../clients/api.ts';
 import { Pipeline } from './pipeline.ts';
 import type { PipelineOutput } from './pipeline.ts';
 import { StandbyTasks } from './standbyTasks.ts';
@@ -43,6 +43,8 @@ export class StreamThread {
   restored = 0;
   private pipeline: Pipeline | undefined;
   private readonly tasks = new Map<string, ActiveTask>();
+  /** The input offsets this thread committed last, per partition it still owns (read-your-writes waits on them). */
+  readonly committedInputs = new Map<string, TopicPartitionOffset>();
   /** Tasks of revoked partitions, kept (committed) in case the next assignment brings them back. */
   private readonly suspended = new Map<string, ActiveTask>();
   readonly standbys: StandbyTasks;
@@ -142,7 +144,7 @@ export class StreamThread {
           processBatch: (records) => this.processBatch(records),
           onAssigned: (partitions) => this.onAssigned(partitions),
           beforeCommit: () => this.changelogOutputs(),
-          afterCommit: (landed) => this.afterCommit(landed),
+          afterCommit: (landed, offsets) => this.afterCommit(landed, offsets),
           afterAbort: () => this.forEachStore((s) => s.abort()),
           onRevoked: (partitions) => this.onRevoked(partitions),
           onLost: (partitions) => this.onLost(partitions),
@@ -234,8 +236,9 @@ export class StreamThread {
    * in its stores (Kafka's `.checkpoint`, on disk for persistent stores), so a restart, a move back
    * or a move to a standby replays only what came after.
    */
-  private afterCommit(landed: readonly RecordMetadata[]): void {
+  private afterCommit(landed: readonly RecordMetadata[], offsets: readonly TopicPartitionOffset[]): void {
     this.forEachStore((s) => s.commitQuietly());
+    for (const o of offsets) this.committedInputs.set(`${o.topic}-${o.partition}`, o);
     this.recordCheckpoints(landed);
     this.ctx.committed();
   }
@@ -297,6 +300,7 @@ export class StreamThread {
 
   private onRevoked(partitions: readonly TopicPartition[]): void {
     this.report({ type: 'revoked' });
+    for (const tp of partitions) this.committedInputs.delete(`${tp.topic}-${tp.partition}`);
     for (const id of this.taskIdsOf(partitions)) {
       const t = this.tasks.get(id);
       if (t === undefined) continue;
@@ -307,6 +311,7 @@ export class StreamThread {
 
   private onLost(partitions: readonly TopicPartition[]): void {
     this.report({ type: 'revoked' });
+    for (const tp of partitions) this.committedInputs.delete(`${tp.topic}-${tp.partition}`);
     for (const id of this.taskIdsOf(partitions)) {
       const t = this.tasks.get(id);
       if (t === undefined) continue;
