@@ -117,6 +117,31 @@ export type {
   Upcasters,
 } from './eventsourcing/index.ts';
 
+/* Projections and CQRS read models */
+export { defineProjection, runProjection, openView, storeTarget, sqliteTarget, postgresTarget } from './projections/index.ts';
+export type {
+  DeadLetter,
+  DocumentProjectionDefinition,
+  ErrorPolicy,
+  PostgresOptions,
+  Projection,
+  ProjectionDescription,
+  ProjectionErrorEvent,
+  ProjectionRunner,
+  ProjectionSource,
+  ProjectionStatus,
+  ProjectionTarget,
+  ProjectionView,
+  RunProjectionOptions,
+  SqlDialect,
+  SqlHandle,
+  SqliteOptions,
+  SqlProjectionDefinition,
+  SqlRow,
+  SqlValue,
+  ViewEntry,
+} from './projections/index.ts';
+
 /* Time (seeded randomness and the simulated network are test kit: `samsa/testing`) */
 export { SystemClock, SimulatedClock } from './clock.ts';
 export type { Clock, TimerHandle } from './clock.ts';
@@ -148,6 +173,7 @@ export {
   TopologyError,
   SerdeError,
   WrongExpectedVersionError,
+  ProjectionError,
   KAFKA_ERRORS,
   errors,
   errorFromJSON,

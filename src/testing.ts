@@ -171,3 +171,8 @@ export type { TestDriverConfig, TestRecord } from './streams/testDriver.ts';
 /* Event sourcing: given-when-then specs of an aggregate's decider. */
 export { AggregateSpec } from './eventsourcing/aggregateSpec.ts';
 export type { AggregateSpecOptions, AggregateSpecThen } from './eventsourcing/aggregateSpec.ts';
+
+/* Projections: given-when-then specs of a read model, with duplicates and redeliveries injected. */
+export { ProjectionSpec } from './projections/projectionSpec.ts';
+export type { SpecEvent } from './projections/projectionSpec.ts';
+export type { BatchFaults } from './projections/index.ts';

@@ -76,12 +76,19 @@ describe('public API', () => {
         'STREAM_EXISTS',
         'jsonEventSerde',
         'upcastChain',
+        'ProjectionError',
+        'defineProjection',
+        'runProjection',
+        'openView',
+        'storeTarget',
+        'sqliteTarget',
+        'postgresTarget',
       ].sort(),
     );
   });
 
   it('exports the test kit from samsa/testing', async () => {
     const testing = await import('../src/testing.ts');
-    expect(Object.keys(testing).sort()).toEqual(['SimulatedNetwork', 'TestCluster', 'createRandom', 'createTestCluster', 'messageCodec', 'TopologyTestDriver', 'TestInputTopic', 'TestOutputTopic', 'AggregateSpec'].sort());
+    expect(Object.keys(testing).sort()).toEqual(['SimulatedNetwork', 'TestCluster', 'createRandom', 'createTestCluster', 'messageCodec', 'TopologyTestDriver', 'TestInputTopic', 'TestOutputTopic', 'AggregateSpec', 'ProjectionSpec'].sort());
   });
 });

@@ -11,6 +11,8 @@ import type { SqliteOptions } from './sqlite.ts';
 import type { PostgresOptions } from './postgres.ts';
 import type { BatchFaults } from './sqlBatch.ts';
 
+export type { BatchFaults } from './sqlBatch.ts';
+
 export type { DeadLetter } from './sqlState.ts';
 
 /** Where a projection keeps its read model. */

@@ -22,9 +22,12 @@ type AnyProjection = Projection<unknown, RecordedEvent>;
 /** What the runner decided for an event that failed: leave it out, or park it. */
 export type Decision = 'skip' | 'park';
 
-/** Test-only fault injection: runs after the rows are written and before the offset is. */
+/**
+ * Fault injection for tests: runs inside the transaction after the rows are written and before the
+ * offset is; `kill` drops the database connection there as a crash would (nothing is committed).
+ */
 export interface BatchFaults {
-  readonly beforeOffsetWrite?: (tp: TopicPartition, next: bigint) => void | Promise<void>;
+  readonly beforeOffsetWrite?: (tp: TopicPartition, next: bigint, kill: () => Promise<void>) => void | Promise<void>;
 }
 
 /** How a batch ended. */
@@ -76,7 +79,7 @@ export async function applyBatch(conn: SqlConnection, projection: AnyProjection,
       }
       const applied = projection.kind === 'document' ? await applyDocuments(tx, conn.dialect, projection, slot, work) : await applyRows(tx, conn.dialect, projection, slot, work);
       const next = last.offset + 1n;
-      await faults?.beforeOffsetWrite?.(tp, next);
+      await faults?.beforeOffsetWrite?.(tp, next, () => conn.kill());
       if (storeOffsets) await writeOffset(tx, slot, tp, next);
       return { kind: 'applied', next, applied, parked: parkedNow } as const;
     });

@@ -176,9 +176,9 @@ export async function lockOffset(tx: SqlExecutor, dialect: SqlConnection['dialec
   return rows[0] === undefined ? -1n : BigInt(String(rows[0].next_offset));
 }
 
-/** Stores a partition's next offset. */
+/** Stores a partition's next offset (creating its row if the assignment did not). */
 export async function writeOffset(tx: SqlExecutor, slot: Slot, tp: TopicPartition, next: bigint): Promise<void> {
-  await tx.exec('UPDATE samsa_projection_offsets SET next_offset = ? WHERE slot = ? AND topic = ? AND part = ?', [next, slot.id, tp.topic, tp.partition]);
+  await tx.exec('INSERT INTO samsa_projection_offsets (slot, topic, part, next_offset) VALUES (?, ?, ?, ?) ON CONFLICT (slot, topic, part) DO UPDATE SET next_offset = excluded.next_offset', [slot.id, tp.topic, tp.partition, next]);
 }
 
 /** The keys with parked events in a build. */

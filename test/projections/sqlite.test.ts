@@ -99,8 +99,10 @@ describe('projections into SQLite', () => {
     const runner = await cluster.settle(runProjection(cluster, perCustomer, {
       target: sqliteTarget(file),
       faults: {
-        beforeOffsetWrite: () => {
-          if (kills++ === 0) throw new Error('worker killed');
+        beforeOffsetWrite: async (_tp, _next, kill) => {
+          if (kills++ > 0) return;
+          await kill();
+          throw new Error('worker killed');
         },
       },
     }));
