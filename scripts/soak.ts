@@ -1,5 +1,5 @@
 /**
- * `npm run soak -- <seeds> [firstSeed] [--txn | --txn-reorder | --large | --idempotent | --pipeline | --groups | --streams | --es]`: runs a nemesis simulation for
+ * `npm run soak -- <seeds> [firstSeed] [--txn | --txn-reorder | --large | --idempotent | --pipeline | --groups | --streams | --es | --projections]`: runs a nemesis simulation for
  * many seeds (the test suite runs a few) and prints every failing seed with its anomalies. Exits
  * non-zero when any seed fails.
  *
@@ -32,17 +32,18 @@ import { runTxnSim } from '../test/sim/txnSim.ts';
 import { runSlowGroupSim, slowGroupFindings } from '../test/sim/groupSim.ts';
 import { runStreamsSim, streamsFindings } from '../test/sim/streamsSim.ts';
 import { eventSourcingFindings, runEventSourcingSim } from '../test/sim/eventSourcingSim.ts';
+import { projectionFindings, runProjectionSim } from '../test/sim/projectionSim.ts';
 
 const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const count = Number(positional[0] ?? 50);
 const first = Number(positional[1] ?? 1000);
-const unknown = flags.filter((f) => f !== '--txn' && f !== '--txn-reorder' && f !== '--large' && f !== '--idempotent' && f !== '--pipeline' && f !== '--groups' && f !== '--streams' && f !== '--es');
+const unknown = flags.filter((f) => f !== '--txn' && f !== '--txn-reorder' && f !== '--large' && f !== '--idempotent' && f !== '--pipeline' && f !== '--groups' && f !== '--streams' && f !== '--es' && f !== '--projections');
 if (!Number.isInteger(count) || count < 1 || !Number.isInteger(first) || unknown.length > 0 || flags.length > 1) {
-  console.error('usage: npm run soak -- <number of seeds> [first seed] [--txn | --txn-reorder | --large | --idempotent | --pipeline | --groups | --streams | --es]   e.g. npm run soak -- 200, npm run soak -- 200 1 --txn');
+  console.error('usage: npm run soak -- <number of seeds> [first seed] [--txn | --txn-reorder | --large | --idempotent | --pipeline | --groups | --streams | --es | --projections]   e.g. npm run soak -- 200, npm run soak -- 200 1 --txn');
   process.exit(2);
 }
-const mode = flags[0] === '--txn' ? 'txn' : flags[0] === '--txn-reorder' ? 'txn-reorder' : flags[0] === '--pipeline' ? 'pipeline' : flags[0] === '--groups' ? 'groups' : flags[0] === '--streams' ? 'streams' : flags[0] === '--es' ? 'es' : 'replication';
+const mode = flags[0] === '--txn' ? 'txn' : flags[0] === '--txn-reorder' ? 'txn-reorder' : flags[0] === '--pipeline' ? 'pipeline' : flags[0] === '--groups' ? 'groups' : flags[0] === '--streams' ? 'streams' : flags[0] === '--es' ? 'es' : flags[0] === '--projections' ? 'projections' : 'replication';
 /** `--large`: the replication simulation with ~2 KB values, so batches are shared between replicas as views. */
 const padding = flags[0] === '--large' ? 2000 : 0;
 /** `--idempotent`: the replication simulation's idempotence workload (issue 14 item 1). */
@@ -66,6 +67,13 @@ async function runSeed(seed: number): Promise<{ summary: string; found: Array<[s
   if (mode === 'es') {
     const result = await runEventSourcingSim({ seed });
     return { summary: result.summary, found: eventSourcingFindings(result) };
+  }
+  if (mode === 'projections') {
+    const result = await runProjectionSim({ seed });
+    const found = projectionFindings(result);
+    // Each run kills its at-least-once worker once after its rows: it must have applied them twice.
+    if (result.kills.atLeastOnce === 1 && result.aloDuplicates === 0) found.push(['aloNoDuplicate', ['the at-least-once model did not duplicate after its kill']]);
+    return { summary: result.summary, found };
   }
   if (mode === 'streams') {
     const result = await runStreamsSim({ seed });

@@ -118,7 +118,7 @@ export type {
 } from './eventsourcing/index.ts';
 
 /* Projections and CQRS read models */
-export { defineProjection, runProjection, openView, storeTarget, sqliteTarget, postgresTarget } from './projections/index.ts';
+export { defineProjection, runProjection, openView, dropProjection, storeTarget, sqliteTarget, postgresTarget } from './projections/index.ts';
 export type {
   DeadLetter,
   DocumentProjectionDefinition,

@@ -80,6 +80,7 @@ describe('public API', () => {
         'defineProjection',
         'runProjection',
         'openView',
+        'dropProjection',
         'storeTarget',
         'sqliteTarget',
         'postgresTarget',

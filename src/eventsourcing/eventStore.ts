@@ -116,6 +116,12 @@ export interface EventStore {
   /** An aggregate's current state and version: its latest valid snapshot plus the events after it. */
   aggregateStream<State, Command, Event extends NewEvent>(aggregate: Aggregate<State, Command, Event>, id: string): Promise<LoadedAggregate<State>>;
   /**
+   * Creates the topic of aggregate type `type` now, as its first append would (key versions on):
+   * consumers, services and projections can then subscribe before any event is written.
+   * @throws InvalidArgumentError for a malformed type.
+   */
+  createCategory(type: string): Promise<void>;
+  /**
    * Crypto-shreds `subject`: from now on its events read without their data (`shredded: true`)
    * everywhere, and it takes no new events. The events stay in their streams.
    */
@@ -363,6 +369,12 @@ class LogEventStore implements EventStore {
     if (typeof before !== 'bigint' || before < 1n) throw new InvalidArgumentError('before', `expected a version (bigint ≥ 1), got ${String(before)}`);
     await this.ensureCompacted(metadataTopic(type));
     await writeStreamMetadata(this.producer, metadataTopic(type), streamId, { truncateBefore: before });
+  }
+
+  async createCategory(type: string): Promise<void> {
+    this.ensureOpen();
+    if (typeof type !== 'string' || !/^[A-Za-z0-9_.]+$/.test(type)) throw new InvalidArgumentError('type', `expected an aggregate type (letters, digits, '_' or '.'), got ${JSON.stringify(type)}`);
+    await this.ensureTopic(`${type}-category`);
   }
 
   async shred(subject: string): Promise<void> {

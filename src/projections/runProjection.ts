@@ -14,6 +14,7 @@ import { openSqlite } from './sqlite.ts';
 import { openPostgres } from './postgres.ts';
 import { SqlProjectionRunner } from './sqlRunner.ts';
 import { SqlView } from './sqlView.ts';
+import { dropAllSlots, ensureSystemTables } from './sqlState.ts';
 import { checkStoreProjection, StoreProjectionRunner } from './storeRunner.ts';
 import { storeTarget } from './runner.ts';
 import type { ProjectionRunner, ProjectionTarget, ProjectionView, RunProjectionOptions } from './runner.ts';
@@ -70,6 +71,26 @@ export async function runProjection<State, Event extends RecordedEvent>(clients:
     throw e instanceof ProjectionError ? e : new ProjectionError(projection.name, 'target', e instanceof Error ? e.message : String(e), undefined, { cause: e });
   }
   return runner as unknown as ProjectionRunner<State>;
+}
+
+/**
+ * Deletes a projection from a SQL target: every version and build, with its tables, stored offsets
+ * and dead letters (Kafka's offset reset plus a truncate, for a read model that must start over).
+ * Stop its runners first. Resolves with how many builds were dropped.
+ * @throws InvalidArgumentError for a store target (its state lives in its changelog topics).
+ */
+export async function dropProjection<State, Event extends RecordedEvent>(definition: Projection<State, Event>, target: ProjectionTarget): Promise<number> {
+  const projection: unknown = definition;
+  checkProjection(projection);
+  checkTarget(target);
+  if (target.kind === 'store') throw new InvalidArgumentError('target', 'a store projection lives in its streams app\'s changelog topics: delete those topics to start it over');
+  const conn = await openTarget(target);
+  try {
+    await ensureSystemTables(conn);
+    return await dropAllSlots(conn, projection);
+  } finally {
+    await conn.close();
+  }
 }
 
 /**

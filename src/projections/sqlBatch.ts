@@ -28,6 +28,8 @@ export type Decision = 'skip' | 'park';
  */
 export interface BatchFaults {
   readonly beforeOffsetWrite?: (tp: TopicPartition, next: bigint, kill: () => Promise<void>) => void | Promise<void>;
+  /** At least once: runs after the rows are committed and before the offsets are committed to the group. */
+  readonly beforeGroupCommit?: (kill: () => Promise<void>) => void | Promise<void>;
 }
 
 /** How a batch ended. */

@@ -164,7 +164,10 @@ export class SqlProjectionRunner implements ProjectionRunner {
       await this.applyPartition(consumer, { topic: first.topic, partition: first.partition }, list);
       if (this.stopping) return;
     }
-    if (!this.exactlyOnce) await consumer.commit();
+    if (!this.exactlyOnce) {
+      await this.options.faults?.beforeGroupCommit?.(() => this.conn.kill());
+      await consumer.commit();
+    }
     this.publish();
   }
 

@@ -148,6 +148,16 @@ async function dropSlot(tx: SqlExecutor, projection: AnyProjection, slot: Slot):
   await tx.exec('DELETE FROM samsa_projections WHERE name = ? AND version = ? AND build = ?', [slot.name, slot.version, slot.build]);
 }
 
+/** Drops every build of a projection: tables, offsets, dead letters and registry rows. Returns how many builds there were. */
+export async function dropAllSlots(conn: SqlConnection, projection: AnyProjection): Promise<number> {
+  return conn.transaction(async (tx) => {
+    await lockRegistry(conn, tx);
+    const rows = await tx.all<{ version: number; build: number; state: string }>('SELECT version, build, state FROM samsa_projections WHERE name = ?', [projection.name]);
+    for (const r of rows) await dropSlot(tx, projection, slotOf(projection.name, Number(r.version), Number(r.build), r.state));
+    return rows.length;
+  });
+}
+
 /** Makes the newest build of `version` live again (rollback), retiring the live one. @throws ProjectionError when that version has no build here. */
 export async function setLiveVersion(conn: SqlConnection, name: string, version: number): Promise<void> {
   await conn.transaction(async (tx) => {
