@@ -22,7 +22,7 @@ import { policyOf } from './projection.ts';
 import type { Projection } from './projection.ts';
 import { openSqlite } from './sqlite.ts';
 import type { SqlConnection } from './sql.ts';
-import { applyBatch, errorText } from './sqlBatch.ts';
+import { applyBatch, decisionKey, errorText } from './sqlBatch.ts';
 import type { Decision } from './sqlBatch.ts';
 import { claimSlot, documentTable, ensureSystemTables, migrateSlot } from './sqlState.ts';
 import type { Slot } from './sqlState.ts';
@@ -98,17 +98,17 @@ export class ProjectionSpec<State> {
   /** One delivery, with the error policy applied as the runner applies it (no waiting between retries). */
   private async deliver(conn: SqlConnection, slot: Slot, batch: readonly ConsumerRecord[], storeOffsets: boolean): Promise<void> {
     const tp = { topic: (batch[0] as ConsumerRecord).topic, partition: 0 };
-    const decisions = new Map<bigint, { decision: Decision; error: string }>();
+    const decisions = new Map<string, { decision: Decision; error: string }>();
     const attempts = new Map<bigint, number>();
     const policy = policyOf(this.projection);
     for (;;) {
-      const outcome = await applyBatch(conn, this.projection, slot, tp, batch, decisions, storeOffsets);
+      const outcome = await applyBatch(conn, this.projection, slot, [{ tp, records: batch }], decisions, storeOffsets);
       if (outcome.kind !== 'failed') return;
       const attempt = (attempts.get(outcome.offset) ?? 0) + 1;
       attempts.set(outcome.offset, attempt);
       if (attempt <= policy.retries) continue;
       if (policy.final === 'fail') throw new Error(`ProjectionSpec "${this.projection.name}": the projection failed on event ${outcome.offset} (${errorText(outcome.error)}), and its policy is to fail`, { cause: outcome.error });
-      decisions.set(outcome.offset, { decision: policy.final === 'skip' || outcome.key === null ? 'skip' : 'park', error: errorText(outcome.error) });
+      decisions.set(decisionKey(tp.topic, tp.partition, outcome.offset), { decision: policy.final === 'skip' || outcome.key === null ? 'skip' : 'park', error: errorText(outcome.error) });
     }
   }
 }

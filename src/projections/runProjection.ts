@@ -48,6 +48,7 @@ export async function runProjection<State, Event extends RecordedEvent>(clients:
   const guarantee = options.processingGuarantee ?? 'exactly_once_v2';
   if (guarantee !== 'exactly_once_v2' && guarantee !== 'at_least_once') throw new InvalidArgumentError('processingGuarantee', `expected 'exactly_once_v2' or 'at_least_once', got ${JSON.stringify(guarantee)}`);
   if (options.checkIntervalMs !== undefined && !(Number.isFinite(options.checkIntervalMs) && options.checkIntervalMs > 0)) throw new InvalidArgumentError('checkIntervalMs', `expected a positive number of ms, got ${JSON.stringify(options.checkIntervalMs)}`);
+  if (options.maxBatchSize !== undefined && !(Number.isInteger(options.maxBatchSize) && options.maxBatchSize >= 1)) throw new InvalidArgumentError('maxBatchSize', `expected a positive integer, got ${JSON.stringify(options.maxBatchSize)}`);
   if (target.kind === 'store') {
     checkStoreProjection(projection);
     const runner = new StoreProjectionRunner(clients, projection, options, target.stateDir);

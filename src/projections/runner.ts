@@ -53,6 +53,11 @@ export interface RunProjectionOptions {
   readonly checkIntervalMs?: number;
   /** Consumer session timeout, ms (Kafka's default 45000): how soon another instance takes over a dead one's partitions. */
   readonly sessionTimeoutMs?: number;
+  /**
+   * The most events one database transaction applies (the consumer's `max.poll.records`, default
+   * 500 as Kafka's): larger batches amortize the transaction, smaller ones shorten `waitFor`'s wait.
+   */
+  readonly maxBatchSize?: number;
   /** Fault injection for tests: called inside the transaction between the rows and the offset. */
   readonly faults?: BatchFaults;
 }

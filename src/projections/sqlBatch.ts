@@ -14,7 +14,7 @@ import { decodeRecord } from './projection.ts';
 import type { Projection } from './projection.ts';
 import { sqlHandle, toJson } from './sql.ts';
 import type { SqlConnection, SqlExecutor, SqlValue } from './sql.ts';
-import { documentTable, lockOffset, park, parkedKeys, writeOffset } from './sqlState.ts';
+import { documentTable, park, parkedKeys, readOffsets, writeOffsets } from './sqlState.ts';
 import type { Slot } from './sqlState.ts';
 
 type AnyProjection = Projection<unknown, RecordedEvent>;
@@ -32,63 +32,98 @@ export interface BatchFaults {
   readonly beforeGroupCommit?: (kill: () => Promise<void>) => void | Promise<void>;
 }
 
+/** One partition's records of a poll, in offset order. */
+export interface PartitionBatch {
+  readonly tp: TopicPartition;
+  readonly records: readonly ConsumerRecord[];
+}
+
+/** The decisions taken so far, by `topic/partition/offset`. */
+export type Decisions = ReadonlyMap<string, { decision: Decision; error: string }>;
+
+/** The key of an event in {@link Decisions}. */
+export const decisionKey = (topic: string, partition: number, offset: bigint): string => `${topic}/${partition}/${offset}`;
+
 /** How a batch ended. */
 export type BatchOutcome =
-  | { readonly kind: 'applied'; readonly next: bigint; readonly applied: number; readonly parked: number }
-  /** Everything was applied already (the stored offset is past the batch): seek there. */
-  | { readonly kind: 'stale'; readonly stored: bigint }
-  | { readonly kind: 'failed'; readonly offset: bigint; readonly event: RecordedEvent | undefined; readonly key: string | null; readonly error: unknown };
+  /**
+   * Committed: `next` is the stored next offset of each partition applied; `stale` the stored
+   * offset of each partition whose records were all applied already (another worker, or this one
+   * before a crash, got further: seek there).
+   */
+  | { readonly kind: 'applied'; readonly next: ReadonlyMap<string, bigint>; readonly stale: ReadonlyMap<string, bigint>; readonly applied: number; readonly parked: number }
+  | { readonly kind: 'failed'; readonly tp: TopicPartition; readonly offset: bigint; readonly event: RecordedEvent | undefined; readonly key: string | null; readonly error: unknown };
 
 class EventFailed extends Error {
-  constructor(readonly offset: bigint, readonly event: RecordedEvent | undefined, readonly key: string | null, readonly failure: unknown) {
+  constructor(readonly tp: TopicPartition, readonly offset: bigint, readonly event: RecordedEvent | undefined, readonly key: string | null, readonly failure: unknown) {
     super('event failed');
   }
 }
 
 const PARKED_BEHIND = 'waiting behind an earlier parked event of its key';
+const tpKey = (tp: TopicPartition): string => `${tp.topic}/${tp.partition}`;
 
 /**
- * Applies `records` (one partition, in offset order) with the decisions taken so far; see the
- * module comment. `storeOffsets` false (at-least-once) leaves offsets to the consumer group.
+ * Applies a poll's records (several partitions, each in offset order) in one transaction with the
+ * decisions taken so far; see the module comment. `storeOffsets` false (at-least-once) leaves
+ * offsets to the consumer group.
  */
-export async function applyBatch(conn: SqlConnection, projection: AnyProjection, slot: Slot, tp: TopicPartition, records: readonly ConsumerRecord[], decisions: ReadonlyMap<bigint, { decision: Decision; error: string }>, storeOffsets: boolean, faults?: BatchFaults): Promise<BatchOutcome> {
+export async function applyBatch(conn: SqlConnection, projection: AnyProjection, slot: Slot, batches: readonly PartitionBatch[], decisions: Decisions, storeOffsets: boolean, faults?: BatchFaults): Promise<BatchOutcome> {
   try {
     return await conn.transaction(async (tx) => {
-      const stored = storeOffsets ? await lockOffset(tx, conn.dialect, slot, tp) : -1n;
-      const fresh = stored < 0n ? records : records.filter((r) => r.offset >= stored);
-      const last = records[records.length - 1];
-      if (fresh.length === 0 || last === undefined) return { kind: 'stale', stored } as const;
+      // Locks this build's offset rows: a second worker on the same build waits here, then sees what this one stored.
+      const stored = storeOffsets ? await readOffsets(tx, conn.dialect, slot, true) : new Map<string, bigint>();
+      const next = new Map<string, bigint>();
+      const stale = new Map<string, bigint>();
       const parked = await parkedKeys(tx, slot);
       let parkedNow = 0;
       const work: Array<{ event: RecordedEvent; key: string }> = [];
-      for (const record of fresh) {
-        const decoded = decodeRecord(projection, record);
-        const decided = decisions.get(record.offset);
-        if ('error' in decoded) {
-          // Once decided, an undecodable record is left out: without an event it has no key to park under.
-          if (decided === undefined) throw new EventFailed(record.offset, undefined, null, decoded.error);
+      for (const { tp, records } of batches) {
+        const at = stored.get(tpKey(tp)) ?? -1n;
+        const fresh = at < 0n ? records : records.filter((r) => r.offset >= at);
+        const last = records[records.length - 1];
+        if (last === undefined) continue;
+        if (fresh.length === 0) {
+          stale.set(tpKey(tp), at);
           continue;
         }
-        const { event, key } = decoded;
-        if (key === null || decided?.decision === 'skip') continue;
-        if (decided?.decision === 'park' || parked.has(key)) {
-          await park(tx, slot, key, event, decided?.error ?? PARKED_BEHIND);
-          parked.add(key);
-          parkedNow++;
-          continue;
+        for (const record of fresh) {
+          const decoded = decodeRecord(projection, record);
+          const decided = decisions.get(decisionKey(tp.topic, tp.partition, record.offset));
+          if ('error' in decoded) {
+            // Once decided, an undecodable record is left out: without an event it has no key to park under.
+            if (decided === undefined) throw new EventFailed(tp, record.offset, undefined, null, decoded.error);
+            continue;
+          }
+          const { event, key } = decoded;
+          if (key === null || decided?.decision === 'skip') continue;
+          if (decided?.decision === 'park' || parked.has(key)) {
+            await park(tx, slot, key, event, decided?.error ?? PARKED_BEHIND);
+            parked.add(key);
+            parkedNow++;
+            continue;
+          }
+          work.push({ event, key });
         }
-        work.push({ event, key });
+        next.set(tpKey(tp), last.offset + 1n);
       }
       const applied = projection.kind === 'document' ? await applyDocuments(tx, conn.dialect, projection, slot, work) : await applyRows(tx, conn.dialect, projection, slot, work);
-      const next = last.offset + 1n;
-      await faults?.beforeOffsetWrite?.(tp, next, () => conn.kill());
-      if (storeOffsets) await writeOffset(tx, slot, tp, next);
-      return { kind: 'applied', next, applied, parked: parkedNow } as const;
+      for (const { tp } of batches) {
+        const n = next.get(tpKey(tp));
+        if (n !== undefined) await faults?.beforeOffsetWrite?.(tp, n, () => conn.kill());
+      }
+      if (storeOffsets && next.size > 0) await writeOffsets(tx, slot, [...next].map(([k, offset]) => ({ ...splitKey(k), offset })));
+      return { kind: 'applied', next, stale, applied, parked: parkedNow } as const;
     });
   } catch (e) {
-    if (e instanceof EventFailed) return { kind: 'failed', offset: e.offset, event: e.event, key: e.key, error: e.failure };
+    if (e instanceof EventFailed) return { kind: 'failed', tp: e.tp, offset: e.offset, event: e.event, key: e.key, error: e.failure };
     throw e;
   }
+}
+
+function splitKey(k: string): TopicPartition {
+  const i = k.lastIndexOf('/');
+  return { topic: k.slice(0, i), partition: Number(k.slice(i + 1)) };
 }
 
 async function applyRows(tx: SqlExecutor, dialect: SqlConnection['dialect'], projection: Extract<AnyProjection, { kind: 'sql' }>, slot: Slot, work: ReadonlyArray<{ event: RecordedEvent; key: string }>): Promise<number> {
@@ -97,7 +132,7 @@ async function applyRows(tx: SqlExecutor, dialect: SqlConnection['dialect'], pro
     try {
       await projection.handle(event, db);
     } catch (error) {
-      throw new EventFailed(event.position.offset, event, key, error);
+      throw new EventFailed({ topic: event.position.topic, partition: event.position.partition }, event.position.offset, event, key, error);
     }
   }
   return work.length;
@@ -122,7 +157,7 @@ async function applyDocuments(tx: SqlExecutor, dialect: SqlConnection['dialect']
       const state = docs.has(key) && docs.get(key) !== null ? docs.get(key) : projection.initial();
       docs.set(key, projection.evolve(state, event));
     } catch (error) {
-      throw new EventFailed(event.position.offset, event, key, error);
+      throw new EventFailed({ topic: event.position.topic, partition: event.position.partition }, event.position.offset, event, key, error);
     }
     changed.add(key);
   }

@@ -16,8 +16,8 @@ import type { RecordedEvent } from '../eventsourcing/events.ts';
 import { policyOf } from './projection.ts';
 import type { Projection } from './projection.ts';
 import type { SqlConnection } from './sql.ts';
-import { applyBatch, errorText, replayParked } from './sqlBatch.ts';
-import type { Decision } from './sqlBatch.ts';
+import { applyBatch, decisionKey, errorText, replayParked } from './sqlBatch.ts';
+import type { Decision, PartitionBatch } from './sqlBatch.ts';
 import { claimSlot, cutover, ensureSystemTables, initOffsets, listDeadLetters, migrateSlot, newBuild, readOffsets, readSlot, unpark } from './sqlState.ts';
 import type { DeadLetter, Slot } from './sqlState.ts';
 import { notifyProgress, SqlView } from './sqlView.ts';
@@ -106,6 +106,7 @@ export class SqlProjectionRunner implements ProjectionRunner {
       isolationLevel: 'read_committed',
       enableAutoCommit: false,
       autoOffsetReset: 'earliest',
+      maxPollRecords: this.options.maxBatchSize ?? 500,
       ...(this.options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: this.options.sessionTimeoutMs }),
       rebalanceListener: {
         onPartitionsAssigned: (tps) => this.assigned(consumer, tps),
@@ -152,18 +153,15 @@ export class SqlProjectionRunner implements ProjectionRunner {
   }
 
   private async applyPoll(consumer: ConsumerClient, records: readonly ConsumerRecord[]): Promise<void> {
-    const byPartition = new Map<string, ConsumerRecord[]>();
+    const byPartition = new Map<string, PartitionBatch>();
     for (const r of records) {
       const k = `${r.topic}/${r.partition}`;
-      let list = byPartition.get(k);
-      if (list === undefined) byPartition.set(k, (list = []));
-      list.push(r);
+      let batch = byPartition.get(k);
+      if (batch === undefined) byPartition.set(k, (batch = { tp: { topic: r.topic, partition: r.partition }, records: [] }));
+      (batch.records as ConsumerRecord[]).push(r);
     }
-    for (const list of byPartition.values()) {
-      const first = list[0] as ConsumerRecord;
-      await this.applyPartition(consumer, { topic: first.topic, partition: first.partition }, list);
-      if (this.stopping) return;
-    }
+    await this.applyBatches(consumer, [...byPartition.values()]);
+    if (this.stopping) return;
     if (!this.exactlyOnce) {
       await this.options.faults?.beforeGroupCommit?.(() => this.conn.kill());
       await consumer.commit();
@@ -171,28 +169,31 @@ export class SqlProjectionRunner implements ProjectionRunner {
     this.publish();
   }
 
-  /** One partition's records, again and again with the policy's decisions, until they are applied or the projection fails. */
-  private async applyPartition(consumer: ConsumerClient, tp: TopicPartition, records: readonly ConsumerRecord[]): Promise<void> {
-    const decisions = new Map<bigint, { decision: Decision; error: string }>();
-    const attempts = new Map<bigint, number>();
+  /** A poll's records in one transaction, again and again with the policy's decisions, until they are applied or the projection fails. */
+  private async applyBatches(consumer: ConsumerClient, batches: readonly PartitionBatch[]): Promise<void> {
+    const decisions = new Map<string, { decision: Decision; error: string }>();
+    const attempts = new Map<string, number>();
     const policy = policyOf(this.projection);
     for (;;) {
-      const outcome = await applyBatch(this.conn, this.projection, this.slot, tp, records, decisions, this.exactlyOnce, this.options.faults).catch((e: unknown) => {
-        throw new ProjectionError(this.name, 'target', `writing to ${this.conn.description} failed: ${e instanceof Error ? e.message : String(e)}`, { ...tp, offset: records[0]?.offset ?? -1n }, { cause: e });
+      const outcome = await applyBatch(this.conn, this.projection, this.slot, batches, decisions, this.exactlyOnce, this.options.faults).catch((e: unknown) => {
+        const first = batches[0];
+        throw new ProjectionError(this.name, 'target', `writing to ${this.conn.description} failed: ${e instanceof Error ? e.message : String(e)}`, first === undefined ? undefined : { ...first.tp, offset: first.records[0]?.offset ?? -1n }, { cause: e });
       });
       if (outcome.kind === 'applied') {
-        this.applied.set(tpKey(tp), outcome.next);
+        for (const [k, next] of outcome.next) this.applied.set(k, next);
+        for (const [k, stored] of outcome.stale) {
+          // Another worker (or this one before a crash) got further: continue after what is stored.
+          const i = k.lastIndexOf('/');
+          consumer.seek({ topic: k.slice(0, i), partition: Number(k.slice(i + 1)) }, stored);
+          this.applied.set(k, stored);
+        }
         this.processed += outcome.applied;
         return;
       }
-      if (outcome.kind === 'stale') {
-        // Another worker (or this one before a crash) got further: continue after what is stored.
-        consumer.seek(tp, outcome.stored);
-        this.applied.set(tpKey(tp), outcome.stored);
-        return;
-      }
-      const attempt = (attempts.get(outcome.offset) ?? 0) + 1;
-      attempts.set(outcome.offset, attempt);
+      const { tp } = outcome;
+      const id = decisionKey(tp.topic, tp.partition, outcome.offset);
+      const attempt = (attempts.get(id) ?? 0) + 1;
+      attempts.set(id, attempt);
       const position = outcome.event?.position ?? { ...tp, offset: outcome.offset };
       this.errorCount++;
       this.lastError = outcome.error;
@@ -205,7 +206,7 @@ export class SqlProjectionRunner implements ProjectionRunner {
       const action = policy.final === 'deadLetter' && outcome.key === null ? 'skip' : policy.final;
       this.errors$.next({ projection: this.name, position, key: outcome.key, error: outcome.error, action, attempt });
       if (action === 'fail') throw new ProjectionError(this.name, 'handle', errorText(outcome.error), position, { cause: outcome.error });
-      decisions.set(outcome.offset, { decision: action === 'skip' ? 'skip' : 'park', error: errorText(outcome.error) });
+      decisions.set(id, { decision: action === 'skip' ? 'skip' : 'park', error: errorText(outcome.error) });
     }
   }
 

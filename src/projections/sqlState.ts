@@ -176,19 +176,14 @@ export async function initOffsets(tx: SqlExecutor, slot: Slot, partitions: reado
 
 /** The stored next offset per partition (-1n: none); `lock` takes the rows' write lock on PostgreSQL. */
 export async function readOffsets(tx: SqlExecutor, dialect: SqlConnection['dialect'], slot: Pick<Slot, 'id'>, lock = false): Promise<Map<string, bigint>> {
-  const rows = await tx.all<{ topic: string; part: number; next_offset: unknown }>(`SELECT topic, part, next_offset FROM samsa_projection_offsets WHERE slot = ?${lock && dialect === 'postgres' ? ' FOR UPDATE' : ''}`, [slot.id]);
+  const rows = await tx.all<{ topic: string; part: number; next_offset: unknown }>(`SELECT topic, part, next_offset FROM samsa_projection_offsets WHERE slot = ? ORDER BY topic, part${lock && dialect === 'postgres' ? ' FOR UPDATE' : ''}`, [slot.id]);
   return new Map(rows.map((r) => [`${r.topic}/${Number(r.part)}`, BigInt(String(r.next_offset))]));
 }
 
-/** One partition's stored next offset, its row locked on PostgreSQL (-1n: none). */
-export async function lockOffset(tx: SqlExecutor, dialect: SqlConnection['dialect'], slot: Slot, tp: TopicPartition): Promise<bigint> {
-  const rows = await tx.all<{ next_offset: unknown }>(`SELECT next_offset FROM samsa_projection_offsets WHERE slot = ? AND topic = ? AND part = ?${dialect === 'postgres' ? ' FOR UPDATE' : ''}`, [slot.id, tp.topic, tp.partition]);
-  return rows[0] === undefined ? -1n : BigInt(String(rows[0].next_offset));
-}
-
-/** Stores a partition's next offset (creating its row if the assignment did not). */
-export async function writeOffset(tx: SqlExecutor, slot: Slot, tp: TopicPartition, next: bigint): Promise<void> {
-  await tx.exec('INSERT INTO samsa_projection_offsets (slot, topic, part, next_offset) VALUES (?, ?, ?, ?) ON CONFLICT (slot, topic, part) DO UPDATE SET next_offset = excluded.next_offset', [slot.id, tp.topic, tp.partition, next]);
+/** Stores partitions' next offsets in one statement (creating rows the assignment did not). */
+export async function writeOffsets(tx: SqlExecutor, slot: Slot, offsets: ReadonlyArray<TopicPartition & { readonly offset: bigint }>): Promise<void> {
+  if (offsets.length === 0) return;
+  await tx.exec(`INSERT INTO samsa_projection_offsets (slot, topic, part, next_offset) VALUES ${offsets.map(() => '(?, ?, ?, ?)').join(', ')} ON CONFLICT (slot, topic, part) DO UPDATE SET next_offset = excluded.next_offset`, offsets.flatMap((o) => [slot.id, o.topic, o.partition, o.offset]));
 }
 
 /** The keys with parked events in a build. */
