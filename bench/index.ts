@@ -6,6 +6,7 @@ import { runReplicationBenchmarks } from './replication.bench.ts';
 import { runTransactionBenchmarks } from './transactions.bench.ts';
 import { runStreamsBenchmarks } from './streams.bench.ts';
 import { runEventSourcingBenchmarks } from './eventsourcing.bench.ts';
+import { runProjectionBenchmarks } from './projections.bench.ts';
 
 const logRecords = Number(process.env.BENCH_LOG_RECORDS ?? 1_000_000);
 report(`log: ${logRecords.toLocaleString('en-US')} records, 100 B values + 16 B keys, ~16 KiB batches (median of ${process.env.BENCH_ROUNDS ?? 3} rounds)`, runLogBenchmarks(), 'log.json');
@@ -32,3 +33,7 @@ console.log(`in-memory key-value store: ${streams.bytesPerKey.toFixed(0)} bytes 
 const es = await runEventSourcingBenchmarks();
 report(`event sourcing: 3 brokers, RF=3, min ISR 2, acks=all, 6 partitions, median of ${process.env.BENCH_ROUNDS ?? 3} interleaved rounds (range of all rounds beside each)`, es.rows, 'eventsourcing.json');
 for (const note of es.notes) console.log(note);
+
+const projections = await runProjectionBenchmarks();
+report(`projections: ${Number(process.env.BENCH_PROJ_EVENTS ?? 20_000).toLocaleString('en-US')} events over 200 customers, 1 broker, 6 partitions, median of ${process.env.BENCH_ROUNDS ?? 3} interleaved rounds (range of all rounds below)`, projections.rows, 'projections.json');
+for (const note of projections.notes) console.log(note);

@@ -57,10 +57,10 @@ export interface DocumentProjectionDefinition<State, Event extends RecordedEvent
 
 /** A projection writing rows with SQL in its own tables (SQL targets only). */
 export interface SqlProjectionDefinition<Event extends RecordedEvent> extends DefinitionBase<Event> {
-  /** Creates the projection's tables; `db.table(name)` gives each its versioned physical name. Runs once per version and build. */
-  readonly migrate: (db: SqlHandle) => void | Promise<void>;
+  /** Creates the projection's tables; `db.table(name)` gives each its versioned physical name. Runs once per version and build; may return a promise. */
+  readonly migrate: (db: SqlHandle) => unknown;
   /** Applies one event, in the database transaction that also stores the input offsets. */
-  readonly handle: (event: Event, db: SqlHandle) => void | Promise<void>;
+  readonly handle: (event: Event, db: SqlHandle) => unknown;
   /** The logical table names `migrate` and `handle` use (dropped when a rebuild replaces this build). */
   readonly tables: readonly string[];
 }
