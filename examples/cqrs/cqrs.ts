@@ -77,7 +77,8 @@ export async function runCqrs(clients: KafkaClients, options: { target: Projecti
   say(`order service, payments, shipping and notifications running; read models in ${target.kind === 'postgres' ? 'PostgreSQL' : 'SQLite'}; HTTP API at ${api.url}`);
   let replaced = false;
   first.status$.subscribe({
-    error: () => {
+    complete: () => {
+      if (first.status !== 'failed') return;
       // The orchestrator notices the dead worker and starts a replacement a little later.
       void pause(1_000).then(() => startWorker('a2')).then(() => {
         replaced = true;

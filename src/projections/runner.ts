@@ -100,8 +100,10 @@ export interface ProjectionRunner<State = unknown> {
   readonly name: string;
   readonly version: number;
   readonly status: ProjectionStatus;
-  /** The status now and every change; errors with the ProjectionError when it fails. */
+  /** The status now and every change; completes after 'failed' (see `error`) or 'stopped'. */
   readonly status$: Observable<ProjectionStatus>;
+  /** The ProjectionError it failed with, once `status` is 'failed'. */
+  readonly error: unknown;
   /** Applied positions (next offset per owned partition) after every batch. */
   readonly positions$: Observable<readonly TopicPartitionOffset[]>;
   /** Lag over all input partitions, measured every `checkIntervalMs`. */

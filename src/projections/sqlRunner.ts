@@ -67,16 +67,18 @@ export class SqlProjectionRunner implements ProjectionRunner {
   get version(): number {
     return this.projection.version;
   }
-  /** Kept apart from status$, whose value throws once it has errored. */
   private currentStatus: ProjectionStatus = 'starting';
   get status(): ProjectionStatus {
     return this.currentStatus;
   }
+  /** Why it failed (a ProjectionError), once its status is 'failed'. */
+  error: unknown;
   private setStatus(status: ProjectionStatus, error?: unknown): void {
     this.currentStatus = status;
+    if (error !== undefined) this.error = error;
     this.status$.next(status);
-    if (error !== undefined) this.status$.error(error);
-    else if (status === 'stopped') this.status$.complete();
+    // Never an error notification: a subscriber without an error callback would turn it into an uncaught exception.
+    if (status === 'failed' || status === 'stopped') this.status$.complete();
   }
 
   /** Creates the tables, claims the build and starts consuming. @throws ProjectionError when the migration fails. */

@@ -10,6 +10,7 @@ import type { TopicPartition } from '../clients/api.ts';
 import type { EventPosition, RecordedEvent } from '../eventsourcing/events.ts';
 import type { Projection } from './projection.ts';
 import type { SqlHandle } from './sql.ts';
+import { string } from '../streams/serdes.ts';
 import { storeBuilds } from './storeBuilds.ts';
 import type { StoreBuild } from './storeBuilds.ts';
 import type { ProjectionView, ViewEntry } from './runner.ts';
@@ -45,7 +46,7 @@ export class StoreView<State = unknown> implements ProjectionView<State> {
 
   async prefix(prefix: string): Promise<Array<ViewEntry<State>>> {
     if (typeof prefix !== 'string') throw new InvalidArgumentError('prefix', `expected a string, got ${typeof prefix}`);
-    return this.store().all().filter((e) => e.key.startsWith(prefix)).map((e) => ({ key: e.key, value: e.value }));
+    return this.store().prefixScan(prefix, string()).map((e) => ({ key: e.key, value: e.value }));
   }
 
   async query<T>(_run: (db: SqlHandle) => Promise<T>): Promise<T> {

@@ -84,7 +84,7 @@ describe.skipIf(!reachable)('projections into PostgreSQL', () => {
       },
     });
     const first = await store.append('order-k1', [{ type: 'OrderPlaced', data: { customer: 'kim', total: 5 } }]);
-    const error = await lastValueFrom(runner.status$).catch((e: unknown) => e);
+    const error = await lastValueFrom(runner.status$).then(() => runner.error);
     expect(error).toBeInstanceOf(ProjectionError);
     await runner.stop();
     const again = await runProjection(cluster, customers(), { target: postgresTarget(db.url) });

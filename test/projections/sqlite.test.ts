@@ -107,7 +107,7 @@ describe('projections into SQLite', () => {
       },
     }));
     const last = await place(cluster, store, 1, 'ann', 5);
-    const failed = await cluster.settle(lastValueFrom(runner.status$)).catch((e: unknown) => e);
+    const failed = await cluster.settle(lastValueFrom(runner.status$)).then(() => runner.error);
     expect(failed).toBeInstanceOf(ProjectionError);
     await cluster.settle(runner.stop());
     const again = await cluster.settle(runProjection(cluster, perCustomer, { target: sqliteTarget(file) }));

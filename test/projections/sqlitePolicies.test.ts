@@ -66,7 +66,7 @@ describe('SQLite projections: error policies', () => {
     const file = dbFile();
     const runner = await cluster.settle(runProjection(cluster, customers('fail'), { target: sqliteTarget(file) }));
     const bad = await place(cluster, store, 1, 'bad-3', 1);
-    const error = await cluster.settle(lastValueFrom(runner.status$)).catch((e: unknown) => e);
+    const error = await cluster.settle(lastValueFrom(runner.status$)).then(() => runner.error);
     expect(error).toBeInstanceOf(ProjectionError);
     expect(error).toMatchObject({ projection: 'customers', phase: 'handle', position: bad.position });
     expect(runner.status).toBe('failed');
@@ -99,6 +99,30 @@ describe('SQLite projections: error policies', () => {
     expect(await cluster.settle(runner.retryDeadLetters('bad-4'))).toEqual({ applied: 2, remaining: 0 });
     expect(await runner.view.query(rows)).toEqual([{ customer: 'ann', total: 2, n: 2 }, { customer: 'bad-4', total: 11, n: 2 }]);
     await cluster.settle(runner.stop());
+  });
+
+  it('an event that cannot be decoded follows the policy; a failure reaches status$ subscribers without an error callback', async () => {
+    const { cluster, store } = await setup(16);
+    await place(cluster, store, 1, 'ann', 1);
+    const producer = cluster.producer();
+    const [garbage] = await cluster.settle(producer.send('order.events', [{ key: 'order-9', value: '{not json', headers: { 'samsa.event-type': 'OrderPlaced' } }]));
+    const skipping = await cluster.settle(runProjection(cluster, customers('skip'), { target: sqliteTarget(dbFile()) }));
+    const errors: ProjectionErrorEvent[] = [];
+    skipping.errors$.subscribe((e) => errors.push(e));
+    const last = await place(cluster, store, 2, 'ann', 1);
+    await cluster.settle(skipping.view.waitFor(last.position));
+    expect(await skipping.view.query(rows)).toEqual([{ customer: 'ann', total: 2, n: 2 }]);
+    expect(errors.map((e) => [e.action, e.position.offset, (e.error as Error).name])).toEqual([['skip', garbage?.offset, 'SerdeError']]);
+    await cluster.settle(skipping.stop());
+    const strict = await cluster.settle(runProjection(cluster, customers('fail'), { target: sqliteTarget(dbFile()) }));
+    const seen: string[] = [];
+    strict.status$.subscribe((s) => seen.push(s));
+    await cluster.settle(lastValueFrom(strict.status$));
+    expect(seen.at(-1)).toBe('failed');
+    expect(strict.error).toBeInstanceOf(ProjectionError);
+    expect((strict.error as ProjectionError).cause).toMatchObject({ name: 'SerdeError' });
+    await cluster.settle(strict.stop());
+    await cluster.settle(producer.close());
   });
 
   it('a failing migration stops the projection with the SQL error and its name', async () => {

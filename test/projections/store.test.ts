@@ -87,7 +87,7 @@ describe('projections into a samsa store', () => {
     await cluster.settle(parked.stop());
 
     const failing = await cluster.settle(runProjection(cluster, { ...totals(1, { on: true }, 'fail'), name: 'strict' } as never, { target: storeTarget() }));
-    const error = await cluster.settle(lastValueFrom(failing.status$)).catch((e: unknown) => e);
+    const error = await cluster.settle(lastValueFrom(failing.status$)).then(() => failing.error);
     expect(error).toBeInstanceOf(ProjectionError);
     expect(failing.status).toBe('failed');
     await cluster.settle(failing.stop());

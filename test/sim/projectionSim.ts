@@ -100,7 +100,7 @@ export async function runProjectionSim(options: { readonly seed: number }): Prom
       const runner = await start();
       runners.add(runner);
       await new Promise<void>((resolve) => {
-        runner.status$.subscribe({ complete: resolve, error: () => resolve() });
+        runner.status$.subscribe({ complete: resolve });
       });
       runners.delete(runner);
       await runner.stop().catch(phase(`${label} stop`));
