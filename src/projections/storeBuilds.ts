@@ -1,4 +1,8 @@
-/** The builds of store projections in this process, by name, and which one answers queries. */
+/**
+ * The builds of store projections in this process, per set of clients (one cluster's projections
+ * never see another's) and by name, and which one answers queries.
+ */
+import type { KafkaClients } from '../clients/api.ts';
 import type { StreamsApp } from '../streams/app.ts';
 
 /** One build of a store projection in this process. */
@@ -11,5 +15,17 @@ export interface StoreBuild {
   readonly deadLetters: string;
 }
 
-/** Name → its builds here and the live one (a newer version takes over once caught up). */
-export const storeBuilds = new Map<string, { live: StoreBuild | undefined; builds: Set<StoreBuild> }>();
+/** A projection name's builds here and the live one (a newer version takes over once caught up). */
+export interface StoreBuilds {
+  live: StoreBuild | undefined;
+  readonly builds: Set<StoreBuild>;
+}
+
+const registries = new WeakMap<KafkaClients, Map<string, StoreBuilds>>();
+
+/** The registry of the store projections running on `clients`. */
+export function storeBuildsOf(clients: KafkaClients): Map<string, StoreBuilds> {
+  let r = registries.get(clients);
+  if (r === undefined) registries.set(clients, (r = new Map()));
+  return r;
+}

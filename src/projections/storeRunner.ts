@@ -10,8 +10,9 @@
  * Blue-green works within a process: a newer version builds beside the live one and takes over
  * once its lag is zero; `rebuild` is a new build that replaces the live one when caught up.
  * Dead letters are parked per key in a second store; applying them again means a `rebuild` with
- * the fixed projection. Pause, resume and reset need the SQL targets (a streams app's offsets live
- * in its consumer group and its state in its changelog, so moving one without the other breaks it).
+ * the fixed projection. Pause and resume pause the streams app (KIP-834); reset needs a SQL target
+ * (a streams app's offsets live in its consumer group and its state in its changelog, so moving
+ * one without the other breaks it): rebuild instead.
  */
 import { BehaviorSubject, Subject } from 'rxjs';
 import { InvalidArgumentError, ProjectionError } from '../errors.ts';
@@ -30,8 +31,8 @@ import type { Projection } from './projection.ts';
 import { fromJson, toJson } from './sql.ts';
 import type { DeadLetter } from './sqlState.ts';
 import { StoreView } from './storeView.ts';
-import { storeBuilds } from './storeBuilds.ts';
-import type { StoreBuild } from './storeBuilds.ts';
+import { storeBuildsOf } from './storeBuilds.ts';
+import type { StoreBuild, StoreBuilds } from './storeBuilds.ts';
 import { waitForTopics } from './runner.ts';
 import type { ProjectionDescription, ProjectionErrorEvent, ProjectionRunner, ProjectionStatus, RunProjectionOptions } from './runner.ts';
 
@@ -57,6 +58,7 @@ export class StoreProjectionRunner implements ProjectionRunner {
   private errorCount = 0;
   private lastError: unknown;
   private stopped = false;
+  private paused = false;
 
   constructor(
     private readonly clients: KafkaClients,
@@ -65,7 +67,7 @@ export class StoreProjectionRunner implements ProjectionRunner {
     private readonly stateDir: string | undefined,
   ) {
     this.clock = (clients as { clock?: Clock }).clock ?? new SystemClock();
-    this.view = new StoreView(projection, this.clock, () => this.committedOffset.bind(this));
+    this.view = new StoreView(projection, this.clock, () => this.committedOffset.bind(this), storeBuildsOf(clients));
   }
 
   get name(): string {
@@ -88,9 +90,10 @@ export class StoreProjectionRunner implements ProjectionRunner {
     if (status === 'failed' || status === 'stopped') this.status$.complete();
   }
 
-  private registry(): { live: StoreBuild | undefined; builds: Set<StoreBuild> } {
-    let r = storeBuilds.get(this.name);
-    if (r === undefined) storeBuilds.set(this.name, (r = { live: undefined, builds: new Set() }));
+  private registry(): StoreBuilds {
+    const all = storeBuildsOf(this.clients);
+    let r = all.get(this.name);
+    if (r === undefined) all.set(this.name, (r = { live: undefined, builds: new Set() }));
     return r;
   }
 
@@ -127,10 +130,11 @@ export class StoreProjectionRunner implements ProjectionRunner {
       ...(this.stateDir === undefined ? {} : { stateDir: this.stateDir }),
       ...(this.options.sessionTimeoutMs === undefined ? {} : { consumer: { sessionTimeoutMs: this.options.sessionTimeoutMs } }),
     });
+    if (this.paused) app.pause();
     const entry: StoreBuild = { version: this.version, build, app, applicationId, documents, deadLetters };
     app.state$.subscribe((state) => {
       if (state === 'ERROR' && !this.stopped) this.fail(app.error);
-      else if (state === 'RUNNING' && this.status === 'starting') this.setStatus('running');
+      else if (state === 'RUNNING' && this.status === 'starting') this.setStatus(this.paused ? 'paused' : 'running');
     });
     app.metrics$.subscribe((m) => this.positions$.next(m.committedOffsets));
     await app.start();
@@ -283,11 +287,19 @@ export class StoreProjectionRunner implements ProjectionRunner {
     throw new ProjectionError(this.name, 'target', `${what} is not available on a store target (its offsets live in the consumer group and its state in the changelog); use rebuild(), or a SQL target`);
   }
 
+  /** Pauses the build's streams app (KafkaStreams.pause): it keeps its partitions and takes no records. */
   pause(): void {
-    this.unsupported('pause');
+    if (this.status === 'failed' || this.status === 'stopped') return;
+    this.paused = true;
+    for (const b of this.registry().builds) if (b.version === this.version) b.app.pause();
+    this.setStatus('paused');
   }
+
   resume(): void {
-    this.unsupported('resume');
+    if (!this.paused || this.status === 'failed' || this.status === 'stopped') return;
+    this.paused = false;
+    for (const b of this.registry().builds) if (b.version === this.version) b.app.resume();
+    this.setStatus('running');
   }
   async reset(): Promise<void> {
     this.unsupported('reset');
@@ -329,7 +341,7 @@ export class StoreProjectionRunner implements ProjectionRunner {
     if (registry.live === undefined) {
       const next = [...registry.builds].sort((a, b) => b.version - a.version)[0];
       registry.live = next;
-      if (next === undefined) storeBuilds.delete(this.name);
+      if (next === undefined) storeBuildsOf(this.clients).delete(this.name);
     }
     await this.offsets?.close().catch(() => undefined);
     if (this.status !== 'failed') {

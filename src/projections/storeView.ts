@@ -11,8 +11,7 @@ import type { EventPosition, RecordedEvent } from '../eventsourcing/events.ts';
 import type { Projection } from './projection.ts';
 import type { SqlHandle } from './sql.ts';
 import { string } from '../streams/serdes.ts';
-import { storeBuilds } from './storeBuilds.ts';
-import type { StoreBuild } from './storeBuilds.ts';
+import type { StoreBuild, StoreBuilds } from './storeBuilds.ts';
 import type { ProjectionView, ViewEntry } from './runner.ts';
 
 /** A store projection's view; see the module comment. */
@@ -21,11 +20,12 @@ export class StoreView<State = unknown> implements ProjectionView<State> {
     private readonly projection: Projection<unknown, RecordedEvent>,
     private readonly clock: Clock,
     private readonly committed: () => (tp: TopicPartition) => Promise<bigint>,
+    private readonly storeBuilds: ReadonlyMap<string, StoreBuilds>,
     private readonly pollMs = 25,
   ) {}
 
   private build(): StoreBuild {
-    const live = storeBuilds.get(this.projection.name)?.live;
+    const live = this.storeBuilds.get(this.projection.name)?.live;
     if (live === undefined) throw new ProjectionError(this.projection.name, 'target', 'no build of this store projection runs in this process: run it (runProjection) first');
     return live;
   }
@@ -90,12 +90,12 @@ export class StoreView<State = unknown> implements ProjectionView<State> {
   }
 
   async live(): Promise<{ version: number; build: number } | undefined> {
-    const live = storeBuilds.get(this.projection.name)?.live;
+    const live = this.storeBuilds.get(this.projection.name)?.live;
     return live === undefined ? undefined : { version: live.version, build: live.build };
   }
 
   async useVersion(version: number): Promise<void> {
-    const registry = storeBuilds.get(this.projection.name);
+    const registry = this.storeBuilds.get(this.projection.name);
     const candidates = [...(registry?.builds ?? [])].filter((b) => b.version === version).sort((a, b) => b.build - a.build);
     if (registry === undefined || candidates[0] === undefined) throw new ProjectionError(this.projection.name, 'target', `version ${version} does not run in this process; run it first`);
     registry.live = candidates[0];

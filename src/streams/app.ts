@@ -55,6 +55,7 @@ class StreamsRuntime implements StreamsApp {
   private readonly logger: Logger;
   private readonly partitions = new Map<string, number>();
   private thread: StreamThread | undefined;
+  private pausedNow = false;
   private threads = 0;
   private readonly feeds = new StoreChangeFeeds();
   private readonly metricsSubject = new BehaviorSubject<StreamsMetrics>({ processed: 0, commits: 0, aborts: 0, tasks: [], perTask: [], standbyTasks: [], restoredRecords: 0, standbyRecords: 0, committedOffsets: [] });
@@ -97,7 +98,20 @@ class StreamsRuntime implements StreamsApp {
       },
       localTaskIds: () => this.localTaskIds(),
       committed: () => this.metricsSubject.next(this.metrics),
+      paused: () => this.pausedNow,
     };
+  }
+
+  pause(): void {
+    this.pausedNow = true;
+  }
+
+  resume(): void {
+    this.pausedNow = false;
+  }
+
+  isPaused(): boolean {
+    return this.pausedNow;
   }
 
   get state(): StreamsState {

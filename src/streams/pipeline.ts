@@ -144,6 +144,7 @@ export class Pipeline {
       rebalanceListener: {
         onPartitionsAssigned: async (partitions) => {
           for (const tp of partitions) this.owned.set(tpKey(tp.topic, tp.partition), ++this.tokens);
+          if (context.paused?.() === true) this.consumer.pause(partitions);
           // Called while the run loop is inside poll, so no processing or commit of the loop is
           // under way; not through the queue, which may hold a lost-partitions abort that waits
           // on the consumer this callback holds up.
@@ -167,6 +168,15 @@ export class Pipeline {
   /** Counters so far. */
   get stats(): PipelineStats {
     return { processed: this.processedCount, commits: this.commitCount, aborts: this.abortCount, producerResets: this.resetCount };
+  }
+
+  /** Pauses or resumes every assigned partition as the context says (a paused app keeps its membership and commits). */
+  private followPause(): void {
+    const paused = this.context.paused?.() === true;
+    if (paused) {
+      const running = this.consumer.assignment().filter((tp) => !this.consumer.paused().some((p) => p.topic === tp.topic && p.partition === tp.partition));
+      if (running.length > 0) this.consumer.pause(running);
+    } else if (this.context.paused !== undefined && this.consumer.paused().length > 0) this.consumer.resume(this.consumer.paused());
   }
 
   /** Commits what was processed, then stops consuming and closes the clients. */
@@ -210,6 +220,7 @@ export class Pipeline {
       await this.consumer.subscribe(from);
       while (this.running) {
         this.raiseFatal();
+        this.followPause();
         let records: ConsumerRecord[];
         try {
           records = await this.consumer.poll({ timeoutMs: Math.max(1, this.commitIntervalMs) });
@@ -218,6 +229,14 @@ export class Pipeline {
           if (!isRecoverable(error)) throw error;
           this.logger.warn('pipeline poll failed; retrying', describe(error));
           await sleep(this.context.clock, this.retryBackoffMs);
+          continue;
+        }
+        if (records.length > 0 && this.context.paused?.() === true) {
+          // Paused while this poll was out: its records are put back, to be read again after resume.
+          const first = new Map<string, ConsumerRecord>();
+          for (const r of records) if (!first.has(tpKey(r.topic, r.partition))) first.set(tpKey(r.topic, r.partition), r);
+          for (const r of first.values()) this.consumer.seek({ topic: r.topic, partition: r.partition }, r.offset);
+          this.followPause();
           continue;
         }
         // The ownership each record was polled under, taken now, before anything can revoke or rewind.

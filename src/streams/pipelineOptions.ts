@@ -69,6 +69,11 @@ export interface PipelineContext {
   readonly logger?: Logger;
   /** What a streams app adds to the loop (its tasks' state); none for a plain pipeline. */
   readonly hooks?: PipelineHooks;
+  /**
+   * Whether processing is paused (KafkaStreams.pause, KIP-834): the consumer keeps polling, so the
+   * member stays in its group, with every assigned partition paused; checked before each poll.
+   */
+  readonly paused?: () => boolean;
 }
 
 /**

@@ -140,6 +140,7 @@ export class StreamThread {
         producer: ((o: never) => ctx.clients.producer(o)) as KafkaClients['producer'],
         nextClientId: () => clientId,
         logger: ctx.logger,
+        paused: () => ctx.paused(),
         hooks: {
           processBatch: (records) => this.processBatch(records),
           onAssigned: (partitions) => this.onAssigned(partitions),

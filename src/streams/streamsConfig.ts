@@ -91,6 +91,16 @@ export interface StreamsApp {
   /** Commits what was processed and stops. */
   close(): Promise<void>;
   /**
+   * Pauses processing (KafkaStreams.pause, KIP-834): the app keeps its partitions and its group
+   * membership, commits what it processed, and takes no new records until `resume`. Works before
+   * `start` too. Standby replicas keep following their changelogs.
+   */
+  pause(): void;
+  /** Resumes processing after `pause`. */
+  resume(): void;
+  /** Whether `pause` is in effect. */
+  isPaused(): boolean;
+  /**
    * A local store for interactive queries: the committed contents of the store across this
    * instance's tasks (Kafka's `KafkaStreams.store`).
    * @throws InvalidArgumentError for an unknown store name.

@@ -39,6 +39,8 @@ export interface StreamsContext {
   readonly localTaskIds: () => string[];
   /** Told after every commit of a thread (the app publishes its metrics). */
   readonly committed: () => void;
+  /** Whether the app is paused (`app.pause()`). */
+  readonly paused: () => boolean;
 }
 
 /** A task's stores and how far they hold their changelogs. */

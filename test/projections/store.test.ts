@@ -41,7 +41,15 @@ describe('projections into a samsa store', () => {
     expect(await runner.view.get('order-2')).toBeUndefined();
     expect(await cluster.settle(runner.describe())).toMatchObject({ status: 'running', live: true, lag: 0n, target: 'samsa store' });
     await expect(runner.view.query(async () => 1)).rejects.toThrow(/get, range or prefix/);
-    expect(() => runner.pause()).toThrow(ProjectionError);
+    await expect(runner.reset('earliest')).rejects.toBeInstanceOf(ProjectionError);
+    runner.pause();
+    expect(runner.status).toBe('paused');
+    const held = await place(cluster, store, 1, 'ann', 100);
+    await expect(cluster.settle(runner.view.waitFor(held.position, { timeoutMs: 3_000 }))).rejects.toThrow(/timed out/);
+    expect(await runner.view.get('order-1')).toEqual({ n: 2, total: 8 });
+    runner.resume();
+    await cluster.settle(runner.view.waitFor(held.position));
+    expect(await runner.view.get('order-1')).toEqual({ n: 3, total: 108 });
     await cluster.settle(runner.stop());
     await cluster.settle(store.close());
   });
