@@ -92,6 +92,29 @@ describe('createStreamsApp on a cluster', () => {
     expect(out.records).toBe([...all.values()].reduce((x, y) => x + y, 0));
   });
 
+  it('pauses (KIP-834): keeps its tasks and takes no records until resumed, then counts exactly once', async () => {
+    const cluster = await createTestCluster({ seed: 23, brokers: 1 });
+    const admin = cluster.admin();
+    await cluster.settle(admin.createTopic('orders', { partitions: 3 }));
+    await cluster.settle(admin.createTopic('orders-per-customer', { partitions: 3 }));
+    await sendOrders(cluster, 0, 60);
+    const app = createStreamsApp(orderStats(), cluster, { applicationId: 'paused-stats', processingGuarantee: 'exactly_once_v2' });
+    await cluster.settle(app.start());
+    const counted = (): number => [...app.store<string, number>('orders-per-customer').all()].reduce((n, e) => n + e.value, 0);
+    await cluster.runUntil(() => counted() === 40);
+    app.pause();
+    expect(app.isPaused()).toBe(true);
+    await sendOrders(cluster, 60, 30);
+    await cluster.runFor(5_000);
+    expect(counted()).toBe(40);
+    expect(app.state).toBe('RUNNING');
+    expect(app.metrics.tasks.length).toBeGreaterThan(0);
+    app.resume();
+    await cluster.runUntil(() => counted() === 60);
+    expect(new Map([...app.store<string, number>('orders-per-customer').all()].map((e) => [e.key, e.value]))).toEqual(oracle(90));
+    await cluster.settle(app.close());
+  });
+
   it('refuses to start without its source topics, and goes to ERROR', async () => {
     const cluster = await createTestCluster({ seed: 2 });
     const app = createStreamsApp(orderStats(), cluster, { applicationId: 'missing' });
