@@ -142,6 +142,8 @@ export function envelopeHeaders(event: NewEvent): RecordHeader[] {
   return headers;
 }
 
+const EVENT_ID = 'samsa.event-id';
+
 /** A header's text, or undefined when absent. */
 export function headerText(headers: ReadonlyArray<{ readonly key: string; readonly value: Uint8Array | null }>, key: string): string | undefined {
   for (const h of headers) if (h.key === key) return h.value === null ? undefined : decoder.decode(h.value);
@@ -155,10 +157,22 @@ export function readEvent(
   serde: EventSerde,
   upcasters: Upcasters,
 ): RecordedEvent {
-  const type = headerText(record.headers, HEADERS.type) ?? 'unknown';
-  const metadataText = headerText(record.headers, HEADERS.metadata);
-  const eventId = headerText(record.headers, 'samsa.event-id');
-  const stored = Number(headerText(record.headers, HEADERS.schemaVersion) ?? '1');
+  // One pass over the headers (the first of a key counts): this runs for every event every reader sees.
+  let typeText: string | undefined;
+  let metadataText: string | undefined;
+  let eventId: string | undefined;
+  let storedText: string | undefined;
+  for (const h of record.headers) {
+    if (h.key === HEADERS.type) typeText ??= h.value === null ? '' : decoder.decode(h.value);
+    else if (h.key === HEADERS.metadata) metadataText ??= h.value === null ? '' : decoder.decode(h.value);
+    else if (h.key === EVENT_ID) eventId ??= h.value === null ? '' : decoder.decode(h.value);
+    else if (h.key === HEADERS.schemaVersion) storedText ??= h.value === null ? '' : decoder.decode(h.value);
+  }
+  // A header with a null value reads as absent, as headerText has it.
+  const type = typeText === undefined || typeText === '' ? 'unknown' : typeText;
+  if (metadataText === '') metadataText = undefined;
+  if (eventId === '') eventId = undefined;
+  const stored = Number(storedText === undefined || storedText === '' ? '1' : storedText);
   let data: unknown = null;
   try {
     if (record.value !== null) data = serde.deserialize(record.value, type);
