@@ -8,7 +8,7 @@
  * stores offsets that moved past transaction markers, and lets a building version take over.
  */
 import { BehaviorSubject, Subject } from 'rxjs';
-import { ProjectionError } from '../errors.ts';
+import { ClosedError, ProjectionError } from '../errors.ts';
 import { sleep, SystemClock } from '../clock.ts';
 import type { Clock } from '../clock.ts';
 import type { AdminClient, ConsumerClient, ConsumerRecord, KafkaClients, TopicPartition, TopicPartitionOffset } from '../clients/api.ts';
@@ -281,7 +281,12 @@ export class SqlProjectionRunner implements ProjectionRunner {
     void Promise.resolve(this.admin?.close()).catch(() => undefined);
   }
 
+  private ensureRunning(what: string): void {
+    if (this.status === 'stopped') throw new ClosedError(`projection "${this.name}" (${what} after stop())`);
+  }
+
   async describe(): Promise<ProjectionDescription> {
+    this.ensureRunning('describe');
     if (this.slot !== undefined && this.status !== 'failed') this.slot = (await readSlot(this.viewConn, this.slot)) ?? this.slot;
     const dead = this.slot === undefined ? 0 : (await listDeadLetters(this.viewConn, this.slot)).length;
     return {
@@ -316,6 +321,7 @@ export class SqlProjectionRunner implements ProjectionRunner {
   }
 
   async reset(to: 'earliest' | 'latest' | readonly TopicPartitionOffset[]): Promise<void> {
+    this.ensureRunning('reset');
     if (!this.exactlyOnce) throw new ProjectionError(this.name, 'target', 'reset needs stored offsets (exactly_once_v2); with at_least_once, reset the consumer group instead');
     const admin = this.admin;
     if (admin === undefined) throw new ProjectionError(this.name, 'target', 'the projection has not started');
@@ -331,6 +337,7 @@ export class SqlProjectionRunner implements ProjectionRunner {
   }
 
   async rebuild(): Promise<void> {
+    this.ensureRunning('rebuild');
     await this.restart(async () => {
       this.slot = await newBuild(this.conn, this.projection);
       await migrateSlot(this.conn, this.projection, this.slot);
@@ -348,10 +355,12 @@ export class SqlProjectionRunner implements ProjectionRunner {
   }
 
   async deadLetters(key?: string): Promise<DeadLetter[]> {
+    this.ensureRunning('deadLetters');
     return listDeadLetters(this.viewConn, this.slot, key);
   }
 
   async retryDeadLetters(key?: string): Promise<{ applied: number; remaining: number }> {
+    this.ensureRunning('retryDeadLetters');
     const all = await listDeadLetters(this.conn, this.slot, key);
     const byKey = new Map<string, DeadLetter[]>();
     for (const d of all) {

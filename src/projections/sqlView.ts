@@ -6,7 +6,7 @@
  * once; others are seen by polling.
  */
 import { Observable, Subject } from 'rxjs';
-import { InvalidArgumentError, TimeoutError } from '../errors.ts';
+import { ClosedError, InvalidArgumentError, TimeoutError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import type { EventPosition, RecordedEvent } from '../eventsourcing/events.ts';
 import type { Projection } from './projection.ts';
@@ -48,7 +48,14 @@ export class SqlView<State = unknown> implements ProjectionView<State> {
     private readonly pollMs = 25,
   ) {}
 
+  private closed = false;
+
+  private open(): void {
+    if (this.closed) throw new ClosedError(`the view of projection "${this.projection.name}"`);
+  }
+
   private async slot(): Promise<Slot> {
+    this.open();
     const slot = await liveSlot(this.conn, this.projection.name);
     if (slot === undefined) throw new InvalidArgumentError('projection', `"${this.projection.name}" has no live build in ${this.conn.description}: run it (runProjection) first`);
     return slot;
@@ -98,9 +105,11 @@ export class SqlView<State = unknown> implements ProjectionView<State> {
       if (typeof p?.topic !== 'string' || !Number.isInteger(p.partition) || typeof p.offset !== 'bigint') throw new InvalidArgumentError('position', `expected { topic, partition, offset: bigint } as append() and handle() return, got ${String(p)}`);
     }
     if (wanted.length === 0) return;
+    this.open();
     const timeoutMs = options.timeoutMs ?? 30_000;
     const deadline = this.clock.now() + timeoutMs;
     for (;;) {
+      this.open();
       const slot = await liveSlot(this.conn, this.projection.name);
       if (slot !== undefined) {
         const stored = await readOffsets(this.conn, this.conn.dialect, slot);
@@ -136,17 +145,20 @@ export class SqlView<State = unknown> implements ProjectionView<State> {
   }
 
   async live(): Promise<{ version: number; build: number } | undefined> {
+    this.open();
     const slot = await liveSlot(this.conn, this.projection.name);
     return slot === undefined ? undefined : { version: slot.version, build: slot.build };
   }
 
   async useVersion(version: number): Promise<void> {
     if (!Number.isInteger(version) || version < 1) throw new InvalidArgumentError('version', `expected an integer from 1, got ${JSON.stringify(version)}`);
+    this.open();
     await setLiveVersion(this.conn, this.projection.name, version);
     notifyProgress(this.conn.description);
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.conn.close();
   }
 }

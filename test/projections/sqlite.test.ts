@@ -116,4 +116,24 @@ describe('projections into SQLite', () => {
     await cluster.settle(again.stop());
     await cluster.settle(store.close());
   });
+
+  it('projects plain topics: JSON records without an envelope, typed by their topic, keyed by their key', async () => {
+    const { cluster, store } = await setup(4);
+    await cluster.settle(cluster.admin().createTopic('payments', { partitions: 2 }));
+    const paid = defineProjection<{ sum: number; types: string[] }, RecordedEvent<string, { amount: number }>>({
+      name: 'paid',
+      from: { topics: ['payments'] },
+      initial: () => ({ sum: 0, types: [] }),
+      evolve: (s, e) => ({ sum: s.sum + e.data.amount, types: [...new Set([...s.types, e.type])] }),
+    });
+    const runner = await cluster.settle(runProjection(cluster, paid, { target: sqliteTarget(dbFile()) }));
+    const producer = cluster.producer();
+    const sent = await cluster.settle(producer.send('payments', [{ key: 'acct-1', value: JSON.stringify({ amount: 5 }) }, { key: 'acct-1', value: JSON.stringify({ amount: 7 }) }, { key: 'acct-2', value: JSON.stringify({ amount: 1 }) }]));
+    await cluster.settle(runner.view.waitFor(sent.map((m) => ({ topic: m.topic, partition: m.partition, offset: m.offset }))));
+    expect(await runner.view.get('acct-1')).toEqual({ sum: 12, types: ['payments'] });
+    expect(await runner.view.get('acct-2')).toEqual({ sum: 1, types: ['payments'] });
+    await cluster.settle(runner.stop());
+    await cluster.settle(producer.close());
+    await cluster.settle(store.close());
+  });
 });

@@ -8,7 +8,7 @@ import { lastValueFrom } from 'rxjs';
 import { take, toArray } from 'rxjs/operators';
 import { defineProjection, openView, runProjection, sqliteTarget } from '../../src/projections/index.ts';
 import type { ErrorPolicy, ProjectionErrorEvent } from '../../src/projections/index.ts';
-import { InvalidArgumentError, ProjectionError, TimeoutError } from '../../src/errors.ts';
+import { ClosedError, InvalidArgumentError, ProjectionError, TimeoutError } from '../../src/errors.ts';
 import { cleanFiles, dbFile, place, setup } from './fixtures.ts';
 import type { OrderEvent } from './fixtures.ts';
 
@@ -239,6 +239,10 @@ describe('projections: bad input', () => {
     const runner = await cluster.settle(runProjection(cluster, p, { target: sqliteTarget(dbFile()) }));
     await expect(runner.view.waitFor({ topic: 'order.events', partition: 0, offset: 1 } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(runner.view.get('x')).rejects.toThrow(/query\(\)/);
+    await expect(runProjection(cluster, p, { target: sqliteTarget(dbFile()), maxBatchSize: 0 })).rejects.toThrow(/maxBatchSize/);
     await cluster.settle(runner.stop());
+    await cluster.settle(runner.stop());
+    await expect(runner.describe()).rejects.toBeInstanceOf(ClosedError);
+    await expect(runner.view.query(async () => 1)).rejects.toBeInstanceOf(ClosedError);
   });
 });
