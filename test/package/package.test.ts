@@ -56,7 +56,7 @@ function lastJsonLine(stdout: string): Record<string, unknown> {
 // Plain JavaScript, as a user without TypeScript writes it.
 const appMjs = `
 import { readFileSync } from 'node:fs';
-import { createCluster } from 'samsa';
+import { createCluster, defineProjection, runProjection, sqliteTarget, postgresTarget } from 'samsa';
 import { createTestCluster } from 'samsa/testing';
 
 const decode = (bytes) => new TextDecoder().decode(bytes);
@@ -94,9 +94,16 @@ const reader = cluster.consumer({ groupId: 'readers', autoOffsetReset: 'earliest
 reader.assign([{ topic: 'greetings', partition: 0 }]);
 let greetings = [];
 while (greetings.length === 0) greetings = await reader.poll({ timeoutMs: 500 });
+// The database drivers are optional peers, not installed here: a SQL target says what to install.
+const projection = defineProjection({ name: 'greeted', from: { topics: ['greetings'] }, initial: () => 0, evolve: (n) => n + 1 });
+const drivers = [];
+for (const target of [sqliteTarget('read.db'), postgresTarget('postgresql://127.0.0.1:1/none')]) {
+  drivers.push(await runProjection(cluster, projection, { target }).then(() => 'started', (e) => e.name + ': ' + e.message));
+}
 await cluster.stop();
 
 console.log(JSON.stringify({
+  drivers,
   entryPoints,
   deepImport,
   consumed: consumed.map((r) => [String(r.offset), decode(r.key), decode(r.value)]),
@@ -182,6 +189,7 @@ describe('the npm package', () => {
     expect(out.deepImport).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
     expect(out.consumed).toEqual(['none', 'gzip', 'snappy', 'lz4', 'zstd'].map((codec, i) => [String(i), codec, `v-${codec}`]));
     expect(out.greeting).toEqual(['0', 'hello']);
+    expect(out.drivers).toEqual([expect.stringMatching(/^ProjectionError: .*npm install better-sqlite3@12/), expect.stringMatching(/^ProjectionError: .*npm install pg/)]);
   }, 180_000);
 
   it('compiles with tsc (NodeNext, strict, declarations checked) and runs', async () => {
