@@ -32,7 +32,7 @@ interface DefinitionBase<Event extends RecordedEvent> {
   /** The model's version (default 1): a new version builds beside the old one and takes over once caught up. */
   readonly version?: number;
   readonly from: ProjectionSource;
-  /** The read-model key an event belongs to (default: its stream id, the record key); null leaves it out. */
+  /** The read-model key an event belongs to (default: its stream id, the record key; a record without one is left out); null leaves it out. */
   readonly key?: (event: Event) => string | null;
   /** Only events of these types are handed to the projection. */
   readonly types?: readonly string[];
@@ -130,7 +130,8 @@ export function decodeRecord(projection: Projection<unknown, RecordedEvent>, rec
     const raw = readEvent(record, { streamId, streamVersion: streamVersionOf(record.headers) ?? -1n, position: { topic: record.topic, partition: record.partition, offset: record.offset } }, projection.serde ?? jsonEventSerde, projection.upcasters ?? {});
     const event = raw.type === 'unknown' && !record.headers.some((h) => h.key === 'samsa.event-type') ? { ...raw, type: record.topic } : raw;
     if (projection.types !== undefined && !projection.types.includes(event.type)) return { event, key: null };
-    const key = projection.key === undefined ? streamId : projection.key(event);
+    // A record without a key belongs to no document unless the projection names one (as Kafka's aggregations ignore null keys).
+    const key = projection.key === undefined ? (record.key === null ? null : streamId) : projection.key(event);
     return { event, key };
   } catch (error) {
     return { error };

@@ -128,10 +128,12 @@ describe('projections into SQLite', () => {
     });
     const runner = await cluster.settle(runProjection(cluster, paid, { target: sqliteTarget(dbFile()) }));
     const producer = cluster.producer();
-    const sent = await cluster.settle(producer.send('payments', [{ key: 'acct-1', value: JSON.stringify({ amount: 5 }) }, { key: 'acct-1', value: JSON.stringify({ amount: 7 }) }, { key: 'acct-2', value: JSON.stringify({ amount: 1 }) }]));
+    const sent = await cluster.settle(producer.send('payments', [{ key: 'acct-1', value: JSON.stringify({ amount: 5 }) }, { key: 'acct-1', value: JSON.stringify({ amount: 7 }) }, { key: null, value: JSON.stringify({ amount: 100 }) }, { key: 'acct-2', value: JSON.stringify({ amount: 1 }) }]));
     await cluster.settle(runner.view.waitFor(sent.map((m) => ({ topic: m.topic, partition: m.partition, offset: m.offset }))));
     expect(await runner.view.get('acct-1')).toEqual({ sum: 12, types: ['payments'] });
     expect(await runner.view.get('acct-2')).toEqual({ sum: 1, types: ['payments'] });
+    // The record without a key belongs to no document.
+    expect((await runner.view.range()).map((e) => e.key)).toEqual(['acct-1', 'acct-2']);
     await cluster.settle(runner.stop());
     await cluster.settle(producer.close());
     await cluster.settle(store.close());
