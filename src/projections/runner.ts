@@ -4,7 +4,7 @@
  */
 import type { Observable } from 'rxjs';
 import type { TopicPartitionOffset } from '../clients/api.ts';
-import type { EventPosition, RecordedEvent } from '../eventsourcing/events.ts';
+import type { EventPosition } from '../eventsourcing/events.ts';
 import type { SqlHandle } from './sql.ts';
 import type { DeadLetter } from './sqlState.ts';
 import type { SqliteOptions } from './sqlite.ts';
@@ -166,9 +166,6 @@ export interface ProjectionView<State = unknown> {
   /** Releases its connection. */
   close(): Promise<void>;
 }
-
-/** An event with its position, for ProjectionSpec and the error events. */
-export type ProjectedEvent = RecordedEvent;
 
 /**
  * Resolves once every input topic exists (an event store creates its category's topic on the first
