@@ -73,6 +73,7 @@ async function runSeed(seed: number): Promise<{ summary: string; found: Array<[s
     const found = projectionFindings(result);
     // Each run kills its at-least-once worker once after its rows: it must have applied them twice.
     if (result.kills.atLeastOnce === 1 && result.aloDuplicates === 0) found.push(['aloNoDuplicate', ['the at-least-once model did not duplicate after its kill']]);
+    if (result.kills.exactlyOnce === 0) found.push(['noKill', ['no exactly-once worker was killed mid-transaction']]);
     return { summary: result.summary, found };
   }
   if (mode === 'streams') {
