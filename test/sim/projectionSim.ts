@@ -196,8 +196,9 @@ export async function runProjectionSim(options: { readonly seed: number }): Prom
   for (const p of acked) if (!positions.has(`${p.partition}@${p.offset}`)) anomalies.lost.push(`acknowledged ${p.topic}-${p.partition}@${p.offset} is not in the log`);
 
   // The slots restart killed workers only while writing: make sure one of each runs to the end.
+  // Named to sort after the slots' workers, so a single partition goes to one of them first (the range assignor's order).
   const finals = await cluster.settle(Promise.all([
-    runProjection(cluster, customersProjection(names.sql), { ...common, target: sqliteTarget(sqlFile), clientId: 'sql-final' }),
+    runProjection(cluster, customersProjection(names.sql), { ...common, target: sqliteTarget(sqlFile), clientId: 'sqlz-final' }),
     runProjection(cluster, customersProjection(names.alo), { ...common, target: sqliteTarget(aloFile), processingGuarantee: 'at_least_once', clientId: 'alo-final' }),
   ]), { maxSimulatedMs: 120_000 }).catch((e: unknown) => {
     phase('final runners')(e);
