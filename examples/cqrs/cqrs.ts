@@ -145,6 +145,16 @@ async function compareWithOracle(store: EventStore, summary: ProjectionRunner['v
       error: reject,
     });
   });
+  // Every event read must be in the read models before they are compared: the last of each
+  // partition is waited for (events of one order arrive through four topics, in any order).
+  const last = new Map<string, RecordedEvent['position']>();
+  for (const e of events) {
+    const k = `${e.position.topic}/${e.position.partition}`;
+    if ((last.get(k)?.offset ?? -1n) < e.position.offset) last.set(k, e.position);
+  }
+  const ends = [...last.values()];
+  await summary.waitFor(ends, { timeoutMs: 60_000 });
+  await board.waitFor(ends.filter((p) => p.topic === 'payment.events' || p.topic === 'shipment.events'), { timeoutMs: 60_000 });
   const customers = new Map<string, { orders: number; spent: number }>();
   const orders = new Map<string, { customer: string; total: number | null; paid: number; carrier: string | null; notified: number }>();
   const cards = new Map<string, Card>();
