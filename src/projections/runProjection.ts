@@ -51,9 +51,9 @@ export async function runProjection<State, Event extends RecordedEvent>(clients:
   if (options.maxBatchSize !== undefined && !(Number.isInteger(options.maxBatchSize) && options.maxBatchSize >= 1)) throw new InvalidArgumentError('maxBatchSize', `expected a positive integer, got ${JSON.stringify(options.maxBatchSize)}`);
   if (target.kind === 'store') {
     checkStoreProjection(projection);
-    const runner = new StoreProjectionRunner(clients, projection, options, target.stateDir);
+    const runner = new StoreProjectionRunner<State>(clients, projection, options, target.stateDir);
     await runner.start();
-    return runner as unknown as ProjectionRunner<State>;
+    return runner;
   }
   const conn = await openTarget(target);
   let viewConn: SqlConnection;
@@ -63,7 +63,7 @@ export async function runProjection<State, Event extends RecordedEvent>(clients:
     await conn.close();
     throw e;
   }
-  const runner = new SqlProjectionRunner(clients, projection, conn, viewConn, options);
+  const runner = new SqlProjectionRunner<State>(clients, projection, conn, viewConn, options);
   try {
     await runner.start();
   } catch (e) {
@@ -71,7 +71,7 @@ export async function runProjection<State, Event extends RecordedEvent>(clients:
     await viewConn.close().catch(() => undefined);
     throw e instanceof ProjectionError ? e : new ProjectionError(projection.name, 'target', e instanceof Error ? e.message : String(e), undefined, { cause: e });
   }
-  return runner as unknown as ProjectionRunner<State>;
+  return runner;
 }
 
 /**

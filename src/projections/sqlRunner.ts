@@ -7,7 +7,6 @@
  * crash the model equals exactly-once processing of the input. A periodic check measures lag,
  * stores offsets that moved past transaction markers, and lets a building version take over.
  */
-import { BehaviorSubject, Subject } from 'rxjs';
 import { ClosedError, ProjectionError } from '../errors.ts';
 import { sleep, SystemClock } from '../clock.ts';
 import type { Clock } from '../clock.ts';
@@ -22,18 +21,15 @@ import { claimSlot, cutover, ensureSystemTables, initOffsets, listDeadLetters, m
 import type { DeadLetter, Slot } from './sqlState.ts';
 import { notifyProgress, SqlView } from './sqlView.ts';
 import { waitForTopics } from './runner.ts';
-import type { ProjectionDescription, ProjectionErrorEvent, ProjectionRunner, ProjectionStatus, RunProjectionOptions } from './runner.ts';
+import type { ProjectionDescription, ProjectionRunner, RunProjectionOptions } from './runner.ts';
+import { RunnerBase } from './runnerBase.ts';
 
 type AnyProjection = Projection<unknown, RecordedEvent>;
 const tpKey = (tp: TopicPartition): string => `${tp.topic}/${tp.partition}`;
 
 /** A running SQL projection; see the module comment. */
-export class SqlProjectionRunner implements ProjectionRunner {
-  readonly status$ = new BehaviorSubject<ProjectionStatus>('starting');
-  readonly positions$ = new BehaviorSubject<readonly TopicPartitionOffset[]>([]);
-  readonly lag$ = new BehaviorSubject<bigint>(-1n);
-  readonly errors$ = new Subject<ProjectionErrorEvent>();
-  readonly view: SqlView;
+export class SqlProjectionRunner<State = unknown> extends RunnerBase<AnyProjection> implements ProjectionRunner<State> {
+  readonly view: SqlView<State>;
   private readonly clock: Clock;
   private readonly exactlyOnce: boolean;
   private slot!: Slot;
@@ -51,35 +47,17 @@ export class SqlProjectionRunner implements ProjectionRunner {
 
   constructor(
     private readonly clients: KafkaClients,
-    readonly projection: AnyProjection,
+    projection: AnyProjection,
     private readonly conn: SqlConnection,
     private readonly viewConn: SqlConnection,
     private readonly options: RunProjectionOptions,
   ) {
+    super(projection);
     this.clock = (clients as { clock?: Clock }).clock ?? new SystemClock();
     this.exactlyOnce = (options.processingGuarantee ?? 'exactly_once_v2') === 'exactly_once_v2';
     this.view = new SqlView(viewConn, projection, this.clock);
   }
 
-  get name(): string {
-    return this.projection.name;
-  }
-  get version(): number {
-    return this.projection.version;
-  }
-  private currentStatus: ProjectionStatus = 'starting';
-  get status(): ProjectionStatus {
-    return this.currentStatus;
-  }
-  /** Why it failed (a ProjectionError), once its status is 'failed'. */
-  error: unknown;
-  private setStatus(status: ProjectionStatus, error?: unknown): void {
-    this.currentStatus = status;
-    if (error !== undefined) this.error = error;
-    this.status$.next(status);
-    // Never an error notification: a subscriber without an error callback would turn it into an uncaught exception.
-    if (status === 'failed' || status === 'stopped') this.status$.complete();
-  }
 
   /** Creates the tables, claims the build and starts consuming. @throws ProjectionError when the migration fails. */
   async start(): Promise<void> {

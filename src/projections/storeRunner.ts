@@ -14,11 +14,10 @@
  * (a streams app's offsets live in its consumer group and its state in its changelog, so moving
  * one without the other breaks it): rebuild instead.
  */
-import { BehaviorSubject, Subject } from 'rxjs';
 import { InvalidArgumentError, ProjectionError } from '../errors.ts';
 import { sleep, SystemClock } from '../clock.ts';
 import type { Clock } from '../clock.ts';
-import type { ConsumerClient, KafkaClients, TopicPartition, TopicPartitionOffset } from '../clients/api.ts';
+import type { ConsumerClient, KafkaClients, TopicPartition } from '../clients/api.ts';
 import type { RecordedEvent } from '../eventsourcing/events.ts';
 import { createStreamsApp } from '../streams/app.ts';
 import { StreamsBuilder } from '../streams/builder.ts';
@@ -34,7 +33,8 @@ import { StoreView } from './storeView.ts';
 import { storeBuildsOf } from './storeBuilds.ts';
 import type { StoreBuild, StoreBuilds } from './storeBuilds.ts';
 import { waitForTopics } from './runner.ts';
-import type { ProjectionDescription, ProjectionErrorEvent, ProjectionRunner, ProjectionStatus, RunProjectionOptions } from './runner.ts';
+import type { ProjectionDescription, ProjectionErrorEvent, ProjectionRunner, RunProjectionOptions } from './runner.ts';
+import { RunnerBase } from './runnerBase.ts';
 
 type DocumentProjection = Extract<Projection<unknown, RecordedEvent>, { kind: 'document' }>;
 
@@ -45,12 +45,8 @@ const parkedSerde = serde<Array<{ event: RecordedEvent; error: string }>>({
 });
 
 /** A running store projection; see the module comment. */
-export class StoreProjectionRunner implements ProjectionRunner {
-  readonly status$ = new BehaviorSubject<ProjectionStatus>('starting');
-  readonly positions$ = new BehaviorSubject<readonly TopicPartitionOffset[]>([]);
-  readonly lag$ = new BehaviorSubject<bigint>(-1n);
-  readonly errors$ = new Subject<ProjectionErrorEvent>();
-  readonly view: StoreView;
+export class StoreProjectionRunner<State = unknown> extends RunnerBase<DocumentProjection> implements ProjectionRunner<State> {
+  readonly view: StoreView<State>;
   private readonly clock: Clock;
   private current: StoreBuild | undefined;
   private offsets: ConsumerClient | undefined;
@@ -62,33 +58,15 @@ export class StoreProjectionRunner implements ProjectionRunner {
 
   constructor(
     private readonly clients: KafkaClients,
-    readonly projection: DocumentProjection,
+    projection: DocumentProjection,
     private readonly options: RunProjectionOptions,
     private readonly stateDir: string | undefined,
   ) {
+    super(projection);
     this.clock = (clients as { clock?: Clock }).clock ?? new SystemClock();
     this.view = new StoreView(projection, this.clock, () => this.committedOffset.bind(this), storeBuildsOf(clients));
   }
 
-  get name(): string {
-    return this.projection.name;
-  }
-  get version(): number {
-    return this.projection.version;
-  }
-  private currentStatus: ProjectionStatus = 'starting';
-  get status(): ProjectionStatus {
-    return this.currentStatus;
-  }
-  /** Why it failed (a ProjectionError), once its status is 'failed'. */
-  error: unknown;
-  private setStatus(status: ProjectionStatus, error?: unknown): void {
-    this.currentStatus = status;
-    if (error !== undefined) this.error = error;
-    this.status$.next(status);
-    // Never an error notification: a subscriber without an error callback would turn it into an uncaught exception.
-    if (status === 'failed' || status === 'stopped') this.status$.complete();
-  }
 
   private registry(): StoreBuilds {
     const all = storeBuildsOf(this.clients);
