@@ -148,7 +148,7 @@ class StreamsRuntime implements StreamsApp {
     if (this.state !== 'CREATED') throw new TopologyError(`start() was called in state ${this.state}; an app starts once`);
     try {
       this.admin = this.ctx.clients.admin();
-      for (const [topic, count] of await prepareTopics(this.topology, this.admin, this.ctx.appId, this.config.replicationFactor ?? 1)) this.partitions.set(topic, count);
+      for (const [topic, count] of await prepareTopics(this.topology, this.admin, this.ctx.appId, this.config.replicationFactor ?? 1, this.config.windowstoreChangelogAdditionalRetentionMs)) this.partitions.set(topic, count);
     } catch (e) {
       this.fail(e);
       throw e;

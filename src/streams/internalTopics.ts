@@ -6,7 +6,7 @@
  */
 import { SamsaError, TopologyError } from '../errors.ts';
 import type { AdminClient } from '../clients/api.ts';
-import type { SubTopology, Topology } from './topology.ts';
+import type { StoreSpec, SubTopology, Topology } from './topology.ts';
 
 /**
  * Checks that the source topics exist and co-partitioned ones agree, creates the internal topics
@@ -14,7 +14,7 @@ import type { SubTopology, Topology } from './topology.ts';
  * partition count of every topic the app reads or writes that it knows.
  * @throws TopologyError for a missing source topic, a co-partitioning mismatch, an internal topic of the wrong size.
  */
-export async function prepareTopics(topology: Topology, admin: AdminClient, appId: string, replicationFactor: number): Promise<Map<string, number>> {
+export async function prepareTopics(topology: Topology, admin: AdminClient, appId: string, replicationFactor: number, additionalRetentionMs = DEFAULT_ADDITIONAL_RETENTION_MS): Promise<Map<string, number>> {
   const partitions = new Map<string, number>();
   for (const topic of topology.sourceTopics) {
     try {
@@ -54,8 +54,9 @@ export async function prepareTopics(topology: Topology, admin: AdminClient, appI
   }
   for (const sub of topology.subtopologies) {
     for (const store of sub.stores) {
-      if (topology.stores.get(store)?.logged !== true) continue;
-      internal.push({ name: changelogTopicName(appId, store), partitions: taskCount(sub), config: { 'cleanup.policy': 'compact' } });
+      const spec = topology.stores.get(store);
+      if (spec?.logged !== true) continue;
+      internal.push({ name: changelogTopicName(appId, store), partitions: taskCount(sub), config: changelogConfig(spec, additionalRetentionMs) });
     }
   }
   for (const t of internal) {
@@ -77,6 +78,18 @@ export async function prepareTopics(topology: Topology, admin: AdminClient, appI
     }
   }
   return partitions;
+}
+
+/** `windowstore.changelog.additional.retention.ms`: Kafka's default, one day. */
+export const DEFAULT_ADDITIONAL_RETENTION_MS = 86_400_000;
+
+/**
+ * A changelog's topic config: compacted for key-value stores; compacted and deleted by time for
+ * window and session stores, kept for the store's retention plus `additionalRetentionMs`, as Kafka.
+ */
+export function changelogConfig(spec: StoreSpec, additionalRetentionMs: number): Record<string, string> {
+  if ((spec.type ?? 'keyValue') === 'keyValue') return { 'cleanup.policy': 'compact' };
+  return { 'cleanup.policy': 'compact,delete', 'retention.ms': String((spec.retentionMs ?? 0) + additionalRetentionMs) };
 }
 
 /** The changelog topic of a store: `<applicationId>-<store>-changelog`, as Kafka Streams names it. */

@@ -70,6 +70,9 @@ export class StreamThread {
       defaultKeySerde: ctx.defaultKeySerde,
       defaultValueSerde: ctx.defaultValueSerde,
       onDeserializationError: ctx.onDeserializationError,
+      wallClock: () => ctx.clock.now(),
+      logger: ctx.logger,
+      ...(ctx.config.timestampExtractor === undefined ? {} : { timestampExtractor: ctx.config.timestampExtractor }),
     };
     this.actor = createThreadActor({
       startLoop: (report) => {

@@ -7,6 +7,7 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { ConsumerOptions, ProducerOptions } from '../clients/api.ts';
 import type { Serde } from './serdes.ts';
+import type { TimestampExtractor } from './task.ts';
 import type { ReadOnlyKeyValueStore, StoreChange } from './stores/keyValueStore.ts';
 import type { StreamsMetrics } from './appObservables.ts';
 import type { StreamsState } from './appState.ts';
@@ -56,6 +57,10 @@ export interface StreamsConfig {
    * tail (default 0: a new owner restores the whole changelog).
    */
   readonly numStandbyReplicas?: number;
+  /** `windowstore.changelog.additional.retention.ms`: how much longer than its store a window or session changelog keeps records (default 1 day). */
+  readonly windowstoreChangelogAdditionalRetentionMs?: number;
+  /** `default.timestamp.extractor`: the timestamp each record counts at (default: the record's own; a negative one fails the task, as Kafka's FailOnInvalidTimestamp). */
+  readonly timestampExtractor?: TimestampExtractor;
   /** `replication.factor` of internal topics (default 1, the broker's default). */
   readonly replicationFactor?: number;
   /** This instance's id: its clients' ids and its transactional id derive from it. */

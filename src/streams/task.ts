@@ -10,14 +10,17 @@
  * pending writes together with the outputs and offsets, or aborts them.
  */
 import { from } from 'rxjs';
-import { SamsaError, TopologyError } from '../errors.ts';
+import { InvalidArgumentError, SamsaError, TopologyError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import type { RecordHeader } from '../record/recordBatch.ts';
 import type { AnyRecord, Change } from './record.ts';
 import type { Serde } from './serdes.ts';
-import { deserializeWith, serializeWith } from './serdes.ts';
+import { bytes, deserializeWith, serializeWith } from './serdes.ts';
 import { changeSerde } from './internalSerdes.ts';
 import type { TransactionalKeyValueStore } from './stores/keyValueStore.ts';
-import type { NodeSpec, Processor, ProcessorContext, Topology, TopologyNode } from './topology.ts';
+import { timedStoreView } from './stores/windowStore.ts';
+import type { BytesStore } from './stores/windowStore.ts';
+import type { InternalProcessorContext, NodeSpec, Processor, PunctuationType, StoreSpec, Topology, TopologyNode } from './topology.ts';
 
 /** A record as read from a topic, before deserialization. */
 export interface RawRecord {
@@ -51,6 +54,27 @@ export interface TaskHost {
   readonly defaultValueSerde: Serde<unknown> | undefined;
   /** What to do with a record that fails to deserialize: throw (Kafka's LogAndFail) or skip it. */
   readonly onDeserializationError: (error: SamsaError) => 'fail' | 'continue';
+  /** Wall-clock time (ms) for `WALL_CLOCK_TIME` punctuation and `currentSystemTimeMs` (the injected clock). */
+  readonly wallClock?: () => number;
+  /** Where dropped records (late, null keys) are reported, at debug. */
+  readonly logger?: Logger;
+  /** `default.timestamp.extractor`: the timestamp a record counts at (default: its own; negative fails). */
+  readonly timestampExtractor?: TimestampExtractor;
+}
+
+/**
+ * Picks the timestamp a record counts at (Kafka's TimestampExtractor): for windows, joins, stream
+ * time and punctuation. `partitionTime` is the task's stream time so far (-1 before any record).
+ */
+export type TimestampExtractor = (record: { readonly topic: string; readonly partition: number; readonly offset: bigint; readonly key: unknown; readonly value: unknown; readonly timestamp: number; readonly headers: readonly RecordHeader[] }, partitionTime: number) => number;
+
+interface Schedule {
+  readonly node: TopologyNode;
+  readonly type: PunctuationType;
+  readonly intervalMs: number;
+  readonly punctuator: (timestamp: number) => void;
+  next: number;
+  cancelled: boolean;
 }
 
 type Routed = { readonly all: readonly AnyRecord[] } | { readonly perChild: readonly AnyRecord[][] };
@@ -61,6 +85,10 @@ export class StreamTask {
   streamTime = -1;
   /** Records handed to the task so far. */
   processed = 0;
+  /** Records dropped by its processors (late for their window, null keys where a key is needed). */
+  droppedRecords = 0;
+  private readonly schedules: Schedule[] = [];
+  private readonly views = new Map<string, unknown>();
   private readonly processors = new Map<string, { processor: Processor<unknown, unknown, unknown, unknown>; out: AnyRecord[] }>();
   private current: { topic: string; partition: number; offset: bigint } | undefined;
   private closed = false;
@@ -99,13 +127,54 @@ export class StreamTask {
         if (SamsaError.is(e) && e.code === 'SERDE_ERROR' && this.host.onDeserializationError(e) === 'continue') continue;
         throw e;
       }
-      if (raw.timestamp > this.streamTime) this.streamTime = raw.timestamp;
+      const timestamp = this.extract(fullTopic, raw, key, value);
+      if (timestamp > this.streamTime) this.streamTime = timestamp;
       this.processed++;
-      batch.push({ key, value, timestamp: raw.timestamp, headers: raw.headers });
+      batch.push({ key, value, timestamp, headers: raw.headers });
     }
     const last = records[records.length - 1];
     this.current = last === undefined ? undefined : { topic: fullTopic, partition: this.partition, offset: last.offset };
-    return this.forward(source, { all: batch });
+    const done = this.forward(source, { all: batch });
+    // Stream-time punctuation follows the batch that moved stream time (Kafka: after each record).
+    if (done instanceof Promise) return done.then(() => this.punctuate('STREAM_TIME', this.streamTime));
+    return this.punctuate('STREAM_TIME', this.streamTime);
+  }
+
+  /**
+   * Runs the punctuators of `type` that are due at `now` (stream time, or the wall clock), each
+   * once however many intervals passed: missed intervals are skipped, not replayed, as Kafka's.
+   * Their output goes downstream like any record's.
+   */
+  punctuate(type: PunctuationType, now: number = type === 'STREAM_TIME' ? this.streamTime : (this.host.wallClock?.() ?? 0)): void | Promise<void> {
+    if (this.closed || now < 0) return;
+    let chain: Promise<void> | undefined;
+    for (const s of [...this.schedules]) {
+      if (s.cancelled || s.type !== type || now < s.next) continue;
+      const missed = Math.floor((now - s.next) / s.intervalMs);
+      s.next += (missed + 1) * s.intervalMs;
+      const run = (): void | Promise<void> => {
+        const entry = this.processors.get(s.node.name);
+        if (entry === undefined || s.cancelled) return;
+        this.current = undefined;
+        s.punctuator(now);
+        return this.forward(s.node, { all: entry.out.splice(0) });
+      };
+      if (chain !== undefined) chain = chain.then(run);
+      else {
+        const result = run();
+        if (result instanceof Promise) chain = result;
+      }
+    }
+    return chain;
+  }
+
+  private extract(topic: string, raw: RawRecord, key: unknown, value: unknown): number {
+    const extractor = this.host.timestampExtractor;
+    const timestamp = extractor === undefined ? raw.timestamp : extractor({ topic, partition: this.partition, offset: raw.offset, key, value, timestamp: raw.timestamp, headers: raw.headers }, this.streamTime);
+    if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0) {
+      throw new TopologyError(`record ${topic}-${this.partition}@${raw.offset} has the invalid timestamp ${String(timestamp)} (Kafka's FailOnInvalidTimestamp); fix the producer, or set a timestampExtractor that returns a non-negative integer`);
+    }
+    return timestamp;
   }
 
   /** Closes the task's processors. Its stores belong to the owner. */
@@ -300,15 +369,23 @@ export class StreamTask {
       if (typeof processor?.process !== 'function') throw new TopologyError(`the supplier of ${name} must return a processor with a process(record) method`);
       entry = { processor, out };
       this.processors.set(name, entry);
-      const context = {
+      const node = this.topology.nodes.get(name) as TopologyNode;
+      const context: InternalProcessorContext = {
         forward: (record) => out.push({ key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers ?? [] }),
         getStateStore: <S>(store: string): S => {
           if (!spec.stores.includes(store)) throw new TopologyError(`${name} asked for store "${store}", which is not connected to it; list it in process(..., { stores: ["${store}"] })`);
-          return this.store(store) as S;
+          return this.storeView(store) as S;
         },
         taskId: this.id,
         recordMetadata: undefined,
-      } as ProcessorContext;
+        schedule: (intervalMs, type, punctuator) => this.schedule(node, intervalMs, type, punctuator),
+        currentStreamTimeMs: () => this.streamTime,
+        currentSystemTimeMs: () => this.host.wallClock?.() ?? Date.now(),
+        droppedRecord: (reason, record) => {
+          this.droppedRecords++;
+          this.host.logger?.debug('record dropped', { task: this.id, processor: name, reason, timestamp: record.timestamp, streamTime: this.streamTime });
+        },
+      };
       Object.defineProperty(context, 'recordMetadata', { get: () => this.current });
       processor.init?.(context);
     }
@@ -341,11 +418,61 @@ export class StreamTask {
     return (this.changeDefault ??= changeSerde(serde) as Serde<unknown>);
   }
 
+  private schedule(node: TopologyNode, intervalMs: number, type: PunctuationType, punctuator: (timestamp: number) => void): { cancel(): void } {
+    if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) throw new InvalidArgumentError('intervalMs', `a punctuation interval is a whole number of milliseconds ≥ 1, got ${String(intervalMs)}`);
+    if (type !== 'STREAM_TIME' && type !== 'WALL_CLOCK_TIME') throw new InvalidArgumentError('type', `expected 'STREAM_TIME' or 'WALL_CLOCK_TIME', got ${JSON.stringify(type)}`);
+    if (typeof punctuator !== 'function') throw new InvalidArgumentError('punctuator', 'schedule() needs a function (timestamp) => void');
+    // Stream time: aligned to 0, so the first record punctuates; wall clock: one interval from now (as Kafka).
+    const entry: Schedule = { node, type, intervalMs, punctuator, next: type === 'STREAM_TIME' ? 0 : (this.host.wallClock?.() ?? 0) + intervalMs, cancelled: false };
+    this.schedules.push(entry);
+    return {
+      cancel: () => {
+        entry.cancelled = true;
+        const i = this.schedules.indexOf(entry);
+        if (i >= 0) this.schedules.splice(i, 1);
+      },
+    };
+  }
+
+  /** What a processor gets for a store: the key-value store itself, or a window or session view over it. */
+  private storeView(name: string): unknown {
+    const cached = this.views.get(name);
+    if (cached !== undefined) return cached;
+    const store = this.store(name);
+    const spec = this.topology.stores.get(name);
+    const type = spec?.type ?? 'keyValue';
+    if (spec === undefined || type === 'keyValue') return store;
+    const view = timedStoreView(type, name, store as unknown as BytesStore, store as unknown as BytesStore, timedOptions(spec, this.host, store.changelogTopic));
+    this.views.set(name, view);
+    return view;
+  }
+
   private store(name: string): TransactionalKeyValueStore<unknown, unknown> {
     const store = this.stores.get(name);
     if (store === undefined) throw new TopologyError(`task ${this.id} has no store "${name}"`);
     return store;
   }
+}
+
+/** The serdes a store's byte layer is opened with: its own (or the defaults) for a key-value store, raw bytes for window and session stores, which encode keys and values themselves. */
+export function storeSerdes(spec: StoreSpec, defaults: { readonly defaultKeySerde: Serde<unknown> | undefined; readonly defaultValueSerde: Serde<unknown> | undefined }): { keySerde: Serde<unknown>; valueSerde: Serde<unknown> } {
+  const keySerde = required(spec.keySerde ?? defaults.defaultKeySerde, `store ${spec.name}`, 'key');
+  const valueSerde = required(spec.valueSerde ?? defaults.defaultValueSerde, `store ${spec.name}`, 'value');
+  if ((spec.type ?? 'keyValue') === 'keyValue') return { keySerde, valueSerde };
+  return { keySerde: bytes() as Serde<unknown>, valueSerde: bytes() as Serde<unknown> };
+}
+
+/** How a window or session view reads the store of `spec`. */
+export function timedOptions(spec: StoreSpec, defaults: { readonly defaultKeySerde: Serde<unknown> | undefined; readonly defaultValueSerde: Serde<unknown> | undefined }, topic: string): Parameters<typeof timedStoreView<unknown, unknown>>[4] {
+  return {
+    keySerde: required(spec.keySerde ?? defaults.defaultKeySerde, `store ${spec.name}`, 'key'),
+    valueSerde: required(spec.valueSerde ?? defaults.defaultValueSerde, `store ${spec.name}`, 'value'),
+    topic,
+    retentionMs: spec.retentionMs ?? 0,
+    ...(spec.windowSizeMs === undefined ? {} : { windowSizeMs: spec.windowSizeMs }),
+    ...(spec.retainDuplicates === true ? { retainDuplicates: true } : {}),
+    ...(spec.timestamped === true ? { timestamped: true } : {}),
+  };
 }
 
 /** The serde, or a TopologyError naming where one is missing and how to give it. */

@@ -16,7 +16,8 @@ import { persistentKeyValueStore, readCheckpoint, writeCheckpoint } from './stor
 import type { StoreChangeFeeds } from './appObservables.ts';
 import type { StreamsConfig } from './streamsConfig.ts';
 import { changelogTopicName } from './internalTopics.ts';
-import { required } from './task.ts';
+import { storeSerdes } from './task.ts';
+import { TopologyError } from '../errors.ts';
 import type { SubTopology, Topology } from './topology.ts';
 
 /** What the threads of one app instance share. */
@@ -87,7 +88,8 @@ export function openTaskStores(ctx: StreamsContext, id: string): TaskStores {
     for (const name of sub.stores) {
       const spec = ctx.topology.stores.get(name);
       const topic = changelogTopic(ctx, name);
-      const options = { keySerde: required(spec?.keySerde ?? ctx.defaultKeySerde, `store ${name}`, 'key'), valueSerde: required(spec?.valueSerde ?? ctx.defaultValueSerde, `store ${name}`, 'value'), changelogTopic: topic };
+      if (spec === undefined) throw new TopologyError(`task ${id} uses store "${name}", which is not in the topology`);
+      const options = { ...storeSerdes(spec, ctx), changelogTopic: topic };
       const store = dir === undefined ? inMemoryKeyValueStore(name, options) : persistentKeyValueStore(name, { ...options, dir: join(dir, name) });
       stores.set(name, store);
       if (spec?.logged === true && !checkpoint.has(`${topic}-${partition}`)) store.wipe();

@@ -12,8 +12,11 @@ import type { Serde } from './serdes.ts';
 import { deserializeWith, json, serializeWith } from './serdes.ts';
 import { inMemoryKeyValueStore } from './stores/keyValueStore.ts';
 import type { ReadOnlyKeyValueStore, TransactionalKeyValueStore } from './stores/keyValueStore.ts';
-import { required, StreamTask } from './task.ts';
-import type { OutputRecord, RawRecord, TaskHost } from './task.ts';
+import { required, storeSerdes, StreamTask, timedOptions } from './task.ts';
+import type { OutputRecord, RawRecord, TaskHost, TimestampExtractor } from './task.ts';
+import type { Logger } from '../logger.ts';
+import { timedStoreView } from './stores/windowStore.ts';
+import type { ReadOnlySessionStore, ReadOnlyWindowStore } from './stores/windowStore.ts';
 import type { Topology } from './topology.ts';
 
 /** Configuration of the test driver (a subset of the streams app's). */
@@ -30,6 +33,10 @@ export interface TestDriverConfig {
   readonly deserializationExceptionHandler?: 'logAndFail' | 'logAndContinue';
   /** Wall-clock start (ms), also the default timestamp of piped records (default 0). */
   readonly initialWallClockTimeMs?: number;
+  /** `default.timestamp.extractor`, as the streams app's. */
+  readonly timestampExtractor?: TimestampExtractor;
+  /** Where dropped records are reported (debug). */
+  readonly logger?: Logger;
 }
 
 /** A record read from an output topic. */
@@ -52,6 +59,7 @@ export class TopologyTestDriver {
   private tail: Promise<void> | undefined;
   private failure: unknown;
   private wallClock: number;
+  private readonly host: TaskHost;
   private closed = false;
   /** Records skipped by `logAndContinue`, with why. */
   readonly skipped: SamsaError[] = [];
@@ -64,7 +72,7 @@ export class TopologyTestDriver {
     this.wallClock = config.initialWallClockTimeMs ?? 0;
     const handler = config.deserializationExceptionHandler ?? 'logAndFail';
     if (handler !== 'logAndFail' && handler !== 'logAndContinue') throw new InvalidArgumentError('deserializationExceptionHandler', `expected "logAndFail" or "logAndContinue", got ${JSON.stringify(handler)}`);
-    const host: TaskHost = {
+    const host: TaskHost = (this.host = {
       topicName: (topic, internal) => (internal ? `${this.applicationId}-${topic}` : topic),
       partitionsOf: () => 1,
       send: (record) => this.write(record),
@@ -75,10 +83,13 @@ export class TopologyTestDriver {
         this.skipped.push(error);
         return 'continue';
       },
-    };
+      wallClock: () => this.wallClock,
+      ...(config.logger === undefined ? {} : { logger: config.logger }),
+      ...(config.timestampExtractor === undefined ? {} : { timestampExtractor: config.timestampExtractor }),
+    });
     checkSerdes(topology, host);
     for (const spec of topology.stores.values()) {
-      this.stores.set(spec.name, inMemoryKeyValueStore(spec.name, { keySerde: required(spec.keySerde ?? host.defaultKeySerde, `store ${spec.name}`, 'key'), valueSerde: required(spec.valueSerde ?? host.defaultValueSerde, `store ${spec.name}`, 'value'), changelogTopic: `${this.applicationId}-${spec.name}-changelog` }));
+      this.stores.set(spec.name, inMemoryKeyValueStore(spec.name, { ...storeSerdes(spec, host), changelogTopic: `${this.applicationId}-${spec.name}-changelog` }));
     }
     for (const sub of topology.subtopologies) {
       const stores = new Map(sub.stores.map((name) => [name, this.stores.get(name) as TransactionalKeyValueStore<unknown, unknown>]));
@@ -106,10 +117,56 @@ export class TopologyTestDriver {
     return store as ReadOnlyKeyValueStore<unknown, unknown> as ReadOnlyKeyValueStore<K, V>;
   }
 
-  /** Moves the wall clock forward (it sets the default timestamp of later piped records). */
+  /** A window store of the topology (committed state), for assertions. */
+  getWindowStore<K, V>(name: string): ReadOnlyWindowStore<K, V> {
+    return this.timedStore(name, 'window') as ReadOnlyWindowStore<K, V>;
+  }
+
+  /** A session store of the topology (committed state), for assertions. */
+  getSessionStore<K, V>(name: string): ReadOnlySessionStore<K, V> {
+    return this.timedStore(name, 'session') as ReadOnlySessionStore<K, V>;
+  }
+
+  /** Records dropped by the topology's processors (late for their window, null keys). */
+  get droppedRecords(): number {
+    let n = 0;
+    for (const task of this.tasks.values()) n += task.droppedRecords;
+    return n;
+  }
+
+  /**
+   * Moves the wall clock forward (it sets the default timestamp of later piped records) and runs
+   * the wall-clock punctuators that came due, then commits, as Kafka's driver does.
+   */
   advanceWallClockTime(ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError('ms', `expected a non-negative number of milliseconds, got ${String(ms)}`);
+    this.checkOpen();
+    if (this.failure !== undefined) throw this.failure;
     this.wallClock += ms;
+    const step = (): void | Promise<void> => {
+      let chain: Promise<void> | undefined;
+      for (const task of this.tasks.values()) {
+        const run = (): void | Promise<void> => {
+          const result = task.punctuate('WALL_CLOCK_TIME', this.wallClock);
+          return result instanceof Promise ? result.then(() => this.processAll()) : this.processAll();
+        };
+        if (chain !== undefined) chain = chain.then(run);
+        else {
+          const result = run();
+          if (result instanceof Promise) chain = result;
+        }
+      }
+      return chain;
+    };
+    this.runStep(step);
+  }
+
+  private timedStore(name: string, type: 'window' | 'session'): unknown {
+    const store = this.stores.get(name);
+    const spec = this.topology.stores.get(name);
+    if (store === undefined || spec === undefined) throw new InvalidArgumentError('name', `no store "${name}" in this topology (stores: ${[...this.stores.keys()].join(', ') || 'none'})`);
+    if ((spec.type ?? 'keyValue') !== type) throw new InvalidArgumentError('name', `store "${name}" is a ${spec.type ?? 'keyValue'} store, not a ${type} store`);
+    return timedStoreView(type, name, store.readCommitted() as ReadOnlyKeyValueStore<Uint8Array, Uint8Array>, undefined, timedOptions(spec, this.host, store.changelogTopic));
   }
 
   /** Resolves once every piped record went through asynchronous steps; rejects with the first processing error. */
@@ -131,7 +188,11 @@ export class TopologyTestDriver {
     this.checkOpen();
     if (this.failure !== undefined) throw this.failure;
     const record: OutputRecord = { topic, key, value, timestamp: timestamp ?? this.wallClock, headers };
-    const step = (): void | Promise<void> => this.processAll({ topic, record });
+    this.runStep(() => this.processAll({ topic, record }));
+  }
+
+  /** Runs a step now, or behind the asynchronous work still running; commits after it, aborts on its failure. */
+  private runStep(step: () => void | Promise<void>): void {
     if (this.tail !== undefined) {
       this.chain(this.tail.then(step));
       return;
@@ -165,8 +226,8 @@ export class TopologyTestDriver {
     return this.topics.get(topic) ?? [];
   }
 
-  private processAll(first: { topic: string; record: OutputRecord }): void | Promise<void> {
-    this.queue.push(first);
+  private processAll(first?: { topic: string; record: OutputRecord }): void | Promise<void> {
+    if (first !== undefined) this.queue.push(first);
     const next = (): void | Promise<void> => {
       for (;;) {
         const item = this.queue.shift();

@@ -31,8 +31,32 @@ export interface ProcessorContext<KOut = unknown, VOut = unknown> {
   getStateStore<S = unknown>(name: string): S;
   /** The task id, `<subtopology>_<partition>`. */
   readonly taskId: string;
-  /** Where the current record was read: topic, partition, offset. */
+  /** Where the current record was read: topic, partition, offset (undefined in a punctuator). */
   readonly recordMetadata: { readonly topic: string; readonly partition: number; readonly offset: bigint } | undefined;
+  /**
+   * Calls `punctuator` every `intervalMs` of stream time (driven by records) or of wall-clock time
+   * (the injected clock); missed intervals are skipped, not replayed, as Kafka's. Records it
+   * forwards go downstream within the same commit.
+   */
+  schedule(intervalMs: number, type: PunctuationType, punctuator: (timestamp: number) => void): Cancellable;
+  /** The task's stream time: the largest record timestamp it has seen (-1 before any). */
+  currentStreamTimeMs(): number;
+  /** The wall clock's time now (the app's injected clock). */
+  currentSystemTimeMs(): number;
+}
+
+/** When a punctuator runs: by stream time (data-driven) or by wall-clock time. */
+export type PunctuationType = 'STREAM_TIME' | 'WALL_CLOCK_TIME';
+
+/** A scheduled punctuation; `cancel()` stops it. */
+export interface Cancellable {
+  cancel(): void;
+}
+
+/** @internal What the DSL's own processors also get: a place to report dropped records. */
+export interface InternalProcessorContext<KOut = unknown, VOut = unknown> extends ProcessorContext<KOut, VOut> {
+  /** Counts a dropped record (late for its window, a null key) and logs it at debug. */
+  droppedRecord(reason: string, record: StreamRecord<unknown, unknown>): void;
 }
 
 /** What each kind of node does; the runtime's processors implement them. */
@@ -90,6 +114,16 @@ export interface StoreSpec {
   readonly valueSerde: Serde<unknown> | undefined;
   /** Whether writes are logged to `<applicationId>-<name>-changelog` (Kafka's default: yes). */
   readonly logged: boolean;
+  /** Key-value (default), window or session store; the last two keep their windows for `retentionMs`. */
+  readonly type?: 'keyValue' | 'window' | 'session';
+  /** Window and session stores: how long a closed window is kept (its changelog keeps it `windowstore.changelog.additional.retention.ms` longer). */
+  readonly retentionMs?: number;
+  /** Window stores: the window size, so `Windowed` keys carry their end. */
+  readonly windowSizeMs?: number;
+  /** Window stores: keep every put under its own sequence number (stream-stream join stores). */
+  readonly retainDuplicates?: boolean;
+  /** Window stores: values carry the timestamp of their latest update (Kafka's timestamped stores). */
+  readonly timestamped?: boolean;
 }
 
 /** One sub-topology: the nodes connected without a repartition topic between them. */
