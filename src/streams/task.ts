@@ -60,6 +60,8 @@ export interface TaskHost {
   readonly logger?: Logger;
   /** `default.timestamp.extractor`: the timestamp a record counts at (default: its own; negative fails). */
   readonly timestampExtractor?: TimestampExtractor;
+  /** A global store (a GlobalKTable's) by name: the instance's full copy, read-only to processors. */
+  readonly globalStore?: (name: string) => unknown;
 }
 
 /**
@@ -438,6 +440,10 @@ export class StreamTask {
   private storeView(name: string): unknown {
     const cached = this.views.get(name);
     if (cached !== undefined) return cached;
+    if (!this.stores.has(name)) {
+      const global = this.host.globalStore?.(name);
+      if (global !== undefined) return global;
+    }
     const store = this.store(name);
     const spec = this.topology.stores.get(name);
     const type = spec?.type ?? 'keyValue';
