@@ -139,8 +139,12 @@ export class SamsaError extends Error {
     return { name: this.name, code: this.code, message: this.message, retriable: this.retriable, details: this.details() };
   }
 
-  /** True when `e` is a samsa error, even one thrown by another copy of the package. */
+  /**
+   * True when `e` is a samsa error — of this class when called on a subclass
+   * (`ProducerFencedError.is(e)`) — even one thrown by another copy of the package.
+   */
   static is(e: unknown): e is SamsaError {
+    if (this !== SamsaError && typeof this === 'function') return e instanceof this || (SamsaError.is(e) && e.name === this.name);
     return e instanceof SamsaError || (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' && typeof (e as { retriable?: unknown }).retriable === 'boolean' && e instanceof Error);
   }
 }

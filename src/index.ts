@@ -82,11 +82,26 @@ export {
   repartition,
   toTable,
 } from './streams/operators.ts';
+export { tumbling, hopping, sliding, session, joinWindows } from './streams/windows.ts';
+export type { Window, Windowed, TimeWindows, SlidingWindows, SessionWindows, WindowDefinition, JoinWindows } from './streams/windows.ts';
+export { windowedBy, emitStrategy, onWindowClose, onWindowUpdate } from './streams/windowedAggregation.ts';
+export type { EmitStrategy, WindowedMaterialized } from './streams/windowedAggregation.ts';
+export { untilWindowCloses, untilTimeLimit, unbounded, bufferConfig } from './streams/suppress.ts';
+export type { BufferConfig, Suppressed } from './streams/suppress.ts';
+export { timeWindowedSerde, sessionWindowedSerde } from './streams/windowedSerdes.ts';
+export { join, leftJoin, outerJoin } from './streams/joins/streamJoins.ts';
+export type { StreamJoinOptions, StreamTableJoinOptions, GlobalJoinOptions } from './streams/joins/streamJoins.ts';
+export type { TableJoinOptions } from './streams/joins/tableJoins.ts';
+export type { ForeignKeyJoinOptions } from './streams/joins/foreignKeyJoin.ts';
+export { GlobalKTable } from './streams/globalTable.ts';
+export type { GlobalTableOptions } from './streams/globalTable.ts';
+export type { TimestampExtractor } from './streams/task.ts';
+export type { ReadOnlyWindowStore, WindowStore, ReadOnlySessionStore, SessionStore, WindowValue, Timestamped } from './streams/stores/windowStore.ts';
 export type { KeyValuePair, Named, ProducedOptions, GroupedOptions, MaterializedOptions } from './streams/operators.ts';
 export { string, json, bytes, int32, bigint64, serde } from './streams/serdes.ts';
 export type { Serde } from './streams/serdes.ts';
 export type { StreamRecord, GroupedRecord, TableRow, Change } from './streams/record.ts';
-export type { Topology, Processor, ProcessorContext, StreamPartitioner } from './streams/topology.ts';
+export type { Topology, Processor, ProcessorContext, StreamPartitioner, PunctuationType, Cancellable } from './streams/topology.ts';
 export type { KeyValue, KeyValueStore, ReadOnlyKeyValueStore, StoreChange } from './streams/stores/keyValueStore.ts';
 
 /* Event sourcing */

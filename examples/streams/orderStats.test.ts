@@ -52,7 +52,9 @@ describe('examples/streams: order statistics', () => {
       }
     }
     expect(latest).toEqual(expected);
-    // One update per paid order: nothing counted twice.
-    expect(updates).toBe([...expected.values()].reduce((n, s) => n + s.orders, 0));
+    // The record cache sends one update per customer per commit: no more than one per paid order,
+    // at least one per customer, and (above) the last of each exactly the oracle.
+    expect(updates).toBeLessThanOrEqual([...expected.values()].reduce((n, s) => n + s.orders, 0));
+    expect(updates).toBeGreaterThanOrEqual(expected.size);
   });
 });

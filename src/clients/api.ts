@@ -236,6 +236,8 @@ export interface ConsumerClient {
   assign(partitions: readonly TopicPartition[]): void;
   /** The partitions assigned now. */
   assignment(): TopicPartition[];
+  /** Per assigned partition with a known position and fetch: how far its position lags the high watermark (the last stable offset under read_committed). */
+  lag(): Array<{ topic: string; partition: number; lag: bigint }>;
   /**
    * Runs the group protocol if needed and returns up to `maxRecords` records, waiting up to
    * `timeoutMs` for some. Rebalance callbacks run inside it.

@@ -6,6 +6,8 @@
  *   topics are created (`<applicationId>-<name>-repartition` with the partitions of what feeds it,
  *   `<applicationId>-<store>-changelog` compacted, one partition per task) — or start rejects
  *   with a TopologyError and nothing runs.
+ * - Then the global reader (globalStateManager.ts) loads every global table to its topic's end
+ *   before any task exists, and keeps it up to date until close; its failure moves the app to ERROR.
  * - Then one stream thread (streamThread.ts, an XState actor owning the consumer and producer)
  *   runs the tasks the group assigns it, and keeps its standby tasks warm. The app's state follows
  *   the thread's, as KafkaStreams' follows its threads': REBALANCING while the thread is between
@@ -28,9 +30,12 @@ import type { KeyValue, ReadOnlyKeyValueStore, StoreChange } from './stores/keyV
 import { StoreChangeFeeds } from './appObservables.ts';
 import { startStreamsState } from './appState.ts';
 import type { StreamsState, StreamsStateEvent } from './appState.ts';
-import { prepareTopics } from './internalTopics.ts';
+import { changelogTopicName, prepareTopics } from './internalTopics.ts';
+import { checkGlobalTopics, globalStoreView, GlobalStreamThread } from './globalStateManager.ts';
 import type { StreamsMetrics } from './appObservables.ts';
-import { required } from './task.ts';
+import { required, timedOptions } from './task.ts';
+import { combinedSessionStore, combinedWindowStore, timedStoreView } from './stores/windowStore.ts';
+import type { ReadOnlySessionStore, ReadOnlyWindowStore } from './stores/windowStore.ts';
 import type { Topology } from './topology.ts';
 import type { StoreQueryOptions, StreamsApp, StreamsConfig, ThreadMetadata } from './streamsConfig.ts';
 import { StreamThread } from './streamThread.ts';
@@ -55,6 +60,8 @@ class StreamsRuntime implements StreamsApp {
   private readonly logger: Logger;
   private readonly partitions = new Map<string, number>();
   private thread: StreamThread | undefined;
+  /** The instance's global reader, when the topology has global tables. */
+  private global: GlobalStreamThread | undefined;
   private pausedNow = false;
   private threads = 0;
   private readonly feeds = new StoreChangeFeeds();
@@ -73,6 +80,13 @@ class StreamsRuntime implements StreamsApp {
     if (handler !== 'logAndFail' && handler !== 'logAndContinue') throw new InvalidArgumentError('deserializationExceptionHandler', `expected 'logAndFail' or 'logAndContinue', got ${JSON.stringify(handler)}`);
     const standbys = config.numStandbyReplicas ?? 0;
     if (!Number.isInteger(standbys) || standbys < 0) throw new InvalidArgumentError('numStandbyReplicas', `expected an integer ≥ 0, got ${JSON.stringify(standbys)}`);
+    for (const [name, min] of [['maxTaskIdleMs', -1], ['statestoreCacheMaxBytes', 0], ['windowstoreChangelogAdditionalRetentionMs', 0]] as const) {
+      const v = config[name];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < min)) throw new InvalidArgumentError(name, `expected an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+    }
+    const skew = config.idleStreamTimeAdvance?.maxSkewMs;
+    if (config.idleStreamTimeAdvance !== undefined && (typeof skew !== 'number' || !Number.isSafeInteger(skew) || skew < 0)) throw new InvalidArgumentError('idleStreamTimeAdvance.maxSkewMs', `expected an integer ≥ 0, got ${JSON.stringify(skew)}`);
+    if (config.timestampExtractor !== undefined && typeof config.timestampExtractor !== 'function') throw new InvalidArgumentError('timestampExtractor', 'expected a function (record, partitionTime) => timestamp');
     const appId = config.applicationId;
     this.logger = (config.logger ?? silentLogger).child({ applicationId: appId });
     const logger = this.logger;
@@ -124,8 +138,8 @@ class StreamsRuntime implements StreamsApp {
     const active = thread?.activeTasks() ?? new Map();
     const ids = [...active.keys()].sort();
     const perTask = ids.map((taskId) => {
-      const { task } = active.get(taskId) as { task: { processed: number; streamTime: number } };
-      return { taskId, processed: task.processed, streamTime: task.streamTime };
+      const { task } = active.get(taskId) as { task: { processed: number; streamTime: number; droppedRecords: number } };
+      return { taskId, processed: task.processed, streamTime: task.streamTime, droppedRecords: task.droppedRecords };
     });
     return { processed: stats?.processed ?? 0, commits: stats?.commits ?? 0, aborts: stats?.aborts ?? 0, tasks: ids, perTask, standbyTasks: thread?.standbys.ids() ?? [], restoredRecords: thread?.restored ?? 0, standbyRecords: thread?.standbys.applied ?? 0, committedOffsets: [...(thread?.committedInputs.values() ?? [])] };
   }
@@ -140,6 +154,8 @@ class StreamsRuntime implements StreamsApp {
   }
 
   changes<K = unknown, V = unknown>(store: string): Observable<StoreChange<K, V>> {
+    const global = this.topology.globalStores.get(store);
+    if (global !== undefined) throw new InvalidArgumentError('store', `"${store}" is a global store: it has no change feed; its updates are the records of topic "${global.topic}"`);
     if (!this.topology.stores.has(store)) throw new InvalidArgumentError('store', `no store "${store}" in this topology (stores: ${[...this.topology.stores.keys()].join(', ') || 'none'})`);
     return this.feeds.feed<K, V>(store);
   }
@@ -148,18 +164,43 @@ class StreamsRuntime implements StreamsApp {
     if (this.state !== 'CREATED') throw new TopologyError(`start() was called in state ${this.state}; an app starts once`);
     try {
       this.admin = this.ctx.clients.admin();
+      // Before any internal topic is created: a missing global topic leaves nothing behind.
+      for (const [topic, count] of await checkGlobalTopics(this.topology, this.admin)) this.partitions.set(topic, count);
       for (const [topic, count] of await prepareTopics(this.topology, this.admin, this.ctx.appId, this.config.replicationFactor ?? 1, this.config.windowstoreChangelogAdditionalRetentionMs)) this.partitions.set(topic, count);
     } catch (e) {
       this.fail(e);
       throw e;
     }
     this.move('start');
-    this.startThread();
+    if (this.topology.globalStores.size > 0) {
+      const global = (this.global = new GlobalStreamThread(this.ctx, (error) => void this.onGlobalError(error)));
+      try {
+        await global.bootstrap();
+      } catch (e) {
+        await global.close();
+        if (!this.live()) return;
+        this.fail(e);
+        throw e;
+      }
+      // A close during the bootstrap wins: no thread starts.
+      if (!this.live()) return;
+      global.start();
+    }
+    // Only global tables: no task to run, so no stream thread (Kafka starts none either).
+    if (this.topology.subtopologies.length === 0) this.move('assigned');
+    else this.startThread();
+  }
+
+  /** The global reader failed: the app stops its stream thread and goes to ERROR (no replacement, as Kafka's global thread). */
+  private async onGlobalError(error: unknown): Promise<void> {
+    if (!this.live()) return;
+    this.fail(error);
+    await this.thread?.stop();
   }
 
   /** Starts a stream thread; the app's state follows it. */
   private startThread(): void {
-    const thread = new StreamThread(this.ctx, this.threads++);
+    const thread = new StreamThread(this.ctx, this.threads++, (name) => this.global?.view(name));
     this.thread = thread;
     thread.actor.subscribe(() => this.onThreadState(thread));
     thread.start();
@@ -213,6 +254,7 @@ class StreamsRuntime implements StreamsApp {
     if (this.state === 'NOT_RUNNING') return;
     this.move('close');
     await this.thread?.stop();
+    await this.global?.close();
     await this.admin?.close();
     this.move('closed');
     this.subject.complete();
@@ -221,8 +263,10 @@ class StreamsRuntime implements StreamsApp {
   }
 
   store<K = unknown, V = unknown>(name: string, options: StoreQueryOptions = {}): ReadOnlyKeyValueStore<K, V> {
+    // A global store is whole on every instance: its one copy here answers everything.
+    if (this.topology.globalStores.has(name)) return globalStoreView(name, () => this.global?.view(name) as ReadOnlyKeyValueStore<K, V> | undefined);
     const spec = this.topology.stores.get(name);
-    if (spec === undefined) throw new InvalidArgumentError('name', `no store "${name}" in this topology (stores: ${[...this.topology.stores.keys()].join(', ') || 'none'})`);
+    if (spec === undefined) throw new InvalidArgumentError('name', `no store "${name}" in this topology (stores: ${[...this.topology.stores.keys(), ...this.topology.globalStores.keys()].join(', ') || 'none'})`);
     const keySerde = required(spec.keySerde ?? this.ctx.defaultKeySerde, `store ${name}`, 'key');
     // Committed state only: a query never shows a write whose transaction may still abort.
     const locals = (): ReadOnlyKeyValueStore<K, V>[] => {
@@ -254,6 +298,31 @@ class StreamsRuntime implements StreamsApp {
     };
   }
 
+  windowStore<K = unknown, V = unknown>(name: string, options: StoreQueryOptions = {}): ReadOnlyWindowStore<K, V> {
+    this.timedParts(name, 'window', options);
+    return combinedWindowStore(name, () => this.timedParts(name, 'window', options) as ReadOnlyWindowStore<K, V>[]);
+  }
+
+  sessionStore<K = unknown, V = unknown>(name: string, options: StoreQueryOptions = {}): ReadOnlySessionStore<K, V> {
+    this.timedParts(name, 'session', options);
+    return combinedSessionStore(name, () => this.timedParts(name, 'session', options) as ReadOnlySessionStore<K, V>[]);
+  }
+
+  /** Read-only views of a window or session store in each local task (committed state; standbys when asked). */
+  private timedParts(name: string, type: 'window' | 'session', options: StoreQueryOptions): unknown[] {
+    const spec = this.topology.stores.get(name);
+    if (spec === undefined) throw new InvalidArgumentError('name', `no store "${name}" in this topology (stores: ${[...this.topology.stores.keys()].join(', ') || 'none'})`);
+    if ((spec.type ?? 'keyValue') !== type) throw new InvalidArgumentError('name', `store "${name}" is a ${spec.type ?? 'keyValue'} store, not a ${type} store; use ${spec.type === 'session' ? 'sessionStore' : spec.type === 'window' ? 'windowStore' : 'store'}()`);
+    const thread = this.thread;
+    if (thread === undefined) return [];
+    const bytes = [...thread.activeTasks().values()].flatMap((t) => {
+      const store = t.stores.get(name);
+      return store === undefined ? [] : [{ read: store.readCommitted() as ReadOnlyKeyValueStore<Uint8Array, Uint8Array>, topic: store.changelogTopic }];
+    });
+    if (options.staleStores === true) for (const read of thread.standbys.stores<Uint8Array, Uint8Array>(name)) bytes.push({ read, topic: changelogTopicName(this.ctx.appId, name) });
+    return bytes.map(({ read, topic }) => timedStoreView(type, name, read, undefined, timedOptions(spec, this.ctx, topic)));
+  }
+
   /**
    * Tasks this instance holds state for, told to the assignor at each join: its thread's tasks
    * (active, kept since the last assignment, standby) and, with `stateDir`, the tasks with a
@@ -272,7 +341,8 @@ class StreamsRuntime implements StreamsApp {
 
   /** Sends the lifecycle an event and publishes the state it leads to (a state it does not take ignores it). */
   private move(type: StreamsStateEvent['type']): void {
-    this.lifecycle.send({ type });
+    // NOT_RUNNING and ERROR are final: the actor has stopped and would only warn.
+    if (this.lifecycle.getSnapshot().status === 'active') this.lifecycle.send({ type });
     const state = this.state;
     if (state !== this.subject.value) this.subject.next(state);
   }

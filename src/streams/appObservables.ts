@@ -15,6 +15,8 @@ export interface TaskMetrics {
   readonly processed: number;
   /** The task's stream time: the largest record timestamp it has seen (-1 before any). */
   readonly streamTime: number;
+  /** Records its processors dropped: late for their window (after end + grace), or null where a key is needed (Kafka's dropped-records). */
+  readonly droppedRecords: number;
 }
 
 /** The app's counters, as `metrics` and each emission of `metrics$` give them. */

@@ -13,7 +13,18 @@ import type { GroupedRecord, StreamRecord, TableRow } from './record.ts';
 import type { Serde } from './serdes.ts';
 import { changeSerde, countSerde } from './internalSerdes.ts';
 import { Topology } from './topology.ts';
-import type { NodeSpec, StoreSpec, TopologyNode } from './topology.ts';
+import type { GlobalStoreSpec, NodeSpec, StoreSpec, TopologyNode } from './topology.ts';
+import { addGlobalTable } from './globalTable.ts';
+import type { GlobalKTable, GlobalTableOptions } from './globalTable.ts';
+import type { WindowDefinition } from './windows.ts';
+import { suppressNode } from './suppress.ts';
+import type { Suppressed } from './suppress.ts';
+import { derivedGetter } from './joins/valueGetter.ts';
+import type { TableValueGetter } from './joins/valueGetter.ts';
+import { tableTableJoin } from './joins/tableJoins.ts';
+import type { TableJoinOptions } from './joins/tableJoins.ts';
+import { foreignKeyJoin } from './joins/foreignKeyJoin.ts';
+import type { ForeignKeyJoinOptions } from './joins/foreignKeyJoin.ts';
 
 /** What a stream position knows: its last node and whether its keys moved since partitioning. */
 export interface StreamState {
@@ -27,8 +38,14 @@ export interface StreamState {
   readonly valueSerde: Serde<unknown> | undefined;
   /** For a table: the store that holds it, if materialized. */
   readonly store?: string;
+  /** For a table without a store: how to read it by key from upstream stores (filter, mapValues, a join), for joins. */
+  readonly getter?: TableValueGetter;
   /** For a grouped stream: the repartition name its grouping chose, if any. */
   readonly groupName?: string;
+  /** For a windowed grouped stream, and the windowed table its aggregation makes: the windows. */
+  readonly windows?: WindowDefinition;
+  /** For a windowed grouped stream: emit one final result per window when it closes (`emitStrategy(onWindowClose())`). */
+  readonly emitOnClose?: boolean;
 }
 
 const STEP = Symbol.for('samsa.streams.step');
@@ -57,6 +74,8 @@ export class GraphBuilder {
   readonly nodes = new Map<string, TopologyNode>();
   readonly stores = new Map<string, StoreSpec>();
   readonly internalTopics = new Set<string>();
+  /** Global tables' stores, by name (see globalTable.ts). */
+  readonly globalStores = new Map<string, GlobalStoreSpec>();
   private counter = 0;
   private built = false;
 
@@ -81,7 +100,7 @@ export class GraphBuilder {
 
   addStore(store: StoreSpec): void {
     this.checkOpen();
-    if (this.stores.has(store.name)) throw new TopologyError(`the store name "${store.name}" is used twice; store names must be unique in a topology`);
+    if (this.stores.has(store.name) || this.globalStores.has(store.name)) throw new TopologyError(`the store name "${store.name}" is used twice; store names must be unique in a topology`);
     this.stores.set(store.name, store);
   }
 
@@ -89,7 +108,7 @@ export class GraphBuilder {
     this.checkOpen();
     if (this.nodes.size === 0) throw new TopologyError('the topology is empty: add a stream or a table before build()');
     this.built = true;
-    return new Topology(this.nodes, this.stores, this.internalTopics);
+    return new Topology(this.nodes, this.stores, this.internalTopics, this.globalStores);
   }
 
   private checkOpen(): void {
@@ -137,6 +156,17 @@ export class StreamsBuilder {
     this.graph.addStore({ name: store, keySerde: options.key as Serde<unknown> | undefined, valueSerde: options.value as Serde<unknown> | undefined, logged: true });
     const node = this.graph.add(this.graph.nextName('KTABLE-SOURCE'), { kind: 'tableSource', store }, [source]);
     return new KTable({ graph: this.graph, node, shape: 'table', keyChanged: false, keySerde: options.key as Serde<unknown> | undefined, valueSerde: options.value as Serde<unknown> | undefined, store });
+  }
+
+  /**
+   * A GlobalKTable of `topic` (Kafka's `globalTable`): every instance holds all its partitions in
+   * a store (`store`, or a generated name), loaded to the topic's end before any task processes
+   * and kept up to date by the instance's global reader; null deletes. The topic needs no
+   * co-partitioning with anything; a stream joins it with a key mapper.
+   * @throws TopologyError for an empty topic, a topic already read as a global table, a store name in use.
+   */
+  globalTable<K = unknown, V = unknown>(topic: string, options: GlobalTableOptions<K, V> = {}): GlobalKTable<K, V> {
+    return addGlobalTable(this.graph, topic, options);
   }
 
   /**
@@ -276,19 +306,28 @@ export class KTable<K, V> {
     return this.state.store;
   }
 
+  /**
+   * Holds the table's updates back and emits the latest per key later (Kafka's `suppress`):
+   * `untilWindowCloses(buffer)` emits one final result per window when it closes;
+   * `untilTimeLimit(ms, buffer)` at most one update per key per `ms` of stream time.
+   */
+  suppress(suppressed: Suppressed, options: { readonly name?: string; readonly store?: string } = {}): KTable<K, V> {
+    return new KTable<K, V>(suppressNode(this.state, suppressed, options));
+  }
+
   /** Keeps rows whose predicate holds; a row that stops matching is deleted downstream (a tombstone), as Kafka. */
   filter(predicate: (key: K, value: V) => boolean, options: { readonly name?: string } = {}): KTable<K, V> {
-    return this.tableNode(options.name ?? this.state.graph.nextName('KTABLE-FILTER'), { kind: 'tableFilter', predicate: predicate as (key: unknown, value: unknown) => boolean, not: false });
+    return this.tableNode(options.name ?? this.state.graph.nextName('KTABLE-FILTER'), { kind: 'tableFilter', predicate: predicate as (key: unknown, value: unknown) => boolean, not: false }, (k, v) => (predicate(k as K, v as V) ? v : null));
   }
 
   /** Keeps rows whose predicate does not hold. */
   filterNot(predicate: (key: K, value: V) => boolean, options: { readonly name?: string } = {}): KTable<K, V> {
-    return this.tableNode(options.name ?? this.state.graph.nextName('KTABLE-FILTER'), { kind: 'tableFilter', predicate: predicate as (key: unknown, value: unknown) => boolean, not: true });
+    return this.tableNode(options.name ?? this.state.graph.nextName('KTABLE-FILTER'), { kind: 'tableFilter', predicate: predicate as (key: unknown, value: unknown) => boolean, not: true }, (k, v) => (predicate(k as K, v as V) ? null : v));
   }
 
   /** Maps each row's value; deletes stay deletes (the mapper never sees null). */
   mapValues<V2>(mapper: (value: V, key: K) => V2, options: { readonly name?: string } = {}): KTable<K, V2> {
-    const table = this.tableNode(options.name ?? this.state.graph.nextName('KTABLE-MAPVALUES'), { kind: 'tableMapValues', fn: mapper as (value: unknown, key: unknown) => unknown });
+    const table = this.tableNode(options.name ?? this.state.graph.nextName('KTABLE-MAPVALUES'), { kind: 'tableMapValues', fn: mapper as (value: unknown, key: unknown) => unknown }, (k, v) => mapper(v as V, k as K));
     return new KTable<K, V2>({ ...table.state, valueSerde: undefined });
   }
 
@@ -308,15 +347,58 @@ export class KTable<K, V> {
   toStream(options: { readonly name?: string } = {}): KStream<K, V> {
     const graph = this.state.graph;
     const node = graph.add(options.name ?? graph.nextName('KTABLE-TOSTREAM'), { kind: 'toStream' }, [this.state.node]);
-    const { store: _store, ...rest } = this.state;
+    const { store: _store, getter: _getter, ...rest } = this.state;
     return new KStream({ ...rest, node, shape: 'stream' });
   }
 
-  private tableNode(name: string, spec: NodeSpec): KTable<K, V> {
+  /**
+   * Joins with another table on the key (Kafka's KTable `join`): both sides trigger; a result row
+   * exists where both rows do; a tombstone on either side deletes it. With a foreign-key extractor
+   * (`join(other, (value, key) => foreignKey, joiner)`), joins each row with the other table's row
+   * under the key it names (KIP-213; see joins/foreignKeyJoin.ts). Options: `{ name, store, value }`.
+   * @throws TopologyError for non-function arguments, a table of another builder, a side that cannot be read by key.
+   */
+  join<KO, VO, VR>(other: KTable<KO, VO>, foreignKeyExtractor: (value: V, key: K) => KO | null, joiner: (value: V, otherValue: VO, key: K) => VR, options?: ForeignKeyJoinOptions<VR>): KTable<K, VR>;
+  join<VO, VR>(other: KTable<K, VO>, joiner: (value: V, otherValue: VO, key: K) => VR, options?: TableJoinOptions<VR>): KTable<K, VR>;
+  join(other: KTable<unknown, unknown>, a: unknown, b?: unknown, c?: unknown): KTable<unknown, unknown> {
+    return this.joinWith('join', 'inner', other, a, b, c);
+  }
+
+  /**
+   * Left join with another table (Kafka's KTable `leftJoin`): every left row has a result, with
+   * null where the other table has no row. With a foreign-key extractor, as {@link join}: a row
+   * whose foreign key is null or names no row joins with null.
+   * @throws TopologyError for non-function arguments, a table of another builder, a side that cannot be read by key.
+   */
+  leftJoin<KO, VO, VR>(other: KTable<KO, VO>, foreignKeyExtractor: (value: V, key: K) => KO | null, joiner: (value: V, otherValue: VO | null, key: K) => VR, options?: ForeignKeyJoinOptions<VR>): KTable<K, VR>;
+  leftJoin<VO, VR>(other: KTable<K, VO>, joiner: (value: V, otherValue: VO | null, key: K) => VR, options?: TableJoinOptions<VR>): KTable<K, VR>;
+  leftJoin(other: KTable<unknown, unknown>, a: unknown, b?: unknown, c?: unknown): KTable<unknown, unknown> {
+    return this.joinWith('leftJoin', 'left', other, a, b, c);
+  }
+
+  /**
+   * Outer join with another table on the key (Kafka's KTable `outerJoin`): a result wherever
+   * either side has a row, with null for the missing one; deleted when both are gone.
+   * @throws TopologyError for a joiner that is not a function, a table of another builder, a side that cannot be read by key.
+   */
+  outerJoin<VO, VR>(other: KTable<K, VO>, joiner: (value: V | null, otherValue: VO | null, key: K) => VR, options: TableJoinOptions<VR> = {}): KTable<K, VR> {
+    return this.joinWith('outerJoin', 'outer', other as KTable<unknown, unknown>, joiner, options, undefined) as KTable<K, VR>;
+  }
+
+  private joinWith(op: string, kind: 'inner' | 'left' | 'outer', other: KTable<unknown, unknown>, a: unknown, b: unknown, c: unknown): KTable<never, never> {
+    if (!(other instanceof KTable)) throw new TopologyError(`${op}() of a KTable takes a KTable, got ${other === null ? 'null' : typeof other}`);
+    type Fn = (...args: unknown[]) => unknown;
+    // A third function argument is the joiner of a foreign-key join; the second is then its extractor.
+    // (Its overloads come first: a function would also fit the all-optional options type.)
+    if (typeof b === 'function' && kind !== 'outer') return new KTable(foreignKeyJoin(op, this.state, other.state, a as Fn, b as Fn, kind, (c ?? {}) as ForeignKeyJoinOptions<unknown>));
+    return new KTable(tableTableJoin(op, this.state, other.state, a as Fn, kind, (b ?? {}) as TableJoinOptions<unknown>));
+  }
+
+  private tableNode(name: string, spec: NodeSpec, read: (key: unknown, value: unknown) => unknown): KTable<K, V> {
     const node = this.state.graph.add(name, spec, [this.state.node]);
-    // A derived table is not materialized (Kafka: only when Materialized is given).
+    // A derived table is not materialized (Kafka: only when Materialized is given); joins read it through its parent.
     const { store: _store, ...rest } = this.state;
-    return new KTable({ ...rest, node });
+    return new KTable({ ...rest, node, getter: derivedGetter(this.state, read) });
   }
 }
 

@@ -24,7 +24,7 @@ export async function prepareTopics(topology: Topology, admin: AdminClient, appI
       throw e;
     }
   }
-  // Repartition topics take the partition count of the sub-topology that writes them.
+  // Repartition topics take the partition count of the sub-topology that writes them, unless a join pins it.
   const writers = new Map<string, SubTopology>();
   for (const sub of topology.subtopologies) {
     for (const name of sub.nodes) {
@@ -32,26 +32,40 @@ export async function prepareTopics(topology: Topology, admin: AdminClient, appI
       if (spec?.kind === 'sink' && spec.internal && typeof spec.topic === 'string') writers.set(spec.topic, sub);
     }
   }
+  // Kafka's CopartitionedTopicsEnforcer: a sub-topology with state reading several topics (a
+  // join) needs them co-partitioned. Its user topics must agree; its repartition topics take their
+  // count (or, when it reads repartition topics only, the largest of theirs).
+  const pinned = new Map<string, number>();
+  const groups = topology.subtopologies.filter((sub) => sub.stores.length > 0 && sub.sourceTopics.length > 1);
+  for (const sub of groups) {
+    const external = sub.sourceTopics.filter((t) => !topology.internalTopics.has(t)).map((t) => [t, partitions.get(t) ?? 1] as const);
+    if (new Set(external.map(([, n]) => n)).size > 1) throw new TopologyError(`topics ${external.map(([t, n]) => `"${t}" (${n} partitions)`).join(', ')} are read by one sub-topology with shared state (a join) and must be co-partitioned: give them the same number of partitions`);
+    const count = external[0]?.[1];
+    if (count !== undefined) for (const t of sub.sourceTopics) if (topology.internalTopics.has(t)) pinned.set(t, count);
+  }
+  const topicCount = (t: string, seen = new Set<number>()): number => {
+    if (!topology.internalTopics.has(t)) return partitions.get(t) ?? 1;
+    const fixed = pinned.get(t);
+    if (fixed !== undefined) return fixed;
+    const writer = writers.get(t);
+    return writer === undefined ? 1 : taskCount(writer, new Set(seen));
+  };
   const taskCount = (sub: SubTopology, seen = new Set<number>()): number => {
     if (seen.has(sub.id)) throw new TopologyError(`sub-topology ${sub.id} feeds itself through a repartition topic`);
     seen.add(sub.id);
-    return Math.max(1, ...sub.sourceTopics.map((t) => {
-      if (!topology.internalTopics.has(t)) return partitions.get(t) ?? 1;
-      const writer = writers.get(t);
-      return writer === undefined ? 1 : taskCount(writer, new Set(seen));
-    }));
+    return Math.max(1, ...sub.sourceTopics.map((t) => topicCount(t, seen)));
   };
-  for (const sub of topology.subtopologies) {
-    if (sub.stores.length > 0 && sub.sourceTopics.length > 1) {
-      const counts = sub.sourceTopics.map((t) => [t, topology.internalTopics.has(t) ? taskCount(writers.get(t) as SubTopology) : (partitions.get(t) ?? 1)] as const);
-      if (new Set(counts.map(([, n]) => n)).size > 1) throw new TopologyError(`topics ${counts.map(([t, n]) => `"${t}" (${n} partitions)`).join(', ')} are read by one sub-topology with shared state and must be co-partitioned: give them the same number of partitions`);
-    }
+  for (const sub of groups) {
+    if (sub.sourceTopics.some((t) => !topology.internalTopics.has(t))) continue;
+    const count = Math.max(...sub.sourceTopics.map((t) => topicCount(t)));
+    for (const t of sub.sourceTopics) pinned.set(t, count);
+  }
+  for (const sub of groups) {
+    const counts = sub.sourceTopics.map((t) => [t, topicCount(t)] as const);
+    if (new Set(counts.map(([, n]) => n)).size > 1) throw new TopologyError(`topics ${counts.map(([t, n]) => `"${t}" (${n} partitions)`).join(', ')} are read by one sub-topology with shared state and must be co-partitioned: give them the same number of partitions`);
   }
   const internal: Array<{ name: string; partitions: number; config: Record<string, string> }> = [];
-  for (const topic of topology.internalTopics) {
-    const writer = writers.get(topic);
-    internal.push({ name: `${appId}-${topic}`, partitions: writer === undefined ? 1 : taskCount(writer), config: {} });
-  }
+  for (const topic of topology.internalTopics) internal.push({ name: `${appId}-${topic}`, partitions: topicCount(topic), config: {} });
   for (const sub of topology.subtopologies) {
     for (const store of sub.stores) {
       const spec = topology.stores.get(store);

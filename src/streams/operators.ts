@@ -15,6 +15,8 @@ import type { AnyRecord, Change, GroupedRecord, StreamRecord, TableRow } from '.
 import { countSerde } from './internalSerdes.ts';
 import type { Serde } from './serdes.ts';
 import type { NodeSpec, Processor, StreamPartitioner } from './topology.ts';
+import { windowedAggregation } from './windowedAggregation.ts';
+import type { WindowedMaterialized } from './windowedAggregation.ts';
 
 /** A key and a value, what `map` and `flatMap` return. */
 export interface KeyValuePair<K, V> {
@@ -201,12 +203,12 @@ export interface MaterializedOptions<V> extends Named {
  * filter dropping null keys, a sink to `<store>-repartition` and a source reading it), then keeps
  * the aggregate per key in a store and emits the table's changes.
  */
-function aggregation(state: StreamState, op: string, prefix: string, options: MaterializedOptions<unknown>, valueSerde: Serde<unknown> | undefined, initializer: () => unknown, aggregator: (key: unknown, value: unknown, aggregate: unknown) => unknown): StreamState {
+function aggregation(state: StreamState, op: string, prefix: string, options: MaterializedOptions<unknown> & WindowedMaterialized, valueSerde: Serde<unknown> | undefined, initializer: () => unknown, aggregator: (key: unknown, value: unknown, aggregate: unknown) => unknown, merger?: (key: unknown, left: unknown, right: unknown) => unknown): StreamState {
   if (state.shape !== 'grouped') throw new TopologyError(`${op}() follows a grouping (groupByKey or groupBy)`);
   const graph = state.graph;
   const nodeName = options.name ?? graph.nextName(prefix);
   const store = options.store ?? graph.nextName('KSTREAM-AGGREGATE-STATE-STORE');
-  graph.addStore({ name: store, keySerde: state.keySerde, valueSerde, logged: options.logged ?? true });
+  if (state.windows === undefined) graph.addStore({ name: store, keySerde: state.keySerde, valueSerde, logged: options.logged ?? true });
   let parent = state.node;
   if (state.keyChanged) {
     const base = state.groupName ?? store;
@@ -216,29 +218,33 @@ function aggregation(state: StreamState, op: string, prefix: string, options: Ma
     graph.add(`${base}-repartition-sink`, { kind: 'sink', topic, keySerde: state.keySerde, valueSerde: state.valueSerde, partitioner: undefined, internal: true }, [filterNode]);
     parent = graph.add(`${base}-repartition-source`, { kind: 'source', topics: [topic], keySerde: state.keySerde, valueSerde: state.valueSerde, internal: true }, []);
   }
+  if (state.windows !== undefined) return windowedAggregation({ ...state, node: parent }, nodeName, store, options, valueSerde, initializer, aggregator, merger);
   const node = graph.add(nodeName, { kind: 'aggregate', store, initializer, aggregator }, [parent]);
   return { ...state, node, shape: 'table', keyChanged: false, valueSerde, store };
 }
 
 /** Counts records per key (Kafka's `count`); null keys and null values are ignored. */
-export function count<K, V>(options: Omit<MaterializedOptions<number>, 'value'> = {}): OperatorFunction<GroupedRecord<K, V>, TableRow<K, number>> {
-  return dslStep('count', (state) => aggregation(state, 'count', 'KSTREAM-AGGREGATE', options, countSerde as Serde<unknown>, () => 0, (_k, _v, agg) => (agg as number) + 1));
+export function count<K, V>(options: Omit<MaterializedOptions<number>, 'value'> & WindowedMaterialized = {}): OperatorFunction<GroupedRecord<K, V>, TableRow<K, number>> {
+  return dslStep('count', (state) => aggregation(state, 'count', 'KSTREAM-AGGREGATE', options, countSerde as Serde<unknown>, () => 0, (_k, _v, agg) => (agg as number) + 1, (_k, a, b) => (a as number) + (b as number)));
 }
 
 /** Combines values per key (Kafka's `reduce`): the first value is the initial aggregate. */
-export function reduce<K, V>(reducer: (aggregate: V, value: V) => V, options: MaterializedOptions<V> = {}): OperatorFunction<GroupedRecord<K, V>, TableRow<K, V>> {
+export function reduce<K, V>(reducer: (aggregate: V, value: V) => V, options: MaterializedOptions<V> & WindowedMaterialized = {}): OperatorFunction<GroupedRecord<K, V>, TableRow<K, V>> {
   checkFn('reduce', reducer);
   const FIRST = Symbol('first');
+  // Sessions merge two reduced values with the reducer itself, as Kafka's session reduce does.
+  const merge = (_k: unknown, a: unknown, b: unknown): unknown => (a === FIRST ? b : b === FIRST ? a : reducer(a as V, b as V));
   return dslStep('reduce', (state) =>
-    aggregation(state, 'reduce', 'KSTREAM-REDUCE', options as MaterializedOptions<unknown>, (options.value as Serde<unknown> | undefined) ?? state.valueSerde, () => FIRST, (_k, value, agg) => (agg === FIRST ? value : reducer(agg as V, value as V))),
+    aggregation(state, 'reduce', 'KSTREAM-REDUCE', options as MaterializedOptions<unknown>, (options.value as Serde<unknown> | undefined) ?? state.valueSerde, () => FIRST, (_k, value, agg) => (agg === FIRST ? value : reducer(agg as V, value as V)), merge),
   );
 }
 
 /** Folds values per key into an aggregate (Kafka's `aggregate`), starting from `initializer()`. */
-export function aggregate<K, V, A>(initializer: () => A, aggregator: (key: K, value: V, aggregate: A) => A, options: MaterializedOptions<A> = {}): OperatorFunction<GroupedRecord<K, V>, TableRow<K, A>> {
+export function aggregate<K, V, A>(initializer: () => A, aggregator: (key: K, value: V, aggregate: A) => A, options: MaterializedOptions<A> & WindowedMaterialized & { readonly merger?: (key: K, left: A, right: A) => A } = {}): OperatorFunction<GroupedRecord<K, V>, TableRow<K, A>> {
   checkFn('aggregate', initializer);
   checkFn('aggregate', aggregator);
-  return dslStep('aggregate', (state) => aggregation(state, 'aggregate', 'KSTREAM-AGGREGATE', options as MaterializedOptions<unknown>, options.value as Serde<unknown> | undefined, initializer, aggregator as (key: unknown, value: unknown, aggregate: unknown) => unknown));
+  if (options.merger !== undefined) checkFn('aggregate', options.merger);
+  return dslStep('aggregate', (state) => aggregation(state, 'aggregate', 'KSTREAM-AGGREGATE', options as MaterializedOptions<unknown>, options.value as Serde<unknown> | undefined, initializer, aggregator as (key: unknown, value: unknown, aggregate: unknown) => unknown, options.merger as ((key: unknown, left: unknown, right: unknown) => unknown) | undefined));
 }
 
 /** Forces a repartition through `<name>-repartition` (Kafka's `repartition`), e.g. to change the partition count. */

@@ -35,7 +35,7 @@ import { ClosedError, InvalidArgumentError, KafkaProtocolError, ProducerFencedEr
 import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import type { ConsumerClient, ConsumerGroupMetadata, ConsumerRecord, ProducerClient, ProducerRecord, RecordMetadata, TopicPartition, TransactionalProducerClient } from '../clients/api.ts';
-import type { PipelineContext, PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './pipelineOptions.ts';
+import type { PipelineContext, PipelineHooks, PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './pipelineOptions.ts';
 
 export type { PipelineContext, PipelineHooks, PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './pipelineOptions.ts';
 
@@ -97,6 +97,8 @@ export class Pipeline {
   /** Next offset per input partition processed in the open transaction (or since the last commit). */
   private readonly pending = new Map<string, { topic: string; partition: number; offset: bigint }>();
   private pendingRecords = 0;
+  /** Punctuations run since the last commit: work to commit even without input records. */
+  private pendingPunctuations = 0;
   private outstanding: Array<Promise<RecordMetadata | RecordMetadata[]>> = [];
   private inTransaction = false;
   private openedAt = 0;
@@ -250,10 +252,12 @@ export class Pipeline {
         }
         this.raiseFatal();
         if (records.length > 0) await this.exclusive(() => this.processAll(records, tokens));
-        if (this.pendingRecords > 0 && this.context.clock.now() - this.openedAt >= this.commitIntervalMs) await this.exclusive(() => this.commitOrRecover());
+        const punctuate = this.context.hooks?.punctuate;
+        if (punctuate !== undefined) await this.exclusive(() => this.punctuateNow(punctuate));
+        if (this.hasWork() && this.context.clock.now() - this.openedAt >= this.commitIntervalMs) await this.exclusive(() => this.commitOrRecover());
       }
       this.raiseFatal();
-      if (this.pendingRecords > 0) await this.exclusive(() => this.commitOrRecover());
+      if (this.hasWork()) await this.exclusive(() => this.commitOrRecover());
       this.logger.info('pipeline stopped', { ...this.stats, transactionalId: this.transactionalId });
     } catch (error) {
       this.logger.error('pipeline stopped', { ...describe(error), transactionalId: this.transactionalId });
@@ -340,16 +344,55 @@ export class Pipeline {
     }
     for (const record of processed) this.pending.set(tpKey(record.topic, record.partition), { topic: record.topic, partition: record.partition, offset: record.offset + 1n });
     this.pendingRecords += processed.length;
+    this.send(outputs);
+  }
+
+  /** Sends one list per topic; a failure is handled at the commit (which then fails). */
+  private send(outputs: ReadonlyMap<string, ProducerRecord[]>): void {
     for (const [topic, list] of outputs) {
       const sent = this.producer.send(topic, list);
-      // Its failure is handled at the commit (which then fails); until then it is not unhandled.
       sent.catch(() => undefined);
       this.outstanding.push(sent);
     }
   }
 
+  /** Runs the host's due punctuations inside the open (or a new) transaction. */
+  private async punctuateNow(punctuate: NonNullable<PipelineHooks['punctuate']>): Promise<void> {
+    if (this.owned.size === 0) return;
+    const wasIdle = !this.hasWork();
+    let result: readonly PipelineOutput[] | undefined;
+    try {
+      const returned = punctuate();
+      result = returned instanceof Promise ? await returned : returned;
+    } catch (error) {
+      await this.abort(error).catch(() => undefined);
+      throw error;
+    }
+    if (result === undefined) return;
+    if (wasIdle) this.openedAt = this.context.clock.now();
+    await this.beginIfNeeded();
+    this.pendingPunctuations++;
+    const outputs = new Map<string, ProducerRecord[]>();
+    for (const { topic, record } of outputsOf(result, this.options.to)) {
+      let list = outputs.get(topic);
+      if (list === undefined) outputs.set(topic, (list = []));
+      list.push(record);
+    }
+    this.send(outputs);
+  }
+
+  /** How far `topic`-`partition` lags its high watermark (last stable offset under read_committed); undefined before its first fetch. */
+  lagOf(topic: string, partition: number): bigint | undefined {
+    return this.consumer.lag().find((l) => l.topic === topic && l.partition === partition)?.lag;
+  }
+
+  /** Whether something since the last commit waits to be committed. */
+  private hasWork(): boolean {
+    return this.pendingRecords > 0 || this.pendingPunctuations > 0;
+  }
+
   private async beginIfNeeded(): Promise<void> {
-    if (this.pendingRecords === 0) this.openedAt = this.context.clock.now();
+    if (!this.hasWork()) this.openedAt = this.context.clock.now();
     if (!this.exactlyOnce || this.inTransaction) return;
     try {
       this.transactional.beginTransaction();
@@ -396,12 +439,14 @@ export class Pipeline {
 
   /** Outputs and input offsets, together: one transaction commit (or, at least once, acks then an offset commit). */
   private async commit(): Promise<void> {
-    if (this.pendingRecords === 0) return;
-    const offsets = [...this.pending.values()];
+    if (!this.hasWork()) return;
+    const polled = [...this.pending.values()];
+    const offsets = this.context.hooks?.offsetsToCommit?.(polled) ?? polled;
     const count = this.pendingRecords;
     // What the hook adds (a streams app's changelog records) goes in the same transaction, one send per topic.
     const extra = new Map<string, ProducerRecord[]>();
-    for (const { topic, record } of outputsOf(this.context.hooks?.beforeCommit?.() ?? [], this.options.to)) {
+    const before = this.context.hooks?.beforeCommit?.() ?? [];
+    for (const { topic, record } of outputsOf(before instanceof Promise ? await before : before, this.options.to)) {
       let list = extra.get(topic);
       if (list === undefined) extra.set(topic, (list = []));
       list.push(record);
@@ -418,16 +463,18 @@ export class Pipeline {
     if (this.exactlyOnce) {
       // commitTransaction waits for every send; a failed one makes the commit fail (abortable).
       await Promise.allSettled(sends);
-      await this.transactional.sendOffsets(offsets, this.memberMetadata());
+      // A commit of punctuation output alone has no input offsets to add.
+      if (offsets.length > 0) await this.transactional.sendOffsets(offsets, this.memberMetadata());
       await this.transactional.commitTransaction();
       this.inTransaction = false;
     } else {
       await Promise.all(sends);
       this.memberMetadata();
-      await this.consumer.commit(offsets);
+      if (offsets.length > 0) await this.consumer.commit(offsets);
     }
     this.pending.clear();
     this.pendingRecords = 0;
+    this.pendingPunctuations = 0;
     this.processedCount += count;
     this.commitCount++;
     // Every send settled successfully before the commit: these are where the hook's records landed.
@@ -452,7 +499,7 @@ export class Pipeline {
   private async onRevoked(partitions: TopicPartition[]): Promise<void> {
     for (const tp of partitions) this.owned.delete(tpKey(tp.topic, tp.partition));
     await this.exclusive(async () => {
-      if (this.pendingRecords > 0) {
+      if (this.hasWork()) {
         try {
           await this.commit();
         } catch (error) {
@@ -472,7 +519,7 @@ export class Pipeline {
   private async onLost(partitions: TopicPartition[]): Promise<void> {
     for (const tp of partitions) this.owned.delete(tpKey(tp.topic, tp.partition));
     await this.exclusive(async () => {
-      if (this.pendingRecords > 0 || this.inTransaction) {
+      if (this.hasWork() || this.inTransaction) {
         this.logger.warn('pipeline lost its partitions; aborting the transaction', { partitions: partitions.map((tp) => `${tp.topic}-${tp.partition}`), transactionalId: this.transactionalId });
         await this.abort(new KafkaProtocolError('UNKNOWN_MEMBER_ID', 'partitions lost'));
       }
@@ -491,6 +538,7 @@ export class Pipeline {
     const rewind = [...this.pending.values()];
     this.pending.clear();
     this.pendingRecords = 0;
+    this.pendingPunctuations = 0;
     const sends = this.outstanding;
     this.outstanding = [];
     this.abortCount++;

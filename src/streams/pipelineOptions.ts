@@ -87,7 +87,18 @@ export interface PipelineHooks {
   /** Processes a poll's records (those still owned) in one call, instead of `process` per record. */
   processBatch?(records: readonly ConsumerRecord[]): readonly PipelineOutput[] | Promise<readonly PipelineOutput[]>;
   onAssigned?(partitions: readonly TopicPartition[]): Promise<void> | void;
-  beforeCommit?(): readonly PipelineOutput[];
+  /**
+   * Called after every poll, records or not (Kafka's wall-clock punctuation in the poll loop):
+   * undefined when nothing ran, else the outputs of what ran (maybe none), committed with the
+   * next transaction like a record's.
+   */
+  punctuate?(): readonly PipelineOutput[] | undefined | Promise<readonly PipelineOutput[] | undefined>;
+  beforeCommit?(): readonly PipelineOutput[] | Promise<readonly PipelineOutput[]>;
+  /**
+   * The input offsets a commit carries, given the next offsets after what was polled: a host that
+   * holds polled records back (Kafka Streams' max.task.idle.ms) commits only up to the first held one.
+   */
+  offsetsToCommit?(polled: readonly TopicPartitionOffset[]): readonly TopicPartitionOffset[];
   /** After a commit, with where the records `beforeCommit` returned landed and the input offsets it committed. */
   afterCommit?(landed: readonly RecordMetadata[], offsets: readonly TopicPartitionOffset[]): void;
   afterAbort?(): void;

@@ -10,6 +10,9 @@ export interface Run {
   readonly task: StreamTask;
   readonly topic: string;
   readonly raws: RawRecord[];
+  /** The partition read, by full topic name (known to the thread's partition groups). */
+  readonly fullTopic?: string;
+  readonly partition?: number;
 }
 
 /**

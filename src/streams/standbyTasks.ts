@@ -7,7 +7,7 @@
  * position instead of the whole changelog.
  */
 import { sleep } from '../clock.ts';
-import { ClosedError } from '../errors.ts';
+import { ClosedError, SamsaError } from '../errors.ts';
 import type { ConsumerClient, ConsumerRecord, TopicPartition } from '../clients/api.ts';
 import type { ReadOnlyKeyValueStore } from './stores/keyValueStore.ts';
 import { advanceCheckpoint, changelogPartitions, closeTaskStores, openTaskStores, saveCheckpoint } from './taskStores.ts';
@@ -122,7 +122,8 @@ export class StandbyTasks {
         try {
           records = await consumer.poll({ timeoutMs: 100 });
         } catch (error) {
-          if (this.closed || ClosedError.is(error)) return;
+          // ClosedError.is is SamsaError.is (true for any samsa error): the code tells a closed consumer.
+          if (this.closed || error instanceof ClosedError || (SamsaError.is(error) && error.code === 'CLOSED')) return;
           // A standby only lags while its changelog cannot be read: it never stops the app.
           this.ctx.logger.warn('a standby could not read its changelogs; retrying', { error: error instanceof Error ? error.message : String(error) });
           await sleep(this.ctx.clock, this.ctx.config.consumer?.retryBackoffMs ?? 100);

@@ -23,8 +23,9 @@ import { streamsAssignor } from './streamsAssignor.ts';
 import { advanceCheckpoint, changelogPartitions, closeTaskStores, openTaskStores, parseTaskId, restoreTaskStores } from './taskStores.ts';
 import type { StreamsContext, TaskStores } from './taskStores.ts';
 import { StreamTask } from './task.ts';
-import type { OutputRecord, RawRecord, TaskHost } from './task.ts';
-import { byTimestamp } from './recordChoice.ts';
+import type { OutputRecord, TaskHost } from './task.ts';
+import { PartitionGroups } from './partitionGroup.ts';
+import { DEFAULT_CACHE_MAX_BYTES } from './recordCache.ts';
 import type { Run } from './recordChoice.ts';
 import type { TransactionalKeyValueStore } from './stores/keyValueStore.ts';
 import { createThreadActor, threadStateOf } from './streamThreadState.ts';
@@ -51,18 +52,25 @@ export class StreamThread {
   /** The standby tasks the last assignment gave this thread (read by the assignor's onAssignment, applied in onAssigned). */
   private assignedStandbys: readonly string[] = [];
   private collected: OutputRecord[] = [];
+  /** Records fetched but not yet processed, per task and partition (Kafka's PartitionGroup). */
+  private readonly groups: PartitionGroups;
+  /** Per input partition, the offset after the last record processed since the last commit. */
+  private readonly processedNext = new Map<string, TopicPartitionOffset>();
   private readonly host: TaskHost;
   private report: (event: ThreadEvent) => void = () => undefined;
 
   constructor(
     private readonly ctx: StreamsContext,
     readonly index: number,
+    /** The instance's global stores by name (read-only views), for tasks that join a GlobalKTable. */
+    globalStore?: (name: string) => unknown,
   ) {
     const base = ctx.config.clientId ?? `${ctx.appId}-client`;
     // A replacement thread gets its own client and transactional ids, as Kafka Streams' do.
     const clientId = index === 0 ? base : `${base}-thread-${index}`;
     this.name = `${clientId}-StreamThread-${index + 1}`;
     this.standbys = new StandbyTasks(ctx, clientId);
+    this.groups = new PartitionGroups(ctx.config.maxTaskIdleMs ?? 0, (topic, partition) => this.pipeline?.lagOf(topic, partition));
     this.host = {
       topicName: (topic, internal) => (internal ? `${ctx.appId}-${topic}` : topic),
       partitionsOf: (topic) => ctx.partitions.get(topic),
@@ -71,8 +79,11 @@ export class StreamThread {
       defaultValueSerde: ctx.defaultValueSerde,
       onDeserializationError: ctx.onDeserializationError,
       wallClock: () => ctx.clock.now(),
+      cacheMaxBytes: ctx.config.statestoreCacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
+      idleStreamTimeAdvance: ctx.config.idleStreamTimeAdvance !== undefined,
       logger: ctx.logger,
       ...(ctx.config.timestampExtractor === undefined ? {} : { timestampExtractor: ctx.config.timestampExtractor }),
+      ...(globalStore === undefined ? {} : { globalStore }),
     };
     this.actor = createThreadActor({
       startLoop: (report) => {
@@ -146,10 +157,18 @@ export class StreamThread {
         paused: () => ctx.paused(),
         hooks: {
           processBatch: (records) => this.processBatch(records),
+          punctuate: () => this.punctuateWallClock(),
+          offsetsToCommit: (polled) => this.offsetsToCommit(polled),
           onAssigned: (partitions) => this.onAssigned(partitions),
-          beforeCommit: () => this.changelogOutputs(),
+          beforeCommit: () => this.beforeCommit(),
           afterCommit: (landed, offsets) => this.afterCommit(landed, offsets),
-          afterAbort: () => this.forEachStore((s) => s.abort()),
+          afterAbort: () => {
+            // The consumer is rewound to the committed offsets: held records come again.
+            this.groups.drop();
+            this.processedNext.clear();
+            for (const t of this.tasks.values()) t.task.abortCache();
+            this.forEachStore((s) => s.abort());
+          },
           onRevoked: (partitions) => this.onRevoked(partitions),
           onLost: (partitions) => this.onLost(partitions),
         },
@@ -174,41 +193,101 @@ export class StreamThread {
   }
 
   /**
-   * A poll's records, given to their tasks in batches: a task's records of one partition in offset
-   * order, and across its partitions (a table and a stream, co-partitioned) the record with the
-   * smallest timestamp first, as Kafka Streams chooses by the smallest head timestamp. An RxJS
-   * step sees each batch whole.
+   * A poll's records, buffered per task and partition (partitionGroup.ts), then given to their
+   * tasks in batches as they become ready: a task's records of one partition in offset order, and
+   * across its partitions (a table and a stream, co-partitioned) the record with the smallest
+   * timestamp first, as Kafka Streams chooses by the smallest head timestamp. An RxJS step sees
+   * each batch whole.
    */
   private processBatch(records: readonly ConsumerRecord[]): PipelineOutput[] | Promise<PipelineOutput[]> {
-    this.collected = [];
-    const perPartition = new Map<string, { task: StreamTask; topic: string; raws: RawRecord[] }>();
     for (const record of records) {
-      const id = `${record.topic}\u0000${record.partition}`;
-      let run = perPartition.get(id);
-      if (run === undefined) {
-        const name = this.topologyName(record.topic);
-        const sub = this.ctx.topology.subtopologyOf(name);
-        const state = sub === undefined ? undefined : this.tasks.get(`${sub.id}_${record.partition}`);
-        if (state === undefined) throw new KafkaProtocolError('UNKNOWN_MEMBER_ID', `no task for ${record.topic}-${record.partition}: it is not assigned to this instance`);
-        perPartition.set(id, (run = { task: state.task, topic: name, raws: [] }));
-      }
-      run.raws.push({ key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers, offset: record.offset });
+      const name = this.topologyName(record.topic);
+      const sub = this.ctx.topology.subtopologyOf(name);
+      const state = sub === undefined ? undefined : this.tasks.get(`${sub.id}_${record.partition}`);
+      if (sub === undefined || state === undefined) throw new KafkaProtocolError('UNKNOWN_MEMBER_ID', `no task for ${record.topic}-${record.partition}: it is not assigned to this instance`);
+      this.groups.add(state.task, () => sub.sourceTopics.map((t) => ({ topic: t, fullTopic: this.host.topicName(t, this.ctx.topology.internalTopics.has(t)), partition: record.partition })), record.topic, record.partition, { key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers, offset: record.offset });
     }
-    const perTask = new Map<StreamTask, Run[]>();
-    for (const run of perPartition.values()) {
-      const list = perTask.get(run.task);
-      if (list === undefined) perTask.set(run.task, [run]);
-      else list.push(run);
-    }
-    const runs = [...perTask.values()].flatMap((list) => (list.length === 1 ? list : byTimestamp(list)));
+    return this.processReady() ?? [];
+  }
+
+  /** Processes the buffered records that may go now; undefined when none may. */
+  private processReady(): PipelineOutput[] | Promise<PipelineOutput[]> | undefined {
+    const runs = this.groups.take(this.ctx.clock.now());
+    if (runs.length === 0) return undefined;
+    this.collected = [];
     const take = (): PipelineOutput[] => this.collected.splice(0).map(toOutput);
     for (let i = 0; i < runs.length; i++) {
       const run = runs[i] as Run;
+      this.noteProcessed(run);
       const result = run.task.process(run.topic, run.raws);
       if (result instanceof Promise) return result.then(() => this.processRuns(runs, i + 1)).then(take);
     }
     return take();
   }
+
+  /** Where a partition's processing got to, for the next commit (held records stay uncommitted). */
+  private noteProcessed(run: Run): void {
+    const last = run.raws.at(-1);
+    if (last === undefined || run.fullTopic === undefined || run.partition === undefined) return;
+    this.processedNext.set(`${run.fullTopic}\u0000${run.partition}`, { topic: run.fullTopic, partition: run.partition, offset: last.offset + 1n });
+  }
+
+  /**
+   * The input offsets a commit may carry: after the last record processed per partition, but never
+   * past a record still held (a crash or a rebalance must read it again).
+   */
+  private offsetsToCommit(polled: readonly TopicPartitionOffset[]): TopicPartitionOffset[] {
+    const out = new Map<string, TopicPartitionOffset>();
+    for (const o of [...polled, ...this.processedNext.values()]) {
+      const k = `${o.topic}\u0000${o.partition}`;
+      const prior = out.get(k);
+      if (prior === undefined || o.offset > prior.offset) out.set(k, o);
+    }
+    return [...out.values()].map((o) => {
+      const held = this.groups.heldFrom(o.topic, o.partition);
+      return held === undefined ? o : { ...o, offset: held };
+    });
+  }
+
+  /** Runs the wall-clock punctuators that are due (Kafka checks them in every poll loop); undefined when none is. */
+  private punctuateWallClock(): PipelineOutput[] | undefined | Promise<PipelineOutput[] | undefined> {
+    // Held records a task may now process without its empty partitions (max.task.idle.ms passed).
+    const ready = this.processReady();
+    if (ready instanceof Promise) return ready.then(async (outputs) => [...outputs, ...((await this.runWallClock()) ?? [])]);
+    const punctuated = this.runWallClock();
+    if (ready === undefined) return punctuated;
+    if (punctuated instanceof Promise) return punctuated.then((outputs) => [...ready, ...(outputs ?? [])]);
+    return [...ready, ...(punctuated ?? [])];
+  }
+
+  /**
+   * Wall-clock work of every poll: the due wall-clock punctuators, and with `idleStreamTimeAdvance`
+   * the stream time of quiet tasks moved up to `now − maxSkewMs`. Undefined when nothing ran.
+   */
+  private runWallClock(): PipelineOutput[] | undefined | Promise<PipelineOutput[]> {
+    const now = this.ctx.clock.now();
+    const skew = this.ctx.config.idleStreamTimeAdvance?.maxSkewMs;
+    const work: Array<() => void | Promise<void>> = [];
+    for (const { task } of this.tasks.values()) {
+      if (task.due('WALL_CLOCK_TIME', now)) work.push(() => task.punctuate('WALL_CLOCK_TIME', now));
+      // Only a task that has seen records has a stream time to move (and windows to close).
+      if (skew !== undefined && task.streamTime >= 0 && now - skew > task.streamTime) work.push(() => task.advanceStreamTime(now - skew));
+    }
+    if (work.length === 0) return undefined;
+    this.collected = [];
+    const take = (): PipelineOutput[] => this.collected.splice(0).map(toOutput);
+    for (let i = 0; i < work.length; i++) {
+      const result = (work[i] as () => void | Promise<void>)();
+      if (result instanceof Promise) {
+        return result.then(async () => {
+          for (const w of work.slice(i + 1)) await w();
+          return take();
+        });
+      }
+    }
+    return take();
+  }
+
 
   /** The rest of the runs, after one went asynchronous. */
   private async processRuns(runs: readonly Run[], from: number): Promise<void> {
@@ -222,6 +301,26 @@ export class StreamThread {
   private topologyName(topic: string): string {
     const prefix = `${this.ctx.appId}-`;
     return topic.startsWith(prefix) && this.ctx.topology.internalTopics.has(topic.slice(prefix.length)) ? topic.slice(prefix.length) : topic;
+  }
+
+  /**
+   * What a commit adds to its transaction: the record caches flushed downstream (their sinks'
+   * records), then every store's changelog records, the flush's own writes included.
+   */
+  private beforeCommit(): PipelineOutput[] | Promise<PipelineOutput[]> {
+    this.collected = [];
+    const dirty = [...this.tasks.values()];
+    const done = (): PipelineOutput[] => [...this.collected.splice(0).map(toOutput), ...this.changelogOutputs()];
+    for (let i = 0; i < dirty.length; i++) {
+      const result = (dirty[i] as ActiveTask).task.flushCache();
+      if (result instanceof Promise) {
+        return result.then(async () => {
+          for (const t of dirty.slice(i + 1)) await t.task.flushCache();
+          return done();
+        });
+      }
+    }
+    return done();
   }
 
   private changelogOutputs(): PipelineOutput[] {
@@ -242,6 +341,7 @@ export class StreamThread {
    */
   private afterCommit(landed: readonly RecordMetadata[], offsets: readonly TopicPartitionOffset[]): void {
     this.forEachStore((s) => s.commitQuietly());
+    this.processedNext.clear();
     for (const o of offsets) this.committedInputs.set(`${o.topic}-${o.partition}`, o);
     this.recordCheckpoints(landed);
     this.ctx.committed();
@@ -305,6 +405,8 @@ export class StreamThread {
   private onRevoked(partitions: readonly TopicPartition[]): void {
     this.report({ type: 'revoked' });
     for (const tp of partitions) this.committedInputs.delete(`${tp.topic}-${tp.partition}`);
+    // Held records were not committed: whoever owns the partitions next reads them again.
+    this.groups.drop(this.taskIdsOf(partitions));
     for (const id of this.taskIdsOf(partitions)) {
       const t = this.tasks.get(id);
       if (t === undefined) continue;
@@ -316,6 +418,7 @@ export class StreamThread {
   private onLost(partitions: readonly TopicPartition[]): void {
     this.report({ type: 'revoked' });
     for (const tp of partitions) this.committedInputs.delete(`${tp.topic}-${tp.partition}`);
+    this.groups.drop(this.taskIdsOf(partitions));
     for (const id of this.taskIdsOf(partitions)) {
       const t = this.tasks.get(id);
       if (t === undefined) continue;

@@ -9,6 +9,7 @@ import type { ConsumerOptions, ProducerOptions } from '../clients/api.ts';
 import type { Serde } from './serdes.ts';
 import type { TimestampExtractor } from './task.ts';
 import type { ReadOnlyKeyValueStore, StoreChange } from './stores/keyValueStore.ts';
+import type { ReadOnlySessionStore, ReadOnlyWindowStore } from './stores/windowStore.ts';
 import type { StreamsMetrics } from './appObservables.ts';
 import type { StreamsState } from './appState.ts';
 import type { ThreadState } from './streamThreadState.ts';
@@ -57,6 +58,26 @@ export interface StreamsConfig {
    * tail (default 0: a new owner restores the whole changelog).
    */
   readonly numStandbyReplicas?: number;
+  /**
+   * `statestore.cache.max.bytes`: the record cache in front of materialized tables (default 10 MiB,
+   * Kafka's): updates of a key between two commits go downstream as one record. 0 disables it, so
+   * every update is forwarded at once.
+   */
+  readonly statestoreCacheMaxBytes?: number;
+  /**
+   * `max.task.idle.ms`: how long a task reading several partitions (a join's sides) waits for an
+   * empty one before processing the others (default 0: waits only while that partition has data on
+   * the broker not yet fetched; -1: never waits). See partitionGroup.ts.
+   */
+  readonly maxTaskIdleMs?: number;
+  /**
+   * Beyond Kafka (off by default, so results stay Kafka's): a task whose partitions are quiet has
+   * its stream time moved with the wall clock, to at most `now − maxSkewMs`, so windows close and
+   * suppressed final results go out without new records (Kafka's stream time moves only with data,
+   * and a quiet partition never closes its windows). A record older than that skew arriving later
+   * is late by the usual rules. Needs event time that tracks the wall clock within `maxSkewMs`.
+   */
+  readonly idleStreamTimeAdvance?: { readonly maxSkewMs: number };
   /** `windowstore.changelog.additional.retention.ms`: how much longer than its store a window or session changelog keeps records (default 1 day). */
   readonly windowstoreChangelogAdditionalRetentionMs?: number;
   /** `default.timestamp.extractor`: the timestamp each record counts at (default: the record's own; a negative one fails the task, as Kafka's FailOnInvalidTimestamp). */
@@ -111,6 +132,14 @@ export interface StreamsApp {
    * @throws InvalidArgumentError for an unknown store name.
    */
   store<K = unknown, V = unknown>(name: string, options?: StoreQueryOptions): ReadOnlyKeyValueStore<K, V>;
+  /**
+   * A local window store for interactive queries (Kafka's `QueryableStoreTypes.windowStore()`):
+   * the committed windows of this instance's tasks.
+   * @throws InvalidArgumentError for an unknown store or one that is not a window store.
+   */
+  windowStore<K = unknown, V = unknown>(name: string, options?: StoreQueryOptions): ReadOnlyWindowStore<K, V>;
+  /** A local session store for interactive queries (Kafka's `QueryableStoreTypes.sessionStore()`). @throws InvalidArgumentError as `windowStore`. */
+  sessionStore<K = unknown, V = unknown>(name: string, options?: StoreQueryOptions): ReadOnlySessionStore<K, V>;
   /** This instance's stream threads: name, state, active and standby tasks (Kafka's `metadataForLocalThreads`). */
   localThreadsMetadata(): ThreadMetadata[];
   /** Records processed and committed so far, commits, aborts, and each task's counters. */

@@ -17,6 +17,7 @@ import type { AnyRecord, Change } from './record.ts';
 import type { Serde } from './serdes.ts';
 import { bytes, deserializeWith, serializeWith } from './serdes.ts';
 import { changeSerde } from './internalSerdes.ts';
+import { RecordCache } from './recordCache.ts';
 import type { TransactionalKeyValueStore } from './stores/keyValueStore.ts';
 import { timedStoreView } from './stores/windowStore.ts';
 import type { BytesStore } from './stores/windowStore.ts';
@@ -54,12 +55,16 @@ export interface TaskHost {
   readonly defaultValueSerde: Serde<unknown> | undefined;
   /** What to do with a record that fails to deserialize: throw (Kafka's LogAndFail) or skip it. */
   readonly onDeserializationError: (error: SamsaError) => 'fail' | 'continue';
-  /** Wall-clock time (ms) for `WALL_CLOCK_TIME` punctuation and `currentSystemTimeMs` (the injected clock). */
+  /** Wall-clock time (ms) for `WALL_CLOCK_TIME` punctuation and `currentSystemTimeMs` (the injected clock; 0 without one). */
   readonly wallClock?: () => number;
   /** Where dropped records (late, null keys) are reported, at debug. */
   readonly logger?: Logger;
   /** `default.timestamp.extractor`: the timestamp a record counts at (default: its own; negative fails). */
   readonly timestampExtractor?: TimestampExtractor;
+  /** `statestore.cache.max.bytes` of this task's record cache; 0 or undefined: no cache (every update forwarded at once). */
+  readonly cacheMaxBytes?: number;
+  /** `idleStreamTimeAdvance` is on: the owner moves stream time of quiet tasks with the wall clock (advanceStreamTime). */
+  readonly idleStreamTimeAdvance?: boolean;
   /** A global store (a GlobalKTable's) by name: the instance's full copy, read-only to processors. */
   readonly globalStore?: (name: string) => unknown;
 }
@@ -90,6 +95,7 @@ export class StreamTask {
   /** Records dropped by its processors (late for their window, null keys where a key is needed). */
   droppedRecords = 0;
   private readonly schedules: Schedule[] = [];
+  private readonly cache: RecordCache | undefined;
   private readonly views = new Map<string, unknown>();
   private readonly processors = new Map<string, { processor: Processor<unknown, unknown, unknown, unknown>; out: AnyRecord[] }>();
   private current: { topic: string; partition: number; offset: bigint } | undefined;
@@ -103,7 +109,9 @@ export class StreamTask {
     private readonly nodes: readonly string[],
     readonly stores: ReadonlyMap<string, TransactionalKeyValueStore<unknown, unknown>>,
     private readonly host: TaskHost,
-  ) {}
+  ) {
+    this.cache = (host.cacheMaxBytes ?? 0) > 0 ? new RecordCache(host.cacheMaxBytes as number) : undefined;
+  }
 
   /**
    * Processes records of `topic` (one of this task's source topics, by its name in the
@@ -170,6 +178,21 @@ export class StreamTask {
     return chain;
   }
 
+  /**
+   * Moves stream time forward to `time` without a record (samsa's `idleStreamTimeAdvance`, off by
+   * default: Kafka's stream time moves only with data), running the stream-time punctuators.
+   */
+  advanceStreamTime(time: number): void | Promise<void> {
+    if (this.closed || time <= this.streamTime) return;
+    this.streamTime = time;
+    return this.punctuate('STREAM_TIME', time);
+  }
+
+  /** Whether a punctuator of `type` is due at `now` (so the owner runs `punctuate` in a transaction). */
+  due(type: PunctuationType, now: number): boolean {
+    return !this.closed && this.schedules.some((s) => !s.cancelled && s.type === type && now >= s.next);
+  }
+
   private extract(topic: string, raw: RawRecord, key: unknown, value: unknown): number {
     const extractor = this.host.timestampExtractor;
     const timestamp = extractor === undefined ? raw.timestamp : extractor({ topic, partition: this.partition, offset: raw.offset, key, value, timestamp: raw.timestamp, headers: raw.headers }, this.streamTime);
@@ -197,8 +220,48 @@ export class StreamTask {
   private run(node: TopologyNode, batch: readonly AnyRecord[]): void | Promise<void> {
     if (batch.length === 0) return;
     const routed = this.compute(node, batch);
-    if (routed instanceof Promise) return routed.then((r) => this.forward(node, r));
-    return this.forward(node, routed);
+    if (routed instanceof Promise) return routed.then((r) => this.forwardOrCache(node, r));
+    return this.forwardOrCache(node, routed);
+  }
+
+  /** A materialized table's updates wait in the record cache (Kafka's); other nodes forward at once. */
+  private forwardOrCache(node: TopologyNode, routed: Routed): void | Promise<void> {
+    if (this.cache === undefined || !('all' in routed) || !cached(node)) return this.forward(node, routed);
+    const evicted = this.cache.put(node, routed.all);
+    return evicted.length === 0 ? undefined : this.forward(node, { all: evicted });
+  }
+
+  /**
+   * Sends what the record cache holds downstream, upstream nodes first (so a cached table fed by
+   * another is flushed after it): before every commit, and after every input in the test driver.
+   */
+  flushCache(): void | Promise<void> {
+    const cache = this.cache;
+    if (cache === undefined || !cache.dirty) return;
+    let chain: Promise<void> | undefined;
+    for (const name of this.nodes) {
+      const node = this.topology.nodes.get(name) as TopologyNode;
+      const run = (): void | Promise<void> => {
+        const records = cache.take(name);
+        return records.length === 0 ? undefined : this.forward(node, { all: records });
+      };
+      if (chain !== undefined) chain = chain.then(run);
+      else {
+        const result = run();
+        if (result instanceof Promise) chain = result;
+      }
+    }
+    return chain;
+  }
+
+  /** Whether the record cache holds updates not yet forwarded. */
+  get cacheDirty(): boolean {
+    return this.cache?.dirty === true;
+  }
+
+  /** Drops the record cache: the transaction its updates belonged to aborted. */
+  abortCache(): void {
+    this.cache?.clear();
   }
 
   /** Sends each child its batch, in child order; async children are awaited in turn. */
@@ -382,7 +445,9 @@ export class StreamTask {
         recordMetadata: undefined,
         schedule: (intervalMs, type, punctuator) => this.schedule(node, intervalMs, type, punctuator),
         currentStreamTimeMs: () => this.streamTime,
-        currentSystemTimeMs: () => this.host.wallClock?.() ?? Date.now(),
+        currentSystemTimeMs: () => this.host.wallClock?.() ?? 0,
+        idleStreamTimeAdvance: this.host.idleStreamTimeAdvance === true,
+        defaultSerdes: () => ({ key: required(this.host.defaultKeySerde, name, 'key'), value: required(this.host.defaultValueSerde, name, 'value') }),
         droppedRecord: (reason, record) => {
           this.droppedRecords++;
           this.host.logger?.debug('record dropped', { task: this.id, processor: name, reason, timestamp: record.timestamp, streamTime: this.streamTime });
@@ -458,6 +523,12 @@ export class StreamTask {
     if (store === undefined) throw new TopologyError(`task ${this.id} has no store "${name}"`);
     return store;
   }
+}
+
+/** Whether a node's output goes through the record cache: materialized tables' updates. */
+function cached(node: TopologyNode): boolean {
+  const kind = node.spec.kind;
+  return kind === 'aggregate' || kind === 'tableAggregate' || kind === 'tableSource' || (kind === 'process' && node.spec.cached === true);
 }
 
 /** The serdes a store's byte layer is opened with: its own (or the defaults) for a key-value store, raw bytes for window and session stores, which encode keys and values themselves. */

@@ -3,7 +3,9 @@
  * test driver does. Every topic has one partition; each piped record is processed at once through
  * every sub-topology it reaches (repartition topics included), then the tasks commit: store writes
  * become visible and their changelog records are written. What sinks write is read back from
- * output topics. With asynchronous RxJS steps, `await driver.idle()` before reading.
+ * output topics. With asynchronous RxJS steps, `await driver.idle()` before reading. A record piped
+ * into a global table's topic updates its global store at once (in order with other piped
+ * records), so stream records piped after it see it.
  */
 import { ClosedError, InvalidArgumentError, TopologyError } from '../errors.ts';
 import type { SamsaError } from '../errors.ts';
@@ -15,9 +17,11 @@ import type { ReadOnlyKeyValueStore, TransactionalKeyValueStore } from './stores
 import { required, storeSerdes, StreamTask, timedOptions } from './task.ts';
 import type { OutputRecord, RawRecord, TaskHost, TimestampExtractor } from './task.ts';
 import type { Logger } from '../logger.ts';
+import { DEFAULT_CACHE_MAX_BYTES } from './recordCache.ts';
 import { timedStoreView } from './stores/windowStore.ts';
 import type { ReadOnlySessionStore, ReadOnlyWindowStore } from './stores/windowStore.ts';
-import type { Topology } from './topology.ts';
+import type { GlobalStoreSpec, Topology } from './topology.ts';
+import { globalUpdate } from './globalStateManager.ts';
 
 /** Configuration of the test driver (a subset of the streams app's). */
 export interface TestDriverConfig {
@@ -33,6 +37,10 @@ export interface TestDriverConfig {
   readonly deserializationExceptionHandler?: 'logAndFail' | 'logAndContinue';
   /** Wall-clock start (ms), also the default timestamp of piped records (default 0). */
   readonly initialWallClockTimeMs?: number;
+  /** `statestore.cache.max.bytes` (default 10 MiB); the driver flushes the caches after every input, as Kafka's. */
+  readonly statestoreCacheMaxBytes?: number;
+  /** As the streams app's `idleStreamTimeAdvance` (off by default): `advanceWallClockTime` also moves the stream time of tasks to at most `wall clock − maxSkewMs`. */
+  readonly idleStreamTimeAdvance?: { readonly maxSkewMs: number };
   /** `default.timestamp.extractor`, as the streams app's. */
   readonly timestampExtractor?: TimestampExtractor;
   /** Where dropped records are reported (debug). */
@@ -52,6 +60,8 @@ export class TopologyTestDriver {
   private readonly applicationId: string;
   private readonly tasks = new Map<number, StreamTask>();
   private readonly stores = new Map<string, TransactionalKeyValueStore<unknown, unknown>>();
+  /** Global stores by topic, with the read-only view tasks get. */
+  private readonly globals = new Map<string, { readonly global: GlobalStoreSpec; readonly store: TransactionalKeyValueStore<unknown, unknown>; readonly view: ReadOnlyKeyValueStore<unknown, unknown>; readonly serdes: ReturnType<typeof storeSerdes> }>();
   private readonly topics = new Map<string, OutputRecord[]>();
   private readonly offsets = new Map<string, bigint>();
   private readonly queue: Array<{ topic: string; record: OutputRecord }> = [];
@@ -60,6 +70,7 @@ export class TopologyTestDriver {
   private failure: unknown;
   private wallClock: number;
   private readonly host: TaskHost;
+  private readonly idleSkewMs: number | undefined;
   private closed = false;
   /** Records skipped by `logAndContinue`, with why. */
   readonly skipped: SamsaError[] = [];
@@ -70,6 +81,7 @@ export class TopologyTestDriver {
   ) {
     this.applicationId = config.applicationId ?? 'test-app';
     this.wallClock = config.initialWallClockTimeMs ?? 0;
+    this.idleSkewMs = config.idleStreamTimeAdvance?.maxSkewMs;
     const handler = config.deserializationExceptionHandler ?? 'logAndFail';
     if (handler !== 'logAndFail' && handler !== 'logAndContinue') throw new InvalidArgumentError('deserializationExceptionHandler', `expected "logAndFail" or "logAndContinue", got ${JSON.stringify(handler)}`);
     const host: TaskHost = (this.host = {
@@ -84,6 +96,12 @@ export class TopologyTestDriver {
         return 'continue';
       },
       wallClock: () => this.wallClock,
+      cacheMaxBytes: config.statestoreCacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
+      idleStreamTimeAdvance: config.idleStreamTimeAdvance !== undefined,
+      globalStore: (name) => {
+        const global = this.topology.globalStores.get(name);
+        return global === undefined ? undefined : this.globals.get(global.topic)?.view;
+      },
       ...(config.logger === undefined ? {} : { logger: config.logger }),
       ...(config.timestampExtractor === undefined ? {} : { timestampExtractor: config.timestampExtractor }),
     });
@@ -91,16 +109,26 @@ export class TopologyTestDriver {
     for (const spec of topology.stores.values()) {
       this.stores.set(spec.name, inMemoryKeyValueStore(spec.name, { ...storeSerdes(spec, host), changelogTopic: `${this.applicationId}-${spec.name}-changelog` }));
     }
+    for (const global of topology.globalStores.values()) {
+      // The serdes see the topic the bytes came from, as the app's global reader does.
+      const serdes = storeSerdes(global.spec, host);
+      const store = inMemoryKeyValueStore(global.spec.name, { ...serdes, changelogTopic: global.topic });
+      this.stores.set(global.spec.name, store);
+      this.globals.set(global.topic, { global, store, view: store.readCommitted(), serdes });
+    }
     for (const sub of topology.subtopologies) {
       const stores = new Map(sub.stores.map((name) => [name, this.stores.get(name) as TransactionalKeyValueStore<unknown, unknown>]));
       this.tasks.set(sub.id, new StreamTask(`${sub.id}_0`, 0, topology, sub.nodes, stores, host));
     }
   }
 
-  /** A topic to pipe records into; `topic` must be a source topic of the topology. */
+  /** A topic to pipe records into; `topic` must be a source topic of the topology or a global table's topic. */
   createInputTopic<K, V>(topic: string, keySerde: Serde<K>, valueSerde: Serde<V>): TestInputTopic<K, V> {
     this.checkOpen();
-    if (!this.topology.sourceTopics.includes(topic)) throw new TopologyError(`"${topic}" is not a source topic of this topology (sources: ${this.topology.sourceTopics.join(', ') || 'none'})`);
+    if (!this.topology.sourceTopics.includes(topic) && !this.globals.has(topic)) {
+      const sources = [...this.topology.sourceTopics, ...this.globals.keys()];
+      throw new TopologyError(`"${topic}" is not a source topic of this topology (sources: ${sources.join(', ') || 'none'})`);
+    }
     return new TestInputTopic(this, topic, keySerde, valueSerde);
   }
 
@@ -147,8 +175,13 @@ export class TopologyTestDriver {
       let chain: Promise<void> | undefined;
       for (const task of this.tasks.values()) {
         const run = (): void | Promise<void> => {
-          const result = task.punctuate('WALL_CLOCK_TIME', this.wallClock);
-          return result instanceof Promise ? result.then(() => this.processAll()) : this.processAll();
+          const skew = this.idleSkewMs;
+          const advanced = skew !== undefined && task.streamTime >= 0 ? task.advanceStreamTime(this.wallClock - skew) : undefined;
+          const punctuate = (): void | Promise<void> => {
+            const result = task.punctuate('WALL_CLOCK_TIME', this.wallClock);
+            return result instanceof Promise ? result.then(() => this.processAll()) : this.processAll();
+          };
+          return advanced instanceof Promise ? advanced.then(punctuate) : punctuate();
         };
         if (chain !== undefined) chain = chain.then(run);
         else {
@@ -192,7 +225,12 @@ export class TopologyTestDriver {
   }
 
   /** Runs a step now, or behind the asynchronous work still running; commits after it, aborts on its failure. */
-  private runStep(step: () => void | Promise<void>): void {
+  private runStep(work: () => void | Promise<void>): void {
+    // Kafka's driver flushes the record caches after every input, before the commit.
+    const step = (): void | Promise<void> => {
+      const done = work();
+      return done instanceof Promise ? done.then(() => this.flushCaches()) : this.flushCaches();
+    };
     if (this.tail !== undefined) {
       this.chain(this.tail.then(step));
       return;
@@ -242,6 +280,14 @@ export class TopologyTestDriver {
   private processOne(topic: string, record: OutputRecord): void | Promise<void> {
     const internalName = topic.startsWith(`${this.applicationId}-`) ? topic.slice(this.applicationId.length + 1) : undefined;
     const name = internalName !== undefined && this.topology.internalTopics.has(internalName) ? internalName : topic;
+    const global = this.globals.get(topic);
+    if (global !== undefined) {
+      const offset = this.offsets.get(`in:${topic}`) ?? 0n;
+      this.offsets.set(`in:${topic}`, offset + 1n);
+      const update = globalUpdate({ key: record.key, value: record.value, partition: 0, offset }, topic, global.serdes, this.host.onDeserializationError);
+      if (update !== undefined) global.store.restore([update]);
+      return;
+    }
     const sub = this.topology.subtopologyOf(name);
     if (sub === undefined) return;
     const offset = this.offsets.get(`in:${topic}`) ?? 0n;
@@ -258,6 +304,21 @@ export class TopologyTestDriver {
     if (internalName !== undefined && this.topology.internalTopics.has(internalName)) this.queue.push({ topic: record.topic, record });
   }
 
+  /** Flushes every task's record cache and processes what the flush wrote to internal topics, until nothing is left. */
+  private flushCaches(): void | Promise<void> {
+    for (;;) {
+      let pending: Promise<void> | undefined;
+      for (const task of this.tasks.values()) {
+        const flushed = task.flushCache();
+        if (flushed instanceof Promise) pending = (pending ?? Promise.resolve()).then(() => flushed);
+      }
+      if (pending !== undefined) return pending.then(() => this.processAll()).then(() => this.flushCaches());
+      const queued = this.processAll();
+      if (queued instanceof Promise) return queued.then(() => this.flushCaches());
+      if (![...this.tasks.values()].some((t) => t.cacheDirty)) return;
+    }
+  }
+
   private commit(): void {
     for (const store of this.stores.values()) {
       if (this.topology.stores.get(store.name)?.logged === true) {
@@ -270,6 +331,7 @@ export class TopologyTestDriver {
 
   private abort(): void {
     this.queue.length = 0;
+    for (const task of this.tasks.values()) task.abortCache();
     for (const store of this.stores.values()) store.abort();
   }
 

@@ -57,6 +57,10 @@ export interface Cancellable {
 export interface InternalProcessorContext<KOut = unknown, VOut = unknown> extends ProcessorContext<KOut, VOut> {
   /** Counts a dropped record (late for its window, a null key) and logs it at debug. */
   droppedRecord(reason: string, record: StreamRecord<unknown, unknown>): void;
+  /** The application's default serdes, for nodes that were given none. */
+  defaultSerdes(): { readonly key: Serde<unknown>; readonly value: Serde<unknown> };
+  /** Whether stream time also advances with the wall clock on quiet partitions (`idleStreamTimeAdvance`): final results then follow it. */
+  readonly idleStreamTimeAdvance: boolean;
 }
 
 /** What each kind of node does; the runtime's processors implement them. */
@@ -86,7 +90,14 @@ export type NodeSpec =
       readonly adder: (key: unknown, value: unknown, aggregate: unknown) => unknown;
       readonly subtractor: (key: unknown, value: unknown, aggregate: unknown) => unknown;
     }
-  | { readonly kind: 'process'; readonly supplier: () => Processor<unknown, unknown, unknown, unknown>; readonly stores: readonly string[]; readonly keyPreserving: boolean }
+  | {
+      readonly kind: 'process';
+      readonly supplier: () => Processor<unknown, unknown, unknown, unknown>;
+      readonly stores: readonly string[];
+      readonly keyPreserving: boolean;
+      /** Its output is a materialized table's updates, deduplicated by the record cache (windowed aggregations). */
+      readonly cached?: boolean;
+    }
   | {
       readonly kind: 'sink';
       readonly topic: string | ((record: AnyRecord) => string);
@@ -126,6 +137,22 @@ export interface StoreSpec {
   readonly timestamped?: boolean;
 }
 
+/**
+ * A global store (a GlobalKTable's): every instance fills it from all partitions of `topic`
+ * through its own global reader, never through tasks. Never changelogged: the topic is its
+ * changelog. Its source and processor nodes form a sub-topology that generates no tasks.
+ */
+export interface GlobalStoreSpec {
+  /** The store (its `logged` is false). */
+  readonly spec: StoreSpec;
+  /** The topic it holds, whole. */
+  readonly topic: string;
+  /** The source node reading `topic`. */
+  readonly sourceName: string;
+  /** The node that writes the store. */
+  readonly processorName: string;
+}
+
 /** One sub-topology: the nodes connected without a repartition topic between them. */
 export interface SubTopology {
   readonly id: number;
@@ -147,8 +174,10 @@ export class Topology {
     readonly stores: ReadonlyMap<string, StoreSpec>,
     /** Internal topics (repartition), by name without the application-id prefix. */
     readonly internalTopics: ReadonlySet<string>,
+    /** Global stores by name; their nodes belong to no sub-topology and their topics to no task. */
+    readonly globalStores: ReadonlyMap<string, GlobalStoreSpec> = new Map(),
   ) {
-    this.subtopologies = splitSubtopologies(nodes, stores);
+    this.subtopologies = splitSubtopologies(nodes, stores, globalStores);
   }
 
   /** The sub-topology whose sources read `topic`, if any. */
@@ -156,7 +185,7 @@ export class Topology {
     return this.subtopologies.find((s) => s.sourceTopics.includes(topic));
   }
 
-  /** The topics users feed: sources that are not internal. */
+  /** The topics users feed to tasks: sources that are not internal (global tables' topics are not listed: no task reads them). */
   get sourceTopics(): string[] {
     return this.subtopologies.flatMap((s) => s.sourceTopics).filter((t) => !this.internalTopics.has(t));
   }
@@ -170,12 +199,16 @@ export class Topology {
 
   /**
    * The topology as Kafka Streams prints it: sub-topologies with their sources (and topics),
-   * processors (and stores), sinks (and topics), each with the nodes it forwards to.
+   * processors (and stores), sinks (and topics), each with the nodes it forwards to; then each
+   * global store as a sub-topology that generates no tasks. Processors do not list the global
+   * stores they read (Kafka connects no processor to one). Global stores are numbered after the
+   * other sub-topologies, so task ids do not change when a global table is added.
    */
   describe(): string {
     const lines = ['Topologies:'];
-    for (const sub of this.subtopologies) {
-      lines.push(`   Sub-topology: ${sub.id}`);
+    const globalIds = [...this.globalStores.values()].map((g, i) => ({ id: this.subtopologies.length + i, nodes: [g.sourceName, g.processorName], global: true }));
+    for (const sub of [...this.subtopologies.map((s) => ({ ...s, global: false })), ...globalIds]) {
+      lines.push(`   Sub-topology: ${sub.id}${sub.global ? ' for global store (will not generate tasks)' : ''}`);
       for (const name of sub.nodes) {
         const node = this.nodes.get(name) as TopologyNode;
         const spec = node.spec;
@@ -186,7 +219,8 @@ export class Topology {
         } else if (spec.kind === 'sink') {
           lines.push(`    Sink: ${name} (topic: ${typeof spec.topic === 'string' ? spec.topic : '<chosen per record>'})`);
         } else {
-          lines.push(`    Processor: ${name} (stores: [${storesOf(spec).join(', ')}])`);
+          const local = sub.global ? storesOf(spec) : storesOf(spec).filter((store) => !this.globalStores.has(store));
+          lines.push(`    Processor: ${name} (stores: [${local.join(', ')}])`);
           lines.push(`      --> ${next}`);
         }
         const parents = [...this.nodes.values()].filter((n) => n.children.includes(name)).map((n) => n.name);
@@ -216,9 +250,12 @@ export function storesOf(spec: NodeSpec): readonly string[] {
  * Splits the graph at internal topics: nodes reachable from each other by forwarding (either
  * direction) or by sharing a store form one sub-topology; a sink to a repartition topic and the
  * source reading it are in different ones. Numbered in the order of their first node, as Kafka.
+ * Global stores and their nodes stay out: every task reads a global store through the
+ * instance's copy, so sharing one joins nothing, and no task reads a global topic.
  */
-function splitSubtopologies(nodes: ReadonlyMap<string, TopologyNode>, stores: ReadonlyMap<string, StoreSpec>): SubTopology[] {
-  const order = [...nodes.keys()];
+function splitSubtopologies(nodes: ReadonlyMap<string, TopologyNode>, stores: ReadonlyMap<string, StoreSpec>, globalStores: ReadonlyMap<string, GlobalStoreSpec>): SubTopology[] {
+  const globalNodes = checkGlobalStores(nodes, stores, globalStores);
+  const order = [...nodes.keys()].filter((n) => !globalNodes.has(n));
   const parent = new Map<string, string>(order.map((n) => [n, n]));
   const find = (n: string): string => {
     let root = n;
@@ -236,11 +273,14 @@ function splitSubtopologies(nodes: ReadonlyMap<string, TopologyNode>, stores: Re
   };
   const storeUsers = new Map<string, string>();
   for (const node of nodes.values()) {
+    if (globalNodes.has(node.name)) continue;
     for (const child of node.children) {
       if (!nodes.has(child)) throw new TopologyError(`node ${node.name} forwards to ${child}, which is not in the topology`);
+      if (globalNodes.has(child)) throw new TopologyError(`node ${node.name} forwards to ${child}, which belongs to a global table; a global table is fed by its topic only`);
       union(node.name, child);
     }
     for (const store of storesOf(node.spec)) {
+      if (globalStores.has(store)) continue;
       if (!stores.has(store)) throw new TopologyError(`node ${node.name} uses store "${store}", which is not in the topology; add it with the operator that creates it, or name an existing one`);
       const other = storeUsers.get(store);
       if (other === undefined) storeUsers.set(store, node.name);
@@ -259,7 +299,31 @@ function splitSubtopologies(nodes: ReadonlyMap<string, TopologyNode>, stores: Re
       const spec = (nodes.get(n) as TopologyNode).spec;
       return spec.kind === 'source' ? spec.topics : [];
     });
-    const used = new Set(names.flatMap((n) => storesOf((nodes.get(n) as TopologyNode).spec)));
+    const used = new Set(names.flatMap((n) => storesOf((nodes.get(n) as TopologyNode).spec)).filter((s) => !globalStores.has(s)));
     return { id, nodes: names, sourceTopics, stores: [...used] };
   });
+}
+
+/**
+ * Checks the global stores against the rest of the graph and returns the names of their nodes:
+ * a global store's name is its own, its nodes exist, and its topic feeds no other source (Kafka
+ * registers a topic to one source only).
+ */
+function checkGlobalStores(nodes: ReadonlyMap<string, TopologyNode>, stores: ReadonlyMap<string, StoreSpec>, globalStores: ReadonlyMap<string, GlobalStoreSpec>): Set<string> {
+  const globalNodes = new Set<string>();
+  for (const [name, g] of globalStores) {
+    if (stores.has(name)) throw new TopologyError(`the store name "${name}" is used by a global table and by another store; store names must be unique in a topology`);
+    for (const n of [g.sourceName, g.processorName]) {
+      if (!nodes.has(n)) throw new TopologyError(`global store "${name}" names node ${n}, which is not in the topology`);
+      globalNodes.add(n);
+    }
+  }
+  for (const node of nodes.values()) {
+    if (globalNodes.has(node.name) || node.spec.kind !== 'source') continue;
+    for (const topic of node.spec.topics) {
+      const g = [...globalStores.values()].find((x) => x.topic === topic);
+      if (g !== undefined) throw new TopologyError(`topic "${topic}" is read by source ${node.name} and by the global table of store "${g.spec.name}"; a topic feeds one source: read it as a stream or a table, or join the global table`);
+    }
+  }
+  return globalNodes;
 }

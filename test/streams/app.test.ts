@@ -27,7 +27,7 @@ describe('createStreamsApp on a cluster', () => {
     await cluster.settle(admin.createTopic('orders', { partitions: 3, replicationFactor: 3 }));
     await cluster.settle(admin.createTopic('orders-per-customer', { partitions: 3, replicationFactor: 3 }));
     await sendOrders(cluster, 0, 300);
-    const app = createStreamsApp(orderStats(), cluster, { applicationId: 'order-stats', processingGuarantee: 'exactly_once_v2', replicationFactor: 3 });
+    const app = createStreamsApp(orderStats(), cluster, { applicationId: 'order-stats', processingGuarantee: 'exactly_once_v2', replicationFactor: 3, statestoreCacheMaxBytes: 0 });
     const states: StreamsState[] = [];
     app.state$.subscribe((s) => states.push(s));
     // The store's committed changes, from whichever tasks hold it, and the metrics after each commit.
@@ -73,7 +73,7 @@ describe('createStreamsApp on a cluster', () => {
     await cluster.settle(admin.createTopic('orders', { partitions: 4, replicationFactor: 3 }));
     await cluster.settle(admin.createTopic('orders-per-customer', { partitions: 4, replicationFactor: 3 }));
     await sendOrders(cluster, 0, 200);
-    const config = { applicationId: 'moving', processingGuarantee: 'exactly_once_v2' as const, replicationFactor: 3 };
+    const config = { applicationId: 'moving', processingGuarantee: 'exactly_once_v2' as const, replicationFactor: 3, statestoreCacheMaxBytes: 0 };
     const a = createStreamsApp(orderStats(), cluster, { ...config, clientId: 'a' });
     await cluster.settle(a.start());
     const first = oracle(200);
@@ -152,7 +152,7 @@ describe('createStreamsApp on a cluster', () => {
     };
     let seen = 0;
     const handled: unknown[] = [];
-    const app = createStreamsApp(flaky(), cluster, { applicationId: 'flaky', processingGuarantee: 'exactly_once_v2', replicationFactor: 3, uncaughtExceptionHandler: (e) => (handled.push(e), 'REPLACE_THREAD') });
+    const app = createStreamsApp(flaky(), cluster, { applicationId: 'flaky', processingGuarantee: 'exactly_once_v2', replicationFactor: 3, statestoreCacheMaxBytes: 0, uncaughtExceptionHandler: (e) => (handled.push(e), 'REPLACE_THREAD') });
     await cluster.settle(app.start());
     const expected = oracle(60);
     await cluster.runUntil(() => [...expected].every(([c, n]) => app.store<string, number>('orders-per-customer').get(c) === n), { maxSimulatedMs: 120_000 });
@@ -165,7 +165,7 @@ describe('createStreamsApp on a cluster', () => {
 
     seen = 0;
     failures = 0;
-    const stopping = createStreamsApp(flaky(), cluster, { applicationId: 'flaky-2', processingGuarantee: 'exactly_once_v2', replicationFactor: 3 });
+    const stopping = createStreamsApp(flaky(), cluster, { applicationId: 'flaky-2', processingGuarantee: 'exactly_once_v2', replicationFactor: 3, statestoreCacheMaxBytes: 0 });
     await cluster.settle(stopping.start());
     await cluster.runUntil(() => stopping.state === 'ERROR', { maxSimulatedMs: 60_000 });
     expect((stopping.error as Error).message).toBe('flaky operator');

@@ -24,7 +24,7 @@ async function failover(numStandbyReplicas: number, stateDir?: string): Promise<
   await cluster.settle(admin.createTopic('orders', { partitions: 4, replicationFactor: 3 }));
   await cluster.settle(admin.createTopic('orders-per-customer', { partitions: 4, replicationFactor: 3 }));
   await sendOrders(cluster, 0, 300);
-  const config: StreamsConfig = { applicationId: 'warm', processingGuarantee: 'exactly_once_v2', replicationFactor: 3, numStandbyReplicas };
+  const config: StreamsConfig = { applicationId: 'warm', processingGuarantee: 'exactly_once_v2', replicationFactor: 3, numStandbyReplicas, statestoreCacheMaxBytes: 0 };
   const a = createStreamsApp(orderStats(), cluster, { ...config, clientId: 'a', ...(stateDir === undefined ? {} : { stateDir: join(stateDir, 'a') }) });
   const b = createStreamsApp(orderStats(), cluster, { ...config, clientId: 'b', ...(stateDir === undefined ? {} : { stateDir: join(stateDir, 'b') }) });
   await cluster.settle(Promise.all([a.start(), b.start()]));

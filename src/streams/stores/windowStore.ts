@@ -375,3 +375,40 @@ export class BytesSessionStore<K, V> extends TimedStore<K, V> implements Session
 export function timedStoreView<K, V>(type: 'window' | 'session', name: string, read: ReadBytes, write: BytesStore | undefined, options: WindowStoreOptions<K, V>): BytesWindowStore<K, V> | BytesSessionStore<K, V> {
   return type === 'window' ? new BytesWindowStore(name, read, write, options) : new BytesSessionStore(name, read, write, options);
 }
+
+/** One window store answering across several (an instance's tasks): reads go to every one, results merged by key then time. */
+export function combinedWindowStore<K, V>(name: string, parts: () => ReadOnlyWindowStore<K, V>[]): ReadOnlyWindowStore<K, V> {
+  const byKeyThenStart = (list: KeyValue<Windowed<K>, V>[]): KeyValue<Windowed<K>, V>[] => list.sort((a, b) => compareKeys(a.key.key, b.key.key) || a.key.window.start - b.key.window.start);
+  return {
+    name,
+    fetch: (key, windowStart) => {
+      for (const p of parts()) {
+        const v = p.fetch(key, windowStart);
+        if (v !== undefined) return v;
+      }
+      return undefined;
+    },
+    fetchRange: (key, from, to) => parts().flatMap((p) => p.fetchRange(key, from, to)).sort((a, b) => a.window.start - b.window.start),
+    fetchAll: (from, to) => byKeyThenStart(parts().flatMap((p) => p.fetchAll(from, to))),
+    all: () => byKeyThenStart(parts().flatMap((p) => p.all())),
+  };
+}
+
+/** One session store answering across several (an instance's tasks). */
+export function combinedSessionStore<K, V>(name: string, parts: () => ReadOnlySessionStore<K, V>[]): ReadOnlySessionStore<K, V> {
+  const byEnd = (list: KeyValue<Windowed<K>, V>[]): KeyValue<Windowed<K>, V>[] => list.sort((a, b) => a.key.window.end - b.key.window.end);
+  return {
+    name,
+    fetch: (key) => byEnd(parts().flatMap((p) => p.fetch(key))),
+    findSessions: (key, earliestEnd, latestStart) => byEnd(parts().flatMap((p) => p.findSessions(key, earliestEnd, latestStart))),
+    all: () => parts().flatMap((p) => p.all()).sort((a, b) => compareKeys(a.key.key, b.key.key) || a.key.window.end - b.key.window.end),
+  };
+}
+
+/** Orders keys of one store consistently (strings and numbers naturally, others by their JSON). */
+function compareKeys(a: unknown, b: unknown): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  const x = typeof a === 'string' ? a : JSON.stringify(a);
+  const y = typeof b === 'string' ? b : JSON.stringify(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
