@@ -1,5 +1,5 @@
 /**
- * `npm run soak -- <seeds> [firstSeed] [--txn | --txn-reorder | --large | --idempotent | --pipeline | --groups | --streams | --es | --projections]`: runs a nemesis simulation for
+ * `npm run soak -- <seeds> [firstSeed] [--txn | --txn-reorder | --large | --idempotent | --pipeline | --groups | --streams | --es | --projections | --windows]`: runs a nemesis simulation for
  * many seeds (the test suite runs a few) and prints every failing seed with its anomalies. Exits
  * non-zero when any seed fails.
  *
@@ -25,12 +25,16 @@
  * - `--streams`: the streams simulation (test/sim/streamsSim.ts: a repartitioning, stateful
  *   topology on app instances that join, leave and crash, brokers crashing); a failure replays
  *   with `SIM_SEED=<seed> npx vitest run test/streams/streams.sim.test.ts`.
+ * - `--windows`: the windows-and-joins simulation (test/sim/windowsSim.ts: suppressed windowed
+ *   counts, a stream-stream and a stream-table join under exactly-once, instances and brokers
+ *   crashing); a failure replays with `SIM_SEED=<seed> npx vitest run test/streams/windows.sim.test.ts`.
  */
 import { runReplicationSim } from '../test/sim/replicationSim.ts';
 import { pipelineFindings, runPipelineSim } from '../test/sim/pipelineSim.ts';
 import { runTxnSim } from '../test/sim/txnSim.ts';
 import { runSlowGroupSim, slowGroupFindings } from '../test/sim/groupSim.ts';
 import { runStreamsSim, streamsFindings } from '../test/sim/streamsSim.ts';
+import { runWindowsSim, windowsFindings } from '../test/sim/windowsSim.ts';
 import { eventSourcingFindings, runEventSourcingSim } from '../test/sim/eventSourcingSim.ts';
 import { projectionFindings, runProjectionSim } from '../test/sim/projectionSim.ts';
 
@@ -38,12 +42,12 @@ const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const count = Number(positional[0] ?? 50);
 const first = Number(positional[1] ?? 1000);
-const unknown = flags.filter((f) => f !== '--txn' && f !== '--txn-reorder' && f !== '--large' && f !== '--idempotent' && f !== '--pipeline' && f !== '--groups' && f !== '--streams' && f !== '--es' && f !== '--projections');
+const unknown = flags.filter((f) => f !== '--txn' && f !== '--txn-reorder' && f !== '--large' && f !== '--idempotent' && f !== '--pipeline' && f !== '--groups' && f !== '--streams' && f !== '--es' && f !== '--projections' && f !== '--windows');
 if (!Number.isInteger(count) || count < 1 || !Number.isInteger(first) || unknown.length > 0 || flags.length > 1) {
-  console.error('usage: npm run soak -- <number of seeds> [first seed] [--txn | --txn-reorder | --large | --idempotent | --pipeline | --groups | --streams | --es | --projections]   e.g. npm run soak -- 200, npm run soak -- 200 1 --txn');
+  console.error('usage: npm run soak -- <number of seeds> [first seed] [--txn | --txn-reorder | --large | --idempotent | --pipeline | --groups | --streams | --es | --projections | --windows]   e.g. npm run soak -- 200, npm run soak -- 200 1 --txn');
   process.exit(2);
 }
-const mode = flags[0] === '--txn' ? 'txn' : flags[0] === '--txn-reorder' ? 'txn-reorder' : flags[0] === '--pipeline' ? 'pipeline' : flags[0] === '--groups' ? 'groups' : flags[0] === '--streams' ? 'streams' : flags[0] === '--es' ? 'es' : flags[0] === '--projections' ? 'projections' : 'replication';
+const mode = flags[0] === '--txn' ? 'txn' : flags[0] === '--txn-reorder' ? 'txn-reorder' : flags[0] === '--pipeline' ? 'pipeline' : flags[0] === '--groups' ? 'groups' : flags[0] === '--streams' ? 'streams' : flags[0] === '--es' ? 'es' : flags[0] === '--projections' ? 'projections' : flags[0] === '--windows' ? 'windows' : 'replication';
 /** `--large`: the replication simulation with ~2 KB values, so batches are shared between replicas as views. */
 const padding = flags[0] === '--large' ? 2000 : 0;
 /** `--idempotent`: the replication simulation's idempotence workload (issue 14 item 1). */
@@ -75,6 +79,10 @@ async function runSeed(seed: number): Promise<{ summary: string; found: Array<[s
     if (result.kills.atLeastOnce === 1 && result.aloDuplicates === 0) found.push(['aloNoDuplicate', ['the at-least-once model did not duplicate after its kill']]);
     if (result.kills.exactlyOnce === 0) found.push(['noKill', ['no exactly-once worker was killed mid-transaction']]);
     return { summary: result.summary, found };
+  }
+  if (mode === 'windows') {
+    const result = await runWindowsSim({ seed });
+    return { summary: result.summary, found: windowsFindings(result) };
   }
   if (mode === 'streams') {
     const result = await runStreamsSim({ seed });

@@ -12,119 +12,25 @@ import { TopologyError } from '../errors.ts';
 import type { GroupedRecord, StreamRecord, TableRow } from './record.ts';
 import type { Serde } from './serdes.ts';
 import { changeSerde, countSerde } from './internalSerdes.ts';
-import { Topology } from './topology.ts';
-import type { GlobalStoreSpec, NodeSpec, StoreSpec, TopologyNode } from './topology.ts';
+import type { NodeSpec, Topology } from './topology.ts';
+import { applyStep, GraphBuilder, isDslStep } from './graph.ts';
+import type { ConsumedOptions, StreamState } from './graph.ts';
+
+export { dslStep, GraphBuilder } from './graph.ts';
+export type { ConsumedOptions, DslStep, StreamState } from './graph.ts';
 import { addGlobalTable } from './globalTable.ts';
 import type { GlobalKTable, GlobalTableOptions } from './globalTable.ts';
-import type { WindowDefinition } from './windows.ts';
 import { suppressNode } from './suppress.ts';
 import type { Suppressed } from './suppress.ts';
 import { derivedGetter } from './joins/valueGetter.ts';
-import type { TableValueGetter } from './joins/valueGetter.ts';
 import { tableTableJoin } from './joins/tableJoins.ts';
 import type { TableJoinOptions } from './joins/tableJoins.ts';
 import { foreignKeyJoin } from './joins/foreignKeyJoin.ts';
 import type { ForeignKeyJoinOptions } from './joins/foreignKeyJoin.ts';
 
-/** What a stream position knows: its last node and whether its keys moved since partitioning. */
-export interface StreamState {
-  readonly graph: GraphBuilder;
-  /** The node new children attach to. */
-  readonly node: string;
-  readonly shape: 'stream' | 'grouped' | 'table' | 'terminal';
-  /** Keys may differ from the partitioning of the topic read (a grouping must repartition). */
-  readonly keyChanged: boolean;
-  readonly keySerde: Serde<unknown> | undefined;
-  readonly valueSerde: Serde<unknown> | undefined;
-  /** For a table: the store that holds it, if materialized. */
-  readonly store?: string;
-  /** For a table without a store: how to read it by key from upstream stores (filter, mapValues, a join), for joins. */
-  readonly getter?: TableValueGetter;
-  /** For a grouped stream: the repartition name its grouping chose, if any. */
-  readonly groupName?: string;
-  /** For a windowed grouped stream, and the windowed table its aggregation makes: the windows. */
-  readonly windows?: WindowDefinition;
-  /** For a windowed grouped stream: emit one final result per window when it closes (`emitStrategy(onWindowClose())`). */
-  readonly emitOnClose?: boolean;
-}
-
-const STEP = Symbol.for('samsa.streams.step');
-
-/** A DSL step: typed as an RxJS operator so it chains with them, run by `pipe()` on the graph. */
-export type DslStep<I, O> = OperatorFunction<I, O> & { readonly [STEP]: (state: StreamState) => StreamState };
-
-/** Makes a DSL step: a function RxJS would reject (it is not an operator on Observables). */
-export function dslStep<I, O>(name: string, apply: (state: StreamState) => StreamState): DslStep<I, O> {
-  const fn = (): never => {
-    throw new TopologyError(`${name}() is a streams DSL step: use it inside KStream.pipe(), not on an Observable`);
-  };
-  const step: DslStep<I, O> = Object.assign(fn, { [STEP]: apply });
-  return step;
-}
-
-function isDslStep(step: unknown): step is DslStep<unknown, unknown> {
-  return typeof step === 'function' && STEP in step;
-}
-
 /** The shape a `pipe()` ends in, as the stream type it returns. */
 export type Piped<T> = [T] extends [never] ? void : T extends TableRow<infer K, infer V> ? KTable<K, V> : T extends GroupedRecord<infer K, infer V> ? KGroupedStream<K, V> : T extends StreamRecord<infer K, infer V> ? KStream<K, V> : never;
 
-/** @internal The mutable graph behind a builder. */
-export class GraphBuilder {
-  readonly nodes = new Map<string, TopologyNode>();
-  readonly stores = new Map<string, StoreSpec>();
-  readonly internalTopics = new Set<string>();
-  /** Global tables' stores, by name (see globalTable.ts). */
-  readonly globalStores = new Map<string, GlobalStoreSpec>();
-  private counter = 0;
-  private built = false;
-
-  /** Kafka's generated name: `<PREFIX>-` and a ten-digit index shared by nodes and stores. */
-  nextName(prefix: string): string {
-    return `${prefix}-${String(this.counter++).padStart(10, '0')}`;
-  }
-
-  /** Adds a node under `parents` (each forwards to it). */
-  add(name: string, spec: NodeSpec, parents: readonly string[]): string {
-    this.checkOpen();
-    if (this.nodes.has(name)) throw new TopologyError(`two nodes are named "${name}"; give each operator a distinct name`);
-    this.nodes.set(name, { name, spec, children: [] });
-    for (const parent of parents) {
-      const node = this.nodes.get(parent);
-      if (node === undefined) throw new TopologyError(`node "${parent}" does not exist`);
-      if (node.spec.kind === 'sink') throw new TopologyError(`nothing can follow ${parent}: a sink (toTopic) ends its stream`);
-      node.children.push(name);
-    }
-    return name;
-  }
-
-  addStore(store: StoreSpec): void {
-    this.checkOpen();
-    if (this.stores.has(store.name) || this.globalStores.has(store.name)) throw new TopologyError(`the store name "${store.name}" is used twice; store names must be unique in a topology`);
-    this.stores.set(store.name, store);
-  }
-
-  build(): Topology {
-    this.checkOpen();
-    if (this.nodes.size === 0) throw new TopologyError('the topology is empty: add a stream or a table before build()');
-    this.built = true;
-    return new Topology(this.nodes, this.stores, this.internalTopics, this.globalStores);
-  }
-
-  private checkOpen(): void {
-    if (this.built) throw new TopologyError('this builder was built already; a topology cannot change after build(); use a new StreamsBuilder');
-  }
-}
-
-/** Options of `builder.stream` and `builder.table`. */
-export interface ConsumedOptions<K, V> {
-  /** Key serde (default: the application's `defaultKeySerde`). */
-  readonly key?: Serde<K>;
-  /** Value serde (default: the application's `defaultValueSerde`). */
-  readonly value?: Serde<V>;
-  /** Name of the source node, stable across topology changes. */
-  readonly name?: string;
-}
 
 /**
  * Builds a topology from streams and tables. One builder makes one topology; `build()` freezes it.
@@ -190,7 +96,7 @@ function runSteps(state: StreamState, steps: readonly unknown[]): StreamState {
   for (const step of steps) {
     if (current.shape === 'terminal') throw new TopologyError('an operator follows a terminal one (toTopic, foreach): nothing can come after it in the same pipe()');
     if (isDslStep(step)) {
-      current = step[STEP](current);
+      current = applyStep(step, current);
       continue;
     }
     if (typeof step !== 'function') throw new TopologyError(`pipe() takes DSL steps and RxJS operators, got ${step === null ? 'null' : typeof step}`);

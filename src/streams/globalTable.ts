@@ -5,7 +5,7 @@
  * the topic is its changelog.
  */
 import { TopologyError } from '../errors.ts';
-import type { ConsumedOptions, GraphBuilder } from './builder.ts';
+import type { ConsumedOptions, GraphBuilder } from './graph.ts';
 import type { Serde } from './serdes.ts';
 
 /** A global table: its topic, its store and its serdes. */

@@ -10,7 +10,7 @@
  * range scan), `0x02 ‖ key` → its buffer time (to replace a key's entry), `0x00 …` bookkeeping.
  */
 import { SamsaError, TopologyError } from '../errors.ts';
-import type { StreamState } from './builder.ts';
+import type { StreamState } from './graph.ts';
 import { changeSerde } from './internalSerdes.ts';
 import type { AnyRecord, Change } from './record.ts';
 import type { Serde } from './serdes.ts';

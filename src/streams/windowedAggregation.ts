@@ -9,8 +9,8 @@
  */
 import type { OperatorFunction } from 'rxjs';
 import { TopologyError } from '../errors.ts';
-import { dslStep } from './builder.ts';
-import type { StreamState } from './builder.ts';
+import { dslStep } from './graph.ts';
+import type { StreamState } from './graph.ts';
 import type { GroupedRecord } from './record.ts';
 import type { Serde } from './serdes.ts';
 import { sessionWindowAggregator } from './sessionAggregate.ts';

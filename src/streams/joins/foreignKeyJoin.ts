@@ -19,7 +19,7 @@
  * A change of foreign key unsubscribes the old one, so its later updates no longer reach the row.
  */
 import { TopologyError } from '../../errors.ts';
-import type { StreamState } from '../builder.ts';
+import type { StreamState } from '../graph.ts';
 import type { AnyRecord, Change } from '../record.ts';
 import type { Serde } from '../serdes.ts';
 import { bytes, deserializeWith, serializeWith } from '../serdes.ts';

@@ -5,7 +5,7 @@
  * the whole table.
  */
 import { TopologyError } from '../../errors.ts';
-import type { StreamState } from '../builder.ts';
+import type { StreamState } from '../graph.ts';
 import type { GlobalKTable } from '../globalTable.ts';
 import type { AnyRecord } from '../record.ts';
 import type { ReadOnlyKeyValueStore } from '../stores/keyValueStore.ts';

@@ -15,8 +15,9 @@
  */
 import type { OperatorFunction } from 'rxjs';
 import { TopologyError } from '../../errors.ts';
-import { dslStep, KStream, KTable } from '../builder.ts';
-import type { StreamState } from '../builder.ts';
+import { KStream, KTable } from '../builder.ts';
+import { dslStep } from '../graph.ts';
+import type { StreamState } from '../graph.ts';
 import { GlobalKTable } from '../globalTable.ts';
 import type { AnyRecord, StreamRecord } from '../record.ts';
 import type { Serde } from '../serdes.ts';

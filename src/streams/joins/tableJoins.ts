@@ -8,7 +8,7 @@
  * join from both sides' stores, so it can be joined again.
  */
 import { TopologyError } from '../../errors.ts';
-import type { StreamState } from '../builder.ts';
+import type { StreamState } from '../graph.ts';
 import type { AnyRecord, Change } from '../record.ts';
 import type { Serde } from '../serdes.ts';
 import type { KeyValueStore } from '../stores/keyValueStore.ts';

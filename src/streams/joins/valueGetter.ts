@@ -6,19 +6,10 @@
  * tables' sub-topology, so the co-partitioning of the join's inputs is checked at start.
  */
 import { TopologyError } from '../../errors.ts';
-import type { StreamState } from '../builder.ts';
+import type { StoreLookup, StreamState, TableValueGetter } from '../graph.ts';
 import type { ReadOnlyKeyValueStore } from '../stores/keyValueStore.ts';
 
-/** Opens one of the stores a getter names, as the reading node's context gives it. */
-export type StoreLookup = (name: string) => ReadOnlyKeyValueStore<unknown, unknown>;
-
-/** How a node reads a table's current value of a key: null when the key has none. */
-export interface TableValueGetter {
-  /** The stores `read` opens; the reading node must be connected to them. */
-  readonly stores: readonly string[];
-  /** The row's value, or null. */
-  read(key: unknown, lookup: StoreLookup): unknown;
-}
+export type { StoreLookup, TableValueGetter } from '../graph.ts';
 
 /** Reads a key-value store. */
 export function storeGetter(store: string): TableValueGetter {
