@@ -16,7 +16,8 @@ import { TopologyTestDriver } from '../../src/streams/testDriver.ts';
 import type { TestOutputTopic } from '../../src/streams/testDriver.ts';
 import { sessionWindowedSerde, timeWindowedSerde } from '../../src/streams/windowedSerdes.ts';
 import { emitStrategy, onWindowClose, windowedBy } from '../../src/streams/windowedAggregation.ts';
-import { hopping, session, sliding, tumbling } from '../../src/streams/windows.ts';
+import { leftJoin } from '../../src/streams/joins/streamJoins.ts';
+import { hopping, joinWindows, session, sliding, tumbling } from '../../src/streams/windows.ts';
 import type { WindowDefinition, Windowed } from '../../src/streams/windows.ts';
 
 type Row = { key: string; start: number; end: number; value: number | null };
@@ -318,5 +319,21 @@ describe('idle stream-time advance (beyond Kafka, off by default)', () => {
     // A record older than the advanced stream time is late, as any.
     pipe(idle, [['A', 3]]);
     expect(idle.droppedRecords).toBe(1);
+  });
+
+  it("emits a left join's unmatched record once the wall clock moved stream time past its window", () => {
+    const builder = new StreamsBuilder();
+    const views = builder.stream('views', { key: string(), value: string() });
+    builder
+      .stream('clicks', { key: string(), value: string() })
+      .pipe(leftJoin(views, (click: string, view: string | null) => `${click}+${view ?? '-'}`, joinWindows({ timeDifferenceMs: 10, graceMs: 5 })), toTopic('joined', { key: string(), value: string() }));
+    const driver = new TopologyTestDriver(builder.build(), { initialWallClockTimeMs: 0, idleStreamTimeAdvance: { maxSkewMs: 100 } });
+    driver.createInputTopic('clicks', string(), string()).pipeInput('u', 'c1', 1);
+    const out = driver.createOutputTopic('joined', string(), string());
+    driver.advanceWallClockTime(115);
+    expect(out.readValuesToList()).toEqual([]);
+    // Stream time 17 = 1 + 10 + 5 + 1: the click's window closed, it goes out alone.
+    driver.advanceWallClockTime(2);
+    expect(out.readValuesToList()).toEqual(['c1+-']);
   });
 });

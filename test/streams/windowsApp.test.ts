@@ -5,6 +5,9 @@
  * restarted instance restores its stores and the buffer, keeps closed windows closed (late records
  * dropped and counted) and emits nothing twice; wall-clock punctuation runs on the injected clock.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createStreamsApp } from '../../src/streams/app.ts';
 import { StreamsBuilder } from '../../src/streams/builder.ts';
@@ -13,7 +16,7 @@ import { int32, string } from '../../src/streams/serdes.ts';
 import { untilWindowCloses } from '../../src/streams/suppress.ts';
 import { timeWindowedSerde } from '../../src/streams/windowedSerdes.ts';
 import { windowedBy } from '../../src/streams/windowedAggregation.ts';
-import { tumbling } from '../../src/streams/windows.ts';
+import { session, tumbling } from '../../src/streams/windows.ts';
 import { createTestCluster } from '../../src/testing.ts';
 import type { TestCluster } from '../../src/testing.ts';
 
@@ -140,5 +143,42 @@ describe('windows on a cluster', () => {
     expect(values.length).toBeLessThanOrEqual(Math.ceil((cluster.clock.now() - began) / 1_000) + 1);
     expect(values).toEqual(values.map((_, i) => String(i + 1)));
 
+  });
+
+  it('keeps window and session stores on disk under stateDir: a restart replays nothing and reads the same windows', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'samsa-windows-'));
+    try {
+      const cluster = await createTestCluster({ seed: 23, brokers: 1 });
+      const admin = cluster.admin();
+      await cluster.settle(admin.createTopic('clicks', { partitions: 2, replicationFactor: 1 }));
+      const topology = () => {
+        const builder = new StreamsBuilder();
+        const clicks = builder.stream('clicks', { key: string(), value: string() });
+        clicks.pipe(groupByKey(), windowedBy(tumbling({ sizeMs: 1_000, graceMs: 60_000 })), count({ store: 'per-second' }));
+        clicks.pipe(groupByKey(), windowedBy(session({ inactivityGapMs: 500, graceMs: 60_000 })), count({ store: 'sessions' }));
+        return builder.build();
+      };
+      const producer = cluster.producer();
+      await cluster.settle(producer.send('clicks', Array.from({ length: 40 }, (_, i) => ({ key: `u${i % 4}`, value: 'c', timestamp: 1_000 + i * 100 }))));
+      await cluster.settle(producer.close());
+      const config = { applicationId: 'on-disk', processingGuarantee: 'exactly_once_v2' as const, stateDir: dir };
+      const first = createStreamsApp(topology(), cluster, config);
+      await cluster.settle(first.start());
+      await cluster.runUntil(() => first.metrics.processed >= 40, { maxSimulatedMs: 60_000 });
+      const before = first.windowStore<string, number>('per-second').all().map((kv) => `${kv.key.key}@${kv.key.window.start}=${kv.value}`);
+      const sessionsBefore = first.sessionStore<string, number>('sessions').all().map((kv) => `${kv.key.key}@${kv.key.window.start}-${kv.key.window.end}=${kv.value}`);
+      expect(before).toHaveLength(4 * 4);
+      expect(sessionsBefore).toEqual(['u0@1000-4600=10', 'u1@1100-4700=10', 'u2@1200-4800=10', 'u3@1300-4900=10']);
+      await cluster.settle(first.close());
+      const second = createStreamsApp(topology(), cluster, config);
+      await cluster.settle(second.start());
+      await cluster.runUntil(() => second.state === 'RUNNING' && second.metrics.tasks.length === 2, { maxSimulatedMs: 60_000 });
+      expect(second.metrics.restoredRecords).toBe(0);
+      expect(second.windowStore<string, number>('per-second').all().map((kv) => `${kv.key.key}@${kv.key.window.start}=${kv.value}`)).toEqual(before);
+      expect(second.sessionStore<string, number>('sessions').all().map((kv) => `${kv.key.key}@${kv.key.window.start}-${kv.key.window.end}=${kv.value}`)).toEqual(sessionsBefore);
+      await cluster.settle(second.close());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -120,6 +120,9 @@ export function streamJoinProcessor(spec: JoinSide): Processor<unknown, unknown,
       keySerde = spec.keySerde ?? defaults.key;
       leftSerde = spec.leftValueSerde ?? defaults.value;
       rightSerde = spec.rightValueSerde ?? defaults.value;
+      // With idleStreamTimeAdvance (samsa's opt-in) held records also go out as the wall clock moves stream time.
+      const held = outer;
+      if (held !== undefined && ctx.idleStreamTimeAdvance) ctx.schedule(1, 'STREAM_TIME', (time) => emitClosed({ key: null, value: null, timestamp: time, headers: [] }, advance(time), held));
     },
     process(record: AnyRecord) {
       const timestamp = record.timestamp;
