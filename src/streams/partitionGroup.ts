@@ -15,7 +15,16 @@
  */
 import { TopologyError } from '../errors.ts';
 import type { RawRecord, StreamTask } from './task.ts';
-import type { Run } from './recordChoice.ts';
+
+/** Records of one partition for one task, in offset order: what the thread hands the task as one batch. */
+export interface Run {
+  readonly task: StreamTask;
+  /** The topic's name in the topology (internal topics without the application-id prefix). */
+  readonly topic: string;
+  readonly raws: RawRecord[];
+  readonly fullTopic: string;
+  readonly partition: number;
+}
 
 /** One input partition of a task: its name in the topology, its full topic name, its partition. */
 export interface TaskInput {

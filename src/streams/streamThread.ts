@@ -26,7 +26,7 @@ import { StreamTask } from './task.ts';
 import type { OutputRecord, TaskHost } from './task.ts';
 import { PartitionGroups } from './partitionGroup.ts';
 import { DEFAULT_CACHE_MAX_BYTES } from './recordCache.ts';
-import type { Run } from './recordChoice.ts';
+import type { Run } from './partitionGroup.ts';
 import type { TransactionalKeyValueStore } from './stores/keyValueStore.ts';
 import { createThreadActor, threadStateOf } from './streamThreadState.ts';
 import type { ThreadActor, ThreadEvent, ThreadState } from './streamThreadState.ts';
@@ -228,7 +228,7 @@ export class StreamThread {
   /** Where a partition's processing got to, for the next commit (held records stay uncommitted). */
   private noteProcessed(run: Run): void {
     const last = run.raws.at(-1);
-    if (last === undefined || run.fullTopic === undefined || run.partition === undefined) return;
+    if (last === undefined) return;
     this.processedNext.set(`${run.fullTopic}\u0000${run.partition}`, { topic: run.fullTopic, partition: run.partition, offset: last.offset + 1n });
   }
 

@@ -42,6 +42,16 @@ describe('partition groups (max.task.idle.ms)', () => {
     expect(groups.holding).toBe(false);
   });
 
+  it('keeps each partition in offset order, out-of-order timestamps included; equal heads go in input order', () => {
+    const groups = new PartitionGroups(-1, () => 0n);
+    groups.add(task, inputs, 'left', 0, raw(0, 10));
+    groups.add(task, inputs, 'left', 0, raw(1, 3));
+    groups.add(task, inputs, 'left', 0, raw(2, 4));
+    groups.add(task, inputs, 'right', 0, raw(0, 5));
+    groups.add(task, inputs, 'right', 0, raw(1, 10));
+    expect(taken(groups, 0)).toEqual(['right@5', 'left@10', 'left@3', 'left@4', 'right@10']);
+  });
+
   it('waits max.task.idle.ms of wall-clock time for a caught-up empty partition', () => {
     const groups = new PartitionGroups(100, () => 0n);
     groups.add(task, inputs, 'left', 0, raw(0, 1));
