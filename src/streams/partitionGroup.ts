@@ -62,6 +62,11 @@ export class PartitionGroups {
 
   /** Buffers a fetched record for `task`, whose input partitions are `inputs`. */
   add(task: StreamTask, inputs: () => readonly TaskInput[], fullTopic: string, partition: number, raw: RawRecord): void {
+    this.queue(task, inputs, fullTopic, partition).push(raw);
+  }
+
+  /** The queue of `task`'s partition, to push fetched records onto in offset order. */
+  queue(task: StreamTask, inputs: () => readonly TaskInput[], fullTopic: string, partition: number): RawRecord[] {
     let queue = this.byPartition.get(key(fullTopic, partition));
     if (queue === undefined || this.groups.get(task.id)?.task !== task) {
       const group: Group = { task, queues: inputs().map((i) => ({ ...i, raws: [] })), idleSince: undefined };
@@ -70,7 +75,7 @@ export class PartitionGroups {
       queue = this.byPartition.get(key(fullTopic, partition));
       if (queue === undefined) throw new TopologyError(`partition ${fullTopic}-${partition} is not an input of task ${task.id}`);
     }
-    queue.raws.push(raw);
+    return queue.raws;
   }
 
   /**
@@ -83,7 +88,9 @@ export class PartitionGroups {
     for (const group of this.groups.values()) {
       if (!group.queues.some((q) => q.raws.length > 0)) continue;
       if (group.queues.length === 1) {
-        out.push(...this.drain(group, false));
+        // One partition: everything fetched goes, as one batch.
+        const q = group.queues[0] as Queue;
+        out.push({ task: group.task, topic: q.topic, fullTopic: q.fullTopic, partition: q.partition, raws: q.raws.splice(0) });
         continue;
       }
       if (group.queues.every((q) => q.raws.length > 0)) {

@@ -23,7 +23,7 @@ import { streamsAssignor } from './streamsAssignor.ts';
 import { advanceCheckpoint, changelogPartitions, closeTaskStores, openTaskStores, parseTaskId, restoreTaskStores } from './taskStores.ts';
 import type { StreamsContext, TaskStores } from './taskStores.ts';
 import { StreamTask } from './task.ts';
-import type { OutputRecord, TaskHost } from './task.ts';
+import type { OutputRecord, RawRecord, TaskHost } from './task.ts';
 import { PartitionGroups } from './partitionGroup.ts';
 import { DEFAULT_CACHE_MAX_BYTES } from './recordCache.ts';
 import type { Run } from './partitionGroup.ts';
@@ -200,12 +200,20 @@ export class StreamThread {
    * each batch whole.
    */
   private processBatch(records: readonly ConsumerRecord[]): PipelineOutput[] | Promise<PipelineOutput[]> {
+    // Looked up once per partition of the poll, not per record.
+    const perPartition = new Map<string, RawRecord[]>();
     for (const record of records) {
-      const name = this.topologyName(record.topic);
-      const sub = this.ctx.topology.subtopologyOf(name);
-      const state = sub === undefined ? undefined : this.tasks.get(`${sub.id}_${record.partition}`);
-      if (sub === undefined || state === undefined) throw new KafkaProtocolError('UNKNOWN_MEMBER_ID', `no task for ${record.topic}-${record.partition}: it is not assigned to this instance`);
-      this.groups.add(state.task, () => sub.sourceTopics.map((t) => ({ topic: t, fullTopic: this.host.topicName(t, this.ctx.topology.internalTopics.has(t)), partition: record.partition })), record.topic, record.partition, { key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers, offset: record.offset });
+      const id = `${record.topic}\u0000${record.partition}`;
+      let raws = perPartition.get(id);
+      if (raws === undefined) {
+        const name = this.topologyName(record.topic);
+        const sub = this.ctx.topology.subtopologyOf(name);
+        const state = sub === undefined ? undefined : this.tasks.get(`${sub.id}_${record.partition}`);
+        if (sub === undefined || state === undefined) throw new KafkaProtocolError('UNKNOWN_MEMBER_ID', `no task for ${record.topic}-${record.partition}: it is not assigned to this instance`);
+        raws = this.groups.queue(state.task, () => sub.sourceTopics.map((t) => ({ topic: t, fullTopic: this.host.topicName(t, this.ctx.topology.internalTopics.has(t)), partition: record.partition })), record.topic, record.partition);
+        perPartition.set(id, raws);
+      }
+      raws.push({ key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers, offset: record.offset });
     }
     return this.processReady() ?? [];
   }
