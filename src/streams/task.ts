@@ -156,7 +156,16 @@ export class StreamTask {
    * Their output goes downstream like any record's.
    */
   punctuate(type: PunctuationType, now: number = type === 'STREAM_TIME' ? this.streamTime : (this.host.wallClock?.() ?? 0)): void | Promise<void> {
-    if (this.closed || now < 0) return;
+    if (this.closed || now < 0 || !this.due(type, now)) return;
+    // With idleStreamTimeAdvance, suppression buffers and final-result emitters follow stream time
+    // by punctuation: updates still in the record cache must reach them first, or a window they
+    // close would go out without its last updates.
+    const flushed = this.host.idleStreamTimeAdvance === true ? this.flushCache() : undefined;
+    if (flushed instanceof Promise) return flushed.then(() => this.runDue(type, now));
+    return this.runDue(type, now);
+  }
+
+  private runDue(type: PunctuationType, now: number): void | Promise<void> {
     let chain: Promise<void> | undefined;
     for (const s of [...this.schedules]) {
       if (s.cancelled || s.type !== type || now < s.next) continue;
