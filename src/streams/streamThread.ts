@@ -278,8 +278,8 @@ export class StreamThread {
     const work: Array<() => void | Promise<void>> = [];
     for (const { task } of this.tasks.values()) {
       if (task.due('WALL_CLOCK_TIME', now)) work.push(() => task.punctuate('WALL_CLOCK_TIME', now));
-      // Only a task that has seen records has a stream time to move (and windows to close).
-      if (skew !== undefined && task.streamTime >= 0 && now - skew > task.streamTime) work.push(() => task.advanceStreamTime(now - skew));
+      // Also a task that has seen no record since it started here: its restored windows must close too.
+      if (skew !== undefined && now - skew > task.streamTime) work.push(() => task.advanceStreamTime(now - skew));
     }
     if (work.length === 0) return undefined;
     this.collected = [];

@@ -111,6 +111,12 @@ export class StreamTask {
     private readonly host: TaskHost,
   ) {
     this.cache = (host.cacheMaxBytes ?? 0) > 0 ? new RecordCache(host.cacheMaxBytes as number) : undefined;
+    // Processors start with the task, as Kafka's: their punctuators run (and final results close
+    // restored windows) even on a task that gets no new record.
+    for (const name of nodes) {
+      const spec = (topology.nodes.get(name) as TopologyNode).spec;
+      if (spec.kind === 'process') this.processorOf(name, spec);
+    }
   }
 
   /**
@@ -436,6 +442,18 @@ export class StreamTask {
   }
 
   private runProcessor(name: string, spec: Extract<NodeSpec, { kind: 'process' }>, batch: readonly AnyRecord[]): AnyRecord[] {
+    const { processor, out } = this.processorOf(name, spec);
+    out.length = 0;
+    for (const r of batch) {
+      const before = out.length;
+      processor.process(r);
+      if (spec.keyPreserving) for (let i = before; i < out.length; i++) if (!Object.is((out[i] as AnyRecord).key, r.key)) throw new TopologyError(`${name} (processValues) forwarded a record with another key than the one it processed; use process() to change keys`);
+    }
+    return out.splice(0);
+  }
+
+  /** A Processor API node's processor, made and initialized with its context the first time. */
+  private processorOf(name: string, spec: Extract<NodeSpec, { kind: 'process' }>): { processor: Processor<unknown, unknown, unknown, unknown>; out: AnyRecord[] } {
     let entry = this.processors.get(name);
     if (entry === undefined) {
       const out: AnyRecord[] = [];
@@ -465,14 +483,7 @@ export class StreamTask {
       Object.defineProperty(context, 'recordMetadata', { get: () => this.current });
       processor.init?.(context);
     }
-    const { processor, out } = entry;
-    out.length = 0;
-    for (const r of batch) {
-      const before = out.length;
-      processor.process(r);
-      if (spec.keyPreserving) for (let i = before; i < out.length; i++) if (!Object.is((out[i] as AnyRecord).key, r.key)) throw new TopologyError(`${name} (processValues) forwarded a record with another key than the one it processed; use process() to change keys`);
-    }
-    return out.splice(0);
+    return entry;
   }
 
   private sink(node: TopologyNode, spec: Extract<NodeSpec, { kind: 'sink' }>, r: AnyRecord): void {

@@ -176,7 +176,7 @@ export class TopologyTestDriver {
       for (const task of this.tasks.values()) {
         const run = (): void | Promise<void> => {
           const skew = this.idleSkewMs;
-          const advanced = skew !== undefined && task.streamTime >= 0 ? task.advanceStreamTime(this.wallClock - skew) : undefined;
+          const advanced = skew !== undefined ? task.advanceStreamTime(this.wallClock - skew) : undefined;
           const punctuate = (): void | Promise<void> => {
             const result = task.punctuate('WALL_CLOCK_TIME', this.wallClock);
             return result instanceof Promise ? result.then(() => this.processAll()) : this.processAll();

@@ -10,7 +10,8 @@
  *   an unmatched click once, with a null view, after its window closed);
  * - `enriched`: views joined with the profile table (written before the run, so every view finds it).
  *
- * At the end one record per input partition far ahead in event time closes every window. The
+ * At the end one record per input partition far ahead in event time closes every window (one seed
+ * in five waits instead for samsa's idleStreamTimeAdvance to close them by the wall clock). The
  * oracle is computed from the input topics as written (read back, so a send whose acknowledgement
  * was lost still counts exactly once if it landed), and checked:
  * - windows: every closed window of every user emitted exactly once, with exactly its count, and
@@ -46,6 +47,8 @@ const GRACE = 500;
 const JOIN_MS = 1_000;
 /** Longer than any outage the nemesis causes, so no join record is ever late. */
 const JOIN_GRACE = 30_000;
+/** The idle advance's skew on its seeds: longer than any outage, so nothing is late. */
+const IDLE_SKEW = 60_000;
 /** The flush records' event time lead: past every window, join window and grace. */
 const FLUSH_LEAD = 120_000;
 const dec = new TextDecoder();
@@ -126,6 +129,7 @@ export async function runWindowsSim(options: { readonly seed: number; readonly g
   const { seed } = options;
   const guarantee = options.guarantee ?? 'exactly_once_v2';
   const left = seed % 2 === 1;
+  const idle = seed % 5 === 2;
   const cluster = await createTestCluster({ seed, brokers: 3, controllers: seed % 2 === 0 ? 3 : 1, brokerConfig: { offsetsTopicNumPartitions: 3, transactionStateLogNumPartitions: 3 } });
   const random = createRandom(seed ^ 0x3e1d);
   const admin = cluster.admin();
@@ -169,6 +173,9 @@ export async function runWindowsSim(options: { readonly seed: number; readonly g
     commitIntervalMs: guarantee === 'exactly_once_v2' ? 100 : 2_000,
     numStandbyReplicas: seed % 3 === 0 ? 1 : 0,
     statestoreCacheMaxBytes: seed % 4 < 2 ? 10 * 1024 * 1024 : 0,
+    // One seed in five closes the last windows by the wall clock (samsa's idle advance) instead of
+    // by the flush records; the skew outlasts every outage, so no record comes late.
+    ...(idle ? { idleStreamTimeAdvance: { maxSkewMs: IDLE_SKEW } } : {}),
     consumer: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, requestTimeoutMs: 5_000, maxPollIntervalMs: 20_000 },
     producer: { requestTimeoutMs: 5_000 },
   };
@@ -245,11 +252,16 @@ export async function runWindowsSim(options: { readonly seed: number; readonly g
   await cluster.settle(Promise.all([generating, nemesis]), { maxSimulatedMs: 600_000 }).catch(phase('run'));
   for (const id of cluster.brokerIds) if (!cluster.broker(id).running) await cluster.settle(cluster.broker(id).restart()).catch(phase('restart'));
   if (instances.every((i) => i.crashed || i.stopped)) await cluster.settle(startInstance()).catch(phase('start'));
-  // Far ahead in event time, one view and one click per partition close every window.
-  const flushAt = cluster.clock.now() + FLUSH_LEAD;
-  for (const topic of ['views', 'clicks']) {
-    const flush = Array.from({ length: partitions }, (_, partition) => ({ key: 'flush', value: JSON.stringify({ id: `flush-${topic}-${partition}`, page: '-' }), partition, timestamp: flushAt }));
-    await cluster.settle(source.send(topic, flush)).catch(phase('flush'));
+  if (idle) {
+    // Quiet partitions: the wall clock moves stream time past every window, join window and grace.
+    await cluster.settle(sleep(cluster.clock, IDLE_SKEW + JOIN_MS + JOIN_GRACE + 10_000)).catch(phase('idle'));
+  } else {
+    // Far ahead in event time, one view and one click per partition close every window.
+    const flushAt = cluster.clock.now() + FLUSH_LEAD;
+    for (const topic of ['views', 'clicks']) {
+      const flush = Array.from({ length: partitions }, (_, partition) => ({ key: 'flush', value: JSON.stringify({ id: `flush-${topic}-${partition}`, page: '-' }), partition, timestamp: flushAt }));
+      await cluster.settle(source.send(topic, flush)).catch(phase('flush'));
+    }
   }
 
   // Drained: the group's committed offsets reach the end of every input, and no transaction is
@@ -344,7 +356,7 @@ export async function runWindowsSim(options: { readonly seed: number; readonly g
       .catch(phase('read'));
   }
   const died = instances.filter((i) => !i.crashed && !i.stopped && i.app.state === 'ERROR').map((i) => `${i.name}: ${String((i.app.error as Error | undefined)?.message ?? i.app.error)}`);
-  const summary = `[seed=${seed} ${guarantee} ${left ? 'left' : 'inner'} join] ${summaryCounts}, ${partitions} partitions, ${config.numStandbyReplicas} standby replicas, cache ${config.statestoreCacheMaxBytes > 0 ? 'on' : 'off'}, ${instances.length} instances (${instances.map((x) => `${x.name}: ${x.crashed ? 'crashed' : x.stopped ? 'left' : x.app.state}, ${x.app.metrics.processed} processed, ${x.app.metrics.commits} commits, ${x.app.metrics.aborts} aborts`).join('; ')}); faults: ${faults.join(', ')}`;
+  const summary = `[seed=${seed} ${guarantee} ${left ? 'left' : 'inner'} join${idle ? ', idle advance' : ''}] ${summaryCounts}, ${partitions} partitions, ${config.numStandbyReplicas} standby replicas, cache ${config.statestoreCacheMaxBytes > 0 ? 'on' : 'off'}, ${instances.length} instances (${instances.map((x) => `${x.name}: ${x.crashed ? 'crashed' : x.stopped ? 'left' : x.app.state}, ${x.app.metrics.processed} processed, ${x.app.metrics.commits} commits, ${x.app.metrics.aborts} aborts`).join('; ')}); faults: ${faults.join(', ')}`;
   for (const i of instances) if (!i.crashed && !i.stopped) await cluster.settle(i.app.close(), { maxSimulatedMs: 60_000 }).catch(() => undefined);
   await cluster.settle(cluster.stop(), { maxSimulatedMs: 120_000 }).catch(() => undefined);
   return { anomalies: { windows: windowAnomalies, joins: joinAnomalies, enriched: enrichedAnomalies, died, harness }, summary };
