@@ -28,6 +28,9 @@ import type { ConsumerRecord, PartitionState } from './fetcher.ts';
 import { commitOffsets, fetchCommittedOffsets } from './groupOffsets.ts';
 import type { GroupOffsetsContext } from './groupOffsets.ts';
 import { GroupMembership } from './membership.ts';
+
+/** How long `close()` waits for its last commit and its leave (Kafka's default close timeout). */
+const CLOSE_TIMEOUT_MS = 30_000;
 import type { ConsumerBatch, ConsumerClient, ConsumerOptions, RebalanceListener } from '../api.ts';
 
 export type { ConsumerBatch, ConsumerOptions, RebalanceListener } from '../api.ts';
@@ -443,11 +446,20 @@ export class Consumer implements ConsumerClient {
   /** Commits (with auto-commit), leaves the group (unless static), and leaves the network. */
   async close(): Promise<void> {
     if (this.closed) return;
-    try {
+    const leaving = (async () => {
       await this.autoCommitInFlight;
       if (this.autoCommit && this.membership !== undefined) await this.autoCommitNow();
       await this.membership?.close();
+    })();
+    // Kafka's close() waits at most 30 s for its last commit and its leave; a coordinator that never
+    // answers (the network gone) does not hold it longer. What is still running then ends unheard.
+    leaving.catch(() => undefined);
+    let timer: TimerHandle | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = this.context.clock.setTimeout(resolve, CLOSE_TIMEOUT_MS)));
+    try {
+      await Promise.race([leaving, timeout]);
     } finally {
+      if (timer !== undefined) this.context.clock.clearTimeout(timer);
       this.closed = true;
       this.fetcher.stop();
       this.wake();
