@@ -31,50 +31,16 @@
  * can repeat outputs (for comparison, as in Kafka Streams).
  */
 import { sleep } from '../clock.ts';
-import { ClosedError, InvalidArgumentError, KafkaProtocolError, ProducerFencedError, RebalanceInProgressError, SamsaError, TransactionAbortableError, TransactionStateError } from '../errors.ts';
+import { ClosedError, InvalidArgumentError, KafkaProtocolError, ProducerFencedError, TransactionStateError } from '../errors.ts';
+import type { SamsaError } from '../errors.ts';
 import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
-import type { ConsumerClient, ConsumerGroupMetadata, ConsumerRecord, ProducerClient, ProducerRecord, RecordMetadata, TopicPartition, TransactionalProducerClient } from '../clients/api.ts';
+import type { ConsumerClient, ConsumerGroupMetadata, ConsumerRecord, ProducerClient, ProducerRecord, RecordMetadata, TopicPartition, TopicPartitionOffset, TransactionalProducerClient } from '../clients/api.ts';
 import type { PipelineContext, PipelineHooks, PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './pipelineOptions.ts';
 
 export type { PipelineContext, PipelineHooks, PipelineOptions, PipelineOutput, PipelineResult, PipelineStats } from './pipelineOptions.ts';
+import { describe, isRecoverable, outputsOf, tpKey } from './pipelineSupport.ts';
 
-function outputsOf(result: PipelineResult, to: string | undefined): Array<{ topic: string; record: ProducerRecord }> {
-  if (result === undefined || result === null) return [];
-  const list = (Array.isArray(result) ? result : [result]) as readonly PipelineOutput[];
-  return list.map((r) => {
-    const { topic, ...record } = r;
-    const target = topic ?? to;
-    if (target === undefined) throw new InvalidArgumentError('to', 'an output record has no topic and the pipeline has no `to`; set one of them');
-    return { topic: target, record };
-  });
-}
-
-/**
- * Kafka codes without a class of their own after which the pipeline carries on: the group moved on
- * (the member rejoins), or the producer's sequence state was lost (a new producer starts over).
- */
-const RECOVERABLE_CODES = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'INVALID_PRODUCER_ID_MAPPING', 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID']);
-
-/**
- * Errors after which the pipeline aborts (or rejoins, or replaces its producer) and carries on,
- * besides every retriable error: a rebalance overtook the commit, the transaction must be aborted,
- * the producer was fenced (its own transaction timed out: see `throwIfFatal` for a newer
- * instance) or left unusable, its sequence state was lost (Kafka Streams turns these into
- * TaskMigrated/TaskCorrupted and recovers).
- */
-function isRecoverable(error: unknown): boolean {
-  if (!SamsaError.is(error)) return false;
-  return error.retriable || RebalanceInProgressError.is(error) || TransactionAbortableError.is(error) || ProducerFencedError.is(error) || TransactionStateError.is(error) || RECOVERABLE_CODES.has(error.code);
-}
-
-function tpKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`;
-}
-
-function describe(error: unknown): Record<string, unknown> {
-  return SamsaError.is(error) ? { error: error.message, code: error.code } : { error: error instanceof Error ? error.message : String(error) };
-}
 
 /** A running consume-transform-produce loop. See the module comment. */
 export class Pipeline {
@@ -381,6 +347,17 @@ export class Pipeline {
     this.send(outputs);
   }
 
+  /** The consumer's positions of the partitions this pipeline owns. */
+  private async ownedPositions(): Promise<TopicPartitionOffset[]> {
+    const out: TopicPartitionOffset[] = [];
+    for (const key of this.owned.keys()) {
+      const [topic, partition] = key.split('\u0000') as [string, string];
+      const tp = { topic, partition: Number(partition) };
+      out.push({ ...tp, offset: await this.consumer.position(tp) });
+    }
+    return out;
+  }
+
   /** How far `topic`-`partition` lags its high watermark (last stable offset under read_committed); undefined before its first fetch. */
   lagOf(topic: string, partition: number): bigint | undefined {
     return this.consumer.lag().find((l) => l.topic === topic && l.partition === partition)?.lag;
@@ -440,7 +417,10 @@ export class Pipeline {
   /** Outputs and input offsets, together: one transaction commit (or, at least once, acks then an offset commit). */
   private async commit(): Promise<void> {
     if (!this.hasWork()) return;
-    const polled = [...this.pending.values()];
+    // A commit of punctuation output alone still carries the owned partitions' positions, so the
+    // group coordinator checks this member's generation and a zombie's commit fails (Kafka commits
+    // its tasks' positions whenever a punctuation made a commit needed).
+    const polled = this.pending.size === 0 && this.exactlyOnce ? await this.ownedPositions() : [...this.pending.values()];
     const offsets = this.context.hooks?.offsetsToCommit?.(polled) ?? polled;
     const count = this.pendingRecords;
     // What the hook adds (a streams app's changelog records) goes in the same transaction, one send per topic.

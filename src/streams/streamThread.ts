@@ -393,7 +393,7 @@ export class StreamThread {
       const kept = this.suspended.get(id);
       if (kept !== undefined) {
         this.suspended.delete(id);
-        this.tasks.set(id, kept);
+        this.tasks.set(id, await this.resumeTask(kept));
         continue;
       }
       this.tasks.set(id, await this.createTask(id));
@@ -438,6 +438,24 @@ export class StreamThread {
   private closeTask(t: ActiveTask): void {
     t.task.close();
     closeTaskStores(this.ctx, t);
+  }
+
+  /**
+   * A task kept since its partitions were revoked, coming back. Another instance may have run it in
+   * between (this one was cut off across several rebalances): its stores catch up from their
+   * checkpoints to the changelogs' end, and it starts again with fresh processors, as a task
+   * created here would.
+   */
+  private async resumeTask(kept: ActiveTask): Promise<ActiveTask> {
+    kept.task.close();
+    try {
+      this.restored += await restoreTaskStores(this.ctx, kept);
+    } catch (e) {
+      this.closeTask(kept);
+      throw e;
+    }
+    const { sub } = parseTaskId(this.ctx.topology, kept.id);
+    return { ...kept, task: new StreamTask(kept.id, kept.partition, this.ctx.topology, sub.nodes, kept.stores, this.host) };
   }
 
   /** A task starting here: its stores from a standby when there is one (warm), else opened; then restored to the changelogs' end. */

@@ -10,7 +10,9 @@ import { runWindowsSim, windowsFindings } from '../sim/windowsSim.ts';
 const replay = process.env.SIM_SEED === undefined ? undefined : Number(process.env.SIM_SEED);
 // Regression seeds: 607 and 622 (with the idle advance, a task that moved to an instance and got no
 // new record never started its processors, so its restored windows never closed).
-const REGRESSIONS = [607, 622];
+// 1017: an instance cut off across rebalances got back a task it had kept since its revocation and
+// ran it on stale stores (another instance had run it meanwhile), emitting windows twice.
+const REGRESSIONS = [607, 622, 1017];
 const seeds = replay !== undefined ? [replay] : [...Array.from({ length: Number(process.env.SIM_SEEDS ?? 4) }, (_, i) => 600 + i), ...REGRESSIONS];
 
 describe('windows and joins simulation (createStreamsApp, exactly_once_v2)', () => {
