@@ -35,6 +35,9 @@ export function keyIdentity(key: unknown): string {
   if (typeof key === 'string') return `s${key}`;
   if (typeof key === 'number' || typeof key === 'bigint' || typeof key === 'boolean') return `${typeof key}${String(key)}`;
   if (key instanceof Uint8Array) return `u${String.fromCharCode(...key)}`;
+  // Windowed keys (a windowed aggregation's table) are the common case: no JSON for them.
+  const windowed = key as { key?: unknown; window?: { start?: unknown; end?: unknown } } | null;
+  if (typeof windowed?.window?.start === 'number' && typeof windowed.window.end === 'number') return `w${windowed.window.start},${windowed.window.end},${keyIdentity(windowed.key)}`;
   return `j${JSON.stringify(key, (_k, v: unknown) => (v instanceof Uint8Array ? `u${String.fromCharCode(...v)}` : typeof v === 'bigint' ? `${v}n` : v))}`;
 }
 
