@@ -16,6 +16,7 @@ import type { AnyRecord, Change } from './record.ts';
 import type { Serde } from './serdes.ts';
 import { bytes as bytesSerde, json } from './serdes.ts';
 import type { KeyValueStore } from './stores/keyValueStore.ts';
+import { getLong, putLong } from './stores/longBytes.ts';
 import type { InternalProcessorContext, Processor } from './topology.ts';
 import { timeWindowedSerde, sessionWindowedSerde } from './windowedSerdes.ts';
 import type { Windowed } from './windows.ts';
@@ -60,21 +61,17 @@ export function untilTimeLimit(timeLimitMs: number, buffer: BufferConfig = unbou
   return { type: 'untilTimeLimit', timeLimitMs, buffer: buffer ?? unbounded() };
 }
 
-const HIGH = 2 ** 32;
 const TIME_KEY = Uint8Array.of(0x00, 0x74);
 const SIZE_KEY = Uint8Array.of(0x00, 0x73);
 
 function long(value: number): Uint8Array {
   const out = new Uint8Array(8);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, Math.floor(value / HIGH));
-  view.setUint32(4, value >>> 0);
+  putLong(out, 0, value);
   return out;
 }
 
 function readLong(bytes: Uint8Array, at = 0): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return view.getUint32(at) * HIGH + view.getUint32(at + 4);
+  return getLong(bytes, at);
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {

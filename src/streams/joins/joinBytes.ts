@@ -6,20 +6,8 @@
 import { createHash } from 'node:crypto';
 import { SerdeError } from '../../errors.ts';
 
-const HIGH = 2 ** 32;
 
-/** Writes a non-negative safe integer as 8 big-endian bytes at `at`. */
-export function putLong(out: Uint8Array, at: number, value: number): void {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  view.setUint32(at, Math.floor(value / HIGH));
-  view.setUint32(at + 4, value >>> 0);
-}
-
-/** Reads what {@link putLong} wrote. */
-export function getLong(bytes: Uint8Array, at: number): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return view.getUint32(at) * HIGH + view.getUint32(at + 4);
-}
+export { getLong, putLong } from '../stores/longBytes.ts';
 
 /** Writes a signed 32-bit integer, big-endian. */
 export function putInt(out: Uint8Array, at: number, value: number): void {

@@ -15,6 +15,7 @@ import type { Serde } from '../serdes.ts';
 import { deserializeWith, serializeWith } from '../serdes.ts';
 import type { Window, Windowed } from '../windows.ts';
 import type { KeyValue, KeyValueStore, ReadOnlyKeyValueStore } from './keyValueStore.ts';
+import { getLong, putLong } from './longBytes.ts';
 
 /** What window and session stores are laid over: bytes to bytes. */
 export type BytesStore = KeyValueStore<Uint8Array, Uint8Array>;
@@ -23,7 +24,6 @@ type ReadBytes = ReadOnlyKeyValueStore<Uint8Array, Uint8Array>;
 const DATA = 0x01;
 const META = 0x00;
 const TIME_KEY = Uint8Array.of(META, 0x74);
-const HIGH = 2 ** 32;
 
 /** A window's contents as a store returns them. */
 export interface WindowValue<V> {
@@ -113,17 +113,6 @@ export interface Timestamped<V> {
 
 function markKey(name: string): Uint8Array {
   return Uint8Array.of(META, 0x6d, ...new TextEncoder().encode(name));
-}
-
-function putLong(out: Uint8Array, at: number, value: number): void {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  view.setUint32(at, Math.floor(value / HIGH));
-  view.setUint32(at + 4, value >>> 0);
-}
-
-function getLong(bytes: Uint8Array, at: number): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return view.getUint32(at) * HIGH + view.getUint32(at + 4);
 }
 
 function compose(key: Uint8Array, longs: readonly number[], tail = 0): Uint8Array {
