@@ -7,6 +7,7 @@ import { runTransactionBenchmarks } from './transactions.bench.ts';
 import { runStreamsBenchmarks } from './streams.bench.ts';
 import { runEventSourcingBenchmarks } from './eventsourcing.bench.ts';
 import { runProjectionBenchmarks } from './projections.bench.ts';
+import { reportWindowBenchmarks, runWindowBenchmarks } from './windows.bench.ts';
 
 const logRecords = Number(process.env.BENCH_LOG_RECORDS ?? 1_000_000);
 report(`log: ${logRecords.toLocaleString('en-US')} records, 100 B values + 16 B keys, ~16 KiB batches (median of ${process.env.BENCH_ROUNDS ?? 3} rounds)`, runLogBenchmarks(), 'log.json');
@@ -28,6 +29,8 @@ report(`exactly once: ${Number(process.env.BENCH_TXN_PRODUCE_RECORDS ?? 300_000)
 const streams = await runStreamsBenchmarks();
 report(`streams: ${Number(process.env.BENCH_STREAMS_RECORDS ?? 200_000).toLocaleString('en-US')} records, 3 brokers, RF=3, 6 partitions, 100 ms commits, median of ${process.env.BENCH_ROUNDS ?? 3} interleaved rounds`, streams.rows, 'streams.json');
 console.log(`in-memory key-value store: ${streams.bytesPerKey.toFixed(0)} bytes per key (16 B keys, 8 B values; JS heap + buffers${streams.gc ? ', after gc' : ', without a forced gc: run node with --expose-gc for a tighter figure'})`);
+
+reportWindowBenchmarks(await runWindowBenchmarks());
 
 
 const es = await runEventSourcingBenchmarks();
