@@ -516,6 +516,42 @@ export class UnencodableMessageError extends SamsaError {
 }
 
 /**
+ * A transport that cannot carry messages: its client library is not installed, its server cannot
+ * be reached, or it refused the credentials. `reason` says which and how to fix it.
+ */
+export class TransportUnavailableError extends SamsaError {
+  constructor(
+    readonly transport: string,
+    readonly reason: string,
+    options?: SamsaErrorOptions,
+  ) {
+    super(`the ${transport} transport is unavailable: ${reason}`, 'TRANSPORT_UNAVAILABLE', true, options);
+  }
+  override details(): Record<string, unknown> {
+    return { transport: this.transport, reason: this.reason };
+  }
+}
+
+/**
+ * A message larger than the transport can carry (NATS: more chunks than `maxMessageBytes`
+ * allows). It is dropped, as a network drops what it cannot carry; the request it answers times
+ * out. Raise the limit, or ask for less (`fetch.max.bytes`, `max.partition.fetch.bytes`).
+ */
+export class MessageTooLargeError extends SamsaError {
+  constructor(
+    readonly messageType: string,
+    readonly bytes: number,
+    readonly limit: number,
+    readonly fix: string,
+  ) {
+    super(`message "${messageType}" of ${bytes} bytes exceeds the transport's limit of ${limit} bytes and was dropped; ${fix}`, 'MESSAGE_TOO_LARGE', false);
+  }
+  override details(): Record<string, unknown> {
+    return { messageType: this.messageType, bytes: this.bytes, limit: this.limit };
+  }
+}
+
+/**
  * Bytes received from the network that are not a samsa message: garbage, a truncated frame, a
  * message without a `type` or of a type this node does not know. The transport drops them and
  * reports it; the node never sees them.
@@ -629,6 +665,8 @@ export const errors = {
   RebalanceInProgressError,
   UnencodableMessageError,
   UndecodableMessageError,
+  TransportUnavailableError,
+  MessageTooLargeError,
   TopologyError,
   SerdeError,
   WrongExpectedVersionError,

@@ -8,7 +8,7 @@
 export { createCluster, Cluster } from './cluster/cluster.ts';
 export type { ClusterOptions, BrokerHandle, ControllerHandle, QuorumState } from './cluster/cluster.ts';
 export { startBroker } from './cluster/startBroker.ts';
-export type { BrokerNode, BrokerNodeOptions } from './cluster/startBroker.ts';
+export type { BrokerNode, BrokerNodeOptions, BrokerStopOptions } from './cluster/startBroker.ts';
 export { startController } from './cluster/startController.ts';
 export type { ControllerNode, ControllerNodeOptions } from './cluster/startController.ts';
 export { connect } from './cluster/connect.ts';
@@ -189,6 +189,8 @@ export {
   SerdeError,
   WrongExpectedVersionError,
   ProjectionError,
+  TransportUnavailableError,
+  MessageTooLargeError,
   KAFKA_ERRORS,
   errors,
   errorFromJSON,

@@ -16,7 +16,9 @@ import type { Random } from '../random.ts';
 import { createRandom, randomSeed } from '../random.ts';
 import { SimulatedNetwork } from '../transport/simulatedNetwork.ts';
 import type { MessageCodec } from '../transport/codec.ts';
-import type { NodeId } from '../transport/transport.ts';
+import type { NodeId, Transport } from '../transport/transport.ts';
+import { connectNats } from '../transport/natsTransport.ts';
+import type { NatsTransport, NatsTransportOptions } from '../transport/natsTransport.ts';
 import { controllerNode } from '../transport/transport.ts';
 import type { Admin } from '../clients/admin.ts';
 import type { KafkaClients } from '../clients/api.ts';
@@ -77,6 +79,14 @@ export interface ClusterOptions {
    * processes: slower, and proof that nothing relies on sharing objects in one process. Default: none.
    */
   readonly codec?: MessageCodec;
+  /**
+   * What carries the messages between the nodes: `simulated` (default), the in-process network
+   * with fault injection; or `nats`, every message through a NATS server, as between processes
+   * (for trying NATS out: the nodes still share this process).
+   */
+  readonly transport?: 'simulated' | 'nats';
+  /** With `transport: 'nats'`: the server URL or the NATS transport's options (default `nats://127.0.0.1:4222`). */
+  readonly nats?: string | NatsTransportOptions;
 }
 
 /** Crash and restart control of one broker. */
@@ -101,8 +111,9 @@ export class Cluster implements KafkaClients {
   readonly clock: Clock;
   /** The seed every random choice derives from; print it to replay a run. */
   readonly seed: number;
-  /** The in-process network (fault injection: delay, drop, partition…). */
-  readonly network: SimulatedNetwork;
+  /** What the nodes and clients send their messages through. */
+  readonly transport: Transport;
+  private readonly simulated: SimulatedNetwork | undefined;
   /** The logger every node and client of this cluster writes to. */
   readonly logger: Logger;
   /**
@@ -123,8 +134,11 @@ export class Cluster implements KafkaClients {
   private readonly pipelines = new Set<Pipeline>();
   private stopped = false;
 
-  /** @internal Use {@link createCluster}. */
-  constructor(private readonly options: ClusterOptions) {
+  /** @internal Use {@link createCluster}; `nats` is the connection made for `transport: 'nats'`. */
+  constructor(
+    private readonly options: ClusterOptions,
+    private readonly nats?: NatsTransport,
+  ) {
     const count = options.brokers ?? 1;
     if (!Number.isInteger(count) || count < 1) throw new InvalidArgumentError('brokers', `expected a positive number of brokers, got ${count}`);
     this.clock = options.clock ?? new SystemClock();
@@ -132,14 +146,16 @@ export class Cluster implements KafkaClients {
     this.random = createRandom(this.seed);
     this.logger = resolveLogger(options.logger);
     this.inspection = new InspectionSink(this.logger);
-    this.network = new SimulatedNetwork({ clock: this.clock, random: this.random.fork(), manual: options.manualNetwork ?? false, ...(options.codec === undefined ? {} : { codec: options.codec }) });
+    const random = this.random.fork();
+    this.simulated = nats === undefined ? new SimulatedNetwork({ clock: this.clock, random, manual: options.manualNetwork ?? false, ...(options.codec === undefined ? {} : { codec: options.codec }) }) : undefined;
+    this.transport = nats ?? (this.simulated as SimulatedNetwork);
     this.brokerConfig = { ...BROKER_CONFIG_DEFAULTS, ...options.brokerConfig };
     const controllers = options.controllers ?? 1;
     if (!Number.isInteger(controllers) || controllers < 1 || controllers > 9) throw new InvalidArgumentError('controllers', `expected 1 to 9 controllers (1 or 3 is usual; 3 survives one failure), got ${String(controllers)}`);
     if (options.quorumConfig !== undefined) parseRaftConfig(options.quorumConfig);
     this.controllerCount = controllers;
     this.brokerCount = count;
-    this.clients = new ClientHost({ transport: this.network, clock: this.clock, logger: this.logger, random: this.random, brokers: () => this.brokerIds, controllers: () => this.controllerNodes, name: 'the cluster' });
+    this.clients = new ClientHost({ transport: this.transport, clock: this.clock, logger: this.logger, random: this.random, brokers: () => this.brokerIds, controllers: () => this.controllerNodes, name: 'the cluster' });
     this.clusterId = options.dataDir === undefined ? `samsa-${this.seed.toString(16)}` : this.formatDataDir(options.dataDir);
   }
 
@@ -165,6 +181,15 @@ export class Cluster implements KafkaClients {
     const lock = this.locks.get(name);
     this.locks.delete(name);
     return { dataDir: join(this.options.dataDir, name), ...(lock === undefined ? {} : { lock }) };
+  }
+
+  /**
+   * The in-process network (fault injection: delay, drop, partition…).
+   * @throws InvalidArgumentError when the cluster runs over NATS: faults need the simulated network.
+   */
+  get network(): SimulatedNetwork {
+    if (this.simulated === undefined) throw new InvalidArgumentError('network', "this cluster's messages go through NATS; fault injection needs the simulated network (createCluster without transport: 'nats')");
+    return this.simulated;
   }
 
   /** Address of the active controller (the first controller while none is active). */
@@ -195,7 +220,7 @@ export class Cluster implements KafkaClients {
 
   /** @internal Starts the controllers and brokers, as {@link startController} and {@link startBroker} would, in one turn. */
   start(): void {
-    const common = { transport: this.network, clock: this.clock, logger: this.logger, clusterId: this.clusterId };
+    const common = { transport: this.transport, clock: this.clock, logger: this.logger, clusterId: this.clusterId };
     const shared = { random: this.random, inspection: this.inspection };
     for (const id of this.controllerIds) {
       const host = this.controllerHosts.get(id);
@@ -313,12 +338,14 @@ export class Cluster implements KafkaClients {
     for (const p of this.pipelines) await p.stop();
     this.pipelines.clear();
     await this.clients.stop();
-    for (const b of this.brokerHosts.values()) await b.stop();
+    // Every node goes: moving leaderships between brokers about to stop would only slow it down.
+    for (const b of this.brokerHosts.values()) await b.stop({ controlledShutdown: false });
     if (this.options.dataDir !== undefined && !(this.options.manualNetwork ?? false) && this.clock instanceof SystemClock) await this.awaitBrokersFenced();
     for (const c of this.controllerHosts.values()) await c.stop();
     // Directories of nodes that never started (a start that failed half-way).
     for (const lock of this.locks.values()) lock.release();
     this.locks.clear();
+    await this.nats?.close();
   }
 
   /**
@@ -354,7 +381,14 @@ export class Cluster implements KafkaClients {
  * const { partition, offset } = await cluster.producer().send('orders', { key: 'o-1', value: 'hello' });
  */
 export async function createCluster(options: ClusterOptions = {}): Promise<Cluster> {
-  const cluster = new Cluster(options);
+  const nats = await natsOf(options);
+  let cluster: Cluster;
+  try {
+    cluster = new Cluster(options, nats);
+  } catch (e) {
+    await nats?.close();
+    throw e;
+  }
   try {
     cluster.start();
   } catch (e) {
@@ -364,6 +398,23 @@ export async function createCluster(options: ClusterOptions = {}): Promise<Clust
   if (!(options.manualNetwork ?? false)) await waitForBrokers(cluster);
   return cluster;
 }
+
+/** The NATS connection of a cluster with `transport: 'nats'`, after checking the options that go with it. */
+async function natsOf(options: ClusterOptions): Promise<NatsTransport | undefined> {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', `createCluster() takes an options object, got ${options === null ? 'null' : typeof options}`);
+  const kind = options.transport ?? 'simulated';
+  if (kind !== 'simulated' && kind !== 'nats') throw new InvalidArgumentError('transport', `expected 'simulated' or 'nats', got ${JSON.stringify(kind)}`);
+  if (kind === 'simulated') {
+    if (options.nats !== undefined) throw new InvalidArgumentError('nats', "NATS options need transport: 'nats'");
+    return undefined;
+  }
+  if (options.manualNetwork === true || options.codec !== undefined) throw new InvalidArgumentError('transport', "manualNetwork and codec belong to the simulated network; leave them out with transport: 'nats'");
+  const nats = options.nats ?? DEFAULT_NATS_URL;
+  return connectNats(typeof nats === 'string' ? { servers: nats, ...(options.logger === undefined ? {} : { logger: options.logger }) } : nats);
+}
+
+/** Where `transport: 'nats'` connects when given no server. */
+const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
 /** How long `createCluster` waits for the quorum to elect a controller and every broker to register. */
 const STARTUP_TIMEOUT_MS = 60_000;

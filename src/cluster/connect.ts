@@ -15,12 +15,19 @@ import { Consumer } from '../clients/consumer/consumer.ts';
 import type { ConsumerOptions } from '../clients/consumer/consumer.ts';
 import { Producer } from '../clients/producer/producer.ts';
 import type { ProducerOptions } from '../clients/producer/producer.ts';
+import { connectNats } from '../transport/natsTransport.ts';
+import type { NatsTransportOptions } from '../transport/natsTransport.ts';
 import { checkOptions, checkTransport, hostBasics, nodeIdsOf } from './hosting.ts';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
-  /** The transport the brokers are on. */
-  readonly transport: Transport;
+  /** The transport the brokers are on; or give `nats` instead. */
+  readonly transport?: Transport;
+  /**
+   * Reach the brokers over NATS: the server URL, or the options of {@link connectNats}. The
+   * connection is made here and closed by {@link Connection.stop}.
+   */
+  readonly nats?: string | NatsTransportOptions;
   /** Brokers asked for metadata first (Kafka's `bootstrap.servers`): ids or `broker:<id>` addresses. */
   readonly bootstrap: ReadonlyArray<number | NodeId>;
   /**
@@ -72,6 +79,8 @@ export interface ClientHostSetup {
   readonly controllers: (() => readonly NodeId[]) | undefined;
   /** What a ClosedError names once stopped (`the cluster`, `the connection`). */
   readonly name: string;
+  /** Called once every client is closed (a transport made for the connection is closed there). */
+  readonly onStop?: () => Promise<void>;
 }
 
 /** @internal Makes, counts and closes the clients of one connection or embedded cluster. */
@@ -79,6 +88,7 @@ export class ClientHost implements Connection {
   private readonly clients = new Set<{ close(): void | Promise<void> }>();
   private clientCount = 0;
   private stopped = false;
+  private stopping: Promise<void> | undefined;
 
   /** @internal Use {@link connect}. */
   constructor(private readonly setup: ClientHostSetup) {}
@@ -111,8 +121,13 @@ export class ClientHost implements Connection {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const c of this.clients) await c.close();
-    this.clients.clear();
+    if (this.stopping !== undefined) return this.stopping;
+    this.stopping = (async () => {
+      for (const c of this.clients) await c.close();
+      this.clients.clear();
+      await this.setup.onStop?.();
+    })();
+    return this.stopping;
   }
 
   /** @internal Calls after stop fail at once rather than wait on clients that are gone. */
@@ -135,13 +150,39 @@ export class ClientHost implements Connection {
  * const clients = await connect({ transport, bootstrap: [1, 2, 3], controllers: [0, 1, 2] });
  * await clients.producer().send('orders', { key: 'o-1', value: 'hello' });
  * await clients.stop();
- * @throws InvalidArgumentError for a missing transport or a bad bootstrap or controller list.
+ *
+ * // Over NATS, from another process or machine than the brokers:
+ * const remote = await connect({ nats: 'nats://127.0.0.1:4222', bootstrap: [1, 2, 3], controllers: [0, 1, 2] });
+ * @throws InvalidArgumentError for a missing transport or a bad bootstrap or controller list;
+ *   TransportUnavailableError when NATS cannot be reached or its client library is not installed.
  */
 export async function connect(options: ConnectOptions): Promise<Connection> {
   checkOptions('connect', options);
-  const transport = checkTransport('connect', options.transport);
-  const brokers = nodeIdsOf('broker', 'bootstrap', options.bootstrap, 'pass the brokers to ask for metadata first as { bootstrap: [1, 2, 3] } (Kafka\'s bootstrap.servers)');
+  if (options.transport !== undefined && options.nats !== undefined) throw new InvalidArgumentError('nats', 'give either { transport } or { nats }, not both');
+  const { transport, close } = await transportOf(options);
+  try {
+    return connectOn(transport, options, close);
+  } catch (e) {
+    await close?.();
+    throw e;
+  }
+}
+
+/** The transport of {@link connect}: the one given, or a NATS connection made for it. */
+async function transportOf(options: ConnectOptions): Promise<{ transport: Transport; close?: () => Promise<void> }> {
+  if (options.nats === undefined) return { transport: checkTransport('connect', options.transport) };
+  const nats = typeof options.nats === 'string' ? { servers: options.nats, ...(options.logger === undefined ? {} : { logger: options.logger }) } : options.nats;
+  // Checked before connecting, so that bad options are refused without a server.
+  nodeIdsOf('broker', 'bootstrap', options.bootstrap, BOOTSTRAP_FIX);
+  const transport = await connectNats(nats);
+  return { transport, close: () => transport.close() };
+}
+
+const BOOTSTRAP_FIX = "pass the brokers to ask for metadata first as { bootstrap: [1, 2, 3] } (Kafka's bootstrap.servers)";
+
+function connectOn(transport: Transport, options: ConnectOptions, onStop: (() => Promise<void>) | undefined): Connection {
+  const brokers = nodeIdsOf('broker', 'bootstrap', options.bootstrap, BOOTSTRAP_FIX);
   const controllers = options.controllers === undefined ? undefined : nodeIdsOf('controller', 'controllers', options.controllers, "pass the controller quorum's voters as { controllers: [0, 1, 2] } (Kafka's bootstrap.controllers), or leave it out when no admin client is needed").map(controllerNode);
   const { clock, logger, random } = hostBasics(options, {});
-  return new ClientHost({ transport, clock, logger, random, brokers: () => brokers, controllers: controllers === undefined ? undefined : () => controllers, name: 'the connection' });
+  return new ClientHost({ transport, clock, logger, random, brokers: () => brokers, controllers: controllers === undefined ? undefined : () => controllers, name: 'the connection', ...(onStop === undefined ? {} : { onStop }) });
 }

@@ -45,6 +45,14 @@ export interface BrokerNodeOptions {
   readonly seed?: number;
 }
 
+/** Options of {@link BrokerNode.stop}. */
+export interface BrokerStopOptions {
+  /** Move leaderships away before stopping (default true), as Kafka's `controlled.shutdown.enable`. */
+  readonly controlledShutdown?: boolean;
+  /** How long the controlled shutdown may take before the broker stops anyway (default 30000 ms). */
+  readonly timeoutMs?: number;
+}
+
 /** A broker node started by {@link startBroker}. */
 export interface BrokerNode {
   readonly id: number;
@@ -70,8 +78,14 @@ export interface BrokerNode {
    * @throws ClosedError after {@link BrokerNode.stop}.
    */
   restart(): Promise<void>;
-  /** Stops cleanly (logs flushed and closed) and releases the data directory. Stopping twice is harmless. */
-  stop(): Promise<void>;
+  /**
+   * Stops cleanly (logs flushed and closed) and releases the data directory. First, unless
+   * `controlledShutdown: false`, a controlled shutdown (Kafka's `controlled.shutdown.enable`):
+   * the controller moves this broker's leaderships to other ISR members and takes it out of every
+   * ISR, so producers and consumers move on at once instead of waiting out its session; bounded by
+   * `timeoutMs` (default 30000), after which the broker stops anyway. Stopping twice is harmless.
+   */
+  stop(options?: BrokerStopOptions): Promise<void>;
   /** Observes XState inspection events of the broker's actors and its `@samsa.*` events. */
   inspect(listener: (event: InspectionEvent) => void): () => void;
 }
@@ -130,10 +144,13 @@ export class BrokerHost implements BrokerNode {
     this.broker.start();
   }
 
-  async stop(): Promise<void> {
+  async stop(options: BrokerStopOptions = {}): Promise<void> {
     if (this.stopped) return;
+    const timeoutMs = options.timeoutMs ?? CONTROLLED_SHUTDOWN_TIMEOUT_MS;
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new InvalidArgumentError('timeoutMs', `expected a non-negative number of milliseconds, got ${String(timeoutMs)}`);
     this.stopped = true;
     try {
+      if (options.controlledShutdown ?? true) await this.broker.controlledShutdown(timeoutMs);
       await this.broker.stop();
     } finally {
       this.release.lock?.release();
@@ -149,6 +166,8 @@ export class BrokerHost implements BrokerNode {
 const FIX_ID = 'give this broker another id';
 /** How long {@link BrokerNode.ready} waits by default: as long as `createCluster` waits for its brokers. */
 const READY_TIMEOUT_MS = 60_000;
+/** How long a controlled shutdown may take by default before the broker stops anyway. */
+const CONTROLLED_SHUTDOWN_TIMEOUT_MS = 30_000;
 /** How often {@link BrokerNode.ready} looks again. */
 const READY_POLL_MS = 5;
 

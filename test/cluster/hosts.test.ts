@@ -139,6 +139,46 @@ describe('node hosts on one simulated network', () => {
     expect(b.values).toEqual(a.values);
     expect(a.trace.length).toBeGreaterThan(500);
   });
+
+  it('moves leaderships and ISR membership away before a broker stops (controlled shutdown)', async () => {
+    const sim = new Sim(41);
+    const controllers: ControllerNode[] = [];
+    for (const id of [0, 1, 2]) controllers.push(await startController({ ...nodeOptions(sim), id, voters: [0, 1, 2], seed: 41 + id }));
+    const brokers: BrokerNode[] = [];
+    for (const id of [1, 2, 3]) brokers.push(await startBroker({ ...nodeOptions(sim), id, controllers: [0, 1, 2], seed: 51 + id }));
+    await sim.settle(Promise.all(brokers.map((b) => b.ready())));
+    const clients = await connect({ transport: sim.network, bootstrap: [1, 2, 3], controllers: [0, 1, 2], clock: sim.clock, logger: silentLogger, seed: 41 });
+    const admin = clients.admin();
+    await sim.settle(admin.createTopic('c', { partitions: 6, replicationFactor: 3, config: { 'min.insync.replicas': 2 } }));
+    const producer = clients.producer({ acks: 'all' });
+    await sim.settle(producer.send('c', Array.from({ length: 60 }, (_, i) => ({ key: `k${i}`, value: `v${i}` }))));
+    const before = await sim.settle(admin.describeTopic('c'));
+    expect(before.partitions.some((p) => p.leader === 1)).toBe(true);
+
+    const started = sim.clock.now();
+    await sim.settle(brokers[0]?.stop() as Promise<void>);
+    // Well within broker.session.timeout.ms (9 s): the controller did not wait for the session to expire.
+    expect(sim.clock.now() - started).toBeLessThan(1_000);
+    const after = await sim.settle(admin.describeTopic('c'));
+    for (const p of after.partitions) {
+      expect(p.leader).not.toBe(1);
+      expect(p.isr).not.toContain(1);
+    }
+    const resumed = sim.clock.now();
+    expect(await sim.settle(producer.send('c', Array.from({ length: 60 }, (_, i) => ({ key: `k${i}`, value: `w${i}` }))))).toHaveLength(60);
+    expect(sim.clock.now() - resumed).toBeLessThan(1_000);
+
+    // With no controller to answer, the broker still stops, after its timeout.
+    for (const c of controllers) c.crash();
+    const cut = sim.clock.now();
+    await sim.settle(brokers[1]?.stop({ timeoutMs: 2_000 }) as Promise<void>);
+    expect(brokers[1]?.running).toBe(false);
+    expect(sim.clock.now() - cut).toBeGreaterThanOrEqual(2_000);
+    await expect(brokers[2]?.stop({ timeoutMs: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await sim.settle(clients.stop());
+    await sim.settle(brokers[2]?.stop({ controlledShutdown: false }) as Promise<void>);
+    for (const c of controllers) await sim.settle(c.stop());
+  });
 });
 
 describe('bad input to the node hosts', () => {

@@ -25,6 +25,7 @@ import type { Actor } from 'xstate';
 import { createActor } from 'xstate';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../clock.ts';
+import { sleep } from '../../clock.ts';
 import type { PartitionLog } from '../../log/partitionLog.ts';
 import type { Storage } from '../../log/storage/storage.ts';
 import type { ClusterMetadataImage, FetchPartitionResult } from '../../protocol/index.ts';
@@ -47,6 +48,9 @@ import { ProducerIdManager } from './producerIds.ts';
 import { ReplicaManager } from './replicas.ts';
 import { PartitionRequests } from './requests.ts';
 import { messageAs } from '../../protocol/index.ts';
+
+/** How often a controlled shutdown looks whether its fencing has reached this broker. */
+const CONTROLLED_SHUTDOWN_POLL_MS = 5;
 
 export { BROKER_CONFIG_DEFAULTS } from './brokerConfig.ts';
 export type { BrokerConfig } from './brokerConfig.ts';
@@ -194,6 +198,26 @@ export class Broker {
     this.actor.send({ type: 'broker.crash' });
     this.actor.stop();
     this.actor = undefined;
+  }
+
+  /**
+   * Controlled shutdown, before {@link Broker.stop}: asks the controller to move this broker's
+   * leaderships away and take it out of every ISR, and resolves true once this broker's own
+   * metadata shows that done; false when `timeoutMs` passed first (no controller answered) or
+   * the broker is not registered. Nothing is stopped here.
+   */
+  async controlledShutdown(timeoutMs: number): Promise<boolean> {
+    if (this.actor === undefined || this.lifecycle.brokerEpoch === undefined) return false;
+    const clock = this.options.clock;
+    const deadline = clock.now() + timeoutMs;
+    let allowed = false;
+    void this.lifecycle.requestShutdown().then(() => (allowed = true));
+    while (clock.now() < deadline && this.actor !== undefined) {
+      // Fenced in its own image: the change that moved its leaderships has reached it.
+      if (allowed && this.image?.brokers.find((b) => b.id === this.id)?.fenced === true) return true;
+      await sleep(clock, CONTROLLED_SHUTDOWN_POLL_MS);
+    }
+    return false;
   }
 
   /** Stops cleanly: logs are flushed and closed so the next start skips recovery. */

@@ -36,6 +36,8 @@ export class BrokerLifecycle {
   private incarnationId = '';
   private registrationTimer: TimerHandle | undefined;
   private heartbeatTimer: TimerHandle | undefined;
+  /** Set by {@link BrokerLifecycle.requestShutdown}: heartbeats ask to shut down, and this is told when allowed. */
+  private shutdown: (() => void) | undefined;
 
   constructor(private readonly context: BrokerLifecycleContext) {}
 
@@ -56,6 +58,28 @@ export class BrokerLifecycle {
     this.registrationTimer = undefined;
     this.heartbeatTimer = undefined;
     this.epoch = undefined;
+    this.shutdown = undefined;
+  }
+
+  /**
+   * Controlled shutdown (Kafka's `BrokerLifecycleManager.beginControlledShutdown`): from now on
+   * every heartbeat carries `wantShutDown`, the first at once; resolves when the controller
+   * answers `shouldShutDown` (its leaderships moved, it left every ISR). Never resolves while
+   * the controllers are unreachable: the caller bounds the wait.
+   */
+  requestShutdown(): Promise<void> {
+    return new Promise((resolve) => {
+      this.shutdown = resolve;
+      if (this.epoch === undefined) return resolve();
+      if (this.heartbeatTimer !== undefined) this.context.clock.clearTimeout(this.heartbeatTimer);
+      this.heartbeat();
+      this.scheduleHeartbeat();
+    });
+  }
+
+  private heartbeat(): void {
+    if (this.epoch === undefined) return;
+    this.context.channel.sendSessionRequest({ type: 'brokerHeartbeat.request', correlationId: this.context.nextCorrelationId(), brokerId: this.context.brokerId, brokerEpoch: this.epoch, currentMetadataVersion: this.context.metadataVersion(), ...(this.shutdown === undefined ? {} : { wantShutDown: true }) });
   }
 
   private register(): void {
@@ -87,13 +111,14 @@ export class BrokerLifecycle {
     this.heartbeatTimer = this.context.clock.setTimeout(() => {
       this.heartbeatTimer = undefined;
       if (!this.context.isRunning() || this.epoch === undefined) return;
-      this.context.channel.sendSessionRequest({ type: 'brokerHeartbeat.request', correlationId: this.context.nextCorrelationId(), brokerId: this.context.brokerId, brokerEpoch: this.epoch, currentMetadataVersion: this.context.metadataVersion() });
+      this.heartbeat();
       this.scheduleHeartbeat();
     }, this.context.heartbeatIntervalMs);
   }
 
   /** The controller's answer to a heartbeat. */
   onHeartbeatResponse(message: Message): void {
+    if (message.shouldShutDown === true) this.shutdown?.();
     // The controller no longer knows this registration (e.g. it lost its state): register again.
     if (message.error === 'STALE_BROKER_EPOCH' || message.error === 'BROKER_ID_NOT_REGISTERED') this.register();
   }

@@ -145,6 +145,8 @@ interface Outcome {
   readonly reply?: Record<string, unknown>;
   /** Sessions to start or refresh: broker id → epoch. */
   readonly touch?: { readonly brokerId: number; readonly epoch: number };
+  /** A session to end without waiting for it to expire (a broker in controlled shutdown). */
+  readonly release?: number;
 }
 
 /** What a request is handled against: the image so far, the live sessions, the seeded random. */
@@ -184,6 +186,13 @@ function handle(context: HandleState, message: Message): Outcome | undefined {
       const registration = image.brokers.find((b) => b.id === request.brokerId);
       if (registration === undefined) return { image, reply: { type: 'brokerHeartbeat.response', ...wireError('BROKER_ID_NOT_REGISTERED', `broker ${request.brokerId} is not registered; register first`) } };
       if (registration.epoch !== undefined && registration.epoch !== request.brokerEpoch) return { image, reply: { type: 'brokerHeartbeat.response', ...wireError('STALE_BROKER_EPOCH', `broker ${request.brokerId} heartbeats with epoch ${request.brokerEpoch}; its registration has epoch ${registration.epoch}`) } };
+      if (request.wantShutDown === true) {
+        // Controlled shutdown: fencing moves every leadership away and takes the broker out of
+        // every ISR (Kafka keeps the sole ISR member leading until it goes; either way its
+        // partitions are offline once it stops). The reply waits for the change to commit, so a
+        // broker that stops on it leaves nothing waiting on it.
+        return { image: withBrokerFenced(image, request.brokerId), reply: { type: 'brokerHeartbeat.response', isFenced: true, shouldShutDown: true }, release: request.brokerId };
+      }
       // A fenced broker that heartbeats again (a healed network, a long pause) comes back once it
       // has the metadata it was registered at (Kafka: caught up with the metadata log).
       if (registration.fenced && request.currentMetadataVersion >= (registration.epoch ?? 0)) image = withBrokerUnfenced(image, request.brokerId);
@@ -381,8 +390,15 @@ function notController(reply: Record<string, unknown>, leaderId: number | undefi
 function serve(c: ControllerContext, message: Message, from: NodeId, fx: Effects): Partial<ControllerContext> {
   const outcome = handle({ image: c.pending, sessions: c.sessions, random: c.random }, message);
   if (outcome === undefined) return {};
-  const { reply, touch } = outcome;
+  const { reply, touch, release } = outcome;
   const patch: { -readonly [K in keyof ControllerContext]?: ControllerContext[K] } = {};
+  if (release !== undefined && c.sessions[release] !== undefined) {
+    // The broker said goodbye: its session ends now, and its next process registers at once.
+    fx.push(effect.cancel(sessionId(release)));
+    const sessions = { ...c.sessions };
+    delete sessions[release];
+    patch.sessions = sessions;
+  }
   if (touch !== undefined) {
     // Re-arm the session: cancel the pending expiry, then schedule a new one.
     fx.push(effect.cancel(sessionId(touch.brokerId)), effect.schedule<ControllerEvent>({ type: 'broker.sessionExpired', brokerId: touch.brokerId, epoch: touch.epoch }, c.sessionTimeoutMs, sessionId(touch.brokerId)));
