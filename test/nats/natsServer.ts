@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,7 +60,8 @@ export async function startNatsServer(config: string): Promise<PrivateNatsServer
   const dir = mkdtempSync(join(tmpdir(), 'samsa-nats-'));
   const file = join(dir, 'nats.conf');
   writeFileSync(file, `listen: 127.0.0.1:${port}\n${config}\n`);
-  const binary = process.env.SAMSA_NATS_SERVER ?? 'nats-server';
+  // Debian installs it in /usr/sbin, which a non-root PATH may lack.
+  const binary = process.env.SAMSA_NATS_SERVER ?? (existsSync('https://rp2.alfred511.top/huggingface/usr/sbin/nats-server') ? 'https://rp2.alfred511.top/huggingface/usr/sbin/nats-server' : 'nats-server');
   const child: ChildProcess = spawn(binary, ['-c', file], { stdio: 'ignore' });
   const url = `nats://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {

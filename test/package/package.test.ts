@@ -21,6 +21,7 @@ const manifest = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as
   engines: Record<string, string>;
   dependencies: Record<string, string>;
   exports: Record<string, { types: string; import: string }>;
+  bin: Record<string, string>;
 };
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
@@ -56,7 +57,7 @@ function lastJsonLine(stdout: string): Record<string, unknown> {
 // Plain JavaScript, as a user without TypeScript writes it.
 const appMjs = `
 import { readFileSync } from 'node:fs';
-import { createCluster, defineProjection, runProjection, sqliteTarget, postgresTarget } from 'samsa';
+import { connect, createCluster, defineProjection, runProjection, sqliteTarget, postgresTarget } from 'samsa';
 import { createTestCluster } from 'samsa/testing';
 
 const decode = (bytes) => new TextDecoder().decode(bytes);
@@ -101,9 +102,12 @@ for (const target of [sqliteTarget('read.db'), postgresTarget('postgresql://127.
   drivers.push(await runProjection(cluster, projection, { target }).then(() => 'started', (e) => e.name + ': ' + e.message));
 }
 await cluster.stop();
+// The NATS client is an optional peer too: the transport says what to install.
+const nats = await connect({ nats: 'nats://127.0.0.1:1', bootstrap: [1] }).then(() => 'connected', (e) => e.name + ': ' + e.message);
 
 console.log(JSON.stringify({
   drivers,
+  nats,
   entryPoints,
   deepImport,
   consumed: consumed.map((r) => [String(r.offset), decode(r.key), decode(r.value)]),
@@ -152,7 +156,7 @@ describe('the npm package', () => {
     const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
     const packages: Record<string, unknown> = {
       '': { name: 'app', dependencies: { [manifest.name]: tarball } },
-      [`node_modules/${manifest.name}`]: { version: manifest.version, resolved: tarball, license: manifest.license, dependencies: manifest.dependencies, engines: manifest.engines },
+      [`node_modules/${manifest.name}`]: { version: manifest.version, resolved: tarball, license: manifest.license, dependencies: manifest.dependencies, engines: manifest.engines, bin: manifest.bin },
     };
     for (const [path, entry] of Object.entries(lock.packages)) if (path !== '' && entry.dev !== true) packages[path] = entry;
     writeFileSync(join(app, 'package-lock.json'), JSON.stringify({ name: 'app', lockfileVersion: 3, requires: true, packages }, null, 2));
@@ -173,8 +177,10 @@ describe('the npm package', () => {
     const paths = packed.files.map((f) => f.path);
     expect(paths).toContain('LICENSE');
     expect(paths).toContain('README.md');
-    expect(paths.filter((p) => !/^(dist|src)\//.test(p)).sort()).toEqual(['LICENSE', 'README.md', 'package.json']);
-    expect(paths.filter((p) => /(^|\/)(test|bench|scripts|\.ci|cli)\/|\.test\.|tsbuildinfo/.test(p))).toEqual([]);
+    expect(paths.filter((p) => !/^(dist|src)\//.test(p)).sort()).toEqual(['LICENSE', 'README.md', 'bin/samsa.mjs', 'package.json']);
+    expect(paths.filter((p) => /(^|\/)(test|bench|scripts|\.ci)\/|\.test\.|tsbuildinfo/.test(p))).toEqual([]);
+    // Of src/cli, only the samsa command ships: the demos stay in the repository.
+    expect(paths.filter((p) => /(^|\/)cli\//.test(p) && !/cli\/(samsa|kafkaKeys)\.(ts|js|d\.ts|js\.map|d\.ts\.map)$/.test(p))).toEqual([]);
     for (const [subpath, targets] of Object.entries(manifest.exports)) {
       for (const target of [targets.types, targets.import]) expect(paths, `exports["${subpath}"]`).toContain(target.replace(/^\.\//, ''));
       for (const target of [targets.types, targets.import]) expect(paths).toContain(`${target.replace(/^\.\//, '')}.map`);
@@ -190,7 +196,15 @@ describe('the npm package', () => {
     expect(out.consumed).toEqual(['none', 'gzip', 'snappy', 'lz4', 'zstd'].map((codec, i) => [String(i), codec, `v-${codec}`]));
     expect(out.greeting).toEqual(['0', 'hello']);
     expect(out.drivers).toEqual([expect.stringMatching(/^ProjectionError: .*npm install better-sqlite3@12/), expect.stringMatching(/^ProjectionError: .*npm install pg/)]);
+    expect(out.nats).toMatch(/^TransportUnavailableError: .*npm install @nats-io\/transport-node/);
   }, 180_000);
+
+  it('installs the samsa command, which answers without NATS for --version and refuses bad options', async () => {
+    const bin = join(app, 'node_modules', '.bin', 'samsa');
+    expect((await run(bin, ['--version'], app, 60_000)).trim()).toBe(manifest.version);
+    const refused = await run(bin, ['broker', '--id', '1', '--controllers', '0', '--config', 'no.such.key=1'], app, 60_000).then(() => 'ran', (e: unknown) => String(e));
+    expect(refused).toMatch(/unknown broker setting "no\.such\.key"/);
+  }, 120_000);
 
   it('compiles with tsc (NodeNext, strict, declarations checked) and runs', async () => {
     writeFileSync(join(app, 'main.ts'), appTs);
