@@ -410,7 +410,8 @@ async function natsOf(options: ClusterOptions): Promise<NatsTransport | undefine
   }
   if (options.manualNetwork === true || options.codec !== undefined) throw new InvalidArgumentError('transport', "manualNetwork and codec belong to the simulated network; leave them out with transport: 'nats'");
   const nats = options.nats ?? DEFAULT_NATS_URL;
-  return connectNats(typeof nats === 'string' ? { servers: nats, ...(options.logger === undefined ? {} : { logger: options.logger }) } : nats);
+  const inherited = options.logger === undefined ? {} : { logger: options.logger };
+  return connectNats(typeof nats === 'string' ? { servers: nats, ...inherited } : { ...inherited, ...nats });
 }
 
 /** Where `transport: 'nats'` connects when given no server. */

@@ -171,7 +171,8 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
 /** The transport of {@link connect}: the one given, or a NATS connection made for it. */
 async function transportOf(options: ConnectOptions): Promise<{ transport: Transport; close?: () => Promise<void> }> {
   if (options.nats === undefined) return { transport: checkTransport('connect', options.transport) };
-  const nats = typeof options.nats === 'string' ? { servers: options.nats, ...(options.logger === undefined ? {} : { logger: options.logger }) } : options.nats;
+  const inherited = options.logger === undefined ? {} : { logger: options.logger };
+  const nats = typeof options.nats === 'string' ? { servers: options.nats, ...inherited } : { ...inherited, ...options.nats };
   // Checked before connecting, so that bad options are refused without a server.
   nodeIdsOf('broker', 'bootstrap', options.bootstrap, BOOTSTRAP_FIX);
   const transport = await connectNats(nats);

@@ -127,6 +127,8 @@ const DEFAULT_PROBE_INTERVAL_MS = 1_000;
 /** The sender token of a probe: no node's address, so a receiver knows it at once and ignores it. */
 const PROBE_SENDER = 'probe';
 const PROBE = new Uint8Array(0);
+/** A request unanswered this long is no longer watched (request timeouts are far shorter). */
+const FORGET_REQUESTS_AFTER_MS = 300_000;
 /** What a too-large message's error tells the user to do. */
 const TOO_LARGE_FIX = 'raise the transport\'s maxMessageBytes (and the server\'s max_payload to cut fewer chunks), or lower fetch.max.bytes / max.partition.fetch.bytes';
 
@@ -159,8 +161,11 @@ export class NatsTransport implements Transport {
   /** Publishes with a reply subject, by their number there: the server answers 503 when no one listens. */
   private readonly watched = new Map<number, Watched>();
   private watchNumber = 0;
-  /** Nodes owing this process an answer: since when, and which local nodes wait on them. */
-  private readonly owing = new Map<NodeId, { readonly since: number; readonly senders: Set<NodeId> }>();
+  /**
+   * Requests awaiting an answer, by the node that owes it, then the local node that asked, then
+   * correlation id: when each was sent.
+   */
+  private readonly owing = new Map<NodeId, Map<NodeId, Map<number, number>>>();
   private probeTimer: TimerHandle | undefined;
   private readonly refusals: { unsubscribe(): void };
   private readonly pending = new Map<string, Pending>();
@@ -214,7 +219,7 @@ export class NatsTransport implements Transport {
     if (this.closed) throw new InvalidArgumentError('node', `cannot register ${node}: the NATS transport is closed`);
     if (this.handlers.has(node)) throw new InvalidArgumentError('node', `node "${node}" is already registered on this transport; stop it before starting another with the same id`);
     const subject = `${this.prefix}.node.${subjectToken(this.addressOf(node))}.*`;
-    const subscription = this.connection.subscribe(subject, { callback: (error, message) => (error === null ? this.receive(message.subject, message.data, handler) : this.logger.warn('NATS subscription failed', { node, error: error.message })) });
+    const subscription = this.connection.subscribe(subject, { callback: (error, message) => (error === null ? this.receive(node, message.subject, message.data, handler) : this.logger.warn('NATS subscription failed', { node, error: error.message })) });
     const entry = { unsubscribe: () => subscription.unsubscribe(), handler };
     this.handlers.set(node, entry);
     return () => {
@@ -246,7 +251,8 @@ export class NatsTransport implements Transport {
       return;
     }
     const correlationId = message.type.endsWith('.request') && typeof message.correlationId === 'number' ? message.correlationId : undefined;
-    if (correlationId !== undefined) this.awaitAnswer(from, to);
+    // An acks=0 produce is never answered: nothing waits on it.
+    if (correlationId !== undefined && !(message.type === 'produce.request' && message.acks === 0)) this.awaitAnswer(from, to, correlationId);
     if (BATCH_HEADER_BYTES + BATCH_ENTRY_BYTES + bytes.length > this.maxPayload) {
       // Chunks must follow what was queued before them for the same receiver.
       this.flushSubject(subject);
@@ -343,9 +349,10 @@ export class NatsTransport implements Transport {
     const watched = this.watched.get(number);
     if (watched === undefined) return;
     this.watched.delete(number);
+    const waiting = this.owing.get(watched.to);
     this.owing.delete(watched.to);
     for (const { from, correlationId } of watched.requests) this.signal(from, { type: 'transport.unreachable', correlationId, node: watched.to });
-    for (const from of watched.senders) this.signal(from, { type: 'transport.disconnected', node: watched.to });
+    for (const from of new Set([...watched.senders, ...(waiting?.keys() ?? [])])) this.signal(from, { type: 'transport.disconnected', node: watched.to });
   }
 
   private signal(to: NodeId, signal: Message): void {
@@ -358,12 +365,36 @@ export class NatsTransport implements Transport {
     }
   }
 
+  /**
+   * This process's connection broke: what crossed it around then may be lost, in both
+   * directions, as with every TCP connection of a Kafka client at once. Whoever waits on an
+   * answer is told the connection closed (and retries), instead of waiting out its timeout.
+   */
+  private connectionLost(): void {
+    const owing = [...this.owing];
+    this.owing.clear();
+    for (const [to, waiting] of owing) for (const from of waiting.keys()) this.signal(from, { type: 'transport.disconnected', node: to });
+  }
+
   /** `from` waits for an answer from `to` (until anything from `to` arrives). */
-  private awaitAnswer(from: NodeId, to: NodeId): void {
-    if (this.probeIntervalMs <= 0) return;
-    let owing = this.owing.get(to);
-    if (owing === undefined) this.owing.set(to, (owing = { since: this.clock.now(), senders: new Set() }));
-    owing.senders.add(from);
+  private awaitAnswer(from: NodeId, to: NodeId, correlationId: number): void {
+    let waiting = this.owing.get(to);
+    if (waiting === undefined) this.owing.set(to, (waiting = new Map()));
+    let requests = waiting.get(from);
+    if (requests === undefined) waiting.set(from, (requests = new Map()));
+    requests.set(correlationId, this.clock.now());
+  }
+
+  /** `message` from `from` to `to` answers one of `to`'s requests: it waits no more on that one. */
+  private answered(from: NodeId, to: NodeId, message: Message): void {
+    if (!message.type.endsWith('.response') || typeof message.correlationId !== 'number') return;
+    const waiting = this.owing.get(from);
+    const requests = waiting?.get(to);
+    if (waiting === undefined || requests === undefined) return;
+    requests.delete(message.correlationId);
+    if (requests.size > 0) return;
+    waiting.delete(to);
+    if (waiting.size === 0) this.owing.delete(from);
   }
 
   /** Every `probeIntervalMs`: an empty probe, with a reply subject, to each node owing an answer that long. */
@@ -372,15 +403,24 @@ export class NatsTransport implements Transport {
       this.probeTimer = undefined;
       if (this.closed) return;
       const now = this.clock.now();
-      for (const [to, owing] of this.owing) {
-        if (now - owing.since < this.probeIntervalMs) continue;
-        this.publish(`${this.prefix}.node.${subjectToken(to)}.${PROBE_SENDER}`, PROBE, this.watch({ to, senders: new Set(owing.senders), requests: [] }));
+      for (const [to, waiting] of this.owing) {
+        const senders = new Set<NodeId>();
+        for (const [from, requests] of waiting) {
+          for (const [correlationId, since] of requests) {
+            // Long past any request timeout: its asker gave up on it (or never cared).
+            if (now - since > FORGET_REQUESTS_AFTER_MS) requests.delete(correlationId);
+            else if (now - since >= this.probeIntervalMs) senders.add(from);
+          }
+          if (requests.size === 0) waiting.delete(from);
+        }
+        if (waiting.size === 0) this.owing.delete(to);
+        if (senders.size > 0) this.publish(`${this.prefix}.node.${subjectToken(to)}.${PROBE_SENDER}`, PROBE, this.watch({ to, senders, requests: [] }));
       }
       this.scheduleProbe();
     }, this.probeIntervalMs);
   }
 
-  private receive(subject: string, data: Uint8Array, handler: MessageHandler): void {
+  private receive(node: NodeId, subject: string, data: Uint8Array, handler: MessageHandler): void {
     this.counters.bytesReceived += data.length;
     const token = subject.slice(subject.lastIndexOf('.') + 1);
     if (token === PROBE_SENDER) return;
@@ -390,7 +430,7 @@ export class NatsTransport implements Transport {
       this.logger.warn('dropped a NATS message from a sender that is no samsa node', { subject });
       return;
     }
-    this.owing.delete(from);
+
     const messages = this.reader.read(token, data);
     if (typeof messages === 'string') {
       this.drops.undecodable++;
@@ -407,6 +447,7 @@ export class NatsTransport implements Transport {
         continue;
       }
       this.counters.messagesDelivered++;
+      this.answered(from, node, message);
       try {
         handler(message, from);
       } catch (e) {
@@ -419,8 +460,13 @@ export class NatsTransport implements Transport {
   private async watchStatus(): Promise<void> {
     try {
       for await (const status of this.connection.status()) {
-        if (status.type === 'disconnect') this.logger.warn('lost the NATS connection; this process is cut off until it reconnects', { server: status.server });
-        else if (status.type === 'reconnect') this.logger.info('reconnected to NATS', { server: status.server });
+        if (status.type === 'disconnect') {
+          this.logger.warn('lost the NATS connection; this process is cut off until it reconnects', { server: status.server });
+          this.connectionLost();
+        } else if (status.type === 'reconnect') {
+          this.logger.info('reconnected to NATS', { server: status.server });
+          this.connectionLost();
+        }
         else if (status.type === 'error') this.logger.warn('NATS reported an error', { error: status.error instanceof Error ? status.error.message : String(status.error) });
       }
     } catch {

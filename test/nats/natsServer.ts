@@ -51,12 +51,13 @@ export function freePort(): Promise<number> {
 /** A nats-server of the test's own. */
 export interface PrivateNatsServer {
   readonly url: string;
+  readonly port: number;
   stop(): Promise<void>;
 }
 
-/** Starts `nats-server` on a free port with `config` (nats-server configuration text). */
-export async function startNatsServer(config: string): Promise<PrivateNatsServer> {
-  const port = await freePort();
+/** Starts `nats-server` on `port` (default: a free one) with `config` (nats-server configuration text). */
+export async function startNatsServer(config: string, port?: number): Promise<PrivateNatsServer> {
+  port ??= await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'samsa-nats-'));
   const file = join(dir, 'nats.conf');
   writeFileSync(file, `listen: 127.0.0.1:${port}\n${config}\n`);
@@ -65,12 +66,21 @@ export async function startNatsServer(config: string): Promise<PrivateNatsServer
   const child: ChildProcess = spawn(binary, ['-c', file], { stdio: 'ignore' });
   const url = `nats://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
-    if (await reachable(url)) return { url, stop: () => stopChild(child) };
+    if (await reachable(url)) return { url, port, stop: () => stopChild(child) };
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   await stopChild(child);
   throw new Error(`nats-server (${binary}) did not start on port ${port}`);
+}
+
+/** Resolves once `predicate` holds, polling every 50 ms; rejects naming `what` after `ms`. */
+export async function until(what: string, predicate: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await predicate())) {
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

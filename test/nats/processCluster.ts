@@ -109,7 +109,7 @@ export class ProcessCluster {
       const onData = (chunk: Buffer): void => {
         const text = chunk.toString();
         output.push(text);
-        if (output.length > 2_000) output.splice(0, 1_000);
+        if (output.length > 200_000) output.splice(0, 100_000);
         if (text.includes(`ready ${role} ${id}`)) {
           clearTimeout(timer);
           resolveReady();
