@@ -19,6 +19,8 @@ export type { InspectionEvent, SamsaEvent } from './actors/inspection.ts';
 export type { Transport, NodeId, Message } from './transport/transport.ts';
 export type { MessageCodec } from './transport/codec.ts';
 export { messageCodec } from './transport/codec.ts';
+export { connectNats } from './transport/natsTransport.ts';
+export type { NatsTransport, NatsTransportOptions, NatsTransportStats, NatsTlsOptions } from './transport/natsTransport.ts';
 
 /* Clients: the ports every client implements (embedded, connected or an adapter), and their types */
 export type {
