@@ -32,6 +32,8 @@ import type { Message } from '../protocol/common.ts';
 import type { NodeId } from '../protocol/nodeId.ts';
 import { messageCodec } from './codec.ts';
 import type { MessageCodec } from './codec.ts';
+import { PeerLiveness } from './natsLiveness.ts';
+import type { Signals, Watched } from './natsLiveness.ts';
 import { BATCH_ENTRY_BYTES, BATCH_HEADER_BYTES, batchFrame, chunkFrames, FrameReader, isSubjectPrefix, nodeOfToken, subjectToken } from './natsFrames.ts';
 import type { MessageHandler, Transport } from './transport.ts';
 
@@ -127,8 +129,6 @@ const DEFAULT_PROBE_INTERVAL_MS = 1_000;
 /** The sender token of a probe: no node's address, so a receiver knows it at once and ignores it. */
 const PROBE_SENDER = 'probe';
 const PROBE = new Uint8Array(0);
-/** A request unanswered this long is no longer watched (request timeouts are far shorter). */
-const FORGET_REQUESTS_AFTER_MS = 300_000;
 /** What a too-large message's error tells the user to do. */
 const TOO_LARGE_FIX = 'raise the transport\'s maxMessageBytes (and the server\'s max_payload to cut fewer chunks), or lower fetch.max.bytes / max.partition.fetch.bytes';
 
@@ -142,30 +142,14 @@ interface Pending {
   readonly requests: number[];
 }
 
-/** A publish the server may refuse for want of a listener: who sent it, to whom, which requests. */
-interface Watched {
-  readonly to: NodeId;
-  readonly senders: ReadonlySet<NodeId>;
-  readonly requests: ReadonlyArray<{ readonly from: NodeId; readonly correlationId: number }>;
-}
-
-/** Publishes awaiting a possible refusal: beyond this many, the oldest are forgotten (they were delivered). */
-const MAX_WATCHED = 10_000;
-
 /**
  * A {@link Transport} over a NATS connection; see the module comment. Obtain one with
  * {@link connectNats}; {@link NatsTransport.close} closes the connection.
  */
 export class NatsTransport implements Transport {
   private readonly handlers = new Map<NodeId, { readonly unsubscribe: () => void; readonly handler: MessageHandler }>();
-  /** Publishes with a reply subject, by their number there: the server answers 503 when no one listens. */
-  private readonly watched = new Map<number, Watched>();
-  private watchNumber = 0;
-  /**
-   * Requests awaiting an answer, by the node that owes it, then the local node that asked, then
-   * correlation id: when each was sent.
-   */
-  private readonly owing = new Map<NodeId, Map<NodeId, Map<number, number>>>();
+  /** Who waits on whom, and which publishes the server may refuse. */
+  private readonly liveness = new PeerLiveness();
   private probeTimer: TimerHandle | undefined;
   private readonly refusals: { unsubscribe(): void };
   private readonly pending = new Map<string, Pending>();
@@ -252,7 +236,7 @@ export class NatsTransport implements Transport {
     }
     const correlationId = message.type.endsWith('.request') && typeof message.correlationId === 'number' ? message.correlationId : undefined;
     // An acks=0 produce is never answered: nothing waits on it.
-    if (correlationId !== undefined && !(message.type === 'produce.request' && message.acks === 0)) this.awaitAnswer(from, to, correlationId);
+    if (correlationId !== undefined && !(message.type === 'produce.request' && message.acks === 0)) this.liveness.asked(from, to, correlationId, this.clock.now());
     if (BATCH_HEADER_BYTES + BATCH_ENTRY_BYTES + bytes.length > this.maxPayload) {
       // Chunks must follow what was queued before them for the same receiver.
       this.flushSubject(subject);
@@ -328,31 +312,20 @@ export class NatsTransport implements Transport {
     }
   }
 
-  /**
-   * A publish that may come back refused: the reply subject the server answers on when no one
-   * listens. Only the newest {@link MAX_WATCHED} are remembered; older ones were long delivered.
-   */
+  /** The reply subject of a publish the server may refuse (see {@link PeerLiveness}). */
   private watch(watched: Watched): string {
-    const number = this.watchNumber++;
-    this.watched.set(number, watched);
-    if (this.watched.size > MAX_WATCHED) this.watched.delete(this.watched.keys().next().value as number);
-    return `${this.refusalPrefix}${number}`;
+    return `${this.refusalPrefix}${this.liveness.watch(watched)}`;
   }
 
-  /**
-   * The server found no listener for a publish: the node's process is gone (or cut off from
-   * NATS), as a refused TCP connection says. Its requests fail at once, and so does whatever the
-   * senders still wait for from it: nobody is left to answer.
-   */
+  /** The server's "no responders" to a publish with reply subject `subject`. */
   private refused(subject: string): void {
-    const number = Number(subject.slice(this.refusalPrefix.length));
-    const watched = this.watched.get(number);
-    if (watched === undefined) return;
-    this.watched.delete(number);
-    const waiting = this.owing.get(watched.to);
-    this.owing.delete(watched.to);
-    for (const { from, correlationId } of watched.requests) this.signal(from, { type: 'transport.unreachable', correlationId, node: watched.to });
-    for (const from of new Set([...watched.senders, ...(waiting?.keys() ?? [])])) this.signal(from, { type: 'transport.disconnected', node: watched.to });
+    this.deliver(this.liveness.refused(Number(subject.slice(this.refusalPrefix.length))));
+  }
+
+  /** Delivers transport signals to the local nodes they concern. */
+  private deliver(signals: Signals): void {
+    for (const { from, to, correlationId } of signals.unreachable) this.signal(from, { type: 'transport.unreachable', correlationId, node: to });
+    for (const { from, to } of signals.disconnected) this.signal(from, { type: 'transport.disconnected', node: to });
   }
 
   private signal(to: NodeId, signal: Message): void {
@@ -365,56 +338,13 @@ export class NatsTransport implements Transport {
     }
   }
 
-  /**
-   * This process's connection broke: what crossed it around then may be lost, in both
-   * directions, as with every TCP connection of a Kafka client at once. Whoever waits on an
-   * answer is told the connection closed (and retries), instead of waiting out its timeout.
-   */
-  private connectionLost(): void {
-    const owing = [...this.owing];
-    this.owing.clear();
-    for (const [to, waiting] of owing) for (const from of waiting.keys()) this.signal(from, { type: 'transport.disconnected', node: to });
-  }
-
-  /** `from` waits for an answer from `to` (until anything from `to` arrives). */
-  private awaitAnswer(from: NodeId, to: NodeId, correlationId: number): void {
-    let waiting = this.owing.get(to);
-    if (waiting === undefined) this.owing.set(to, (waiting = new Map()));
-    let requests = waiting.get(from);
-    if (requests === undefined) waiting.set(from, (requests = new Map()));
-    requests.set(correlationId, this.clock.now());
-  }
-
-  /** `message` from `from` to `to` answers one of `to`'s requests: it waits no more on that one. */
-  private answered(from: NodeId, to: NodeId, message: Message): void {
-    if (!message.type.endsWith('.response') || typeof message.correlationId !== 'number') return;
-    const waiting = this.owing.get(from);
-    const requests = waiting?.get(to);
-    if (waiting === undefined || requests === undefined) return;
-    requests.delete(message.correlationId);
-    if (requests.size > 0) return;
-    waiting.delete(to);
-    if (waiting.size === 0) this.owing.delete(from);
-  }
-
   /** Every `probeIntervalMs`: an empty probe, with a reply subject, to each node owing an answer that long. */
   private scheduleProbe(): void {
     this.probeTimer = this.clock.setTimeout(() => {
       this.probeTimer = undefined;
       if (this.closed) return;
-      const now = this.clock.now();
-      for (const [to, waiting] of this.owing) {
-        const senders = new Set<NodeId>();
-        for (const [from, requests] of waiting) {
-          for (const [correlationId, since] of requests) {
-            // Long past any request timeout: its asker gave up on it (or never cared).
-            if (now - since > FORGET_REQUESTS_AFTER_MS) requests.delete(correlationId);
-            else if (now - since >= this.probeIntervalMs) senders.add(from);
-          }
-          if (requests.size === 0) waiting.delete(from);
-        }
-        if (waiting.size === 0) this.owing.delete(to);
-        if (senders.size > 0) this.publish(`${this.prefix}.node.${subjectToken(to)}.${PROBE_SENDER}`, PROBE, this.watch({ to, senders, requests: [] }));
+      for (const { to, senders } of this.liveness.due(this.clock.now(), this.probeIntervalMs)) {
+        this.publish(`${this.prefix}.node.${subjectToken(to)}.${PROBE_SENDER}`, PROBE, this.watch({ to, senders, requests: [] }));
       }
       this.scheduleProbe();
     }, this.probeIntervalMs);
@@ -447,7 +377,7 @@ export class NatsTransport implements Transport {
         continue;
       }
       this.counters.messagesDelivered++;
-      this.answered(from, node, message);
+      this.liveness.arrived(from, node, message.type, message.correlationId);
       try {
         handler(message, from);
       } catch (e) {
@@ -462,10 +392,10 @@ export class NatsTransport implements Transport {
       for await (const status of this.connection.status()) {
         if (status.type === 'disconnect') {
           this.logger.warn('lost the NATS connection; this process is cut off until it reconnects', { server: status.server });
-          this.connectionLost();
+          this.deliver(this.liveness.connectionLost());
         } else if (status.type === 'reconnect') {
           this.logger.info('reconnected to NATS', { server: status.server });
-          this.connectionLost();
+          this.deliver(this.liveness.connectionLost());
         }
         else if (status.type === 'error') this.logger.warn('NATS reported an error', { error: status.error instanceof Error ? status.error.message : String(status.error) });
       }
