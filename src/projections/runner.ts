@@ -58,6 +58,12 @@ export interface RunProjectionOptions {
    * 500 as Kafka's): larger batches amortize the transaction, smaller ones shorten `waitFor`'s wait.
    */
   readonly maxBatchSize?: number;
+  /**
+   * `replication.factor` of a store target's changelog topics (default 1, as Kafka Streams'
+   * internal topics); 3 on a cluster of three or more brokers keeps the read model through the
+   * loss of a broker. SQL targets keep their state in the database and ignore it.
+   */
+  readonly replicationFactor?: number;
   /** Fault injection for tests: called inside the transaction between the rows and the offset. */
   readonly faults?: BatchFaults;
 }

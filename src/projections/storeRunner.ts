@@ -105,6 +105,7 @@ export class StoreProjectionRunner<State = unknown> extends RunnerBase<DocumentP
       applicationId,
       processingGuarantee: this.options.processingGuarantee ?? 'exactly_once_v2',
       ...(this.options.clientId === undefined ? {} : { clientId: this.options.clientId }),
+      ...(this.options.replicationFactor === undefined ? {} : { replicationFactor: this.options.replicationFactor }),
       ...(this.stateDir === undefined ? {} : { stateDir: this.stateDir }),
       ...(this.options.sessionTimeoutMs === undefined ? {} : { consumer: { sessionTimeoutMs: this.options.sessionTimeoutMs } }),
     });

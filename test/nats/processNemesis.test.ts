@@ -16,7 +16,7 @@ import type { Connection } from '../../src/cluster/connect.ts';
 import type { Consumer } from '../../src/clients/consumer/consumer.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { check, History } from '../helpers/histories.ts';
-import { NATS_URL, natsReachable } from './natsServer.ts';
+import { NATS_URL, natsReachable, until } from './natsServer.ts';
 import { ProcessCluster } from './processCluster.ts';
 
 const available = await natsReachable();
@@ -26,14 +26,6 @@ const TXN_TOPIC = 'tx';
 const SESSION_TIMEOUT_MS = 3_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, predicate: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!(await predicate())) {
-    if (performance.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(50);
-  }
-}
 
 /** The active controller: the one that announced the highest epoch in its log. */
 function activeController(cluster: ProcessCluster): number | undefined {
