@@ -8,6 +8,7 @@ import { runStreamsBenchmarks } from './streams.bench.ts';
 import { runEventSourcingBenchmarks } from './eventsourcing.bench.ts';
 import { runProjectionBenchmarks } from './projections.bench.ts';
 import { reportWindowBenchmarks, runWindowBenchmarks } from './windows.bench.ts';
+import { reportNatsBenchmarks, runNatsBenchmarks } from './nats.bench.ts';
 
 const logRecords = Number(process.env.BENCH_LOG_RECORDS ?? 1_000_000);
 report(`log: ${logRecords.toLocaleString('en-US')} records, 100 B values + 16 B keys, ~16 KiB batches (median of ${process.env.BENCH_ROUNDS ?? 3} rounds)`, runLogBenchmarks(), 'log.json');
@@ -40,3 +41,6 @@ for (const note of es.notes) console.log(note);
 const projections = await runProjectionBenchmarks();
 report(`projections: ${Number(process.env.BENCH_PROJ_EVENTS ?? 20_000).toLocaleString('en-US')} events over 200 customers, 1 broker, 6 partitions, median of ${process.env.BENCH_ROUNDS ?? 3} interleaved rounds (range of all rounds below)`, projections.rows, 'projections.json');
 for (const note of projections.notes) console.log(note);
+
+// Separate processes over the NATS server at SAMSA_NATS_URL beside JetStream on it (skipped when it cannot be reached).
+reportNatsBenchmarks(await runNatsBenchmarks());
