@@ -164,7 +164,8 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
       await producer.close();
     };
 
-    const work = Promise.all([produce('p1'), produce('p2'), member('m1'), member('m2'), transact()]);
+    const writers = Promise.all([produce('p1'), produce('p2'), transact()]);
+    const readers = Promise.all([member('m1'), member('m2')]);
     await until('the first acknowledgements', () => history.acks.length > 50, 30_000);
 
     // 1. SIGKILL the leader of partition 0 mid-stream, then restart it on its data directory.
@@ -192,13 +193,15 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
     await until('writes after the controller failover', () => history.acks.length > acksAfterFailover + 50, 60_000);
 
     producing = false;
+    // Every send still in flight is acknowledged (or not) before the group's last reads are checked.
+    await writers;
     // The group reads everything acknowledged before it stops.
     await until('the group to consume every acknowledged write', () => {
       const read = new Set(history.consumed.map((r) => `${r.partition}:${r.offset}`));
       return history.acks.every((a) => read.has(`${a.partition}:${a.offset}`));
     }, 60_000).catch(() => undefined);
     consuming = false;
-    await work;
+    await readers;
 
     // The whole log, read once more from the start: every acknowledged value, none twice.
     const reader = clients.consumer({ autoOffsetReset: 'earliest', enableAutoCommit: false });
