@@ -4,7 +4,8 @@
  * same way, so a client behaves alike in one process and across processes.
  */
 import type { Clock } from '../clock.ts';
-import { ClosedError, InvalidArgumentError } from '../errors.ts';
+import { SystemClock } from '../clock.ts';
+import { ClosedError, InvalidArgumentError, TransportUnavailableError } from '../errors.ts';
 import type { Logger, LogLevel } from '../logger.ts';
 import type { Random } from '../random.ts';
 import type { NodeId, Transport } from '../transport/transport.ts';
@@ -15,7 +16,7 @@ import { Consumer } from '../clients/consumer/consumer.ts';
 import type { ConsumerOptions } from '../clients/consumer/consumer.ts';
 import { Producer } from '../clients/producer/producer.ts';
 import type { ProducerOptions } from '../clients/producer/producer.ts';
-import { connectNats } from '../transport/natsTransport.ts';
+import { connectNats, NatsTransport } from '../transport/natsTransport.ts';
 import type { NatsTransportOptions } from '../transport/natsTransport.ts';
 import { checkOptions, checkTransport, hostBasics, nodeIdsOf } from './hosting.ts';
 
@@ -28,13 +29,20 @@ export interface ConnectOptions {
    * connection is made here and closed by {@link Connection.stop}.
    */
   readonly nats?: string | NatsTransportOptions;
-  /** Brokers asked for metadata first (Kafka's `bootstrap.servers`): ids or `broker:<id>` addresses. */
-  readonly bootstrap: ReadonlyArray<number | NodeId>;
+  /**
+   * Brokers asked for metadata first (Kafka's `bootstrap.servers`): ids or `broker:<id>`
+   * addresses. Required with `transport`; with `nats`, by default the brokers running under the
+   * subject prefix are asked for (see `discoveryTimeoutMs`).
+   */
+  readonly bootstrap?: ReadonlyArray<number | NodeId>;
   /**
    * The controller quorum's voters (Kafka's `bootstrap.controllers`): ids or `controller:<id>`
-   * addresses. The admin client sends topic changes there; only `admin()` needs them.
+   * addresses. The admin client sends topic changes there; only `admin()` needs them. With `nats`
+   * and no `bootstrap`, the controllers found running are used.
    */
   readonly controllers?: ReadonlyArray<number | NodeId>;
+  /** With `nats` and no `bootstrap`: how long to look for a running broker (default 10000 ms). */
+  readonly discoveryTimeoutMs?: number;
   /** Time source (default: the system clock). */
   readonly clock?: Clock;
   /** Where the clients log errors they handle themselves (default: the console at `warn`). */
@@ -151,8 +159,8 @@ export class ClientHost implements Connection {
  * await clients.producer().send('orders', { key: 'o-1', value: 'hello' });
  * await clients.stop();
  *
- * // Over NATS, from another process or machine than the brokers:
- * const remote = await connect({ nats: 'nats://127.0.0.1:4222', bootstrap: [1, 2, 3], controllers: [0, 1, 2] });
+ * // Over NATS, from another process or machine than the brokers (they are found there):
+ * const remote = await connect({ nats: 'nats://127.0.0.1:4222' });
  * @throws InvalidArgumentError for a missing transport or a bad bootstrap or controller list;
  *   TransportUnavailableError when NATS cannot be reached or its client library is not installed.
  */
@@ -161,12 +169,29 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
   if (options.transport !== undefined && options.nats !== undefined) throw new InvalidArgumentError('nats', 'give either { transport } or { nats }, not both');
   const { transport, close } = await transportOf(options);
   try {
-    return connectOn(transport, options, close);
+    if (options.bootstrap !== undefined || !(transport instanceof NatsTransport)) return connectOn(transport, options, close);
+    return connectOn(transport, { ...options, ...(await discover(transport, options)) }, close);
   } catch (e) {
     await close?.();
     throw e;
   }
 }
+
+/** The brokers (and controllers) running under the NATS prefix: asked until one answers. */
+async function discover(transport: NatsTransport, options: ConnectOptions): Promise<{ bootstrap: number[]; controllers?: number[] }> {
+  const timeoutMs = options.discoveryTimeoutMs ?? DISCOVERY_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new InvalidArgumentError('discoveryTimeoutMs', `expected a non-negative number of milliseconds, got ${String(timeoutMs)}`);
+  const clock = options.clock ?? new SystemClock();
+  const deadline = clock.now() + timeoutMs;
+  for (;;) {
+    const found = await transport.discover();
+    if (found.brokers.length > 0) return { bootstrap: found.brokers, ...(options.controllers === undefined && found.controllers.length > 0 ? { controllers: found.controllers } : {}) };
+    if (clock.now() >= deadline) throw new TransportUnavailableError('NATS', `no samsa broker answered under the subject prefix within ${timeoutMs} ms; check that the brokers run with the same prefix (--prefix), or pass { bootstrap: [1, 2, 3] }`);
+  }
+}
+
+/** How long {@link connect} looks for a running broker over NATS by default. */
+const DISCOVERY_TIMEOUT_MS = 10_000;
 
 /** The transport of {@link connect}: the one given, or a NATS connection made for it. */
 async function transportOf(options: ConnectOptions): Promise<{ transport: Transport; close?: () => Promise<void> }> {
@@ -174,7 +199,7 @@ async function transportOf(options: ConnectOptions): Promise<{ transport: Transp
   const inherited = options.logger === undefined ? {} : { logger: options.logger };
   const nats = typeof options.nats === 'string' ? { servers: options.nats, ...inherited } : { ...inherited, ...options.nats };
   // Checked before connecting, so that bad options are refused without a server.
-  nodeIdsOf('broker', 'bootstrap', options.bootstrap, BOOTSTRAP_FIX);
+  if (options.bootstrap !== undefined) nodeIdsOf('broker', 'bootstrap', options.bootstrap, BOOTSTRAP_FIX);
   const transport = await connectNats(nats);
   return { transport, close: () => transport.close() };
 }

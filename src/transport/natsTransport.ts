@@ -15,21 +15,24 @@
  * process: messages are lost or held until the client reconnects (it retries for ever), never a
  * crash of anyone.
  *
- * With NATS permissions, a node's credentials need: publish `<prefix>.node.*.<its id>` and
- * `<prefix>.node.*.probe`; subscribe `<prefix>.node.<its id>.*` and `<prefix>.refused.>`.
+ * With NATS permissions, a node's credentials need: publish `<prefix>.node.*.<its id>`,
+ * `<prefix>.node.*.probe` and `<prefix>.discover`; subscribe `<prefix>.node.<its id>.*`,
+ * `<prefix>.refused.>` and `<prefix>.discovered.>` (a broker or controller also subscribes
+ * `<prefix>.discover` and publishes `<prefix>.discovered.>`, to answer who runs).
  *
  * The client library (`@nats-io/transport-node`, the current generation of the NATS client for
  * Node.js) is an optional dependency, loaded by {@link connectNats} only.
  */
 import { readFile } from 'node:fs/promises';
 import type { Clock, TimerHandle } from '../clock.ts';
-import { SystemClock } from '../clock.ts';
+import { sleep, SystemClock } from '../clock.ts';
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, MessageTooLargeError, SamsaError, TransportUnavailableError, UndecodableMessageError } from '../errors.ts';
 import { resolveLogger } from '../logger.ts';
 import type { Logger, LogLevel } from '../logger.ts';
 import type { Message } from '../protocol/common.ts';
 import type { NodeId } from '../protocol/nodeId.ts';
+import { parseNodeId } from '../protocol/nodeId.ts';
 import { messageCodec } from './codec.ts';
 import type { MessageCodec } from './codec.ts';
 import { PeerLiveness } from './natsLiveness.ts';
@@ -111,7 +114,7 @@ export interface NatsTransportStats {
 interface NatsConnectionLike {
   readonly info?: { readonly max_payload: number };
   publish(subject: string, data: Uint8Array, options?: { reply?: string }): void;
-  subscribe(subject: string, options: { callback: (error: Error | null, message: { readonly subject: string; readonly data: Uint8Array; readonly headers?: { readonly code: number } }) => void }): { unsubscribe(): void };
+  subscribe(subject: string, options: { callback: (error: Error | null, message: { readonly subject: string; readonly data: Uint8Array; readonly reply?: string; readonly headers?: { readonly code: number } }) => void }): { unsubscribe(): void };
   flush(): Promise<void>;
   drain(): Promise<void>;
   close(): Promise<void>;
@@ -152,6 +155,8 @@ export class NatsTransport implements Transport {
   private readonly liveness = new PeerLiveness();
   private probeTimer: TimerHandle | undefined;
   private readonly refusals: { unsubscribe(): void };
+  private discovery: { unsubscribe(): void } | undefined;
+  private discoveries = 0;
   private readonly pending = new Map<string, Pending>();
   private readonly reader: FrameReader;
   private readonly maxPayload: number;
@@ -206,6 +211,7 @@ export class NatsTransport implements Transport {
     const subscription = this.connection.subscribe(subject, { callback: (error, message) => (error === null ? this.receive(node, message.subject, message.data, handler) : this.logger.warn('NATS subscription failed', { node, error: error.message })) });
     const entry = { unsubscribe: () => subscription.unsubscribe(), handler };
     this.handlers.set(node, entry);
+    if (!node.startsWith('client:')) this.answerDiscovery();
     return () => {
       if (this.handlers.get(node) !== entry) return;
       this.handlers.delete(node);
@@ -266,6 +272,37 @@ export class NatsTransport implements Transport {
   }
 
   /** Publishes what is queued, unsubscribes every node and closes the connection. Harmless twice. */
+  /**
+   * The brokers and controllers running on this NATS server under this prefix, as they answer
+   * within `waitMs` (Kafka's bootstrap, found instead of listed): every process hosting one
+   * answers with the ids it hosts.
+   */
+  async discover(waitMs = 300): Promise<{ brokers: number[]; controllers: number[] }> {
+    const found = new Set<string>();
+    const inbox = `${this.prefix}.discovered.${this.instance}.${this.discoveries++}`;
+    const subscription = this.connection.subscribe(inbox, { callback: (error, message) => error === null && new TextDecoder().decode(message.data).split(',').forEach((id) => found.add(id)) });
+    try {
+      await this.connection.flush();
+      this.connection.publish(`${this.prefix}.discover`, new Uint8Array(0), { reply: inbox });
+      await sleep(this.clock, waitMs);
+    } finally {
+      subscription.unsubscribe();
+    }
+    const ids = (kind: 'broker' | 'controller'): number[] => [...found].map((id) => parseNodeId(id)).flatMap((p) => (p?.kind === kind ? [p.id] : [])).sort((a, b) => a - b);
+    return { brokers: ids('broker'), controllers: ids('controller') };
+  }
+
+  /** Answers {@link NatsTransport.discover} with this process's brokers and controllers (subscribed once). */
+  private answerDiscovery(): void {
+    if (this.discovery !== undefined) return;
+    this.discovery = this.connection.subscribe(`${this.prefix}.discover`, {
+      callback: (error, message) => {
+        const servers = [...this.handlers.keys()].filter((n) => !n.startsWith('client:'));
+        if (error === null && message.reply !== undefined && servers.length > 0) this.publish(message.reply, new TextEncoder().encode(servers.join(',')));
+      },
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.flush();

@@ -37,6 +37,21 @@ describe.skipIf(!available)('createCluster({ transport: "nats" }) and connect({ 
     await cluster?.stop();
   });
 
+  it('finds the brokers and controllers when connect() is given NATS alone', async () => {
+    const found = await connect({ nats: { servers: NATS_URL, subjectPrefix, logger: silentLogger }, logger: silentLogger });
+    try {
+      await found.admin().createTopic('found', { partitions: 1, replicationFactor: 3 });
+      const meta = await found.producer().send('found', { value: 'hello' });
+      expect(meta.offset).toBe(0n);
+    } finally {
+      await found.stop();
+    }
+    // Under a prefix nobody runs, it says so rather than wait for ever.
+    const error = await connect({ nats: { servers: NATS_URL, subjectPrefix: `${subjectPrefix}.nobody`, logger: silentLogger }, discoveryTimeoutMs: 500 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransportUnavailableError);
+    expect((error as Error).message).toMatch(/no samsa broker answered/);
+  }, 60_000);
+
   it('has no simulated network to inject faults into', () => {
     expect(() => cluster.network).toThrow(InvalidArgumentError);
   });
