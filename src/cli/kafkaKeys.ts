@@ -33,10 +33,11 @@ function pairs(settings: readonly string[]): Array<{ key: string; value: string 
   });
 }
 
-/** Broker keys: every scalar of {@link BrokerConfig}, group coordinator keys, and `log.*` topic defaults. */
-const BROKER_KEYS = Object.entries(BROKER_CONFIG_DEFAULTS)
-  .filter(([, v]) => typeof v === 'number' || typeof v === 'boolean')
-  .map(([name]) => dotted(name));
+/** The broker's defaults by camelCase name: what type each setting takes. */
+const BROKER_DEFAULTS = new Map<string, unknown>(Object.entries(BROKER_CONFIG_DEFAULTS));
+
+/** Broker keys: every scalar of {@link BrokerConfig} (group coordinator keys and `log.*` topic defaults apart). */
+const BROKER_KEYS = [...BROKER_DEFAULTS].filter(([, v]) => typeof v === 'number' || typeof v === 'boolean').map(([name]) => dotted(name));
 
 /**
  * A broker's settings from Kafka keys. `log.<topic key>` (e.g. `log.retention.ms`) sets that
@@ -49,7 +50,7 @@ export function brokerConfigFromKafkaKeys(settings: readonly string[]): Partial<
   const logDefaults: Record<string, unknown> = {};
   for (const { key, value } of pairs(settings)) {
     const name = camel(key);
-    const known = (BROKER_CONFIG_DEFAULTS as unknown as Record<string, unknown>)[name];
+    const known = BROKER_DEFAULTS.get(name);
     if (BROKER_KEYS.includes(key)) {
       if (typeof value !== typeof known) throw new InvalidArgumentError('config', `${key} takes a ${typeof known}, got "${String(value)}"`);
       config[name] = value;

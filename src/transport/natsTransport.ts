@@ -132,6 +132,8 @@ const DEFAULT_PROBE_INTERVAL_MS = 1_000;
 /** The sender token of a probe: no node's address, so a receiver knows it at once and ignores it. */
 const PROBE_SENDER = 'probe';
 const PROBE = new Uint8Array(0);
+/** Node pairs and tokens remembered before the caches start over (clients come and go). */
+const MAX_CACHED_NAMES = 10_000;
 /** What a too-large message's error tells the user to do. */
 const TOO_LARGE_FIX = 'raise the transport\'s maxMessageBytes (and the server\'s max_payload to cut fewer chunks), or lower fetch.max.bytes / max.partition.fetch.bytes';
 
@@ -156,6 +158,9 @@ export class NatsTransport implements Transport {
   private probeTimer: TimerHandle | undefined;
   private readonly refusals: { unsubscribe(): void };
   private discovery: { unsubscribe(): void } | undefined;
+  /** Subjects by sender and receiver, and senders by subject token (see {@link NatsTransport.subjectOf}). */
+  private readonly subjects = new Map<string, string>();
+  private readonly senders = new Map<string, NodeId | null>();
   private discoveries = 0;
   private readonly pending = new Map<string, Pending>();
   private readonly reader: FrameReader;
@@ -233,7 +238,7 @@ export class NatsTransport implements Transport {
       this.logger.error('a message was not sent', { from, to, error: e instanceof SamsaError ? e.message : String(e) });
       return;
     }
-    const subject = `${this.prefix}.node.${subjectToken(to)}.${subjectToken(this.addressOf(from))}`;
+    const subject = this.subjectOf(from, to);
     this.counters.messagesSent++;
     if (bytes.length > this.maxMessageBytes) {
       this.drops.tooLarge++;
@@ -318,6 +323,32 @@ export class NatsTransport implements Transport {
     }
   }
 
+  /**
+   * The subject `from` publishes to `to` on, worked out once per pair: escaping a node id walks
+   * its characters, which is no work for every message.
+   */
+  private subjectOf(from: NodeId, to: NodeId): string {
+    const key = `${from}>${to}`;
+    let subject = this.subjects.get(key);
+    if (subject === undefined) {
+      if (this.subjects.size >= MAX_CACHED_NAMES) this.subjects.clear();
+      subject = `${this.prefix}.node.${subjectToken(to)}.${subjectToken(this.addressOf(from))}`;
+      this.subjects.set(key, subject);
+    }
+    return subject;
+  }
+
+  /** The node a sender token names (undefined: no node), decoded once per token. */
+  private senderOf(token: string): NodeId | undefined {
+    let sender = this.senders.get(token);
+    if (sender === undefined) {
+      if (this.senders.size >= MAX_CACHED_NAMES) this.senders.clear();
+      sender = nodeOfToken(token) ?? null;
+      this.senders.set(token, sender);
+    }
+    return sender ?? undefined;
+  }
+
   /** The address a node listens on and sends from: clients carry this process's mark. */
   private addressOf(node: NodeId): string {
     return node.startsWith('client:') ? `${node}@${this.instance}` : node;
@@ -391,7 +422,7 @@ export class NatsTransport implements Transport {
     this.counters.bytesReceived += data.length;
     const token = subject.slice(subject.lastIndexOf('.') + 1);
     if (token === PROBE_SENDER) return;
-    const from = nodeOfToken(token);
+    const from = this.senderOf(token);
     if (from === undefined) {
       this.drops.unknownSender++;
       this.logger.warn('dropped a NATS message from a sender that is no samsa node', { subject });
