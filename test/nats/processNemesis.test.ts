@@ -66,6 +66,7 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
     await admin.createTopic(TOPIC, { partitions: 3, replicationFactor: 3, config: { 'min.insync.replicas': 2 } });
     await admin.createTopic(TXN_TOPIC, { partitions: 2, replicationFactor: 3, config: { 'min.insync.replicas': 2 } });
     const history = new History();
+    const pollErrors = new Map<string, number>();
     let producing = true;
     let consuming = true;
 
@@ -103,7 +104,11 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
         let records;
         try {
           records = await consumer.poll({ timeoutMs: 200 });
-        } catch {
+        } catch (e) {
+          // Counted, so that a group that makes no progress says why in the summary.
+          const reason = `${name}: ${e instanceof Error ? e.message : String(e)}`.slice(0, 200);
+          pollErrors.set(reason, (pollErrors.get(reason) ?? 0) + 1);
+          await sleep(50);
           continue;
         }
         for (const r of records) history.consume({ consumer: name, session, partition: r.partition, offset: r.offset, key: dec.decode(r.key as Uint8Array), value: dec.decode(r.value as Uint8Array) });
@@ -227,7 +232,7 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
     await txReader.close();
 
     const anomalies = check(history);
-    const summary = `${history.acks.length} acked, ${history.consumed.length} consumed, ${history.commits.length} commits, ${inLog.length} in the log, ${committed.size} committed and ${aborted.size} aborted transactional values`;
+    const summary = `${history.acks.length} acked, ${history.consumed.length} consumed, ${history.commits.length} commits, ${inLog.length} in the log, ${committed.size} committed and ${aborted.size} aborted transactional values; poll errors: ${JSON.stringify([...pollErrors])}`;
     console.info(`nemesis run: ${summary}`);
     expect(anomalies.lostWrites, summary).toEqual([]);
     expect(anomalies.unexpectedValues, summary).toEqual([]);
