@@ -6,6 +6,8 @@
  * and SIGKILL of the active controller. Checked by the project's history checker: no
  * acknowledged write lost, no duplicate in the log (idempotent producers), committed offsets never
  * go backwards, no record reprocessed after its commit, read_committed never sees aborted data.
+ * And the group stays live: it forms, and no rebalance through the faults stops it reading for a
+ * minute (a JoinGroup left parked at a coordinator that gave its partition up once did).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +16,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/cluster/connect.ts';
 import type { Connection } from '../../src/cluster/connect.ts';
 import type { Consumer } from '../../src/clients/consumer/consumer.ts';
-import { silentLogger } from '../../src/logger.ts';
+import { consoleLogger, silentLogger } from '../../src/logger.ts';
+import type { LogEntry } from '../../src/logger.ts';
 import { check, History } from '../helpers/histories.ts';
 import { NATS_URL, natsReachable, until } from './natsServer.ts';
 import { ProcessCluster } from './processCluster.ts';
@@ -61,7 +64,15 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
       controllerConfig: [`broker.session.timeout.ms=${SESSION_TIMEOUT_MS}`],
     });
     const c = cluster;
-    clients = await connect({ nats: { servers: NATS_URL, subjectPrefix: prefix, logger: silentLogger }, bootstrap: [1, 2, 3], controllers: [0, 1, 2], logger: silentLogger });
+    // The group's own account of itself, kept to be shown when the group made no progress.
+    const startedAt = Date.now();
+    const groupLog: Array<LogEntry & { readonly at: number }> = [];
+    const logger = consoleLogger({ level: 'debug', write: (entry) => {
+      if (entry.fields.groupId === undefined) return;
+      groupLog.push({ ...entry, at: Date.now() - startedAt });
+      if (groupLog.length > 400) groupLog.shift();
+    } });
+    clients = await connect({ nats: { servers: NATS_URL, subjectPrefix: prefix, logger: silentLogger }, bootstrap: [1, 2, 3], controllers: [0, 1, 2], logger });
     const admin = clients.admin({ requestTimeoutMs: 10_000 });
     await admin.createTopic(TOPIC, { partitions: 3, replicationFactor: 3, config: { 'min.insync.replicas': 2 } });
     await admin.createTopic(TXN_TOPIC, { partitions: 2, replicationFactor: 3, config: { 'min.insync.replicas': 2 } });
@@ -69,6 +80,9 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
     const pollErrors = new Map<string, number>();
     let producing = true;
     let consuming = true;
+    // The group's longest stretch without a poll that returned records, while it had records to read.
+    let lastRecordsAt = Date.now();
+    let longestStall = 0;
 
     // Two idempotent producers, acks=all: every acknowledgement is recorded.
     const produce = async (name: string): Promise<void> => {
@@ -112,7 +126,11 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
           continue;
         }
         for (const r of records) history.consume({ consumer: name, session, partition: r.partition, offset: r.offset, key: dec.decode(r.key as Uint8Array), value: dec.decode(r.value as Uint8Array) });
-        if (records.length === 0) continue;
+        if (records.length === 0) {
+          if (history.acks.length > history.consumed.length) longestStall = Math.max(longestStall, Date.now() - lastRecordsAt);
+          continue;
+        }
+        lastRecordsAt = Date.now();
         const offsets = new Map<number, bigint>();
         for (const r of records) offsets.set(r.partition, r.offset + 1n);
         try {
@@ -175,6 +193,7 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
 
     // 1. SIGKILL the leader of partition 0 mid-stream, then restart it on its data directory.
     const leader0 = (await admin.describeTopic(TOPIC)).partitions.find((p) => p.partition === 0)?.leader as number;
+    groupLog.push({ at: Date.now() - startedAt, level: 'info', message: `nemesis: SIGKILL broker ${leader0}`, fields: {} });
     await c.signal('broker', leader0, 'SIGKILL');
     const acksAtKill = history.acks.length;
     await until('acks=all writes after the leader was killed', () => history.acks.length > acksAtKill + 50, 60_000);
@@ -182,6 +201,7 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
 
     // 2. Pause the leader of partition 1 for longer than broker.session.timeout.ms, then resume it.
     const leader1 = (await admin.describeTopic(TOPIC)).partitions.find((p) => p.partition === 1)?.leader as number;
+    groupLog.push({ at: Date.now() - startedAt, level: 'info', message: `nemesis: SIGSTOP broker ${leader1}`, fields: {} });
     await c.signal('broker', leader1, 'SIGSTOP');
     await sleep(SESSION_TIMEOUT_MS * 2);
     const acksWhilePaused = history.acks.length;
@@ -191,6 +211,7 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
     // 3. SIGKILL the active controller; the quorum elects another; then restart it.
     const active = activeController(c);
     expect(active).toBeDefined();
+    groupLog.push({ at: Date.now() - startedAt, level: 'info', message: `nemesis: SIGKILL controller ${active}`, fields: {} });
     await c.signal('controller', active as number, 'SIGKILL');
     await admin.createTopic('after-failover', { partitions: 1, replicationFactor: 3 });
     await c.startNode('controller', active as number);
@@ -232,8 +253,13 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
     await txReader.close();
 
     const anomalies = check(history);
-    const summary = `${history.acks.length} acked, ${history.consumed.length} consumed, ${history.commits.length} commits, ${inLog.length} in the log, ${committed.size} committed and ${aborted.size} aborted transactional values; poll errors: ${JSON.stringify([...pollErrors])}`;
+    const summary = `${history.acks.length} acked, ${history.consumed.length} consumed, ${history.commits.length} commits, ${inLog.length} in the log, ${committed.size} committed and ${aborted.size} aborted transactional values; poll errors: ${JSON.stringify([...pollErrors])}, longest stall of the group ${longestStall} ms`;
     console.info(`nemesis run: ${summary}`);
+    if (history.consumed.length === 0 || longestStall >= 60_000) console.info(`the group's log:\n${groupLog.map((e) => `${e.at} ${e.level} ${e.message} ${JSON.stringify(e.fields, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`).join('\n')}`);
+    // Liveness: the group forms and keeps reading; a rebalance through the faults costs seconds
+    // (initial rebalance delays, session timeouts), never max.poll.interval.ms.
+    expect(history.consumed.length, summary).toBeGreaterThan(0);
+    expect(longestStall, summary).toBeLessThan(60_000);
     expect(anomalies.lostWrites, summary).toEqual([]);
     expect(anomalies.unexpectedValues, summary).toEqual([]);
     expect(anomalies.inconsistentOffsets, summary).toEqual([]);

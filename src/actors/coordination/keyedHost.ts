@@ -15,8 +15,8 @@
  *   broker's clock, tracked by inspection and registered before it starts (an actor may emit while
  *   it starts). Only the current actor of a key is heard: a stopped or replaced actor's late
  *   events and append completions are dropped, so the new owner alone decides.
- * - **Giving up.** {@link KeyedHost.unload} stops the actors of a partition and calls the caller's
- *   `onUnload` for what it keeps beside them.
+ * - **Giving up.** {@link KeyedHost.unload} lets each actor of a partition answer what it parked
+ *   (`onResign`), stops it, and calls the caller's `onUnload` for what it keeps beside them.
  *
  * What stays with each host: its requests and their answers, its records (the caller encodes and
  * replays them) and any state beside the actors (committed offsets, marker rounds).
@@ -70,6 +70,11 @@ export interface KeyedHostOptions<TLogic extends AnyActorLogic, TEntry, TEpoch> 
    * keys whose actors were stopped, undefined when the partition was not held (at most loading).
    */
   readonly onUnload?: (partition: number, removed: readonly string[] | undefined) => void;
+  /**
+   * Called for each actor of a partition being given up, before it stops and while it is still
+   * heard: its last answers (to requests it parked) reach {@link onEmitted}.
+   */
+  readonly onResign?: (key: string, actor: Actor<TLogic>) => void;
 }
 
 /** Whether this host answers for a key: it holds its partition, is loading it, or not at all. */
@@ -113,6 +118,7 @@ export class KeyedHost<TLogic extends AnyActorLogic, TEntry, TEpoch = true> {
       removed = [];
       for (const [key, actor] of [...this.actors]) {
         if (this.options.partitionOf(key) !== partition) continue;
+        this.options.onResign?.(key, actor);
         actor.stop();
         this.actors.delete(key);
         removed.push(key);

@@ -109,6 +109,8 @@ export class GroupCoordinator {
       replay: (partition, _epoch, entries) => this.replay(partition, entries),
       onEmitted: (groupId, actor, event) => this.onGroupEvent(groupId, actor, event),
       onUnload: (partition) => this.dropPartition(partition),
+      // Kafka's onGroupUnloaded: parked JoinGroups and SyncGroups learn NOT_COORDINATOR now, not at their timeout.
+      onResign: (_groupId, actor) => actor.send({ type: 'group.unload' }),
     });
   }
 

@@ -159,6 +159,14 @@ export interface DeleteGroupRequest extends GroupRequestEnvelope {
   readonly type: 'group.delete';
 }
 
+/**
+ * The coordinator gave up the group's offsets partition (Kafka's `onGroupUnloaded`): parked
+ * JoinGroups and SyncGroups are answered NOT_COORDINATOR and the group is Dead on this broker.
+ */
+export interface GroupUnloadCommand {
+  readonly type: 'group.unload';
+}
+
 /** Every request the group actor answers. */
 export type GroupRequest =
   | JoinGroupRequest
@@ -224,7 +232,7 @@ export interface GroupMetadataStoredEvent {
 }
 
 /** Everything the group actor accepts. */
-export type GroupEvent = GroupRequest | GroupTimerEvent | GroupMetadataStoredEvent;
+export type GroupEvent = GroupRequest | GroupTimerEvent | GroupMetadataStoredEvent | GroupUnloadCommand;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Responses                                                                                   */

@@ -158,6 +158,31 @@ describe('group coordinator: GroupMetadata records', () => {
     expect(c.request({ type: 'offsetFetch.request', partitions: [{ topic: 't', partition: 0 }] })).toMatchObject({ partitions: [{ offset: 9n }] });
   });
 
+  it('answers parked JoinGroups and SyncGroups with NOT_COORDINATOR when it gives the partition up (Kafka onGroupUnloaded)', () => {
+    // A JoinGroup parked in the initial rebalance delay.
+    const c = coordinatorOn([]);
+    c.coordinator.load(0);
+    const first = c.request({ ...join, memberId: '' }) as Message & { memberId: string };
+    const joinId = c.nextId();
+    c.request({ ...join, memberId: first.memberId });
+    expect(c.reply(joinId)).toBeUndefined();
+    c.coordinator.unload(0);
+    expect(c.reply(joinId)).toMatchObject({ type: 'joinGroup.response', error: 'NOT_COORDINATOR', generationId: -1 });
+
+    // The leader's SyncGroup parked until its GroupMetadata record is stored.
+    const d = coordinatorOn([], { deferAppends: true });
+    d.coordinator.load(0);
+    const member = joinAlone(d);
+    const syncId = d.nextId();
+    d.request({ type: 'syncGroup.request', memberId: member, generationId: 1, assignments: [{ memberId: member, assignment: [] }] });
+    expect(d.reply(syncId)).toBeUndefined();
+    d.coordinator.unload(0);
+    expect(d.reply(syncId)).toMatchObject({ type: 'syncGroup.response', error: 'NOT_COORDINATOR', assignment: null });
+    // The append that completes afterwards answers nobody twice.
+    d.deferred.shift()?.(undefined);
+    expect(d.sent.filter((m) => m.correlationId === syncId)).toHaveLength(1);
+  });
+
   it('stops waiting for a partition it gives up while loading', () => {
     const log = [record(encodeOffsetKey({ group: 'g', topic: 't', partition: 0 }), encodeOffsetValue({ offset: 5n, leaderEpoch: -1, metadata: '', commitTimestamp: 0 }), 0)];
     const committed = { highWatermark: 0n };

@@ -202,6 +202,15 @@ describe('classic group state table (kafka-anchor.md §7 behaviour 13)', () => {
       [f.b, 2, 0],
     ]);
   });
+
+  it('releases parked requests when the coordinator gives the group up: NOT_COORDINATOR, then Dead', () => {
+    const f = fixture('PreparingRebalance');
+    const parked = f.h.responses.length;
+    f.h.actor.send({ type: 'group.unload' });
+    const answered = f.h.responses.slice(parked).map((r) => r.response as JoinGroupResponse);
+    expect(answered.map((r) => [r.memberId, r.error])).toEqual([[f.b, 'NOT_COORDINATOR']]);
+    expect(f.h.state()).toBe('Dead');
+  });
 });
 
 /* ------------------------------------------------------------------------------------------ */
@@ -264,6 +273,8 @@ function eventsFor(snapshot: GroupSnapshot): GroupEvent[] {
   events.push({ type: 'group.metadataStored', generationId: g.generationId });
   events.push({ type: 'group.metadataStored', generationId: g.generationId, error: 'NOT_LEADER_OR_FOLLOWER' });
   events.push({ type: 'group.metadataStored', generationId: g.generationId - 1 });
+  // The coordinator gives the offsets partition up.
+  events.push({ type: 'group.unload' });
   return events;
 }
 

@@ -204,6 +204,42 @@ describe('retriable coordinator errors (issue 14, item 5)', () => {
   });
 });
 
+describe('a coordinator that gives its offsets partition up (Kafka onGroupUnloaded)', () => {
+  it('answers a parked JoinGroup with NOT_COORDINATOR, so the member rejoins at the new coordinator instead of waiting out max.poll.interval.ms', async () => {
+    const cluster = await setup(1007, 2, 10, 3);
+    const partition = offsetsPartitionFor('g', OFFSETS_PARTITIONS);
+    const offsetsPartition = () => cluster.brokerInternals(cluster.brokerIds[0] as number)?.metadata?.topics[OFFSETS_TOPIC]?.partitions[partition];
+    // The offsets topic exists (created by the first FindCoordinator) and the group is Empty again.
+    const warm = cluster.consumer({ ...base, clientId: 'warm' });
+    await cluster.settle(warm.subscribe(['t']));
+    for (let i = 0; i < 100 && warm.assignment().length === 0; i++) await cluster.settle(warm.poll({ timeoutMs: 200 }));
+    await cluster.settle(warm.close());
+    // Leadership moves off the preferred replica, which then comes back into the ISR.
+    const preferred = offsetsPartition()?.replicas[0] as number;
+    cluster.broker(preferred).crash();
+    await cluster.runUntil(() => (offsetsPartition()?.leader ?? -1) >= 0 && offsetsPartition()?.leader !== preferred, { maxSimulatedMs: 60_000 });
+    await cluster.settle(cluster.broker(preferred).restart());
+    await cluster.runUntil(() => offsetsPartition()?.isr.includes(preferred) === true, { maxSimulatedMs: 60_000 });
+    const interim = offsetsPartition()?.leader as number;
+
+    // A member's JoinGroup parks at the interim coordinator (group.initial.rebalance.delay.ms)…
+    const member = cluster.consumer({ ...base, clientId: 'member', maxPollIntervalMs: 300_000 });
+    await cluster.settle(member.subscribe(['t']));
+    await cluster.settle(member.poll({ timeoutMs: 1_000 }));
+    expect(member.assignment()).toEqual([]);
+    // …when the preferred replica takes the partition back.
+    const admin = cluster.admin();
+    expect(await cluster.settle(admin.electLeaders('preferred', [{ topic: OFFSETS_TOPIC, partition }]))).toEqual([{ topic: OFFSETS_TOPIC, partition }]);
+    expect(offsetsPartition()?.leader).toBe(preferred);
+    expect(interim).not.toBe(preferred);
+    const electedAt = cluster.clock.now();
+    for (let i = 0; i < 200 && member.assignment().length === 0; i++) await cluster.settle(member.poll({ timeoutMs: 200 }));
+    expect(member.assignment()).toHaveLength(2);
+    // Two initial rebalance delays at the new coordinator, not max.poll.interval.ms + 5 s.
+    expect(cluster.clock.now() - electedAt).toBeLessThan(15_000);
+  });
+});
+
 describe('fatal group errors still surface (issue 14, item 5)', () => {
   it('a static member replaced by another process with its group.instance.id gets FENCED_INSTANCE_ID from poll()', async () => {
     const cluster = await setup(1006, 2, 10);

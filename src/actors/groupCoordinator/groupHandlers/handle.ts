@@ -16,6 +16,7 @@ import { scheduleSession, StepBuilder } from './step.ts';
 import type { Step } from './step.ts';
 import { onMetadataStored, onSync } from './sync.ts';
 import { onInitialDelayElapsed, onSessionExpired, onSyncTimedOut } from './timers.ts';
+import { onUnload } from './unload.ts';
 
 /** The pure transition function of a classic group: what `event` does to a group in state `from`. */
 function handle(from: GroupStateName, group: GroupData, event: GroupEvent): Step {
@@ -45,6 +46,8 @@ function handle(from: GroupStateName, group: GroupData, event: GroupEvent): Step
       return b.done(onSyncTimedOut(b, event));
     case 'group.metadataStored':
       return b.done(onMetadataStored(b, event));
+    case 'group.unload':
+      return b.done(onUnload(b));
   }
 }
 
