@@ -381,7 +381,7 @@ function unknownKeyReason(key: string): string {
  * {@link InvalidConfigError} and nothing is applied. The result is frozen.
  */
 export function parseLogConfig(overrides: Readonly<Record<string, unknown>>, base: LogConfig = LOG_CONFIG_DEFAULTS): LogConfig {
-  const result: Record<string, unknown> = { ...base };
+  const config: LogConfig = { ...base };
   const seen = new Map<keyof LogConfig, string>();
   for (const [name, raw] of Object.entries(overrides)) {
     const spec = SPEC_BY_KEY.get(name) ?? SPEC_BY_FIELD.get(name);
@@ -390,9 +390,9 @@ export function parseLogConfig(overrides: Readonly<Record<string, unknown>>, bas
     const earlier = seen.get(spec.field);
     if (earlier !== undefined) throw new InvalidConfigError(spec.key, raw, `given twice, as "${earlier}" and as "${name}"; give it once`);
     seen.set(spec.field, name);
-    result[spec.field] = parseValue(spec, raw);
+    // parseValue checked the value against the field's spec.
+    Object.assign(config, { [spec.field]: parseValue(spec, raw) });
   }
-  const config = result as unknown as LogConfig;
   // Kafka's LogConfig.validateValues: the only cross-key rule for these keys.
   if (config.minCompactionLagMs > config.maxCompactionLagMs) {
     throw new InvalidConfigError(

@@ -90,7 +90,7 @@ export function upcastChain<First>(from = 1): UpcastChain<First> {
   const make = (steps: Readonly<Record<number, (data: unknown) => unknown>>, next: number): UpcastChain<never> => {
     const chain = { ...steps } as Record<number, (data: unknown) => unknown>;
     Object.defineProperty(chain, 'to', { enumerable: false, value: (upcast: (data: unknown) => unknown) => make({ ...steps, [next]: upcast }, next + 1) });
-    return chain as unknown as UpcastChain<never>;
+    return chain as UpcastChain<never>;
   };
   return make({}, from) as UpcastChain<First>;
 }

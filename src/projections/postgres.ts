@@ -20,8 +20,15 @@ interface PgPool { connect(): Promise<PgClient>; query(sql: string, params?: unk
 type PoolClass = new (options: { connectionString: string; max?: number }) => PgPool;
 
 let driver: Promise<PoolClass> | undefined;
+
+/** `pg`'s Pool, whether the module loads as CommonJS (under `default`) or with named exports. */
+function poolClassOf(m: { default?: { Pool?: PoolClass }; Pool?: PoolClass }): PoolClass {
+  const pool = m.default?.Pool ?? m.Pool;
+  if (pool === undefined) throw new Error('the pg module has no Pool export');
+  return pool;
+}
 function loadDriver(): Promise<PoolClass> {
-  driver ??= import('pg').then((m) => ((m as { default?: { Pool: PoolClass } }).default?.Pool ?? (m as unknown as { Pool: PoolClass }).Pool)).catch((e: unknown) => {
+  driver ??= import('pg').then((m: { default?: { Pool?: PoolClass }; Pool?: PoolClass }) => poolClassOf(m)).catch((e: unknown) => {
     driver = undefined;
     throw new ProjectionError('postgres', 'target', `the PostgreSQL target needs the optional package pg: npm install pg (${e instanceof Error ? e.message : String(e)})`);
   });

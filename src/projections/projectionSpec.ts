@@ -47,7 +47,7 @@ export class ProjectionSpec<State> {
 
   /** A spec of `projection`. */
   static for<State, Event extends RecordedEvent>(projection: Projection<State, Event>): ProjectionSpec<State> {
-    return new ProjectionSpec<State>(projection as unknown as AnyProjection, [], [], 2);
+    return new ProjectionSpec<State>(projection as AnyProjection, [], [], 2);
   }
 
   /** Events applied before `when`. */

@@ -281,7 +281,7 @@ export function sendMessage<T extends MessageType>(transport: MessageSender, fro
  * two meet, since interfaces carry no index signature.
  */
 export function toWire(message: { readonly type: MessageType }): Message {
-  return message as unknown as Message;
+  return message as Message;
 }
 
 /**
@@ -290,8 +290,13 @@ export function toWire(message: { readonly type: MessageType }): Message {
  * @throws InvalidArgumentError when `message` is of another type (a dispatch bug).
  */
 export function messageAs<T extends MessageType>(message: Message, type: T): MessageOf<T> {
-  if (message.type !== type) throw new InvalidArgumentError('message', `expected a "${type}", got a "${message.type}"`);
-  return message as unknown as MessageOf<T>;
+  if (!isOfType(message, type)) throw new InvalidArgumentError('message', `expected a "${type}", got a "${message.type}"`);
+  return message;
+}
+
+/** Whether `message` is of type `type` (its other fields are the sender's to get right). */
+function isOfType<T extends MessageType>(message: Message, type: T): message is Message & MessageOf<T> {
+  return message.type === type;
 }
 
 /** A table of handlers, one per message type a node accepts; each receives its type's shape. */

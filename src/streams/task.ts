@@ -533,7 +533,7 @@ export class StreamTask {
     const spec = this.topology.stores.get(name);
     const type = spec?.type ?? 'keyValue';
     if (spec === undefined || type === 'keyValue') return store;
-    const view = timedStoreView(type, name, store as unknown as BytesStore, store as unknown as BytesStore, timedOptions(spec, this.host, store.changelogTopic));
+    const view = timedStoreView(type, name, store as BytesStore, store as BytesStore, timedOptions(spec, this.host, store.changelogTopic));
     this.views.set(name, view);
     return view;
   }
