@@ -29,6 +29,7 @@ import type { AppMessage } from './apps/appProcess.ts';
 import { ledgerOf } from './apps/ledger.ts';
 import type { Account } from './apps/ledger.ts';
 import { NATS_URL, natsReachable, until } from './natsServer.ts';
+import { readBack } from './readBack.ts';
 import { ProcessCluster } from './processCluster.ts';
 
 const available = await natsReachable();
@@ -237,14 +238,7 @@ describe.skipIf(!available)('apps in their own processes against a process clust
       await everything.close();
 
       // Each input record was written once (the idempotent producer through the failovers).
-      const inputReader = c.consumer({ autoOffsetReset: 'earliest' });
-      inputReader.assign([0, 1, 2].map((partition) => ({ topic: input, partition })));
-      const inputValues: string[] = [];
-      await until('reading the input back', async () => {
-        for (const r of await inputReader.poll({ timeoutMs: 200 })) inputValues.push(dec.decode(r.value as Uint8Array));
-        return inputValues.length >= seq;
-      }, 60_000);
-      await inputReader.close();
+      const inputValues = await readBack(c, input, 3, 'reading the input back', (values) => values.length >= seq);
       expect(inputValues.length).toBe(seq);
       expect(new Set(inputValues).size).toBe(seq);
 

@@ -13,10 +13,10 @@ import type { Connection } from '../../src/cluster/connect.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { NATS_URL, natsReachable, startNatsServer, until } from './natsServer.ts';
 import type { PrivateNatsServer } from './natsServer.ts';
+import { readBack } from './readBack.ts';
 import { ProcessCluster } from './processCluster.ts';
 
 const available = await natsReachable();
-const dec = new TextDecoder();
 const SESSION_TIMEOUT_MS = 4_000;
 const brokerConfig = [`broker.session.timeout.ms=${SESSION_TIMEOUT_MS}`, 'broker.heartbeat.interval.ms=300'];
 const controllerConfig = [`broker.session.timeout.ms=${SESSION_TIMEOUT_MS}`];
@@ -59,15 +59,8 @@ describe.skipIf(!available)('samsa processes over NATS', () => {
     // The same command on the same data directory: it registers at once and catches up.
     await cluster.startNode('broker', leader);
     await until('the restarted broker to rejoin every ISR', async () => (await admin.describeTopic('t')).partitions.every((p) => p.isr.includes(leader)), 30_000);
-    const reader = clients.consumer({ autoOffsetReset: 'earliest', enableAutoCommit: false });
-    reader.assign([0, 1, 2].map((partition) => ({ topic: 't', partition })));
-    const values: string[] = [];
-    await until('every write to be read', async () => {
-      for (const r of await reader.poll({ timeoutMs: 200 })) values.push(dec.decode(r.value as Uint8Array));
-      return values.length >= 31;
-    }, 30_000);
+    const values = await readBack(clients, 't', 3, 'every write to be read', (read) => read.length >= 31, { timeoutMs: 30_000 });
     expect(values.sort()).toEqual([...Array.from({ length: 30 }, (_, i) => `a${i}`), 'during'].sort());
-    await reader.close();
   }, 180_000);
 
   it('a NATS server that goes away and comes back is a partition: the nodes reconnect and resume, nothing acknowledged is lost', async () => {
@@ -99,13 +92,9 @@ describe.skipIf(!available)('samsa processes over NATS', () => {
     expect(performance.now() - returned).toBeLessThan(20_000);
     producing = false;
     await loop;
-    const reader = clients.consumer({ autoOffsetReset: 'earliest', enableAutoCommit: false });
-    reader.assign([0, 1].map((partition) => ({ topic: 't', partition })));
-    const read = new Set<string>();
-    await until('every acknowledged write to be read', async () => {
-      for (const r of await reader.poll({ timeoutMs: 200 })) read.add(dec.decode(r.value as Uint8Array));
+    await readBack(clients, 't', 2, 'every acknowledged write to be read', (values) => {
+      const read = new Set(values);
       return acked.every((v) => read.has(v));
-    }, 60_000);
-    await reader.close();
+    });
   }, 180_000);
 });

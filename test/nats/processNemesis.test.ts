@@ -21,6 +21,7 @@ import type { LogEntry } from '../../src/logger.ts';
 import { check, History } from '../helpers/histories.ts';
 import { NATS_URL, natsReachable, until } from './natsServer.ts';
 import { ProcessCluster } from './processCluster.ts';
+import { readBack } from './readBack.ts';
 
 const available = await natsReachable();
 const dec = new TextDecoder();
@@ -230,27 +231,17 @@ describe.skipIf(!available)('a cluster of processes over NATS under crashes, pau
     await readers;
 
     // The whole log, read once more from the start: every acknowledged value, none twice.
-    const reader = clients.consumer({ autoOffsetReset: 'earliest', enableAutoCommit: false });
-    reader.assign([0, 1, 2].map((partition) => ({ topic: TOPIC, partition })));
     const ends = await admin.listOffsets(TOPIC, 'latest');
     const total = ends.reduce((n, e) => n + Number(e.offset), 0);
-    const inLog: string[] = [];
-    await until('the log to be read back', async () => {
-      for (const r of await reader.poll({ timeoutMs: 200 })) inLog.push(dec.decode(r.value as Uint8Array));
-      return inLog.length >= total;
-    }, 60_000);
-    await reader.close();
+    const inLog = await readBack(clients, TOPIC, 3, 'the log to be read back', (values) => values.length >= total);
     const duplicates = inLog.filter((v, i) => inLog.indexOf(v) !== i);
 
     // read_committed: no value of an aborted transaction, every committed one.
-    const txReader = clients.consumer({ autoOffsetReset: 'earliest', enableAutoCommit: false, isolationLevel: 'read_committed' });
-    txReader.assign([0, 1].map((partition) => ({ topic: TXN_TOPIC, partition })));
-    const seen = new Set<string>();
-    await until('every committed transaction to be read', async () => {
-      for (const r of await txReader.poll({ timeoutMs: 200 })) seen.add(dec.decode(r.value as Uint8Array));
-      return [...committed].every((v) => seen.has(v));
-    }, 60_000);
-    await txReader.close();
+    const everyCommitted = (values: Iterable<string>): boolean => {
+      const read = new Set(values);
+      return [...committed].every((v) => read.has(v));
+    };
+    const seen = new Set(await readBack(clients, TXN_TOPIC, 2, 'every committed transaction to be read', everyCommitted, { isolationLevel: 'read_committed' }));
 
     const anomalies = check(history);
     const summary = `${history.acks.length} acked, ${history.consumed.length} consumed, ${history.commits.length} commits, ${inLog.length} in the log, ${committed.size} committed and ${aborted.size} aborted transactional values; poll errors: ${JSON.stringify([...pollErrors])}, longest stall of the group ${longestStall} ms`;
