@@ -276,7 +276,6 @@ export class NatsTransport implements Transport {
     if (!this.connection.isClosed()) await this.connection.flush();
   }
 
-  /** Publishes what is queued, unsubscribes every node and closes the connection. Harmless twice. */
   /**
    * The brokers and controllers running on this NATS server under this prefix, as they answer
    * within `waitMs` (Kafka's bootstrap, found instead of listed): every process hosting one
@@ -308,6 +307,7 @@ export class NatsTransport implements Transport {
     });
   }
 
+  /** Publishes what is queued, unsubscribes every node and closes the connection. Harmless twice. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.flush();
@@ -458,14 +458,12 @@ export class NatsTransport implements Transport {
   private async watchStatus(): Promise<void> {
     try {
       for await (const status of this.connection.status()) {
-        if (status.type === 'disconnect') {
-          this.logger.warn('lost the NATS connection; this process is cut off until it reconnects', { server: status.server });
+        // Whatever waited across a disconnect may have lost its message or its answer: both fail it.
+        if (status.type === 'disconnect' || status.type === 'reconnect') {
+          if (status.type === 'disconnect') this.logger.warn('lost the NATS connection; this process is cut off until it reconnects', { server: status.server });
+          else this.logger.info('reconnected to NATS', { server: status.server });
           this.deliver(this.liveness.connectionLost());
-        } else if (status.type === 'reconnect') {
-          this.logger.info('reconnected to NATS', { server: status.server });
-          this.deliver(this.liveness.connectionLost());
-        }
-        else if (status.type === 'error') this.logger.warn('NATS reported an error', { error: status.error instanceof Error ? status.error.message : String(status.error) });
+        } else if (status.type === 'error') this.logger.warn('NATS reported an error', { error: status.error instanceof Error ? status.error.message : String(status.error) });
       }
     } catch {
       // The status stream ends with the connection.
